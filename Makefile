@@ -1,0 +1,101 @@
+# b24trigger: build, test, demo, bench, fuzz, install.
+#
+#   make              build build/ngx_http_b24trigger_module.so against
+#                     Debian's nginx-dev (or NGINX_SRC=/path/to/nginx-x.y.z)
+#   make test         the whole suite (prove t/), against /usr/sbin/nginx
+#   make demo         emulator + nginx + one webhook, then stop
+#   make test-valgrind, make bench, make fuzz, make install / uninstall
+
+SHELL        := /bin/bash
+NGINX_SRC    ?= /usr/share/nginx/src
+NGINX_BIN    ?= /usr/sbin/nginx
+BUILD        := $(CURDIR)/build
+MODULE       := $(BUILD)/ngx_http_b24trigger_module.so
+DESTDIR      ?=
+MODULES_DIR  ?= /usr/lib/nginx/modules
+JOBS         ?= 2
+FUZZ_TIME    ?= 30
+
+# what each target needs from Debian (checked by deps-*, installed as root)
+PKG_BUILD    := nginx nginx-dev gcc make libcurl4-openssl-dev libjansson-dev \
+                libssl-dev
+PKG_TEST     := $(PKG_BUILD) python3 perl curl openssl procps
+PKG_VALGRIND := $(PKG_TEST) valgrind
+PKG_BENCH    := $(PKG_TEST) wrk
+PKG_FUZZ     := $(PKG_BUILD) clang libclang-rt-14-dev
+
+SOURCES      := config ngx_http_b24trigger_module.c $(wildcard src/*.[ch])
+
+.PHONY: all build deps-build deps-test deps-valgrind deps-bench deps-fuzz \
+        test test-valgrind demo bench fuzz fuzz-smoke install uninstall \
+        clean style
+
+all: build
+
+build: deps-build $(MODULE)
+
+deps-%:
+	@tools/deps.sh $(PKG_$(shell echo $* | tr a-z A-Z))
+
+# The module is configured with the exact flags of the nginx it will be
+# loaded into (--with-compat and the rest), read from nginx-dev's conf_flags
+# when building against Debian's tree.
+$(MODULE): $(SOURCES)
+	@mkdir -p $(BUILD)
+	@if [ ! -f $(BUILD)/nginx/configure ]; then \
+	    rm -rf $(BUILD)/nginx && cp -r $(NGINX_SRC) $(BUILD)/nginx; fi
+	@cd $(BUILD)/nginx && flags=(--with-compat); \
+	    if [ -f conf_flags ]; then . ./conf_flags; \
+	        flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
+	    if [ ! -f objs/Makefile ] || \
+	       ! grep -q b24trigger objs/Makefile || [ ../../config -nt objs/Makefile ]; then \
+	        ./configure "$${flags[@]}" $(NGX_EXTRA_FLAGS) \
+	            --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
+	        || { tail -20 $(BUILD)/configure.log; exit 1; }; fi
+	@$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules -j$(JOBS) \
+	    2>&1 | grep -v '^make' || true
+	@test -f $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so
+	@cp $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so $(MODULE).tmp && mv -f $(MODULE).tmp $(MODULE)
+	@echo "built $(MODULE)"
+
+test: deps-test $(MODULE)
+	@tools/certs-for-tests.sh >/dev/null
+	B24_MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) \
+	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
+
+test-valgrind: deps-valgrind $(MODULE)
+	B24_MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) B24_VALGRIND=1 \
+	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
+
+demo: deps-test $(MODULE)
+	@tools/demo.sh $(MODULE) $(NGINX_BIN)
+
+bench: deps-bench $(MODULE)
+	@bench/run.sh $(MODULE) $(NGINX_BIN)
+
+fuzz: deps-fuzz
+	@fuzz/run.sh $(FUZZ_TIME)
+
+fuzz-smoke: deps-fuzz
+	@fuzz/run.sh 5
+
+install: $(MODULE)
+	install -d $(DESTDIR)$(MODULES_DIR)
+	install -m 644 $(MODULE) $(DESTDIR)$(MODULES_DIR)/
+	install -d $(DESTDIR)/usr/share/nginx/modules-available
+	echo 'load_module modules/ngx_http_b24trigger_module.so;' \
+	    > $(DESTDIR)/usr/share/nginx/modules-available/mod-http-b24trigger.conf
+	install -d $(DESTDIR)/etc/nginx/modules-enabled
+	ln -sf /usr/share/nginx/modules-available/mod-http-b24trigger.conf \
+	    $(DESTDIR)/etc/nginx/modules-enabled/50-mod-http-b24trigger.conf
+
+uninstall:
+	rm -f $(DESTDIR)$(MODULES_DIR)/ngx_http_b24trigger_module.so \
+	    $(DESTDIR)/usr/share/nginx/modules-available/mod-http-b24trigger.conf \
+	    $(DESTDIR)/etc/nginx/modules-enabled/50-mod-http-b24trigger.conf
+
+style:
+	@tools/style.sh
+
+clean:
+	rm -rf $(BUILD)

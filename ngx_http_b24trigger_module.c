@@ -1,0 +1,582 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * ngx_http_b24trigger_module: relays verified webhooks to Bitrix24's
+ * crm.automation.trigger.  This file holds the tables only: directives,
+ * configuration create/merge, directive handlers and the process hooks.
+ * What runs per request or per worker lives in src/.
+ */
+
+
+#include "ngx_http_b24trigger.h"
+#include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_verify.h"
+
+
+static ngx_int_t ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf);
+static ngx_int_t ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf);
+static void *ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf);
+static void *ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf);
+static char *ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent,
+    void *child);
+static char *ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_b24trigger_pass(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_b24trigger_verify_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+static char *ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static ngx_int_t ngx_http_b24trigger_parse_rate(ngx_str_t *value,
+    ngx_uint_t *rate);
+static ngx_int_t ngx_http_b24trigger_init_process(ngx_cycle_t *cycle);
+static void ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle);
+
+
+static ngx_conf_bitmask_t  ngx_http_b24trigger_methods_mask[] = {
+    { ngx_string("GET"), NGX_HTTP_GET },
+    { ngx_string("HEAD"), NGX_HTTP_HEAD },
+    { ngx_string("POST"), NGX_HTTP_POST },
+    { ngx_string("PUT"), NGX_HTTP_PUT },
+    { ngx_string("PATCH"), NGX_HTTP_PATCH },
+    { ngx_string("DELETE"), NGX_HTTP_DELETE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_command_t  ngx_http_b24trigger_commands[] = {
+
+    { ngx_string("b24trigger_portal"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_b24trigger_portal,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_ssl_trusted_certificate"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_str_slot,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_main_conf_t, ssl_trusted_certificate),
+      NULL },
+
+    { ngx_string("b24trigger_pass"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_b24trigger_pass,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_target"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, target),
+      NULL },
+
+    { ngx_string("b24trigger_code"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_set_complex_value_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, code),
+      NULL },
+
+    { ngx_string("b24trigger_verify"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_verify_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_secret"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_secret,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_body_max"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_size_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, body_max),
+      NULL },
+
+    { ngx_string("b24trigger_methods"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_conf_set_bitmask_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, methods),
+      &ngx_http_b24trigger_methods_mask },
+
+      ngx_null_command
+};
+
+
+static ngx_http_module_t  ngx_http_b24trigger_module_ctx = {
+    ngx_http_b24trigger_preconfiguration,   /* preconfiguration */
+    ngx_http_b24trigger_postconfiguration,  /* postconfiguration */
+
+    ngx_http_b24trigger_create_main_conf,   /* create main configuration */
+    NULL,                                   /* init main configuration */
+
+    NULL,                                   /* create server configuration */
+    NULL,                                   /* merge server configuration */
+
+    ngx_http_b24trigger_create_loc_conf,    /* create location configuration */
+    ngx_http_b24trigger_merge_loc_conf      /* merge location configuration */
+};
+
+
+ngx_module_t  ngx_http_b24trigger_module = {
+    NGX_MODULE_V1,
+    &ngx_http_b24trigger_module_ctx,        /* module context */
+    ngx_http_b24trigger_commands,           /* module directives */
+    NGX_HTTP_MODULE,                        /* module type */
+    NULL,                                   /* init master */
+    NULL,                                   /* init module */
+    ngx_http_b24trigger_init_process,       /* init process */
+    NULL,                                   /* init thread */
+    NULL,                                   /* exit thread */
+    ngx_http_b24trigger_exit_process,       /* exit process */
+    NULL,                                   /* exit master */
+    NGX_MODULE_V1_PADDING
+};
+
+
+static ngx_int_t
+ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_b24trigger_add_variables(cf);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
+{
+    return ngx_http_b24trigger_body_init(cf);
+}
+
+
+static void *
+ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
+{
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_main_conf_t));
+    if (bmcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     bmcf->ssl_trusted_certificate = { 0, NULL };
+     *     bmcf->used = 0;
+     */
+
+    if (ngx_array_init(&bmcf->portals, cf->pool, 2,
+                       sizeof(ngx_http_b24trigger_portal_t))
+        != NGX_OK)
+    {
+        return NULL;
+    }
+
+    return bmcf;
+}
+
+
+static void *
+ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
+{
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_loc_conf_t));
+    if (blcf == NULL) {
+        return NULL;
+    }
+
+    /*
+     * set by ngx_pcalloc():
+     *
+     *     blcf->portal_name = { 0, NULL };
+     *     blcf->portal = NULL;
+     *     blcf->keys = NULL;
+     *     blcf->methods = 0;
+     */
+
+    blcf->target = NGX_CONF_UNSET_PTR;
+    blcf->code = NGX_CONF_UNSET_PTR;
+    blcf->verify = NGX_CONF_UNSET_PTR;
+    blcf->secrets = NGX_CONF_UNSET_PTR;
+    blcf->body_max = NGX_CONF_UNSET_SIZE;
+
+    return blcf;
+}
+
+
+static char *
+ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
+{
+    ngx_http_b24trigger_loc_conf_t *prev = parent;
+    ngx_http_b24trigger_loc_conf_t *conf = child;
+
+    ngx_uint_t                        i;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_b24trigger_portal_t     *portal;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    ngx_conf_merge_ptr_value(conf->target, prev->target, NULL);
+    ngx_conf_merge_ptr_value(conf->code, prev->code, NULL);
+    ngx_conf_merge_ptr_value(conf->verify, prev->verify, NULL);
+    ngx_conf_merge_ptr_value(conf->secrets, prev->secrets, NULL);
+    ngx_conf_merge_size_value(conf->body_max, prev->body_max, 1024 * 1024);
+    ngx_conf_merge_bitmask_value(conf->methods, prev->methods,
+                                 (NGX_CONF_BITMASK_SET|NGX_HTTP_POST));
+
+    if (conf->portal_name.len == 0) {
+        return NGX_CONF_OK;
+    }
+
+    /* a relaying location: resolve the portal, refuse what is unsafe */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+        if (portal[i].name.len == conf->portal_name.len
+            && ngx_strncmp(portal[i].name.data, conf->portal_name.data,
+                           conf->portal_name.len) == 0)
+        {
+            conf->portal = &portal[i];
+            break;
+        }
+    }
+
+    if (conf->portal == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"b24trigger_pass\" in location \"%V\" names "
+                           "unknown portal \"%V\" (declare it with "
+                           "\"b24trigger_portal\")",
+                           &clcf->name, &conf->portal_name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->verify == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"b24trigger_pass\" in location \"%V\" needs "
+                           "\"b24trigger_verify\" (write "
+                           "\"b24trigger_verify none\" to accept unsigned "
+                           "webhooks)", &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->target == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"b24trigger_pass\" in location \"%V\" needs "
+                           "\"b24trigger_target\"", &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    conf->keys = ngx_http_b24trigger_verify_keys(cf, conf->verify,
+                                                 conf->secrets, &clcf->name);
+    if (conf->keys == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /*
+     * b24trigger_body_max is the one limit of a relaying location: the body
+     * is always kept in memory (src/ngx_http_b24trigger_body.c) and an
+     * oversized one is answered with JSON, not with nginx's HTML page
+     */
+
+    clcf->client_max_body_size = 0;
+
+    bmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_b24trigger_main_conf_t *bmcf = conf;
+
+    char                          *rv;
+    ngx_int_t                      n;
+    ngx_str_t                     *value, s, url;
+    ngx_uint_t                     i;
+    ngx_http_b24trigger_portal_t  *portal;
+
+    value = cf->args->elts;
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+        if (portal[i].name.len == value[1].len
+            && ngx_strncmp(portal[i].name.data, value[1].data, value[1].len)
+               == 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "duplicate portal \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    portal = ngx_array_push(&bmcf->portals);
+    if (portal == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(portal, sizeof(ngx_http_b24trigger_portal_t));
+
+    portal->name = value[1];
+    portal->timeout = 10000;
+    portal->connect_timeout = 3000;
+    portal->rate = 2000;
+    portal->burst = 50;
+    portal->wait = 1000;
+
+    if (value[2].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty URL of portal \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_b24trigger_secret_load(cf, &value[2], &url,
+                                        "b24trigger_portal URL")
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    rv = ngx_http_b24trigger_portal_parse_url(cf, portal, &url);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            portal->timeout = ngx_parse_time(&s, 0);
+            if (portal->timeout == (ngx_msec_t) NGX_ERROR
+                || portal->timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "connect_timeout=", 16) == 0) {
+            s.data = value[i].data + 16;
+            s.len = value[i].len - 16;
+
+            portal->connect_timeout = ngx_parse_time(&s, 0);
+            if (portal->connect_timeout == (ngx_msec_t) NGX_ERROR
+                || portal->connect_timeout == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "wait=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            portal->wait = ngx_parse_time(&s, 0);
+            if (portal->wait == (ngx_msec_t) NGX_ERROR) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "rate=", 5) == 0) {
+            s.data = value[i].data + 5;
+            s.len = value[i].len - 5;
+
+            if (ngx_http_b24trigger_parse_rate(&s, &portal->rate) != NGX_OK) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "burst=", 6) == 0) {
+            n = ngx_atoi(value[i].data + 6, value[i].len - 6);
+            if (n <= 0) {
+                goto invalid;
+            }
+
+            portal->burst = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\" of portal \"%V\"",
+                       &value[i], &value[1]);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_parse_rate(ngx_str_t *value, ngx_uint_t *rate)
+{
+    size_t     len;
+    ngx_int_t  n, scale;
+
+    len = value->len;
+    scale = 1;
+
+    if (len > 4 && ngx_strncmp(value->data + len - 4, "r/s", 3) == 0) {
+        len -= 4;
+
+    } else if (len > 3
+               && ngx_strncmp(value->data + len - 3, "r/s", 3) == 0)
+    {
+        len -= 3;
+
+    } else if (len > 3
+               && ngx_strncmp(value->data + len - 3, "r/m", 3) == 0)
+    {
+        scale = 60;
+        len -= 3;
+
+    } else {
+        return NGX_ERROR;
+    }
+
+    n = ngx_atoi(value->data, len);
+    if (n <= 0) {
+        return NGX_ERROR;
+    }
+
+    *rate = n * 1000 / scale;
+
+    return NGX_OK;
+}
+
+
+static char *
+ngx_http_b24trigger_pass(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (blcf->portal_name.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    blcf->portal_name = value[1];
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_b24trigger_handler;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_b24trigger_verify_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_str_t  *value;
+
+    if (blcf->verify != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    return ngx_http_b24trigger_verify_parse(cf, &value[1],
+                                            cf->args->nelts - 1,
+                                            &blcf->verify);
+}
+
+
+static char *
+ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_str_t   *value, *s;
+    ngx_uint_t   i;
+
+    if (blcf->secrets != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    blcf->secrets = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                     sizeof(ngx_str_t));
+    if (blcf->secrets == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+        s = ngx_array_push(blcf->secrets);
+        if (s == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        if (ngx_http_b24trigger_secret_load(cf, &value[i], s,
+                                            "b24trigger_secret")
+            != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
+{
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    if (ngx_process != NGX_PROCESS_WORKER
+        && ngx_process != NGX_PROCESS_SINGLE)
+    {
+        return NGX_OK;
+    }
+
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_b24trigger_module);
+    if (bmcf == NULL || !bmcf->used) {
+        return NGX_OK;
+    }
+
+    return ngx_http_b24trigger_curl_init(cycle, &bmcf->ssl_trusted_certificate);
+}
+
+
+static void
+ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
+{
+    ngx_http_b24trigger_curl_exit(cycle);
+}

@@ -1,0 +1,178 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * Types shared by every part of the module: configuration, the per-request
+ * context and the entry points each src/ file offers to the others.
+ */
+
+
+#ifndef _NGX_HTTP_B24TRIGGER_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+#define NGX_HTTP_B24TRIGGER_TARGET_NAME_MAX  64
+#define NGX_HTTP_B24TRIGGER_TARGET_ID_MAX    18
+
+
+typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
+typedef struct ngx_http_b24trigger_call_s    ngx_http_b24trigger_call_t;
+
+
+/* a Bitrix24 portal reached through an incoming-webhook URL */
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_str_t                      url;        /* with secret, NUL-ended,
+                                                  ends with "/" */
+    ngx_str_t                      safe_url;   /* secret replaced by "***" */
+    ngx_str_t                      method_url; /* url + method, NUL-ended */
+    ngx_msec_t                     timeout;
+    ngx_msec_t                     connect_timeout;
+    ngx_uint_t                     rate;       /* requests per 1000 s */
+    ngx_uint_t                     burst;
+    ngx_msec_t                     wait;
+    unsigned                       loopback:1;
+} ngx_http_b24trigger_portal_t;
+
+
+typedef struct {
+    ngx_array_t                    portals;   /* ngx_http_b24trigger_portal_t */
+    ngx_str_t                      ssl_trusted_certificate;
+    ngx_flag_t                     used;
+} ngx_http_b24trigger_main_conf_t;
+
+
+typedef struct {
+    ngx_str_t                      portal_name;
+    ngx_http_b24trigger_portal_t  *portal;
+    ngx_http_complex_value_t      *target;
+    ngx_http_complex_value_t      *code;
+    ngx_http_b24trigger_verify_t  *verify;
+    ngx_array_t                   *secrets;   /* ngx_str_t, as loaded */
+    ngx_array_t                   *keys;      /* ngx_str_t, for the scheme */
+    size_t                         body_max;
+    ngx_uint_t                     methods;
+} ngx_http_b24trigger_loc_conf_t;
+
+
+/* how a webhook ended, also $b24trigger_result */
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_NONE = 0,
+    NGX_HTTP_B24TRIGGER_FORWARDED,
+    NGX_HTTP_B24TRIGGER_QUEUED,
+    NGX_HTTP_B24TRIGGER_IGNORED,
+    NGX_HTTP_B24TRIGGER_DUPLICATE,
+    NGX_HTTP_B24TRIGGER_REJECTED,
+    NGX_HTTP_B24TRIGGER_FAILED
+} ngx_http_b24trigger_result_e;
+
+
+/* the outcome of one call to the portal, as the portal client reports it */
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_CALL_OK = 0,
+    NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR,
+    NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED,
+    NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE,
+    NGX_HTTP_B24TRIGGER_CALL_TIMEOUT,
+    NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE,
+    NGX_HTTP_B24TRIGGER_CALL_INTERNAL
+} ngx_http_b24trigger_outcome_e;
+
+
+typedef void (*ngx_http_b24trigger_call_done_pt)(
+    ngx_http_b24trigger_call_t *call);
+
+
+struct ngx_http_b24trigger_call_s {
+    ngx_http_b24trigger_portal_t      *portal;
+    ngx_str_t                          target;
+    ngx_str_t                          code;
+    ngx_pool_t                        *pool;
+    ngx_log_t                         *log;
+
+    ngx_http_b24trigger_call_done_pt   done;
+    void                              *data;
+
+    /* filled in when the call is over */
+    ngx_http_b24trigger_outcome_e      outcome;
+    ngx_uint_t                         status;       /* HTTP status */
+    ngx_str_t                          error;        /* Bitrix24 "error" */
+    ngx_str_t                          error_description;
+    ngx_msec_t                         time;         /* ms, all attempts */
+    time_t                             retry_after;  /* seconds, or 0 */
+    ngx_str_t                          detail;       /* curl's words */
+    ngx_uint_t                         redirects;
+
+    /* private to the portal client */
+    void                              *transfer;
+    u_char                            *payload;
+    size_t                             payload_len;
+    ngx_msec_t                         started;
+    ngx_str_t                          location;
+};
+
+
+typedef struct {
+    ngx_str_t                          body;         /* raw bytes as sent */
+    size_t                             body_size;    /* allocated */
+    ngx_str_t                          target;
+    ngx_str_t                          code;
+    ngx_str_t                          error;        /* $b24trigger_error */
+    ngx_http_b24trigger_result_e       result;
+    ngx_http_b24trigger_call_t        *call;
+    ngx_uint_t                         attempts;
+
+    unsigned                           reading:1;
+    unsigned                           too_large:1;
+    unsigned                           body_done:1;
+    unsigned                           waiting:1;
+} ngx_http_b24trigger_ctx_t;
+
+
+extern ngx_module_t  ngx_http_b24trigger_module;
+
+
+/* secrets: literal, file:PATH, env:NAME (ngx_http_b24trigger_secret.c) */
+ngx_int_t ngx_http_b24trigger_secret_load(ngx_conf_t *cf, ngx_str_t *spec,
+    ngx_str_t *value, const char *what);
+
+/* portal URLs and the call (ngx_http_b24trigger_portal.c) */
+char *ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
+    ngx_http_b24trigger_portal_t *portal, ngx_str_t *url);
+ngx_int_t ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call);
+void ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call);
+const char *ngx_http_b24trigger_outcome_name(
+    ngx_http_b24trigger_outcome_e outcome);
+
+/* the request flow (ngx_http_b24trigger_handler.c) */
+ngx_int_t ngx_http_b24trigger_handler(ngx_http_request_t *r);
+ngx_int_t ngx_http_b24trigger_target_valid(ngx_str_t *target);
+
+/* the request body kept in memory (ngx_http_b24trigger_body.c) */
+ngx_int_t ngx_http_b24trigger_body_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_b24trigger_body_read(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_client_body_handler_pt handler);
+
+/* replies to the sender (ngx_http_b24trigger_reply.c) */
+ngx_int_t ngx_http_b24trigger_reply(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *json);
+ngx_int_t ngx_http_b24trigger_reply_error(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, ngx_str_t *extra);
+u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
+    size_t max, size_t *len);
+
+/* $b24trigger_* (ngx_http_b24trigger_variables.c) */
+ngx_int_t ngx_http_b24trigger_add_variables(ngx_conf_t *cf);
+ngx_http_b24trigger_ctx_t *ngx_http_b24trigger_get_ctx(
+    ngx_http_request_t *r);
+
+
+#endif /* _NGX_HTTP_B24TRIGGER_H_INCLUDED_ */

@@ -1,0 +1,590 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * One webhook's way through the module: method and size limits, the body
+ * read into memory, verification, mapping to a target and a code, the
+ * call to the portal, and the reply.  The content handler of every
+ * location with "b24trigger_pass".
+ */
+
+
+#include "ngx_http_b24trigger.h"
+#include "ngx_http_b24trigger_verify.h"
+
+
+static ngx_int_t ngx_http_b24trigger_reject(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error);
+static void ngx_http_b24trigger_body_handler(ngx_http_request_t *r);
+static ngx_int_t ngx_http_b24trigger_process(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_map(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_target_invalid(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_deliver(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static void ngx_http_b24trigger_call_finished(
+    ngx_http_b24trigger_call_t *call);
+static ngx_int_t ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_call_t *call);
+static ngx_int_t ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static void ngx_http_b24trigger_cleanup(void *data);
+
+
+ngx_int_t
+ngx_http_b24trigger_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                        rc;
+    ngx_http_b24trigger_ctx_t       *ctx;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    ctx = ngx_pcalloc(r->pool, sizeof(ngx_http_b24trigger_ctx_t));
+    if (ctx == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_http_set_ctx(r, ctx, ngx_http_b24trigger_module);
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger handler, portal \"%V\"", &blcf->portal->name);
+
+    if (r != r->main) {
+        return NGX_HTTP_NOT_ALLOWED;
+    }
+
+    if (!(r->method & blcf->methods)) {
+        return ngx_http_b24trigger_reject(r, NGX_HTTP_NOT_ALLOWED,
+                                          "method_not_allowed");
+    }
+
+    if (r->headers_in.content_length_n > (off_t) blcf->body_max) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: body of %O bytes is larger than "
+                      "b24trigger_body_max %uz",
+                      r->headers_in.content_length_n, blcf->body_max);
+
+        return ngx_http_b24trigger_reject(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "body_too_large");
+    }
+
+    rc = ngx_http_b24trigger_body_read(r, ctx,
+                                       ngx_http_b24trigger_body_handler);
+
+    if (rc >= NGX_HTTP_SPECIAL_RESPONSE) {
+        return rc;
+    }
+
+    return NGX_DONE;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_reject(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error)
+{
+    ngx_int_t                   rc;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    rc = ngx_http_discard_request_body(r);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+    ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+
+    return ngx_http_b24trigger_reply_error(r, status, error, NULL);
+}
+
+
+static void
+ngx_http_b24trigger_body_handler(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+
+    rc = ngx_http_b24trigger_process(r, ctx);
+
+    if (rc == NGX_DONE) {
+        /* a call is in flight: its completion finalizes the request */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_process(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_int_t                        rc;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_b24trigger_verdict_t    vd;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    if (ctx->too_large) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: body is larger than b24trigger_body_max "
+                      "%uz", blcf->body_max);
+
+        ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+        return ngx_http_b24trigger_reply_error(r,
+                                      NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                      "body_too_large", NULL);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger body of %uz bytes", ctx->body.len);
+
+    /* verify: nothing unverified goes any further */
+
+    ngx_memzero(&vd, sizeof(ngx_http_b24trigger_verdict_t));
+
+    rc = ngx_http_b24trigger_verify(r, blcf->verify, blcf->keys, &ctx->body,
+                                    &vd);
+
+    switch (rc) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: webhook rejected in location \"%V\": "
+                      "%V (%V)", &clcf->name, &vd.error, &vd.reason);
+
+        ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+        ctx->error = vd.error;
+
+        return ngx_http_b24trigger_reply_error(r, NGX_HTTP_UNAUTHORIZED,
+                                               (char *) vd.error.data, NULL);
+
+    case NGX_DONE:
+
+        /* a verified handshake (Slack url_verification, ...) */
+
+        ctx->result = NGX_HTTP_B24TRIGGER_IGNORED;
+        return ngx_http_b24trigger_reply(r, NGX_HTTP_OK, &vd.reply);
+
+    default:
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_b24trigger_map(r, ctx) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (!ngx_http_b24trigger_target_valid(&ctx->target)) {
+        return ngx_http_b24trigger_target_invalid(r, ctx);
+    }
+
+    return ngx_http_b24trigger_deliver(r, ctx);
+}
+
+
+/* target and code out of the request */
+
+static ngx_int_t
+ngx_http_b24trigger_map(ngx_http_request_t *r, ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    if (ngx_http_complex_value(r, blcf->target, &ctx->target) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (blcf->code
+        && ngx_http_complex_value(r, blcf->code, &ctx->code) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_target_invalid(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    u_char                    *p;
+    size_t                     len;
+    ngx_str_t                  extra;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    p = ngx_http_b24trigger_json_string(r->pool, &ctx->target, 100, &len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "b24trigger: invalid target \"%*s\" in location \"%V\", "
+                  "expected TYPENAME_ID such as DEAL_57", len, p,
+                  &clcf->name);
+
+    extra.len = sizeof(",\"target\":\"\"") - 1 + len;
+    extra.data = ngx_pnalloc(r->pool, extra.len);
+    if (extra.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_sprintf(extra.data, ",\"target\":\"%*s\"", len, p);
+
+    ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+
+    return ngx_http_b24trigger_reply_error(r, 422, "target_invalid", &extra);
+}
+
+
+/*
+ * TYPENAME_ID: a name ([A-Za-z] then letters, digits, "_"; at most 64),
+ * "_", a positive integer of at most 18 digits, nothing after it
+ */
+
+ngx_int_t
+ngx_http_b24trigger_target_valid(ngx_str_t *target)
+{
+    u_char  *p, *last, *us;
+
+    p = target->data;
+    last = target->data + target->len;
+
+    us = NULL;
+
+    for (us = last; us > p; us--) {
+        if (us[-1] == '_') {
+            break;
+        }
+    }
+
+    if (us == p) {
+        return 0;
+    }
+
+    /* us points after the last "_" */
+
+    if (last - us == 0 || last - us > NGX_HTTP_B24TRIGGER_TARGET_ID_MAX
+        || *us == '0')
+    {
+        return 0;
+    }
+
+    for (p = us; p < last; p++) {
+        if (*p < '0' || *p > '9') {
+            return 0;
+        }
+    }
+
+    last = us - 1;
+    p = target->data;
+
+    if (last - p == 0 || last - p > NGX_HTTP_B24TRIGGER_TARGET_NAME_MAX) {
+        return 0;
+    }
+
+    if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z'))) {
+        return 0;
+    }
+
+    for (p++; p < last; p++) {
+        if (!((*p >= 'A' && *p <= 'Z') || (*p >= 'a' && *p <= 'z')
+              || (*p >= '0' && *p <= '9') || *p == '_'))
+        {
+            return 0;
+        }
+    }
+
+    return 1;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_deliver(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_connection_t                *c;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_b24trigger_call_t      *call;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    c = r->connection;
+
+    call = ngx_pcalloc(r->pool, sizeof(ngx_http_b24trigger_call_t));
+    if (call == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    call->portal = blcf->portal;
+    call->target = ctx->target;
+    call->code = ctx->code;
+    call->pool = r->pool;
+    call->log = c->log;
+    call->done = ngx_http_b24trigger_call_finished;
+    call->data = r;
+
+    ctx->call = call;
+    ctx->attempts = 1;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "b24trigger call portal \"%V\" target:\"%V\" code:\"%V\"",
+                   &call->portal->name, &call->target, &call->code);
+
+    if (ngx_http_b24trigger_call_start(call) != NGX_OK) {
+        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /* a client that goes away cancels the call, and nothing is left */
+
+    cln->handler = ngx_http_b24trigger_cleanup;
+    cln->data = call;
+
+    ctx->waiting = 1;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    if (c->read->ready) {
+        ngx_post_event(c->read, &ngx_posted_events);
+    }
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_b24trigger_cleanup(void *data)
+{
+    ngx_http_b24trigger_call_t  *call = data;
+
+    ngx_http_b24trigger_call_cancel(call);
+}
+
+
+static void
+ngx_http_b24trigger_call_finished(ngx_http_b24trigger_call_t *call)
+{
+    ngx_int_t                   rc;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    r = call->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+    ctx->waiting = 0;
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "b24trigger call done: %s status:%ui time:%M",
+                   ngx_http_b24trigger_outcome_name(call->outcome),
+                   call->status, call->time);
+
+    rc = ngx_http_b24trigger_call_reply(r, ctx, call);
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_call_t *call)
+{
+    u_char                    *e, *d;
+    size_t                     elen, dlen;
+    ngx_str_t                  extra;
+    ngx_table_elt_t           *h;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    switch (call->outcome) {
+
+    case NGX_HTTP_B24TRIGGER_CALL_OK:
+        ctx->result = NGX_HTTP_B24TRIGGER_FORWARDED;
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "b24trigger forwarded");
+
+        return ngx_http_b24trigger_forwarded(r, ctx);
+
+    case NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR:
+        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "b24trigger: portal \"%V\" refused target \"%V\" "
+                      "code \"%V\" from location \"%V\": %ui %s \"%V\"",
+                      &call->portal->name, &call->target, &call->code,
+                      &clcf->name, call->status,
+                      call->error.len ? (char *) call->error.data
+                                      : "(no error code)",
+                      &call->error_description);
+
+        e = ngx_http_b24trigger_json_string(r->pool, &call->error, 128,
+                                            &elen);
+        d = ngx_http_b24trigger_json_string(r->pool,
+                                            &call->error_description, 512,
+                                            &dlen);
+        if (e == NULL || d == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        extra.len = sizeof(",\"portal_error\":\"\","
+                           "\"portal_error_description\":\"\"") - 1
+                    + elen + dlen;
+        extra.data = ngx_pnalloc(r->pool, extra.len);
+        if (extra.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ngx_sprintf(extra.data,
+                    ",\"portal_error\":\"%*s\","
+                    "\"portal_error_description\":\"%*s\"",
+                    elen, e, dlen, d);
+
+        return ngx_http_b24trigger_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                               "portal_error", &extra);
+
+    case NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED:
+        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "b24trigger: portal \"%V\" is rate limiting "
+                      "(%V \"%V\"), target \"%V\" from location \"%V\" "
+                      "not triggered, the sender is asked to retry in "
+                      "%T s", &call->portal->name, &call->error,
+                      &call->error_description, &call->target,
+                      &clcf->name, call->retry_after);
+
+        h = ngx_list_push(&r->headers_out.headers);
+        if (h == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->hash = 1;
+#if (nginx_version >= 1023000)
+        h->next = NULL;
+#endif
+        ngx_str_set(&h->key, "Retry-After");
+
+        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
+        if (h->value.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        h->value.len = ngx_sprintf(h->value.data, "%T", call->retry_after)
+                       - h->value.data;
+
+        ctx->error.data = call->error.data;
+        ctx->error.len = call->error.len;
+
+        return ngx_http_b24trigger_reply_error(r,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "portal_rate_limited", NULL);
+
+    case NGX_HTTP_B24TRIGGER_CALL_TIMEOUT:
+    case NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE:
+        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "b24trigger: portal \"%V\" at \"%V\" %s: %V; target "
+                      "\"%V\" from location \"%V\" not triggered",
+                      &call->portal->name, &call->portal->safe_url,
+                      call->outcome == NGX_HTTP_B24TRIGGER_CALL_TIMEOUT
+                      ? "timed out" : "unreachable",
+                      &call->detail, &call->target, &clcf->name);
+
+        if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_TIMEOUT) {
+            return ngx_http_b24trigger_reply_error(r,
+                                                NGX_HTTP_GATEWAY_TIME_OUT,
+                                                "portal_timeout", NULL);
+        }
+
+        return ngx_http_b24trigger_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                               "portal_unreachable", NULL);
+
+    case NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE:
+        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "b24trigger: portal \"%V\" gave an invalid answer "
+                      "(HTTP %ui, %V); target \"%V\" from location \"%V\" "
+                      "not triggered", &call->portal->name, call->status,
+                      &call->detail, &call->target, &clcf->name);
+
+        extra.data = ngx_pnalloc(r->pool, sizeof(",\"portal_status\":") - 1
+                                          + NGX_INT_T_LEN);
+        if (extra.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        extra.len = ngx_sprintf(extra.data, ",\"portal_status\":%ui",
+                                call->status)
+                    - extra.data;
+
+        return ngx_http_b24trigger_reply_error(r, NGX_HTTP_BAD_GATEWAY,
+                                               "portal_invalid_response",
+                                               &extra);
+
+    default:
+        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+
+/* {"result":"forwarded","target":"DEAL_57","code":"c5u4m"} */
+
+static ngx_int_t
+ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    u_char     *code;
+    size_t      len;
+    ngx_str_t   json;
+
+    code = ngx_http_b24trigger_json_string(r->pool, &ctx->code, 1024, &len);
+    if (code == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.data = ngx_pnalloc(r->pool,
+                            sizeof("{\"result\":\"forwarded\",\"target\":\"\","
+                                   "\"code\":\"\"}") - 1
+                            + ctx->target.len + len);
+    if (json.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.len = ngx_sprintf(json.data,
+                           "{\"result\":\"forwarded\",\"target\":\"%V\","
+                           "\"code\":\"%*s\"}", &ctx->target, len, code)
+               - json.data;
+
+    return ngx_http_b24trigger_reply(r, NGX_HTTP_OK, &json);
+}

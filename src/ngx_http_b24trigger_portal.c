@@ -1,0 +1,657 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * The Bitrix24 portal client: what an incoming-webhook URL may look like,
+ * and one call of crm.automation.trigger through the curl glue, classified
+ * by the "error" field of the answer (reference/bitrix24-api.md §2-§4).
+ * Used by sync requests and, later, by queued deliveries alike: it knows
+ * nothing about the request that caused the call.
+ */
+
+
+#include "ngx_http_b24trigger.h"
+#include "ngx_http_b24trigger_curl.h"
+
+#include <jansson.h>
+
+
+#define NGX_HTTP_B24TRIGGER_METHOD  "crm.automation.trigger"
+
+
+static ngx_uint_t ngx_http_b24trigger_loopback(ngx_str_t *host);
+static ngx_int_t ngx_http_b24trigger_call_transfer(
+    ngx_http_b24trigger_call_t *call, u_char *url);
+static void ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t);
+static ngx_int_t ngx_http_b24trigger_call_redirect(
+    ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
+static void ngx_http_b24trigger_call_classify(
+    ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
+static ngx_int_t ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool,
+    json_t *value, ngx_str_t *dst);
+static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call);
+
+
+static const char  *ngx_http_b24trigger_outcomes[] = {
+    "ok",
+    "portal_error",
+    "portal_rate_limited",
+    "portal_unreachable",
+    "portal_timeout",
+    "portal_invalid_response",
+    "internal_error"
+};
+
+
+const char *
+ngx_http_b24trigger_outcome_name(ngx_http_b24trigger_outcome_e outcome)
+{
+    return ngx_http_b24trigger_outcomes[outcome];
+}
+
+
+/*
+ * An incoming webhook is "https://HOST[:PORT][/PREFIX]/rest/USER/SECRET/";
+ * the method is appended per call.  Plain http only for loopback hosts.
+ * No message here prints the URL: it holds the secret.
+ */
+
+char *
+ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
+    ngx_http_b24trigger_portal_t *portal, ngx_str_t *url)
+{
+    u_char     *p, *last, *host, *path, *seg[4];
+    size_t      len, n;
+    ngx_str_t   h, scheme;
+    ngx_uint_t  nseg, i;
+
+    p = url->data;
+    last = url->data + url->len;
+
+    /* a newline pasted with the URL */
+
+    while (last > p && (last[-1] == '\n' || last[-1] == '\r'
+                        || last[-1] == ' '))
+    {
+        last--;
+    }
+
+    if (last - p > 8 && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0) {
+        ngx_str_set(&scheme, "https://");
+        host = p + 8;
+
+    } else if (last - p > 7
+               && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0)
+    {
+        ngx_str_set(&scheme, "http://");
+        host = p + 7;
+
+    } else {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "URL of portal \"%V\" must start with "
+                           "\"https://\"", &portal->name);
+        return NGX_CONF_ERROR;
+    }
+
+    path = ngx_strlchr(host, last, '/');
+
+    if (path == NULL || path == host) {
+        goto format;
+    }
+
+    h.data = host;
+    h.len = path - host;
+
+    for (i = 0; i < h.len; i++) {
+        if (h.data[i] == '@' || h.data[i] == '?' || h.data[i] == '#') {
+            goto format;
+        }
+    }
+
+    if (ngx_strlchr(path, last, '?') || ngx_strlchr(path, last, '#')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "URL of portal \"%V\" must not have a query "
+                           "string: use the incoming webhook address "
+                           "itself, \"%V%V/rest/USER_ID/SECRET/\"",
+                           &portal->name, &scheme, &h);
+        return NGX_CONF_ERROR;
+    }
+
+    /* the last segments: ".../rest/USER/SECRET[/]" */
+
+    if (last[-1] == '/') {
+        last--;
+    }
+
+    nseg = 0;
+    p = last;
+
+    while (p > path && nseg < 4) {
+        p--;
+
+        if (*p == '/') {
+            seg[nseg++] = p + 1;
+            last = p;
+
+            if (nseg == 3) {
+                break;
+            }
+        }
+    }
+
+    /* seg[0] is SECRET, seg[1] is USER, seg[2] is "rest" */
+
+    if (nseg < 3 || ngx_strncmp(seg[2], "rest/", 5) != 0) {
+        goto format;
+    }
+
+    len = seg[0] - seg[1] - 1;
+
+    if (len == 0) {
+        goto format;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (!(seg[1][i] >= '0' && seg[1][i] <= '9')
+            && !(seg[1][i] >= 'a' && seg[1][i] <= 'z')
+            && !(seg[1][i] >= 'A' && seg[1][i] <= 'Z')
+            && seg[1][i] != '_' && seg[1][i] != '.' && seg[1][i] != '-')
+        {
+            goto format;
+        }
+    }
+
+    n = 0;
+
+    for (p = seg[0]; p < url->data + url->len && *p != '/'; p++) {
+        if (!(*p >= '0' && *p <= '9') && !(*p >= 'a' && *p <= 'z')
+            && !(*p >= 'A' && *p <= 'Z'))
+        {
+            goto format;
+        }
+
+        n++;
+    }
+
+    if (n == 0
+        || (p < url->data + url->len && p + 1 < url->data + url->len
+            && p[1] != '\n' && p[1] != '\r' && p[1] != ' '))
+    {
+        goto format;
+    }
+
+    portal->loopback = ngx_http_b24trigger_loopback(&h);
+
+    if (scheme.len == 7 && !portal->loopback) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "portal \"%V\" at \"http://%V\": plain http is "
+                           "only allowed for loopback hosts, use "
+                           "\"https://\"", &portal->name, &h);
+        return NGX_CONF_ERROR;
+    }
+
+    /* url: everything up to and including "SECRET/" */
+
+    len = (seg[0] + n) - url->data;
+
+    portal->url.len = len + 1;
+    portal->url.data = ngx_pnalloc(cf->pool, len + 2);
+    if (portal->url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(portal->url.data, url->data, len);
+    *p++ = '/';
+    *p = '\0';
+
+    portal->method_url.len = portal->url.len
+                             + sizeof(NGX_HTTP_B24TRIGGER_METHOD) - 1;
+    portal->method_url.data = ngx_pnalloc(cf->pool,
+                                          portal->method_url.len + 1);
+    if (portal->method_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(portal->method_url.data, portal->url.data,
+                   portal->url.len);
+    p = ngx_cpymem(p, NGX_HTTP_B24TRIGGER_METHOD,
+                   sizeof(NGX_HTTP_B24TRIGGER_METHOD) - 1);
+    *p = '\0';
+
+    portal->safe_url.len = seg[0] - url->data + sizeof("***/") - 1;
+    portal->safe_url.data = ngx_pnalloc(cf->pool, portal->safe_url.len);
+    if (portal->safe_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(portal->safe_url.data, url->data, seg[0] - url->data);
+    ngx_memcpy(p, "***/", 4);
+
+    return NGX_CONF_OK;
+
+format:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "URL of portal \"%V\" must look like "
+                       "\"https://HOST/rest/USER_ID/SECRET/\", the incoming "
+                       "webhook address from Bitrix24 without a method",
+                       &portal->name);
+    return NGX_CONF_ERROR;
+}
+
+
+static ngx_uint_t
+ngx_http_b24trigger_loopback(ngx_str_t *host)
+{
+    u_char  *p, *last;
+
+    p = host->data;
+    last = host->data + host->len;
+
+    if (p < last && *p == '[') {
+        return (last - p >= 5 && ngx_strncmp(p, "[::1]", 5) == 0);
+    }
+
+    /* without the port */
+
+    last = ngx_strlchr(p, last, ':');
+    if (last == NULL) {
+        last = host->data + host->len;
+    }
+
+    if (last - p == 9 && ngx_strncasecmp(p, (u_char *) "localhost", 9) == 0)
+    {
+        return 1;
+    }
+
+    if (last - p >= 7 && ngx_strncmp(p, "127.", 4) == 0) {
+        for ( /* void */ ; p < last; p++) {
+            if (*p != '.' && (*p < '0' || *p > '9')) {
+                return 0;
+            }
+        }
+
+        return 1;
+    }
+
+    return 0;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
+{
+    if (ngx_http_b24trigger_payload(call) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    call->started = ngx_current_msec;
+
+    return ngx_http_b24trigger_call_transfer(call,
+                                             call->portal->method_url.data);
+}
+
+
+void
+ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
+{
+    if (call->transfer != NULL) {
+        ngx_http_b24trigger_transfer_cancel(call->transfer);
+        call->transfer = NULL;
+    }
+}
+
+
+/* {"target":"DEAL_57","code":"c5u4m"} */
+
+static ngx_int_t
+ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call)
+{
+    size_t   len;
+    json_t  *root, *v;
+
+    root = json_object();
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    v = json_stringn((char *) call->target.data, call->target.len);
+    if (v == NULL || json_object_set_new(root, "target", v) != 0) {
+        goto failed;
+    }
+
+    if (call->code.len) {
+        v = json_stringn((char *) call->code.data, call->code.len);
+        if (v == NULL || json_object_set_new(root, "code", v) != 0) {
+            goto failed;
+        }
+    }
+
+    len = json_dumpb(root, NULL, 0, JSON_COMPACT);
+    if (len == 0) {
+        goto failed;
+    }
+
+    call->payload = ngx_pnalloc(call->pool, len);
+    if (call->payload == NULL) {
+        goto failed;
+    }
+
+    call->payload_len = json_dumpb(root, (char *) call->payload, len,
+                                   JSON_COMPACT);
+    json_decref(root);
+
+    return NGX_OK;
+
+failed:
+
+    json_decref(root);
+    return NGX_ERROR;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_call_transfer(ngx_http_b24trigger_call_t *call,
+    u_char *url)
+{
+    CURL                            *easy;
+    struct curl_slist               *h;
+    ngx_http_b24trigger_transfer_t  *t;
+
+    t = ngx_http_b24trigger_transfer_create(call->pool, call->log);
+    if (t == NULL) {
+        return NGX_ERROR;
+    }
+
+    easy = t->easy;
+
+    h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (h == NULL) {
+        goto failed;
+    }
+
+    t->headers = h;
+
+    h = curl_slist_append(h, "Accept: application/json");
+    if (h == NULL) {
+        goto failed;
+    }
+
+    h = curl_slist_append(h, "Expect:");
+    if (h == NULL) {
+        goto failed;
+    }
+
+    if (curl_easy_setopt(easy, CURLOPT_URL, (char *) url) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, call->payload)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE,
+                            (long) call->payload_len)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_USERAGENT, "b24trigger/1.0")
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
+                            (long) call->portal->timeout)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                            (long) call->portal->connect_timeout)
+           != CURLE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, call->log, 0,
+                      "curl_easy_setopt() failed");
+        goto failed;
+    }
+
+    t->done = ngx_http_b24trigger_call_done;
+    t->data = call;
+
+    if (ngx_http_b24trigger_transfer_start(t) != NGX_OK) {
+        goto failed;
+    }
+
+    call->transfer = t;
+
+    return NGX_OK;
+
+failed:
+
+    ngx_http_b24trigger_transfer_cancel(t);
+    return NGX_ERROR;
+}
+
+
+static void
+ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
+{
+    ngx_http_b24trigger_call_t  *call = t->data;
+
+    call->transfer = NULL;
+    call->time = ngx_current_msec - call->started;
+
+    if (t->result == CURLE_OK
+        && (t->status == 301 || t->status == 302 || t->status == 303
+            || t->status == 307 || t->status == 308)
+        && t->redirect.len
+        && call->redirects == 0)
+    {
+        switch (ngx_http_b24trigger_call_redirect(call, t)) {
+
+        case NGX_OK:
+            return;
+
+        case NGX_DECLINED:
+            call->outcome = NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE;
+            call->status = t->status;
+            call->done(call);
+            return;
+
+        default:
+            call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
+            call->done(call);
+            return;
+        }
+    }
+
+    ngx_http_b24trigger_call_classify(call, t);
+
+    call->done(call);
+}
+
+
+/*
+ * A moved portal answers 302 with its new address; Bitrix24 asks clients
+ * to repeat the POST there (reference/bitrix24-api.md §1.1), once.  The
+ * secret goes along, so only to https or a loopback host.
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_call_redirect(ngx_http_b24trigger_call_t *call,
+    ngx_http_b24trigger_transfer_t *t)
+{
+    u_char     *p, *last;
+    ngx_str_t   host;
+    ngx_uint_t  https;
+
+    p = t->redirect.data;
+    last = p + t->redirect.len;
+
+    if (t->redirect.len > 8
+        && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0)
+    {
+        host.data = p + 8;
+        https = 1;
+
+    } else if (t->redirect.len > 7
+               && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0)
+    {
+        host.data = p + 7;
+        https = 0;
+
+    } else {
+        ngx_str_set(&call->detail, "redirect to an unsupported scheme");
+        return NGX_DECLINED;
+    }
+
+    p = ngx_strlchr(host.data, last, '/');
+    host.len = (p ? p : last) - host.data;
+
+    if (!https && !ngx_http_b24trigger_loopback(&host)) {
+        ngx_log_error(NGX_LOG_ERR, call->log, 0,
+                      "b24trigger: portal \"%V\" redirected to plain http "
+                      "at \"%V\", not followed",
+                      &call->portal->name, &host);
+        ngx_str_set(&call->detail, "redirect to plain http");
+        return NGX_DECLINED;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, call->log, 0,
+                  "b24trigger: portal \"%V\" has moved to \"%V\", the call "
+                  "is repeated there; update \"b24trigger_portal\"",
+                  &call->portal->name, &host);
+
+    call->redirects++;
+
+    /* t->redirect is NUL-terminated, in call->pool */
+
+    if (ngx_http_b24trigger_call_transfer(call, t->redirect.data) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
+    ngx_http_b24trigger_transfer_t *t)
+{
+    json_t        *root, *error, *desc, *result;
+    json_error_t   err;
+
+    call->status = t->status;
+
+    if (t->result != CURLE_OK && !t->too_large) {
+
+        call->outcome = (t->result == CURLE_OPERATION_TIMEDOUT)
+                        ? NGX_HTTP_B24TRIGGER_CALL_TIMEOUT
+                        : NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE;
+
+        call->detail.data = (u_char *) (t->errbuf[0]
+                                        ? t->errbuf
+                                        : curl_easy_strerror(t->result));
+        call->detail.len = ngx_strlen(call->detail.data);
+
+        /* errbuf lives in the transfer, which lives in call->pool */
+
+        return;
+    }
+
+    if (t->too_large) {
+        call->outcome = NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE;
+        ngx_str_set(&call->detail, "answer too large");
+        return;
+    }
+
+    root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
+
+    if (root == NULL || !json_is_object(root)) {
+        call->outcome = NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE;
+        ngx_str_set(&call->detail, "answer is not a JSON object");
+
+        if (root) {
+            json_decref(root);
+        }
+
+        return;
+    }
+
+    error = json_object_get(root, "error");
+
+    if (error != NULL && json_is_string(error)) {
+
+        desc = json_object_get(root, "error_description");
+
+        if (ngx_http_b24trigger_copy_json_string(call->pool, error,
+                                                 &call->error)
+            != NGX_OK
+            || (desc != NULL && json_is_string(desc)
+                && ngx_http_b24trigger_copy_json_string(call->pool, desc,
+                                                   &call->error_description)
+                   != NGX_OK))
+        {
+            json_decref(root);
+            call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
+            return;
+        }
+
+        json_decref(root);
+
+        if (call->error.len == sizeof("QUERY_LIMIT_EXCEEDED") - 1
+            && ngx_strncmp(call->error.data, "QUERY_LIMIT_EXCEEDED",
+                           call->error.len) == 0)
+        {
+            call->outcome = NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED;
+            call->retry_after = 1;
+            return;
+        }
+
+        if (call->error.len == sizeof("OPERATION_TIME_LIMIT") - 1
+            && ngx_strncmp(call->error.data, "OPERATION_TIME_LIMIT",
+                           call->error.len) == 0)
+        {
+            /* the block lifts when the oldest minute basket expires */
+            call->outcome = NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED;
+            call->retry_after = 60;
+            return;
+        }
+
+        call->outcome = NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR;
+        return;
+    }
+
+    result = json_object_get(root, "result");
+
+    if (result != NULL && t->status >= 200 && t->status < 300) {
+        json_decref(root);
+        call->outcome = NGX_HTTP_B24TRIGGER_CALL_OK;
+        return;
+    }
+
+    json_decref(root);
+
+    call->outcome = NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE;
+    ngx_str_set(&call->detail, "answer has neither \"result\" nor \"error\"");
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool, json_t *value,
+    ngx_str_t *dst)
+{
+    size_t       len;
+    const char  *s;
+
+    s = json_string_value(value);
+    len = json_string_length(value);
+
+    /* what the portal says is logged and echoed: keep it bounded */
+
+    if (len > 512) {
+        len = 512;
+    }
+
+    dst->data = ngx_pnalloc(pool, len + 1);
+    if (dst->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(dst->data, s, len);
+    dst->data[len] = '\0';
+    dst->len = len;
+
+    return NGX_OK;
+}

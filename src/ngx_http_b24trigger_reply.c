@@ -1,0 +1,109 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * What the sender gets back: a status and a small JSON body (or the body
+ * b24trigger_reply asks for).  Knows nothing about portals or signatures.
+ */
+
+
+#include "ngx_http_b24trigger.h"
+
+
+ngx_int_t
+ngx_http_b24trigger_reply(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *json)
+{
+    ngx_int_t     rc;
+    ngx_buf_t    *b;
+    ngx_chain_t   out;
+
+    if (r->header_sent) {
+        return NGX_ERROR;
+    }
+
+    r->headers_out.status = status;
+    r->headers_out.content_length_n = json->len;
+
+    ngx_str_set(&r->headers_out.content_type, "application/json");
+    r->headers_out.content_type_len = r->headers_out.content_type.len;
+    r->headers_out.content_type_lowcase = NULL;
+
+    rc = ngx_http_send_header(r);
+
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only || json->len == 0) {
+        return rc;
+    }
+
+    b = ngx_calloc_buf(r->pool);
+    if (b == NULL) {
+        return NGX_ERROR;
+    }
+
+    b->pos = json->data;
+    b->last = json->data + json->len;
+    b->memory = 1;
+    b->last_buf = (r == r->main) ? 1 : 0;
+    b->last_in_chain = 1;
+
+    out.buf = b;
+    out.next = NULL;
+
+    return ngx_http_output_filter(r, &out);
+}
+
+
+/* {"error":"ERROR"EXTRA}, EXTRA being ready-made ',"key":"value"' pairs */
+
+ngx_int_t
+ngx_http_b24trigger_reply_error(ngx_http_request_t *r, ngx_uint_t status,
+    const char *error, ngx_str_t *extra)
+{
+    size_t                      len;
+    ngx_str_t                   json;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+
+    if (ctx != NULL && ctx->error.len == 0) {
+        ctx->error.data = (u_char *) error;
+        ctx->error.len = ngx_strlen(error);
+    }
+
+    len = sizeof("{\"error\":\"\"}") - 1 + ngx_strlen(error)
+          + (extra ? extra->len : 0);
+
+    json.data = ngx_pnalloc(r->pool, len);
+    if (json.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.len = ngx_sprintf(json.data, "{\"error\":\"%s\"%V}", error,
+                           extra ? extra : &(ngx_str_t) ngx_null_string)
+               - json.data;
+
+    return ngx_http_b24trigger_reply(r, status, &json);
+}
+
+
+/* src as the inside of a JSON string, cut at max bytes before escaping */
+
+u_char *
+ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
+    size_t max, size_t *len)
+{
+    u_char  *p, *last;
+    size_t   n;
+
+    n = ngx_min(src->len, max);
+
+    p = ngx_pnalloc(pool, n + ngx_escape_json(NULL, src->data, n));
+    if (p == NULL) {
+        return NULL;
+    }
+
+    last = (u_char *) ngx_escape_json(p, src->data, n);
+    *len = last - p;
+
+    return p;
+}

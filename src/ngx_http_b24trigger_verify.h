@@ -1,0 +1,67 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * Verification of senders: the "b24trigger_verify" schemes.  This is the
+ * whole interface the rest of the module sees; what a scheme is and how it
+ * signs stays inside src/ngx_http_b24trigger_verify*.c, which know nothing
+ * about Bitrix24.
+ */
+
+
+#ifndef _NGX_HTTP_B24TRIGGER_VERIFY_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_VERIFY_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+
+typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
+
+
+typedef struct {
+    ngx_str_t   error;       /* signature_missing, signature_invalid,
+                                timestamp_out_of_range, token_invalid */
+    ngx_str_t   reason;      /* words for the error log, never a secret
+                                nor a computed signature */
+    ngx_str_t   reply;       /* handshake (Slack url_verification, ...):
+                                the body to answer with */
+    ngx_str_t   reply_type;  /* its content type */
+} ngx_http_b24trigger_verdict_t;
+
+
+/*
+ * "b24trigger_verify SCHEME [param=value ...]": args[0] is the scheme;
+ * returns NGX_CONF_OK or NGX_CONF_ERROR after an EMERG message
+ */
+char *ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
+    ngx_uint_t nargs, ngx_http_b24trigger_verify_t **vp);
+
+/*
+ * At merge time: turns the location's secrets (ngx_str_t, already loaded
+ * from literal, file: or env:) into the keys the scheme uses (e.g. the
+ * base64-decoded "whsec_" key of Standard Webhooks), refusing a scheme
+ * that needs a secret and has none.  Returns the array of keys (may be
+ * empty for "none") or NULL after an EMERG message naming the location.
+ */
+ngx_array_t *ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *secrets,
+    ngx_str_t *location);
+
+/* does this scheme need the raw body before it can decide */
+ngx_uint_t ngx_http_b24trigger_verify_needs_body(
+    ngx_http_b24trigger_verify_t *v);
+
+/*
+ * Per request, once the body is in memory.  Returns NGX_OK (verified),
+ * NGX_DECLINED (refused: vd->error and vd->reason are set), NGX_DONE
+ * (a verified handshake: answer vd->reply, forward nothing) or NGX_ERROR.
+ */
+ngx_int_t ngx_http_b24trigger_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+
+
+#endif /* _NGX_HTTP_B24TRIGGER_VERIFY_H_INCLUDED_ */
