@@ -59,7 +59,6 @@ $(MODULE): $(SOURCES)
 	@echo "built $(MODULE)"
 
 test: deps-test $(MODULE)
-	@tools/certs-for-tests.sh >/dev/null
 	B24_MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) \
 	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
 
