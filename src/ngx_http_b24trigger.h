@@ -163,7 +163,7 @@ ngx_int_t ngx_http_b24trigger_body_read(ngx_http_request_t *r,
 
 /* replies to the sender (ngx_http_b24trigger_reply.c) */
 ngx_int_t ngx_http_b24trigger_reply(ngx_http_request_t *r,
-    ngx_uint_t status, ngx_str_t *json);
+    ngx_uint_t status, ngx_str_t *body, ngx_str_t *type);
 ngx_int_t ngx_http_b24trigger_reply_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, ngx_str_t *extra);
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,

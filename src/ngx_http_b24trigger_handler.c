@@ -176,7 +176,11 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         /* a verified handshake (Slack url_verification, ...) */
 
         ctx->result = NGX_HTTP_B24TRIGGER_IGNORED;
-        return ngx_http_b24trigger_reply(r, NGX_HTTP_OK, &vd.reply);
+
+        rc = ngx_http_b24trigger_reply(r, NGX_HTTP_OK, &vd.reply,
+                                       vd.reply_type.len ? &vd.reply_type
+                                                         : NULL);
+        return rc;
 
     default:
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
@@ -586,5 +590,5 @@ ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
                            "\"code\":\"%*s\"}", &ctx->target, len, code)
                - json.data;
 
-    return ngx_http_b24trigger_reply(r, NGX_HTTP_OK, &json);
+    return ngx_http_b24trigger_reply(r, NGX_HTTP_OK, &json, NULL);
 }

@@ -12,7 +12,7 @@
 
 ngx_int_t
 ngx_http_b24trigger_reply(ngx_http_request_t *r, ngx_uint_t status,
-    ngx_str_t *json)
+    ngx_str_t *json, ngx_str_t *type)
 {
     ngx_int_t     rc;
     ngx_buf_t    *b;
@@ -25,7 +25,13 @@ ngx_http_b24trigger_reply(ngx_http_request_t *r, ngx_uint_t status,
     r->headers_out.status = status;
     r->headers_out.content_length_n = json->len;
 
-    ngx_str_set(&r->headers_out.content_type, "application/json");
+    if (type != NULL) {
+        r->headers_out.content_type = *type;
+
+    } else {
+        ngx_str_set(&r->headers_out.content_type, "application/json");
+    }
+
     r->headers_out.content_type_len = r->headers_out.content_type.len;
     r->headers_out.content_type_lowcase = NULL;
 
@@ -82,7 +88,7 @@ ngx_http_b24trigger_reply_error(ngx_http_request_t *r, ngx_uint_t status,
                            extra ? extra : &(ngx_str_t) ngx_null_string)
                - json.data;
 
-    return ngx_http_b24trigger_reply(r, status, &json);
+    return ngx_http_b24trigger_reply(r, status, &json, NULL);
 }
 
 
