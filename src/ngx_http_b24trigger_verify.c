@@ -2,9 +2,14 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * The "b24trigger_verify" schemes: parsing them at configuration time and
- * deciding per request whether a webhook really comes from its sender.
- * Knows HTTP requests and secrets; knows nothing about Bitrix24.
+ * The "b24trigger_verify" schemes: the table of schemes, their parameters
+ * at configuration time, the keys made of the secrets, and per request
+ * the dispatch, "none" and "token".  The HMAC schemes live in
+ * ngx_http_b24trigger_verify_hmac.c, the digests over body fields in
+ * ngx_http_b24trigger_verify_digest.c, the header grammars in
+ * ngx_http_b24trigger_sig.c.  Knows HTTP requests and secrets; knows
+ * nothing about Bitrix24.  No secret, key or computed signature is ever
+ * logged, at any level.
  */
 
 
@@ -13,141 +18,345 @@
 #include <ngx_http.h>
 
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
 #include <openssl/sha.h>
 
-#include "ngx_http_b24trigger_verify.h"
+#include "ngx_http_b24trigger_verify_schemes.h"
+#include "ngx_http_b24trigger_fields.h"
 
 
-typedef enum {
-    NGX_HTTP_B24TRIGGER_VERIFY_NONE = 0,
-    NGX_HTTP_B24TRIGGER_VERIFY_TOKEN
-} ngx_http_b24trigger_scheme_e;
-
-
-typedef enum {
-    NGX_HTTP_B24TRIGGER_TOKEN_HEADER = 0,
-    NGX_HTTP_B24TRIGGER_TOKEN_QUERY,
-    NGX_HTTP_B24TRIGGER_TOKEN_BEARER,
-    NGX_HTTP_B24TRIGGER_TOKEN_BASIC
-} ngx_http_b24trigger_token_e;
-
-
-struct ngx_http_b24trigger_verify_s {
-    ngx_http_b24trigger_scheme_e   scheme;
-    ngx_http_b24trigger_token_e    token;
-    ngx_str_t                      name;      /* header or query argument */
-    ngx_str_t                      lcname;
-};
-
-
-static ngx_int_t ngx_http_b24trigger_verify_token(ngx_http_request_t *r,
-    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys,
+static char *ngx_http_b24trigger_none_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+static char *ngx_http_b24trigger_token_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+static char *ngx_http_b24trigger_preset_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+static ngx_int_t ngx_http_b24trigger_none_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd);
-static ngx_table_elt_t *ngx_http_b24trigger_find_header(
-    ngx_http_request_t *r, ngx_str_t *lcname);
+static ngx_int_t ngx_http_b24trigger_token_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
 static ngx_uint_t ngx_http_b24trigger_token_match(ngx_array_t *keys,
     u_char *data, size_t len);
+static ngx_int_t ngx_http_b24trigger_key_standard(ngx_pool_t *pool,
+    ngx_str_t *secret, ngx_str_t *key);
+static ngx_int_t ngx_http_b24trigger_key_html(ngx_pool_t *pool,
+    ngx_str_t *secret, ngx_str_t *key);
 
 
-ngx_int_t ngx_http_b24trigger_secure_equal(u_char *a, size_t alen,
-    u_char *b, size_t blen);
+static ngx_http_b24trigger_scheme_t  ngx_http_b24trigger_schemes[] = {
+
+    { ngx_string("none"),
+      ngx_http_b24trigger_none_parse,
+      ngx_http_b24trigger_none_verify,
+      NGX_HTTP_B24TRIGGER_KEY_NONE, NULL, 0, NULL },
+
+    { ngx_string("token"),
+      ngx_http_b24trigger_token_parse,
+      ngx_http_b24trigger_token_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, NULL },
+
+    { ngx_string("hmac"),
+      ngx_http_b24trigger_hmac_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha256" },
+
+    { ngx_string("stripe"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_stripe,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256" },
+
+    { ngx_string("standard"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_STANDARD, &ngx_http_b24trigger_standard,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256" },
+
+    { ngx_string("github"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_github,
+      0, "sha256" },
+
+    { ngx_string("shopify"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_shopify,
+      0, "sha256" },
+
+    { ngx_string("slack"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_slack,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256" },
+
+    { ngx_string("paddle"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_paddle,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256" },
+
+    { ngx_string("typeform"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_typeform,
+      0, "sha256" },
+
+    { ngx_string("woocommerce"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_HTML, &ngx_http_b24trigger_woocommerce,
+      NGX_HTTP_B24TRIGGER_PARAM_ALG, "sha256" },
+
+    { ngx_string("cloudpayments"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_cloudpayments,
+      0, "sha256" },
+
+    { ngx_string("tbank"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_tbank_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha256" },
+
+    { ngx_string("robokassa"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_robokassa_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL,
+      NGX_HTTP_B24TRIGGER_PARAM_ALG, "md5" },
+
+    { ngx_string("yoomoney"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_yoomoney_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha1" },
+
+    { ngx_null_string, NULL, NULL, 0, NULL, 0, NULL }
+};
 
 
 char *
 ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
     ngx_uint_t nargs, ngx_http_b24trigger_verify_t **vp)
 {
-    ngx_uint_t                     i;
+    char                          *rv;
+    ngx_str_t                      alg;
+    ngx_http_b24trigger_scheme_t  *s;
     ngx_http_b24trigger_verify_t  *v;
+
+    for (s = ngx_http_b24trigger_schemes; s->name.len; s++) {
+        if (s->name.len == args[0].len
+            && ngx_strncmp(s->name.data, args[0].data, args[0].len) == 0)
+        {
+            break;
+        }
+    }
+
+    if (s->name.len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "unknown verification scheme \"%V\" (expected "
+                           "none, token, hmac, stripe, standard, github, "
+                           "shopify, slack, paddle, typeform, woocommerce, "
+                           "cloudpayments, tbank, robokassa or yoomoney)",
+                           &args[0]);
+        return NGX_CONF_ERROR;
+    }
 
     v = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_verify_t));
     if (v == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    if (args[0].len == 4 && ngx_strncmp(args[0].data, "none", 4) == 0) {
+    v->scheme = s;
+    v->hmac = s->hmac;
+    v->tolerance = NGX_CONF_UNSET;
 
-        if (nargs > 1) {
+    if (s->alg) {
+        alg.data = (u_char *) s->alg;
+        alg.len = ngx_strlen(s->alg);
+
+        v->md = ngx_http_b24trigger_md(&alg, 1);
+        if (v->md == NULL) {
             ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "scheme \"none\" takes no parameters");
+                               "digest \"%V\" is not available in this "
+                               "OpenSSL", &alg);
             return NGX_CONF_ERROR;
         }
+    }
 
-        v->scheme = NGX_HTTP_B24TRIGGER_VERIFY_NONE;
-        *vp = v;
+    rv = s->parse(cf, v, args, nargs);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (v->tolerance == NGX_CONF_UNSET) {
+        v->tolerance = NGX_HTTP_B24TRIGGER_TOLERANCE;
+    }
+
+    *vp = v;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_b24trigger_none_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs)
+{
+    if (nargs > 1) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "scheme \"none\" takes no parameters");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_b24trigger_token_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs)
+{
+    ngx_str_t  *a;
+
+    if (nargs != 2) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "scheme \"token\" needs exactly one of "
+                           "\"header=NAME\", \"query=NAME\", "
+                           "\"field=PATH\", \"bearer\" or \"basic\"");
+        return NGX_CONF_ERROR;
+    }
+
+    a = &args[1];
+
+    if (a->len > 7 && ngx_strncmp(a->data, "header=", 7) == 0) {
+        v->token = NGX_HTTP_B24TRIGGER_TOKEN_HEADER;
+        v->name.data = a->data + 7;
+        v->name.len = a->len - 7;
         return NGX_CONF_OK;
     }
 
-    if (args[0].len == 5 && ngx_strncmp(args[0].data, "token", 5) == 0) {
+    if (a->len > 6 && ngx_strncmp(a->data, "query=", 6) == 0) {
+        v->token = NGX_HTTP_B24TRIGGER_TOKEN_QUERY;
+        v->name.data = a->data + 6;
+        v->name.len = a->len - 6;
+        return NGX_CONF_OK;
+    }
 
-        if (nargs != 2) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "scheme \"token\" needs exactly one of "
-                               "\"header=NAME\", \"query=NAME\", "
-                               "\"bearer\" or \"basic\"");
-            return NGX_CONF_ERROR;
-        }
+    if (a->len > 6 && ngx_strncmp(a->data, "field=", 6) == 0) {
+        v->token = NGX_HTTP_B24TRIGGER_TOKEN_FIELD;
+        v->name.data = a->data + 6;
+        v->name.len = a->len - 6;
+        return NGX_CONF_OK;
+    }
 
-        v->scheme = NGX_HTTP_B24TRIGGER_VERIFY_TOKEN;
+    if (a->len == 6 && ngx_strncmp(a->data, "bearer", 6) == 0) {
+        v->token = NGX_HTTP_B24TRIGGER_TOKEN_BEARER;
+        return NGX_CONF_OK;
+    }
 
-        for (i = 1; i < nargs; i++) {
-
-            if (ngx_strncmp(args[i].data, "header=", 7) == 0
-                && args[i].len > 7)
-            {
-                v->token = NGX_HTTP_B24TRIGGER_TOKEN_HEADER;
-                v->name.data = args[i].data + 7;
-                v->name.len = args[i].len - 7;
-                continue;
-            }
-
-            if (ngx_strncmp(args[i].data, "query=", 6) == 0
-                && args[i].len > 6)
-            {
-                v->token = NGX_HTTP_B24TRIGGER_TOKEN_QUERY;
-                v->name.data = args[i].data + 6;
-                v->name.len = args[i].len - 6;
-                continue;
-            }
-
-            if (args[i].len == 6
-                && ngx_strncmp(args[i].data, "bearer", 6) == 0)
-            {
-                v->token = NGX_HTTP_B24TRIGGER_TOKEN_BEARER;
-                continue;
-            }
-
-            if (args[i].len == 5
-                && ngx_strncmp(args[i].data, "basic", 5) == 0)
-            {
-                v->token = NGX_HTTP_B24TRIGGER_TOKEN_BASIC;
-                continue;
-            }
-
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "invalid parameter \"%V\" of scheme "
-                               "\"token\"", &args[i]);
-            return NGX_CONF_ERROR;
-        }
-
-        if (v->token == NGX_HTTP_B24TRIGGER_TOKEN_HEADER) {
-            v->lcname.len = v->name.len;
-            v->lcname.data = ngx_pnalloc(cf->pool, v->name.len);
-            if (v->lcname.data == NULL) {
-                return NGX_CONF_ERROR;
-            }
-
-            ngx_strlow(v->lcname.data, v->name.data, v->name.len);
-        }
-
-        *vp = v;
+    if (a->len == 5 && ngx_strncmp(a->data, "basic", 5) == 0) {
+        v->token = NGX_HTTP_B24TRIGGER_TOKEN_BASIC;
         return NGX_CONF_OK;
     }
 
     ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "unknown verification scheme \"%V\"", &args[0]);
+                       "invalid parameter \"%V\" of scheme \"token\"", a);
     return NGX_CONF_ERROR;
+}
+
+
+/* the presets: "tolerance=" where timestamps apply, "alg=" where chosen */
+
+static char *
+ngx_http_b24trigger_preset_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs)
+{
+    ngx_str_t    s;
+    ngx_uint_t   i;
+
+    for (i = 1; i < nargs; i++) {
+
+        if ((v->scheme->params & NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE)
+            && args[i].len > 10
+            && ngx_strncmp(args[i].data, "tolerance=", 10) == 0)
+        {
+            s.data = args[i].data + 10;
+            s.len = args[i].len - 10;
+
+            v->tolerance = ngx_parse_time(&s, 1);
+            if (v->tolerance == (time_t) NGX_ERROR || v->tolerance == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"tolerance\" value \"%V\" of "
+                                   "scheme \"%V\", expected a time such as "
+                                   "300s or 5m", &s, &args[0]);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if ((v->scheme->params & NGX_HTTP_B24TRIGGER_PARAM_ALG)
+            && args[i].len > 4
+            && ngx_strncmp(args[i].data, "alg=", 4) == 0)
+        {
+            s.data = args[i].data + 4;
+            s.len = args[i].len - 4;
+
+            v->md = ngx_http_b24trigger_md(&s, v->hmac == NULL);
+            if (v->md == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"alg\" value \"%V\" of scheme "
+                                   "\"%V\", expected %s", &s, &args[0],
+                                   v->hmac ? "sha1, sha256 or sha512"
+                                           : "md5, sha1, sha256, sha384 "
+                                             "or sha512");
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" of scheme \"%V\"",
+                           &args[i], &args[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/* sha1, sha256, sha512 for HMAC; also md5 and sha384 for plain digests */
+
+const EVP_MD *
+ngx_http_b24trigger_md(ngx_str_t *name, ngx_uint_t plain)
+{
+    if (name->len == 4 && ngx_strncmp(name->data, "sha1", 4) == 0) {
+        return EVP_sha1();
+    }
+
+    if (name->len == 6 && ngx_strncmp(name->data, "sha256", 6) == 0) {
+        return EVP_sha256();
+    }
+
+    if (name->len == 6 && ngx_strncmp(name->data, "sha512", 6) == 0) {
+        return EVP_sha512();
+    }
+
+    if (!plain) {
+        return NULL;
+    }
+
+    if (name->len == 3 && ngx_strncmp(name->data, "md5", 3) == 0) {
+        return EVP_md5();
+    }
+
+    if (name->len == 6 && ngx_strncmp(name->data, "sha384", 6) == 0) {
+        return EVP_sha384();
+    }
+
+    return NULL;
 }
 
 
@@ -156,28 +365,230 @@ ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *secrets,
     ngx_str_t *location)
 {
+    ngx_str_t    *secret, *key;
+    ngx_uint_t    i;
     ngx_array_t  *keys;
 
-    if (v->scheme == NGX_HTTP_B24TRIGGER_VERIFY_NONE) {
-        keys = ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
-        return keys;
+    if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_NONE) {
+        return ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
     }
 
     if (secrets == NULL || secrets->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"b24trigger_verify\" in location \"%V\" "
-                           "needs \"b24trigger_secret\"", location);
+                           "\"b24trigger_verify %V\" in location \"%V\" "
+                           "needs \"b24trigger_secret\"",
+                           &v->scheme->name, location);
         return NULL;
     }
 
-    return secrets;
+    keys = ngx_array_create(cf->pool, secrets->nelts, sizeof(ngx_str_t));
+    if (keys == NULL) {
+        return NULL;
+    }
+
+    secret = secrets->elts;
+
+    for (i = 0; i < secrets->nelts; i++) {
+
+        key = ngx_array_push(keys);
+        if (key == NULL) {
+            return NULL;
+        }
+
+        switch (v->scheme->key) {
+
+        case NGX_HTTP_B24TRIGGER_KEY_STANDARD:
+            if (ngx_http_b24trigger_key_standard(cf->pool, &secret[i], key)
+                != NGX_OK)
+            {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "secret %ui of location \"%V\" is not "
+                                   "a Standard Webhooks key (\"whsec_\" "
+                                   "followed by base64)", i + 1, location);
+                return NULL;
+            }
+
+            break;
+
+        case NGX_HTTP_B24TRIGGER_KEY_HTML:
+            if (ngx_http_b24trigger_key_html(cf->pool, &secret[i], key)
+                != NGX_OK)
+            {
+                return NULL;
+            }
+
+            break;
+
+        default:
+            *key = secret[i];
+        }
+    }
+
+    return keys;
+}
+
+
+/*
+ * Standard Webhooks: "whsec_" then base64 of the key bytes; Supabase
+ * shows the same as "v1,whsec_..."; a key without the prefix is base64
+ * all the same, as in the reference libraries
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_key_standard(ngx_pool_t *pool, ngx_str_t *secret,
+    ngx_str_t *key)
+{
+    u_char   *p;
+    size_t    len;
+    ssize_t   n;
+
+    p = secret->data;
+    len = secret->len;
+
+    if (len > 3 && ngx_strncmp(p, "v1,", 3) == 0) {
+        p += 3;
+        len -= 3;
+    }
+
+    if (len > 6 && ngx_strncmp(p, "whsec_", 6) == 0) {
+        p += 6;
+        len -= 6;
+    }
+
+    key->data = ngx_pnalloc(pool, ngx_http_b24trigger_base64_size(len));
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_http_b24trigger_base64_decode(key->data, p, len);
+    if (n <= 0) {
+        return NGX_DECLINED;
+    }
+
+    key->len = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * WooCommerce signs with wp_specialchars_decode($secret, ENT_QUOTES): the
+ * entities WordPress may have stored in the secret are turned back, so
+ * the secret works both as typed and as stored
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_key_html(ngx_pool_t *pool, ngx_str_t *secret,
+    ngx_str_t *key)
+{
+    u_char      *p, *last, *d, *q, c;
+    ngx_uint_t   i, n, hex;
+
+    static struct {
+        ngx_str_t  name;
+        u_char     c;
+    } entities[] = {
+        { ngx_string("amp;"), '&' },
+        { ngx_string("lt;"), '<' },
+        { ngx_string("gt;"), '>' },
+        { ngx_string("quot;"), '"' },
+        { ngx_null_string, 0 }
+    };
+
+    key->data = ngx_pnalloc(pool, secret->len);
+    if (key->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    d = key->data;
+    p = secret->data;
+    last = p + secret->len;
+
+    while (p < last) {
+
+        if (*p != '&') {
+            *d++ = *p++;
+            continue;
+        }
+
+        c = 0;
+        q = p + 1;
+
+        for (i = 0; entities[i].name.len; i++) {
+            if ((size_t) (last - q) >= entities[i].name.len
+                && ngx_strncmp(q, entities[i].name.data,
+                               entities[i].name.len) == 0)
+            {
+                c = entities[i].c;
+                q += entities[i].name.len;
+                break;
+            }
+        }
+
+        if (c == 0 && q < last && *q == '#') {
+
+            /* &#039; &#34; &#x27; &#X26; ... with any leading zeros */
+
+            q++;
+            hex = 0;
+
+            if (q < last && (*q == 'x' || *q == 'X')) {
+                hex = 1;
+                q++;
+            }
+
+            while (q < last && *q == '0') {
+                q++;
+            }
+
+            n = 0;
+
+            while (q < last && *q >= '0' && *q <= '9' && n < 1000) {
+                n = n * (hex ? 16 : 10) + (*q++ - '0');
+            }
+
+            if (q < last && *q == ';') {
+                q++;
+
+                if (hex) {
+                    c = (n == 0x27) ? '\'' : (n == 0x22) ? '"'
+                        : (n == 0x26) ? '&' : 0;
+
+                } else {
+                    c = (n == 39) ? '\'' : (n == 34) ? '"'
+                        : (n == 60) ? '<' : (n == 62) ? '>'
+                        : (n == 38) ? '&' : 0;
+                }
+            }
+        }
+
+        if (c == 0) {
+            *d++ = *p++;
+            continue;
+        }
+
+        *d++ = c;
+        p = q;
+    }
+
+    key->len = d - key->data;
+
+    return NGX_OK;
 }
 
 
 ngx_uint_t
 ngx_http_b24trigger_verify_needs_body(ngx_http_b24trigger_verify_t *v)
 {
-    return 0;
+    if (v->scheme->verify == ngx_http_b24trigger_none_verify) {
+        return 0;
+    }
+
+    if (v->scheme->verify == ngx_http_b24trigger_token_verify) {
+        return v->token == NGX_HTTP_B24TRIGGER_TOKEN_FIELD;
+    }
+
+    return 1;
 }
 
 
@@ -186,25 +597,38 @@ ngx_http_b24trigger_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd)
 {
-    switch (v->scheme) {
+    ngx_int_t  rc;
 
-    case NGX_HTTP_B24TRIGGER_VERIFY_NONE:
-        return NGX_OK;
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger verify \"%V\" with %ui key(s)",
+                   &v->scheme->name, keys->nelts);
 
-    case NGX_HTTP_B24TRIGGER_VERIFY_TOKEN:
-        return ngx_http_b24trigger_verify_token(r, v, keys, vd);
-    }
+    rc = v->scheme->verify(r, v, keys, body, vd);
 
-    return NGX_ERROR;
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger verify done: %i \"%V\" \"%V\"",
+                   rc, &vd->error, &vd->reason);
+
+    return rc;
 }
 
 
 static ngx_int_t
-ngx_http_b24trigger_verify_token(ngx_http_request_t *r,
-    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys,
+ngx_http_b24trigger_none_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd)
+{
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_token_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd)
 {
     u_char           *p;
+    ngx_int_t         rc;
     ngx_str_t         value, decoded;
     ngx_table_elt_t  *h;
 
@@ -213,7 +637,7 @@ ngx_http_b24trigger_verify_token(ngx_http_request_t *r,
     switch (v->token) {
 
     case NGX_HTTP_B24TRIGGER_TOKEN_HEADER:
-        h = ngx_http_b24trigger_find_header(r, &v->lcname);
+        h = ngx_http_b24trigger_header(r, &v->name, 0);
         if (h != NULL) {
             value = h->value;
         }
@@ -234,6 +658,18 @@ ngx_http_b24trigger_verify_token(ngx_http_request_t *r,
         ngx_unescape_uri(&p, &value.data, value.len, NGX_UNESCAPE_URI);
         decoded.len = p - decoded.data;
         value = decoded;
+        break;
+
+    case NGX_HTTP_B24TRIGGER_TOKEN_FIELD:
+        rc = ngx_http_b24trigger_field_value(r, &v->name, &value);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_str_null(&value);
+        }
         break;
 
     case NGX_HTTP_B24TRIGGER_TOKEN_BEARER:
@@ -275,59 +711,30 @@ ngx_http_b24trigger_verify_token(ngx_http_request_t *r,
         }
 
         if (ngx_decode_base64(&decoded, &value) != NGX_OK) {
-            ngx_str_set(&vd->error, "token_invalid");
-            ngx_str_set(&vd->reason, "malformed basic credentials");
+            ngx_http_b24trigger_refuse(vd, "token_invalid",
+                                       "malformed basic credentials");
             return NGX_DECLINED;
         }
+
+        /* the secret is "user:password" */
 
         value = decoded;
         break;
     }
 
     if (value.len == 0) {
-        ngx_str_set(&vd->error, "signature_missing");
-        ngx_str_set(&vd->reason, "no token in the request");
+        ngx_http_b24trigger_refuse(vd, "signature_missing",
+                                   "no token in the request");
         return NGX_DECLINED;
     }
 
     if (!ngx_http_b24trigger_token_match(keys, value.data, value.len)) {
-        ngx_str_set(&vd->error, "token_invalid");
-        ngx_str_set(&vd->reason, "token does not match");
+        ngx_http_b24trigger_refuse(vd, "token_invalid",
+                                   "token does not match");
         return NGX_DECLINED;
     }
 
     return NGX_OK;
-}
-
-
-static ngx_table_elt_t *
-ngx_http_b24trigger_find_header(ngx_http_request_t *r, ngx_str_t *lcname)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].key.len == lcname->len
-            && ngx_strncasecmp(h[i].key.data, lcname->data, lcname->len) == 0)
-        {
-            return &h[i];
-        }
-    }
 }
 
 
@@ -351,6 +758,46 @@ ngx_http_b24trigger_token_match(ngx_array_t *keys, u_char *data, size_t len)
 }
 
 
+/* the n-th request header of that name (0 is the first), or NULL */
+
+ngx_table_elt_t *
+ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_uint_t n)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            if (n-- == 0) {
+                return &h[i];
+            }
+        }
+    }
+}
+
+
 /*
  * Constant-time equality of two strings of any length: both are hashed
  * first, so neither the position of the first difference nor the length
@@ -370,4 +817,76 @@ ngx_http_b24trigger_secure_equal(u_char *a, size_t alen, u_char *b,
     }
 
     return CRYPTO_memcmp(ha, hb, SHA256_DIGEST_LENGTH) == 0;
+}
+
+
+/*
+ * A verified request's timestamp against the clock: refused when it is
+ * more than tolerance seconds in the past or in the future
+ */
+
+ngx_int_t
+ngx_http_b24trigger_check_time(ngx_http_request_t *r, time_t ts,
+    time_t tolerance, ngx_http_b24trigger_verdict_t *vd)
+{
+    u_char  *p;
+    time_t   now, diff;
+
+    now = ngx_time();
+
+    if (ts >= now - tolerance && ts <= now + tolerance) {
+        return NGX_OK;
+    }
+
+    diff = ts < now ? now - ts : ts - now;
+
+    p = ngx_pnalloc(r->pool, sizeof("timestamp is  s in the future, "
+                                    "tolerance  s") - 1
+                             + 2 * NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&vd->error, "timestamp_out_of_range");
+
+    vd->reason.data = p;
+    vd->reason.len = ngx_sprintf(p, "timestamp is %T s in the %s, "
+                                 "tolerance %T s", diff,
+                                 ts < now ? "past" : "future", tolerance)
+                     - p;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A refusal whose reason needs words from the request or the
+ * configuration (a header name, a count): never a secret, never a
+ * signature.  error is a literal.  Returns NGX_DECLINED or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_refusal(ngx_http_request_t *r,
+    ngx_http_b24trigger_verdict_t *vd, char *error, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_B24TRIGGER_REASON_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    vd->error.data = (u_char *) error;
+    vd->error.len = ngx_strlen(error);
+
+    va_start(args, fmt);
+    vd->reason.len = ngx_vslprintf(p, p + NGX_HTTP_B24TRIGGER_REASON_MAX,
+                                   fmt, args)
+                     - p;
+    va_end(args);
+
+    vd->reason.data = p;
+
+    return NGX_DECLINED;
 }

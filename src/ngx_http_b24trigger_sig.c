@@ -1,0 +1,392 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * Signature headers and encodings taken apart (see the header file).
+ * Only nginx types and inline macros here: the fuzz targets link this
+ * file without the nginx runtime.  Every input is hostile; every read is
+ * bounded by the length given.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+#include "ngx_http_b24trigger_sig.h"
+
+
+static void ngx_http_b24trigger_sig_trim(u_char **p, u_char **last);
+static ngx_int_t ngx_http_b24trigger_sig_add(
+    ngx_http_b24trigger_sig_list_t *list, u_char *p, u_char *last);
+
+
+/* 0..63 for the standard and the URL-safe alphabets, 0xff otherwise */
+
+static u_char  ngx_http_b24trigger_b64[256] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff,   62, 0xff,   62, 0xff,   63,
+      52,   53,   54,   55,   56,   57,   58,   59,
+      60,   61, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff,    0,    1,    2,    3,    4,    5,    6,
+       7,    8,    9,   10,   11,   12,   13,   14,
+      15,   16,   17,   18,   19,   20,   21,   22,
+      23,   24,   25, 0xff, 0xff, 0xff, 0xff,   63,
+    0xff,   26,   27,   28,   29,   30,   31,   32,
+      33,   34,   35,   36,   37,   38,   39,   40,
+      41,   42,   43,   44,   45,   46,   47,   48,
+      49,   50,   51, 0xff, 0xff, 0xff, 0xff, 0xff,
+
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+};
+
+
+ssize_t
+ngx_http_b24trigger_hex_decode(u_char *dst, u_char *src, size_t len)
+{
+    u_char  c, h, l;
+    size_t  i;
+
+    if (len % 2) {
+        return -1;
+    }
+
+    for (i = 0; i < len; i += 2) {
+
+        c = src[i];
+        if (c >= '0' && c <= '9') {
+            h = c - '0';
+
+        } else {
+            c = (u_char) (c | 0x20);
+            if (c < 'a' || c > 'f') {
+                return -1;
+            }
+
+            h = c - 'a' + 10;
+        }
+
+        c = src[i + 1];
+        if (c >= '0' && c <= '9') {
+            l = c - '0';
+
+        } else {
+            c = (u_char) (c | 0x20);
+            if (c < 'a' || c > 'f') {
+                return -1;
+            }
+
+            l = c - 'a' + 10;
+        }
+
+        *dst++ = (u_char) ((h << 4) | l);
+    }
+
+    return len / 2;
+}
+
+
+ssize_t
+ngx_http_b24trigger_base64_decode(u_char *dst, u_char *src, size_t len)
+{
+    u_char  *d, a, b, c, e;
+    size_t   i, pad, n;
+
+    pad = 0;
+
+    while (len > 0 && src[len - 1] == '=' && pad < 2) {
+        len--;
+        pad++;
+    }
+
+    if (pad && (len + pad) % 4) {
+        return -1;
+    }
+
+    if (len % 4 == 1) {
+        return -1;
+    }
+
+    for (i = 0; i < len; i++) {
+        if (ngx_http_b24trigger_b64[src[i]] == 0xff) {
+            return -1;
+        }
+    }
+
+    d = dst;
+    n = len - len % 4;
+
+    for (i = 0; i < n; i += 4) {
+        a = ngx_http_b24trigger_b64[src[i]];
+        b = ngx_http_b24trigger_b64[src[i + 1]];
+        c = ngx_http_b24trigger_b64[src[i + 2]];
+        e = ngx_http_b24trigger_b64[src[i + 3]];
+
+        *d++ = (u_char) (a << 2 | b >> 4);
+        *d++ = (u_char) (b << 4 | c >> 2);
+        *d++ = (u_char) (c << 6 | e);
+    }
+
+    switch (len % 4) {
+
+    case 2:
+        a = ngx_http_b24trigger_b64[src[i]];
+        b = ngx_http_b24trigger_b64[src[i + 1]];
+
+        *d++ = (u_char) (a << 2 | b >> 4);
+        break;
+
+    case 3:
+        a = ngx_http_b24trigger_b64[src[i]];
+        b = ngx_http_b24trigger_b64[src[i + 1]];
+        c = ngx_http_b24trigger_b64[src[i + 2]];
+
+        *d++ = (u_char) (a << 2 | b >> 4);
+        *d++ = (u_char) (b << 4 | c >> 2);
+        break;
+    }
+
+    return d - dst;
+}
+
+
+ssize_t
+ngx_http_b24trigger_sig_decode(ngx_uint_t encoding, u_char *dst,
+    u_char *src, size_t len)
+{
+    ssize_t  n;
+    u_char   buf[ngx_http_b24trigger_base64_size(88)];
+
+    if (encoding == NGX_HTTP_B24TRIGGER_HEX) {
+
+        if (len == 0 || len > 2 * NGX_HTTP_B24TRIGGER_SIG_MAX) {
+            return -1;
+        }
+
+        return ngx_http_b24trigger_hex_decode(dst, src, len);
+    }
+
+    /* base64 of 64 bytes is 88 characters with its padding */
+
+    if (len == 0 || len > 88) {
+        return -1;
+    }
+
+    n = ngx_http_b24trigger_base64_decode(buf, src, len);
+    if (n < 0 || n > NGX_HTTP_B24TRIGGER_SIG_MAX) {
+        return -1;
+    }
+
+    ngx_memcpy(dst, buf, n);
+
+    return n;
+}
+
+
+ngx_uint_t
+ngx_http_b24trigger_sig_items(u_char *p, size_t len, u_char sep)
+{
+    size_t      i;
+    ngx_uint_t  n;
+
+    n = 1;
+
+    for (i = 0; i < len; i++) {
+        if (p[i] == sep || (sep == ' ' && p[i] == '\t')) {
+            n++;
+        }
+    }
+
+    return n;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_sig_parse_kv(u_char *p, size_t len, u_char sep,
+    ngx_str_t *ts_key, ngx_str_t *sig_key,
+    ngx_http_b24trigger_sig_list_t *list)
+{
+    u_char  *last, *end, *item, *eq, *k, *kl, *v, *vl;
+
+    last = p + len;
+
+    while (p < last) {
+
+        end = ngx_strlchr(p, last, sep);
+        if (end == NULL) {
+            end = last;
+        }
+
+        item = p;
+        p = end + 1;
+
+        eq = ngx_strlchr(item, end, '=');
+        if (eq == NULL) {
+            continue;
+        }
+
+        k = item;
+        kl = eq;
+        ngx_http_b24trigger_sig_trim(&k, &kl);
+
+        v = eq + 1;
+        vl = end;
+        ngx_http_b24trigger_sig_trim(&v, &vl);
+
+        if ((size_t) (kl - k) == sig_key->len
+            && ngx_strncmp(k, sig_key->data, sig_key->len) == 0)
+        {
+            if (ngx_http_b24trigger_sig_add(list, v, vl) != NGX_OK) {
+                return NGX_DECLINED;
+            }
+
+            continue;
+        }
+
+        if (ts_key != NULL
+            && (size_t) (kl - k) == ts_key->len
+            && ngx_strncmp(k, ts_key->data, ts_key->len) == 0
+            && list->timestamp.data == NULL)
+        {
+            list->timestamp.data = v;
+            list->timestamp.len = vl - v;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_sig_parse_versioned(u_char *p, size_t len,
+    ngx_str_t *version, ngx_http_b24trigger_sig_list_t *list)
+{
+    u_char  *last, *item, *comma;
+
+    last = p + len;
+
+    while (p < last) {
+
+        if (*p == ' ' || *p == '\t') {
+            p++;
+            continue;
+        }
+
+        item = p;
+
+        while (p < last && *p != ' ' && *p != '\t') {
+            p++;
+        }
+
+        comma = ngx_strlchr(item, p, ',');
+        if (comma == NULL) {
+            continue;
+        }
+
+        if ((size_t) (comma - item) == version->len
+            && ngx_strncmp(item, version->data, version->len) == 0)
+        {
+            if (ngx_http_b24trigger_sig_add(list, comma + 1, p) != NGX_OK) {
+                return NGX_DECLINED;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_sig_strip_prefix(u_char *p, size_t len,
+    ngx_str_t *prefix, ngx_str_t *sig)
+{
+    u_char  *last;
+
+    last = p + len;
+    ngx_http_b24trigger_sig_trim(&p, &last);
+
+    if ((size_t) (last - p) < prefix->len
+        || ngx_strncmp(p, prefix->data, prefix->len) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    sig->data = p + prefix->len;
+    sig->len = last - sig->data;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_sig_timestamp(u_char *p, size_t len, time_t *t)
+{
+    u_char  *last;
+    time_t   n;
+
+    last = p + len;
+    ngx_http_b24trigger_sig_trim(&p, &last);
+
+    if (last == p || last - p > NGX_HTTP_B24TRIGGER_TS_DIGITS) {
+        return NGX_DECLINED;
+    }
+
+    for (n = 0; p < last; p++) {
+        if (*p < '0' || *p > '9') {
+            return NGX_DECLINED;
+        }
+
+        n = n * 10 + (*p - '0');
+    }
+
+    *t = n;
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_b24trigger_sig_trim(u_char **p, u_char **last)
+{
+    while (*p < *last && (**p == ' ' || **p == '\t')) {
+        (*p)++;
+    }
+
+    while (*last > *p && ((*last)[-1] == ' ' || (*last)[-1] == '\t')) {
+        (*last)--;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_sig_add(ngx_http_b24trigger_sig_list_t *list,
+    u_char *p, u_char *last)
+{
+    if (list->nsigs == list->nalloc) {
+        return NGX_DECLINED;
+    }
+
+    list->sigs[list->nsigs].data = p;
+    list->sigs[list->nsigs].len = last - p;
+    list->nsigs++;
+
+    return NGX_OK;
+}

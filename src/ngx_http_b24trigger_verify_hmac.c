@@ -1,0 +1,879 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * HMAC signatures: the generic "hmac" scheme and the presets that are
+ * HMACs of the body, with or without a timestamp (Stripe, Standard
+ * Webhooks, GitHub, Shopify, Slack, Paddle, Typeform, WooCommerce,
+ * CloudPayments), each described here exactly as its provider signs, and
+ * the two handshakes (Slack url_verification, the WooCommerce ping).
+ * Every configured key is tried against every signature the request
+ * lists, with no early exit.  Knows nothing about Bitrix24.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+#include <openssl/hmac.h>
+
+#include <jansson.h>
+
+#include "ngx_http_b24trigger_verify_schemes.h"
+
+
+static ngx_int_t ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
+    ngx_http_b24trigger_hmac_t *h, ngx_http_b24trigger_sig_list_t *list,
+    ngx_int_t *family, ngx_uint_t *headers);
+static ngx_int_t ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *id, ngx_str_t *ts,
+    ngx_str_t *body, ngx_str_t *msg);
+static ngx_uint_t ngx_http_b24trigger_hmac_match(ngx_pool_t *pool,
+    const EVP_MD *md, ngx_uint_t encoding, ngx_array_t *keys,
+    ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n, ngx_int_t *err);
+static ngx_int_t ngx_http_b24trigger_slack_handshake(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_http_b24trigger_verdict_t *vd);
+static ngx_int_t ngx_http_b24trigger_woo_ping(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_http_b24trigger_verdict_t *vd);
+static char *ngx_http_b24trigger_hmac_template(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *value);
+
+
+/* the presets, as each provider signs (reference/webhook-signatures.md) */
+
+ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_stripe = {
+    { ngx_string("Stripe-Signature"), ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    NGX_HTTP_B24TRIGGER_GRAMMAR_KV, ngx_null_string, ',',
+    ngx_string("t"), ngx_string("v1"),
+    NGX_HTTP_B24TRIGGER_MSG_TS_DOT, NGX_HTTP_B24TRIGGER_HEX,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
+};
+
+
+ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_standard = {
+    { ngx_string("webhook-signature"), ngx_string("svix-signature") },
+    { ngx_string("webhook-timestamp"), ngx_string("svix-timestamp") },
+    { ngx_string("webhook-id"), ngx_string("svix-id") },
+    NGX_HTTP_B24TRIGGER_GRAMMAR_VERSIONED, ngx_string("v1"), ' ',
+    ngx_null_string, ngx_null_string,
+    NGX_HTTP_B24TRIGGER_MSG_ID_TS, NGX_HTTP_B24TRIGGER_BASE64,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
+};
+
+
+ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_github = {
+    { ngx_string("X-Hub-Signature-256"), ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX, ngx_string("sha256="), 0,
+    ngx_null_string, ngx_null_string,
+    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_HEX,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
+};
+
+
+ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_shopify = {
+    { ngx_string("X-Shopify-Hmac-Sha256"), ngx_string("shopify-hmac-sha256") },
+    { ngx_null_string, ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    NGX_HTTP_B24TRIGGER_GRAMMAR_PLAIN, ngx_null_string, 0,
+    ngx_null_string, ngx_null_string,
+    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_BASE64,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
+};
+
+
+ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_slack = {
+    { ngx_string("X-Slack-Signature"), ngx_null_string },
+    { ngx_string("X-Slack-Request-Timestamp"), ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX, ngx_string("v0="), 0,
+    ngx_null_string, ngx_null_string,
+    NGX_HTTP_B24TRIGGER_MSG_V0, NGX_HTTP_B24TRIGGER_HEX,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_SLACK
+};
+
+
+ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_paddle = {
+    { ngx_string("Paddle-Signature"), ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    NGX_HTTP_B24TRIGGER_GRAMMAR_KV, ngx_null_string, ';',
+    ngx_string("ts"), ngx_string("h1"),
+    NGX_HTTP_B24TRIGGER_MSG_TS_COLON, NGX_HTTP_B24TRIGGER_HEX,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
+};
+
+
+ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_typeform = {
+    { ngx_string("Typeform-Signature"), ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX, ngx_string("sha256="), 0,
+    ngx_null_string, ngx_null_string,
+    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_BASE64,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
+};
+
+
+ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_woocommerce = {
+    { ngx_string("X-WC-Webhook-Signature"), ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    NGX_HTTP_B24TRIGGER_GRAMMAR_PLAIN, ngx_null_string, 0,
+    ngx_null_string, ngx_null_string,
+    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_BASE64,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_WOO_PING
+};
+
+
+ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_cloudpayments = {
+    { ngx_string("Content-HMAC"), ngx_string("X-Content-HMAC") },
+    { ngx_null_string, ngx_null_string },
+    { ngx_null_string, ngx_null_string },
+    NGX_HTTP_B24TRIGGER_GRAMMAR_PLAIN, ngx_null_string, 0,
+    ngx_null_string, ngx_null_string,
+    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_BASE64,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
+};
+
+
+/*
+ * hmac [alg=sha1|sha256|sha512] header=NAME [prefix=STR]
+ *      [encoding=hex|base64] [message=VALUE]
+ *      [timestamp=VALUE [tolerance=TIME]]
+ */
+
+char *
+ngx_http_b24trigger_hmac_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs)
+{
+    char                              *rv;
+    ngx_str_t                          s;
+    ngx_uint_t                         i;
+    ngx_http_b24trigger_hmac_t        *h;
+    ngx_http_compile_complex_value_t   ccv;
+
+    h = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_hmac_t));
+    if (h == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    v->hmac = h;
+    h->encoding = NGX_HTTP_B24TRIGGER_HEX;
+
+    for (i = 1; i < nargs; i++) {
+
+        if (args[i].len > 4 && ngx_strncmp(args[i].data, "alg=", 4) == 0) {
+            s.data = args[i].data + 4;
+            s.len = args[i].len - 4;
+
+            v->md = ngx_http_b24trigger_md(&s, 0);
+            if (v->md == NULL) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"alg\" value \"%V\" of scheme "
+                                   "\"hmac\", expected sha1, sha256 or "
+                                   "sha512", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (args[i].len > 7 && ngx_strncmp(args[i].data, "header=", 7) == 0)
+        {
+            h->header[0].data = args[i].data + 7;
+            h->header[0].len = args[i].len - 7;
+            continue;
+        }
+
+        if (args[i].len > 7 && ngx_strncmp(args[i].data, "prefix=", 7) == 0)
+        {
+            h->prefix.data = args[i].data + 7;
+            h->prefix.len = args[i].len - 7;
+            h->grammar = NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX;
+            continue;
+        }
+
+        if (args[i].len == 12
+            && ngx_strncmp(args[i].data, "encoding=hex", 12) == 0)
+        {
+            h->encoding = NGX_HTTP_B24TRIGGER_HEX;
+            continue;
+        }
+
+        if (args[i].len == 15
+            && ngx_strncmp(args[i].data, "encoding=base64", 15) == 0)
+        {
+            h->encoding = NGX_HTTP_B24TRIGGER_BASE64;
+            continue;
+        }
+
+        if (args[i].len > 8 && ngx_strncmp(args[i].data, "message=", 8) == 0)
+        {
+            s.data = args[i].data + 8;
+            s.len = args[i].len - 8;
+
+            rv = ngx_http_b24trigger_hmac_template(cf, v, &s);
+            if (rv != NGX_CONF_OK) {
+                return rv;
+            }
+
+            h->message = NGX_HTTP_B24TRIGGER_MSG_TEMPLATE;
+            continue;
+        }
+
+        if (args[i].len > 10
+            && ngx_strncmp(args[i].data, "timestamp=", 10) == 0)
+        {
+            s.data = args[i].data + 10;
+            s.len = args[i].len - 10;
+
+            v->timestamp = ngx_palloc(cf->pool,
+                                      sizeof(ngx_http_complex_value_t));
+            if (v->timestamp == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = v->timestamp;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        if (args[i].len > 10
+            && ngx_strncmp(args[i].data, "tolerance=", 10) == 0)
+        {
+            s.data = args[i].data + 10;
+            s.len = args[i].len - 10;
+
+            v->tolerance = ngx_parse_time(&s, 1);
+            if (v->tolerance == (time_t) NGX_ERROR || v->tolerance == 0) {
+                ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                                   "invalid \"tolerance\" value \"%V\" of "
+                                   "scheme \"hmac\", expected a time such "
+                                   "as 300s or 5m", &s);
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid parameter \"%V\" of scheme \"hmac\"",
+                           &args[i]);
+        return NGX_CONF_ERROR;
+    }
+
+    if (h->header[0].len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "scheme \"hmac\" needs \"header=NAME\", the "
+                           "header that carries the signature");
+        return NGX_CONF_ERROR;
+    }
+
+    if (v->tolerance != NGX_CONF_UNSET && v->timestamp == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"tolerance\" of scheme \"hmac\" needs "
+                           "\"timestamp=VALUE\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "message=" is a complex value in which the literal "{body}" stands for
+ * the raw body: it is cut there into pieces compiled one by one
+ */
+
+static char *
+ngx_http_b24trigger_hmac_template(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *value)
+{
+    u_char                            *p, *last, *q;
+    ngx_str_t                          piece;
+    ngx_http_b24trigger_part_t        *part;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (v->message != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate \"message\" of scheme \"hmac\"");
+        return NGX_CONF_ERROR;
+    }
+
+    v->message = ngx_array_create(cf->pool, 2,
+                                  sizeof(ngx_http_b24trigger_part_t));
+    if (v->message == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = value->data;
+    last = value->data + value->len;
+
+    while (p < last) {
+
+        for (q = p; q < last; q++) {
+            if (last - q >= 6 && ngx_strncmp(q, "{body}", 6) == 0) {
+                break;
+            }
+        }
+
+        part = ngx_array_push(v->message);
+        if (part == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        part->value = NULL;
+        part->body = (q < last);
+
+        if (q > p) {
+            piece.data = p;
+            piece.len = q - p;
+
+            part->value = ngx_palloc(cf->pool,
+                                     sizeof(ngx_http_complex_value_t));
+            if (part->value == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &piece;
+            ccv.complex_value = part->value;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        p = part->body ? q + 6 : last;
+    }
+
+    if (v->message->nelts == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "empty \"message\" of scheme \"hmac\"");
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd)
+{
+    time_t                           ts;
+    ngx_int_t                        family, rc;
+    ngx_str_t                        tsv, id, msg, *name;
+    ngx_uint_t                       headers, match;
+    ngx_table_elt_t                 *e;
+    ngx_http_b24trigger_hmac_t      *h;
+    ngx_http_b24trigger_sig_list_t   list;
+
+    h = v->hmac;
+
+    ngx_memzero(&list, sizeof(ngx_http_b24trigger_sig_list_t));
+
+    rc = ngx_http_b24trigger_hmac_signatures(r, h, &list, &family, &headers);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (headers == 0) {
+
+        if (h->handshake == NGX_HTTP_B24TRIGGER_HANDSHAKE_WOO_PING) {
+            rc = ngx_http_b24trigger_woo_ping(r, body, vd);
+            if (rc != NGX_DECLINED) {
+                return rc;
+            }
+        }
+
+        return ngx_http_b24trigger_refusal(r, vd, "signature_missing",
+                                           "no \"%V\" header",
+                                           &h->header[0]);
+    }
+
+    name = &h->header[family];
+
+    if (list.nsigs == 0) {
+        return ngx_http_b24trigger_refusal(r, vd, "signature_invalid",
+                                           "no signature in \"%V\" header",
+                                           name);
+    }
+
+    /* the timestamp and the message id, where the scheme signs them */
+
+    ngx_str_null(&tsv);
+    ngx_str_null(&id);
+
+    if (h->grammar == NGX_HTTP_B24TRIGGER_GRAMMAR_KV) {
+        tsv = list.timestamp;
+
+        if (tsv.data == NULL) {
+            return ngx_http_b24trigger_refusal(r, vd, "signature_invalid",
+                                               "no timestamp in \"%V\" "
+                                               "header", name);
+        }
+
+    } else if (h->ts_header[0].len) {
+        e = ngx_http_b24trigger_header(r, &h->ts_header[family], 0);
+
+        if (e == NULL || e->value.len == 0) {
+            return ngx_http_b24trigger_refusal(r, vd, "signature_missing",
+                                               "no \"%V\" header",
+                                               &h->ts_header[family]);
+        }
+
+        tsv = e->value;
+
+    } else if (v->timestamp) {
+        if (ngx_http_complex_value(r, v->timestamp, &tsv) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (tsv.len == 0) {
+            return ngx_http_b24trigger_refusal(r, vd, "signature_missing",
+                                               "no timestamp");
+        }
+    }
+
+    if (h->id_header[0].len) {
+        e = ngx_http_b24trigger_header(r, &h->id_header[family], 0);
+
+        if (e == NULL || e->value.len == 0) {
+            return ngx_http_b24trigger_refusal(r, vd, "signature_missing",
+                                               "no \"%V\" header",
+                                               &h->id_header[family]);
+        }
+
+        id = e->value;
+    }
+
+    ts = 0;
+
+    if (tsv.data
+        && ngx_http_b24trigger_sig_timestamp(tsv.data, tsv.len, &ts)
+           != NGX_OK)
+    {
+        return ngx_http_b24trigger_refusal(r, vd, "signature_invalid",
+                                           "malformed timestamp");
+    }
+
+    if (ngx_http_b24trigger_hmac_message(r, v, &id, &tsv, body, &msg)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_OK;
+    match = ngx_http_b24trigger_hmac_match(r->pool, v->md, h->encoding,
+                                           keys, &msg, list.sigs, list.nsigs,
+                                           &rc);
+    if (rc != NGX_OK) {
+        return rc;
+    }
+
+    if (!match) {
+        return ngx_http_b24trigger_refusal(r, vd, "signature_invalid",
+                                           "%ui signature%s in \"%V\", "
+                                           "none matches", list.nsigs,
+                                           list.nsigs == 1 ? "" : "s",
+                                           name);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger verify: one of %ui signature(s) matches",
+                   list.nsigs);
+
+    if (tsv.data) {
+        rc = ngx_http_b24trigger_check_time(r, ts, v->tolerance, vd);
+        if (rc != NGX_OK) {
+            return rc;
+        }
+    }
+
+    if (h->handshake == NGX_HTTP_B24TRIGGER_HANDSHAKE_SLACK) {
+        return ngx_http_b24trigger_slack_handshake(r, body, vd);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * Every signature of every header that may carry one, into list; family
+ * is the header name found first (0 or 1), headers how many there are
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
+    ngx_http_b24trigger_hmac_t *h, ngx_http_b24trigger_sig_list_t *list,
+    ngx_int_t *family, ngx_uint_t *headers)
+{
+    u_char           *p, *last;
+    ngx_str_t         sig;
+    ngx_uint_t        f, n, items;
+    ngx_table_elt_t  *e;
+
+    *family = 0;
+    *headers = 0;
+    items = 0;
+
+    for (f = 0; f < 2 && h->header[f].len; f++) {
+        for (n = 0; /* void */; n++) {
+            e = ngx_http_b24trigger_header(r, &h->header[f], n);
+            if (e == NULL) {
+                break;
+            }
+
+            if (*headers == 0) {
+                *family = f;
+            }
+
+            (*headers)++;
+            items += ngx_http_b24trigger_sig_items(e->value.data,
+                                                   e->value.len,
+                                                   h->sep ? h->sep : ' ');
+        }
+    }
+
+    if (*headers == 0) {
+        return NGX_OK;
+    }
+
+    list->sigs = ngx_palloc(r->pool, items * sizeof(ngx_str_t));
+    if (list->sigs == NULL) {
+        return NGX_ERROR;
+    }
+
+    list->nalloc = items;
+
+    for (f = 0; f < 2 && h->header[f].len; f++) {
+        for (n = 0; /* void */; n++) {
+            e = ngx_http_b24trigger_header(r, &h->header[f], n);
+            if (e == NULL) {
+                break;
+            }
+
+            p = e->value.data;
+            last = p + e->value.len;
+
+            switch (h->grammar) {
+
+            case NGX_HTTP_B24TRIGGER_GRAMMAR_KV:
+                (void) ngx_http_b24trigger_sig_parse_kv(p, last - p, h->sep,
+                                                        &h->ts_key,
+                                                        &h->sig_key, list);
+                break;
+
+            case NGX_HTTP_B24TRIGGER_GRAMMAR_VERSIONED:
+                (void) ngx_http_b24trigger_sig_parse_versioned(p, last - p,
+                                                               &h->prefix,
+                                                               list);
+                break;
+
+            default:
+
+                /* NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX, or _PLAIN: no prefix */
+
+                if (ngx_http_b24trigger_sig_strip_prefix(p, last - p,
+                                                         &h->prefix, &sig)
+                    == NGX_OK
+                    && sig.len)
+                {
+                    list->sigs[list->nsigs++] = sig;
+                }
+                break;
+            }
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* what the scheme signs, in one buffer */
+
+static ngx_int_t
+ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *id, ngx_str_t *ts,
+    ngx_str_t *body, ngx_str_t *msg)
+{
+    u_char                      *p;
+    size_t                       len;
+    ngx_str_t                   *val;
+    ngx_uint_t                   i;
+    ngx_http_b24trigger_part_t  *part;
+
+    switch (v->hmac->message) {
+
+    case NGX_HTTP_B24TRIGGER_MSG_BODY:
+        *msg = *body;
+        return NGX_OK;
+
+    case NGX_HTTP_B24TRIGGER_MSG_TEMPLATE:
+        break;
+
+    default:
+        len = sizeof("v0::") - 1 + id->len + 1 + ts->len + body->len;
+
+        p = ngx_pnalloc(r->pool, len);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        msg->data = p;
+
+        switch (v->hmac->message) {
+
+        case NGX_HTTP_B24TRIGGER_MSG_TS_DOT:
+            p = ngx_sprintf(p, "%V.", ts);
+            break;
+
+        case NGX_HTTP_B24TRIGGER_MSG_TS_COLON:
+            p = ngx_sprintf(p, "%V:", ts);
+            break;
+
+        case NGX_HTTP_B24TRIGGER_MSG_V0:
+            p = ngx_sprintf(p, "v0:%V:", ts);
+            break;
+
+        default: /* NGX_HTTP_B24TRIGGER_MSG_ID_TS */
+            p = ngx_sprintf(p, "%V.%V.", id, ts);
+            break;
+        }
+
+        p = ngx_cpymem(p, body->data, body->len);
+        msg->len = p - msg->data;
+
+        return NGX_OK;
+    }
+
+    /* the "message=" template of "hmac" */
+
+    part = v->message->elts;
+
+    val = ngx_palloc(r->pool, v->message->nelts * sizeof(ngx_str_t));
+    if (val == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = 0;
+
+    for (i = 0; i < v->message->nelts; i++) {
+        ngx_str_null(&val[i]);
+
+        if (part[i].value
+            && ngx_http_complex_value(r, part[i].value, &val[i]) != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        len += val[i].len + (part[i].body ? body->len : 0);
+    }
+
+    p = ngx_pnalloc(r->pool, len ? len : 1);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    msg->data = p;
+
+    for (i = 0; i < v->message->nelts; i++) {
+        p = ngx_cpymem(p, val[i].data, val[i].len);
+
+        if (part[i].body) {
+            p = ngx_cpymem(p, body->data, body->len);
+        }
+    }
+
+    msg->len = p - msg->data;
+
+    return NGX_OK;
+}
+
+
+/*
+ * HMAC of msg with every key, compared in constant time with every
+ * signature that decodes to an HMAC's length; no early exit, so the time
+ * taken tells neither which key nor which signature matched
+ */
+
+static ngx_uint_t
+ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
+    ngx_uint_t encoding, ngx_array_t *keys, ngx_str_t *msg, ngx_str_t *sigs,
+    ngx_uint_t n, ngx_int_t *err)
+{
+    u_char        *dec;
+    ssize_t       *declen;
+    ngx_str_t     *key;
+    ngx_uint_t     i, j, match;
+    unsigned int   maclen;
+    u_char         mac[EVP_MAX_MD_SIZE];
+
+    /* decoded once, before any key is used */
+
+    declen = ngx_palloc(pool, n * sizeof(ssize_t));
+    dec = ngx_pnalloc(pool, n * NGX_HTTP_B24TRIGGER_SIG_MAX);
+
+    if (declen == NULL || dec == NULL) {
+        *err = NGX_ERROR;
+        return 0;
+    }
+
+    for (j = 0; j < n; j++) {
+        declen[j] = ngx_http_b24trigger_sig_decode(encoding,
+                                        dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
+                                        sigs[j].data, sigs[j].len);
+    }
+
+    key = keys->elts;
+    match = 0;
+
+    for (i = 0; i < keys->nelts; i++) {
+
+        if (HMAC(md, key[i].data, (int) key[i].len, msg->data, msg->len,
+                 mac, &maclen)
+            == NULL)
+        {
+            *err = NGX_ERROR;
+            break;
+        }
+
+        for (j = 0; j < n; j++) {
+            if (declen[j] == (ssize_t) maclen) {
+                match |= (CRYPTO_memcmp(mac,
+                                        dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
+                                        maclen)
+                          == 0);
+            }
+        }
+    }
+
+    ngx_explicit_memzero(mac, sizeof(mac));
+
+    return match;
+}
+
+
+/*
+ * Slack's url_verification (signed, so checked first): answered with the
+ * challenge, nothing forwarded
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_slack_handshake(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd)
+{
+    char         *out;
+    json_t       *root, *type, *challenge, *reply;
+    ngx_int_t     rc;
+    json_error_t  err;
+
+    if (ngx_strlcasestrn(body->data, body->data + body->len,
+                         (u_char *) "url_verification",
+                         sizeof("url_verification") - 2)
+        == NULL)
+    {
+        return NGX_OK;
+    }
+
+    root = json_loadb((char *) body->data, body->len, 0, &err);
+    if (root == NULL) {
+        return NGX_OK;
+    }
+
+    rc = NGX_OK;
+    type = json_object_get(root, "type");
+    challenge = json_object_get(root, "challenge");
+
+    if (json_is_string(type)
+        && ngx_strcmp(json_string_value(type), "url_verification") == 0
+        && json_is_string(challenge))
+    {
+        rc = NGX_ERROR;
+
+        reply = json_pack("{s:O}", "challenge", challenge);
+
+        if (reply) {
+            out = json_dumps(reply, JSON_COMPACT);
+
+            if (out) {
+                vd->reply.len = ngx_strlen(out);
+                vd->reply.data = ngx_pnalloc(r->pool, vd->reply.len);
+
+                if (vd->reply.data) {
+                    ngx_memcpy(vd->reply.data, out, vd->reply.len);
+                    ngx_str_set(&vd->reply_type, "application/json");
+                    rc = NGX_DONE;
+                }
+
+                free(out);
+            }
+
+            json_decref(reply);
+        }
+
+        if (rc == NGX_DONE) {
+            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                          "b24trigger: slack url_verification answered");
+        }
+    }
+
+    json_decref(root);
+
+    return rc;
+}
+
+
+/*
+ * WooCommerce pings a new webhook with an unsigned "webhook_id=N" and
+ * activates it only on 200: answered here, nothing forwarded
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_woo_ping(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd)
+{
+    size_t   i;
+    u_char  *p;
+
+    p = body->data;
+
+    if (body->len <= sizeof("webhook_id=") - 1
+        || body->len > sizeof("webhook_id=") - 1 + 19
+        || ngx_strncmp(p, "webhook_id=", sizeof("webhook_id=") - 1) != 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    for (i = sizeof("webhook_id=") - 1; i < body->len; i++) {
+        if (p[i] < '0' || p[i] > '9') {
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                  "b24trigger: woocommerce ping answered");
+
+    ngx_str_set(&vd->reply, "{\"result\":\"ignored\"}");
+    ngx_str_set(&vd->reply_type, "application/json");
+
+    return NGX_DONE;
+}

@@ -1,0 +1,194 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * What the verification files share among themselves and with no one
+ * else: the scheme table entry, the configured scheme, the description of
+ * an HMAC scheme and a few helpers.  The rest of the module sees only
+ * ngx_http_b24trigger_verify.h.
+ */
+
+
+#ifndef _NGX_HTTP_B24TRIGGER_VERIFY_SCHEMES_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_VERIFY_SCHEMES_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/evp.h>
+
+#include "ngx_http_b24trigger_verify.h"
+#include "ngx_http_b24trigger_sig.h"
+
+
+#define NGX_HTTP_B24TRIGGER_TOLERANCE    300
+#define NGX_HTTP_B24TRIGGER_REASON_MAX   160
+
+/* what a preset accepts besides its name */
+#define NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE  0x01
+#define NGX_HTTP_B24TRIGGER_PARAM_ALG        0x02
+
+
+/* how the configured secrets become keys */
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_KEY_NONE = 0,     /* no secret at all ("none") */
+    NGX_HTTP_B24TRIGGER_KEY_RAW,          /* the secret string as is */
+    NGX_HTTP_B24TRIGGER_KEY_STANDARD,     /* base64 after "whsec_" */
+    NGX_HTTP_B24TRIGGER_KEY_HTML          /* HTML entities decoded */
+} ngx_http_b24trigger_key_e;
+
+
+/* how the signature header of an HMAC scheme reads */
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_GRAMMAR_PLAIN = 0,    /* the signature alone */
+    NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX,       /* "sha256=<sig>" */
+    NGX_HTTP_B24TRIGGER_GRAMMAR_KV,           /* "t=..,v1=..,v1=.." */
+    NGX_HTTP_B24TRIGGER_GRAMMAR_VERSIONED     /* "v1,<sig> v1,<sig>" */
+} ngx_http_b24trigger_grammar_e;
+
+
+/* what an HMAC scheme signs */
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_MSG_BODY = 0,     /* the raw body */
+    NGX_HTTP_B24TRIGGER_MSG_TS_DOT,       /* "<ts>.<body>" (Stripe) */
+    NGX_HTTP_B24TRIGGER_MSG_TS_COLON,     /* "<ts>:<body>" (Paddle) */
+    NGX_HTTP_B24TRIGGER_MSG_V0,           /* "v0:<ts>:<body>" (Slack) */
+    NGX_HTTP_B24TRIGGER_MSG_ID_TS,        /* "<id>.<ts>.<body>" (Standard
+                                             Webhooks) */
+    NGX_HTTP_B24TRIGGER_MSG_TEMPLATE      /* "message=" of "hmac" */
+} ngx_http_b24trigger_msg_e;
+
+
+/* what a verified HMAC request may be instead of an event */
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE = 0,
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_SLACK,      /* url_verification */
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_WOO_PING    /* unsigned "webhook_id=N" */
+} ngx_http_b24trigger_handshake_e;
+
+
+/*
+ * An HMAC scheme: a preset's constant description, or the one "hmac"
+ * builds from its parameters.  Header names are compared without regard
+ * to case; [1] is an alternative name ("svix-signature", "X-Content-HMAC")
+ */
+
+typedef struct {
+    ngx_str_t                        header[2];
+    ngx_str_t                        ts_header[2];
+    ngx_str_t                        id_header[2];
+    ngx_http_b24trigger_grammar_e    grammar;
+    ngx_str_t                        prefix;     /* or the version, "v1" */
+    u_char                           sep;        /* of a KV list */
+    ngx_str_t                        ts_key;     /* "t", "ts" */
+    ngx_str_t                        sig_key;    /* "v1", "h1" */
+    ngx_http_b24trigger_msg_e        message;
+    ngx_uint_t                       encoding;   /* NGX_HTTP_B24TRIGGER_HEX,
+                                                    _BASE64 */
+    ngx_http_b24trigger_handshake_e  handshake;
+} ngx_http_b24trigger_hmac_t;
+
+
+/* a piece of the "message=" template of "hmac" */
+
+typedef struct {
+    ngx_http_complex_value_t        *value;      /* or NULL */
+    ngx_uint_t                       body;       /* then the raw body */
+} ngx_http_b24trigger_part_t;
+
+
+typedef char *(*ngx_http_b24trigger_scheme_parse_pt)(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+typedef ngx_int_t (*ngx_http_b24trigger_scheme_verify_pt)(
+    ngx_http_request_t *r, ngx_http_b24trigger_verify_t *v,
+    ngx_array_t *keys, ngx_str_t *body, ngx_http_b24trigger_verdict_t *vd);
+
+
+typedef struct {
+    ngx_str_t                             name;
+    ngx_http_b24trigger_scheme_parse_pt   parse;
+    ngx_http_b24trigger_scheme_verify_pt  verify;
+    ngx_http_b24trigger_key_e             key;
+    ngx_http_b24trigger_hmac_t           *hmac;
+    ngx_uint_t                            params;
+    const char                           *alg;     /* default, if any */
+} ngx_http_b24trigger_scheme_t;
+
+
+/* token: where the token is */
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_TOKEN_HEADER = 0,
+    NGX_HTTP_B24TRIGGER_TOKEN_QUERY,
+    NGX_HTTP_B24TRIGGER_TOKEN_FIELD,
+    NGX_HTTP_B24TRIGGER_TOKEN_BEARER,
+    NGX_HTTP_B24TRIGGER_TOKEN_BASIC
+} ngx_http_b24trigger_token_e;
+
+
+struct ngx_http_b24trigger_verify_s {
+    ngx_http_b24trigger_scheme_t    *scheme;
+    ngx_http_b24trigger_hmac_t      *hmac;
+    const EVP_MD                    *md;
+    time_t                           tolerance;
+
+    ngx_http_b24trigger_token_e      token;
+    ngx_str_t                        name;       /* header, argument, path */
+
+    ngx_array_t                     *message;    /* of "hmac": parts */
+    ngx_http_complex_value_t        *timestamp;  /* of "hmac" */
+};
+
+
+/* set a refusal: error is a literal, reason a literal too */
+#define ngx_http_b24trigger_refuse(vd, err, why)                              \
+    ngx_str_set(&(vd)->error, err); ngx_str_set(&(vd)->reason, why)
+
+
+/* ngx_http_b24trigger_verify.c */
+ngx_table_elt_t *ngx_http_b24trigger_header(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_uint_t n);
+ngx_int_t ngx_http_b24trigger_secure_equal(u_char *a, size_t alen,
+    u_char *b, size_t blen);
+const EVP_MD *ngx_http_b24trigger_md(ngx_str_t *name, ngx_uint_t plain);
+ngx_int_t ngx_http_b24trigger_refusal(ngx_http_request_t *r,
+    ngx_http_b24trigger_verdict_t *vd, char *error, const char *fmt, ...);
+ngx_int_t ngx_http_b24trigger_check_time(ngx_http_request_t *r,
+    time_t ts, time_t tolerance, ngx_http_b24trigger_verdict_t *vd);
+
+/* ngx_http_b24trigger_verify_hmac.c: "hmac" and the HMAC presets */
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_stripe;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_standard;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_github;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_shopify;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_slack;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_paddle;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_typeform;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_woocommerce;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_cloudpayments;
+
+char *ngx_http_b24trigger_hmac_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+ngx_int_t ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+
+/* ngx_http_b24trigger_verify_digest.c: digests over body fields */
+ngx_int_t ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_robokassa_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_yoomoney_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+
+
+#endif /* _NGX_HTTP_B24TRIGGER_VERIFY_SCHEMES_H_INCLUDED_ */
