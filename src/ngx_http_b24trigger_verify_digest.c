@@ -69,7 +69,13 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
     ngx_array_t   *items;
     json_error_t   err;
 
-    root = json_loadb((char *) body->data, body->len, 0, &err);
+    /*
+     * a key given twice could be read one way here and another way by
+     * whoever maps the fields: refused
+     */
+
+    root = json_loadb((char *) body->data, body->len,
+                      JSON_REJECT_DUPLICATES, &err);
 
     if (root == NULL || !json_is_object(root)) {
         if (root) {
@@ -77,7 +83,8 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
         }
 
         ngx_http_b24trigger_refuse(vd, "signature_missing",
-                                   "body is not a JSON object");
+                                   "body is not a JSON object with unique "
+                                   "keys");
         return NGX_DECLINED;
     }
 
@@ -103,8 +110,6 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
             continue;
         }
 
-        dump = NULL;
-
         switch (json_typeof(value)) {
 
         case JSON_STRING:
@@ -129,8 +134,16 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
                 goto done;
             }
 
-            p = (u_char *) dump;
             len = ngx_strlen(dump);
+
+            p = ngx_pnalloc(r->pool, len);
+            if (p == NULL) {
+                free(dump);
+                goto done;
+            }
+
+            ngx_memcpy(p, dump, len);
+            free(dump);
             break;
 
         default:
@@ -142,10 +155,6 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
 
         rc = ngx_http_b24trigger_item_add(items, (char *) name,
                                           ngx_strlen(name), p, len);
-        if (dump) {
-            free(dump);
-        }
-
         if (rc != NGX_OK) {
             rc = NGX_ERROR;
             goto done;
