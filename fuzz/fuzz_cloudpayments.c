@@ -1,0 +1,19 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * libFuzzer target: the Content-HMAC and X-Content-HMAC headers of
+ * CloudPayments: base64 alone
+ */
+
+
+#include "fuzz.h"
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    b24_fuzz_prefixed(data, size, "", NGX_HTTP_B24TRIGGER_BASE64);
+
+    return 0;
+}

@@ -1,0 +1,18 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * libFuzzer target: the Stripe-Signature header, "t=..,v1=..,v1=.."
+ */
+
+
+#include "fuzz.h"
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    b24_fuzz_list(data, size, ',', "t", "v1", NULL, NGX_HTTP_B24TRIGGER_HEX);
+
+    return 0;
+}

@@ -1,0 +1,25 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * libFuzzer target: Unix timestamps of the timestamped schemes
+ */
+
+
+#include "fuzz.h"
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    u_char     *p;
+    ngx_str_t   ts;
+
+    p = b24_fuzz_copy(data, size);
+    ts.data = p;
+    ts.len = size;
+    b24_fuzz_timestamp(&ts);
+    free(p);
+
+    return 0;
+}

@@ -1,0 +1,18 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * libFuzzer target: the Typeform-Signature header, "sha256=<base64>"
+ */
+
+
+#include "fuzz.h"
+
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    b24_fuzz_prefixed(data, size, "sha256=", NGX_HTTP_B24TRIGGER_BASE64);
+
+    return 0;
+}
