@@ -178,7 +178,11 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&bmcf->portals, cf->pool, 2,
                        sizeof(ngx_http_b24trigger_portal_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&bmcf->redact, cf->pool, 4, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&bmcf->logs, cf->pool, 4, sizeof(ngx_log_t *))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -235,13 +239,21 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_bitmask_value(conf->methods, prev->methods,
                                  (NGX_CONF_BITMASK_SET|NGX_HTTP_POST));
 
+    /* every error log a request may write to is redacted */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->error_log
+        && ngx_http_b24trigger_redact_log(cf, clcf->error_log) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->portal_name.len == 0) {
         return NGX_CONF_OK;
     }
 
     /* a relaying location: resolve the portal, refuse what is unsafe */
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
 
     portal = bmcf->portals.elts;
@@ -544,7 +556,8 @@ ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_http_b24trigger_secret_load(cf, &value[i], s,
                                             "b24trigger_secret")
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_b24trigger_redact_secret(cf, s) != NGX_OK)
         {
             return NGX_CONF_ERROR;
         }
@@ -571,6 +584,10 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
         return NGX_OK;
     }
 
+    if (ngx_http_b24trigger_redact_init(cycle, bmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_b24trigger_curl_init(cycle, &bmcf->ssl_trusted_certificate);
 }
 
@@ -579,4 +596,5 @@ static void
 ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_b24trigger_curl_exit(cycle);
+    ngx_http_b24trigger_redact_exit(cycle);
 }

@@ -44,6 +44,8 @@ typedef struct {
 typedef struct {
     ngx_array_t                    portals;   /* ngx_http_b24trigger_portal_t */
     ngx_str_t                      ssl_trusted_certificate;
+    ngx_array_t                    redact;    /* ngx_str_t, secrets */
+    ngx_array_t                    logs;      /* ngx_log_t *, to redact */
     ngx_flag_t                     used;
 } ngx_http_b24trigger_main_conf_t;
 
@@ -143,6 +145,14 @@ extern ngx_module_t  ngx_http_b24trigger_module;
 /* secrets: literal, file:PATH, env:NAME (ngx_http_b24trigger_secret.c) */
 ngx_int_t ngx_http_b24trigger_secret_load(ngx_conf_t *cf, ngx_str_t *spec,
     ngx_str_t *value, const char *what);
+
+/* secrets kept out of the error log (ngx_http_b24trigger_redact.c) */
+ngx_int_t ngx_http_b24trigger_redact_secret(ngx_conf_t *cf,
+    ngx_str_t *secret);
+ngx_int_t ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log);
+ngx_int_t ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+void ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle);
 
 /* portal URLs and the call (ngx_http_b24trigger_portal.c) */
 char *ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,

@@ -62,7 +62,7 @@ ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
 {
     u_char     *p, *last, *host, *path, *seg[4];
     size_t      len, n;
-    ngx_str_t   h, scheme;
+    ngx_str_t   h, scheme, secret;
     ngx_uint_t  nseg, i;
 
     p = url->data;
@@ -178,6 +178,13 @@ ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
             && p[1] != '\n' && p[1] != '\r' && p[1] != ' '))
     {
         goto format;
+    }
+
+    secret.data = seg[0];
+    secret.len = n;
+
+    if (ngx_http_b24trigger_redact_secret(cf, &secret) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     portal->loopback = ngx_http_b24trigger_loopback(&h);
