@@ -19,6 +19,9 @@
 #include "ngx_http_b24trigger_curl.h"
 
 
+#define NGX_HTTP_B24TRIGGER_KEEPALIVE  64
+
+
 typedef struct {
     /* ngx_event_ident() reads the 4th word of timer.data as an fd */
     void                *dummy[3];
@@ -111,6 +114,15 @@ ngx_http_b24trigger_curl_init(ngx_cycle_t *cycle, ngx_str_t *cafile)
     curl_multi_setopt(w->multi, CURLMOPT_TIMERFUNCTION,
                       ngx_http_b24trigger_curl_timer);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
+
+    /*
+     * keep-alive connections to the portal: libcurl's default cache is
+     * four per easy handle in the multi, which shrinks to nothing between
+     * calls when each call has a handle of its own
+     */
+
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS,
+                      (long) NGX_HTTP_B24TRIGGER_KEEPALIVE);
 
     w->timer.handler = ngx_http_b24trigger_curl_timeout;
     w->timer.data = w;
