@@ -28,6 +28,8 @@ static char *ngx_http_b24trigger_verify_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_b24trigger_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_b24trigger_parse_rate(ngx_str_t *value,
     ngx_uint_t *rate);
 static ngx_int_t ngx_http_b24trigger_init_process(ngx_cycle_t *cycle);
@@ -110,6 +112,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       offsetof(ngx_http_b24trigger_loc_conf_t, methods),
       &ngx_http_b24trigger_methods_mask },
 
+    { ngx_string("b24trigger_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_b24trigger_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -155,7 +164,11 @@ ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_b24trigger_body_init(cf);
+    if (ngx_http_b24trigger_body_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_b24trigger_stats_init_conf(cf);
 }
 
 
@@ -567,6 +580,26 @@ ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_b24trigger_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    if (clcf->handler == ngx_http_b24trigger_status_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_b24trigger_status_handler;
+    bmcf->status = 1;
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
 {
@@ -580,7 +613,13 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
 
     bmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_b24trigger_module);
-    if (bmcf == NULL || !bmcf->used) {
+    if (bmcf == NULL) {
+        return NGX_OK;
+    }
+
+    ngx_http_b24trigger_stats_init_process(bmcf);
+
+    if (!bmcf->used) {
         return NGX_OK;
     }
 
