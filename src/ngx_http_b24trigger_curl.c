@@ -19,6 +19,10 @@
 #include "ngx_http_b24trigger_curl.h"
 
 
+#define NGX_HTTP_B24TRIGGER_KEEPALIVE  64
+#define NGX_HTTP_B24TRIGGER_IDLE       64
+
+
 typedef struct {
     /* ngx_event_ident() reads the 4th word of timer.data as an fd */
     void                *dummy[3];
@@ -28,6 +32,8 @@ typedef struct {
     ngx_event_t          timer;
     ngx_log_t            log;
     ngx_queue_t          transfers;
+    CURL                *idle[NGX_HTTP_B24TRIGGER_IDLE];
+    ngx_uint_t           nidle;
     ngx_str_t            cafile;
     ngx_uint_t           exiting;
 } ngx_http_b24trigger_worker_t;
@@ -54,6 +60,8 @@ static size_t ngx_http_b24trigger_curl_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static void ngx_http_b24trigger_transfer_cleanup(void *data);
 static void ngx_http_b24trigger_curl_idle(ngx_http_b24trigger_worker_t *w);
+static void ngx_http_b24trigger_curl_put(ngx_http_b24trigger_worker_t *w,
+    CURL *easy);
 
 
 static ngx_http_b24trigger_worker_t  *ngx_http_b24trigger_worker;
@@ -112,6 +120,15 @@ ngx_http_b24trigger_curl_init(ngx_cycle_t *cycle, ngx_str_t *cafile)
                       ngx_http_b24trigger_curl_timer);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
 
+    /*
+     * keep-alive connections to the portal: libcurl's default cache is
+     * four per easy handle in the multi, which shrinks to nothing between
+     * calls when each call has a handle of its own
+     */
+
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS,
+                      (long) NGX_HTTP_B24TRIGGER_KEEPALIVE);
+
     w->timer.handler = ngx_http_b24trigger_curl_timeout;
     w->timer.data = w;
     w->timer.log = &w->log;
@@ -153,6 +170,10 @@ ngx_http_b24trigger_curl_exit(ngx_cycle_t *cycle)
                       "b24trigger: call to the portal aborted on exit");
 
         ngx_http_b24trigger_transfer_cancel(t);
+    }
+
+    while (w->nidle) {
+        curl_easy_cleanup(w->idle[--w->nidle]);
     }
 
     curl_multi_cleanup(w->multi);
@@ -207,7 +228,16 @@ ngx_http_b24trigger_transfer_create(ngx_pool_t *pool, ngx_log_t *log)
         return NULL;
     }
 
-    easy = curl_easy_init();
+    /* a handle of an earlier call saves libcurl's allocations */
+
+    if (w->nidle) {
+        easy = w->idle[--w->nidle];
+        curl_easy_reset(easy);
+
+    } else {
+        easy = curl_easy_init();
+    }
+
     if (easy == NULL) {
         ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_init() failed");
         return NULL;
@@ -307,7 +337,7 @@ ngx_http_b24trigger_transfer_cancel(ngx_http_b24trigger_transfer_t *t)
         t->queue.next = NULL;
     }
 
-    curl_easy_cleanup(t->easy);
+    ngx_http_b24trigger_curl_put(w, t->easy);
     t->easy = NULL;
 
     if (t->headers) {
@@ -316,6 +346,18 @@ ngx_http_b24trigger_transfer_cancel(ngx_http_b24trigger_transfer_t *t)
     }
 
     ngx_http_b24trigger_curl_idle(w);
+}
+
+
+static void
+ngx_http_b24trigger_curl_put(ngx_http_b24trigger_worker_t *w, CURL *easy)
+{
+    if (w->nidle < NGX_HTTP_B24TRIGGER_IDLE && !w->exiting) {
+        w->idle[w->nidle++] = easy;
+        return;
+    }
+
+    curl_easy_cleanup(easy);
 }
 
 
@@ -601,7 +643,7 @@ ngx_http_b24trigger_curl_finish(ngx_http_b24trigger_worker_t *w,
     ngx_queue_remove(&t->queue);
     t->queue.next = NULL;
 
-    curl_easy_cleanup(t->easy);
+    ngx_http_b24trigger_curl_put(w, t->easy);
     t->easy = NULL;
 
     if (t->headers) {

@@ -108,10 +108,10 @@ ngx_http_b24trigger_secret_file(ngx_conf_t *cf, ngx_str_t *path,
     if (fi.st_mode & (S_IRWXG|S_IRWXO)) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "%s: secret file \"%V\" is accessible by group "
-                           "or others (mode %ui%ui%ui), consider chmod 600",
-                           what, &full, (ngx_uint_t) (fi.st_mode >> 6) & 7,
-                           (ngx_uint_t) (fi.st_mode >> 3) & 7,
-                           (ngx_uint_t) fi.st_mode & 7);
+                           "or others (mode %d%d%d), consider chmod 600",
+                           what, &full, (int) (fi.st_mode >> 6) & 7,
+                           (int) (fi.st_mode >> 3) & 7,
+                           (int) fi.st_mode & 7);
     }
 
     n = read(fd, buf, sizeof(buf));
