@@ -375,9 +375,8 @@ ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
 
     if (secrets == NULL || secrets->nelts == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"b24trigger_verify %V\" in location \"%V\" "
-                           "needs \"b24trigger_secret\"",
-                           &v->scheme->name, location);
+                           "\"b24trigger_verify\" in location \"%V\" "
+                           "needs \"b24trigger_secret\"", location);
         return NULL;
     }
 

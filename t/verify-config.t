@@ -84,7 +84,7 @@ fails(conf('stripe', 'b24trigger_secret file:%%TESTDIR%%/no-such-file;'),
 # and the others
 
 fails(conf('stripe', ''),
-      qr/"b24trigger_verify stripe" in location "\/h" needs /
+      qr/"b24trigger_verify" in location "\/h" needs /
       . qr/"b24trigger_secret"/,
       'scheme without a secret');
 
