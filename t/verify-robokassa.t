@@ -51,6 +51,8 @@ sub form {
 }
 
 my $r;
+my $md5 = 'D48572ED7AABD3F676BB17A6E96F1DE1';
+my $sha256 = '6846C44B56BB724F82EC3BD1680ACDA5FE06DD4FC1462B45766A61B777CC24C3';
 
 # the documentation's string (docs.robokassa.ru): Shp_ fields sorted
 
@@ -68,20 +70,17 @@ forwarded($t, $r, 1, 'documented string, Shp_ fields sent unsorted');
 
 # the reference's digests of the same string with "password2"
 
-is(sig(\%doc, 'password2'), 'D48572ED7AABD3F676BB17A6E96F1DE1',
+is(sig(\%doc, 'password2'), $md5,
    'Perl computes the MD5 vector');
 
-$r = $t->post('/rk-md5?deal=2',
-              form({ %doc, SignatureValue => 'D48572ED7AABD3F676BB17A6E96F1DE1' }));
+$r = $t->post('/rk-md5?deal=2', form({ %doc, SignatureValue => $md5 }));
 forwarded($t, $r, 2, 'MD5 vector');
 
 $r = $t->post('/rk-sha256?deal=3',
-              form({ %doc, SignatureValue => '6846C44B56BB724F82EC3BD1680ACDA5'
-                                           . 'FE06DD4FC1462B45766A61B777CC24C3' }));
+              form({ %doc, SignatureValue => $sha256 }));
 forwarded($t, $r, 3, 'SHA-256 vector, alg=sha256');
 
-$r = $t->post('/rk-sha256?deal=3',
-              form({ %doc, SignatureValue => 'D48572ED7AABD3F676BB17A6E96F1DE1' }));
+$r = $t->post('/rk-sha256?deal=3', form({ %doc, SignatureValue => $md5 }));
 refused($t, $r, 'signature_invalid', 'alg=sha256, MD5 signature');
 
 # valid, rotation, lower case, GET, URL-encoded Shp_ values

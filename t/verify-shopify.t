@@ -46,10 +46,12 @@ $r = $t->post('/shop-vector?deal=1', '{"id":2}',
               'X-Shopify-Hmac-Sha256' => $vector);
 refused($t, $r, 'signature_invalid', 'reference vector, tampered');
 
-$r = $t->post('/shop?deal=2', $body, 'X-Shopify-Hmac-Sha256' => sig($s1, $body));
+$r = $t->post('/shop?deal=2', $body,
+              'X-Shopify-Hmac-Sha256' => sig($s1, $body));
 forwarded($t, $r, 2, 'valid');
 
-$r = $t->post('/shop?deal=3', $body, 'X-Shopify-Hmac-Sha256' => sig($s2, $body));
+$r = $t->post('/shop?deal=3', $body,
+              'X-Shopify-Hmac-Sha256' => sig($s2, $body));
 forwarded($t, $r, 3, 'second secret');
 
 $r = $t->post('/shop?deal=4', $body, 'shopify-hmac-sha256' => sig($s1, $body));

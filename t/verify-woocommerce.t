@@ -43,10 +43,12 @@ $r = $t->post('/woo-vector?deal=1', '{"id":1}',
               'X-WC-Webhook-Signature' => $vector);
 forwarded($t, $r, 1, 'reference vector');
 
-$r = $t->post('/woo?deal=2', $body, 'X-WC-Webhook-Signature' => sig($s1, $body));
+$r = $t->post('/woo?deal=2', $body,
+              'X-WC-Webhook-Signature' => sig($s1, $body));
 forwarded($t, $r, 2, 'valid');
 
-$r = $t->post('/woo?deal=3', $body, 'X-WC-Webhook-Signature' => sig($s2, $body));
+$r = $t->post('/woo?deal=3', $body,
+              'X-WC-Webhook-Signature' => sig($s2, $body));
 forwarded($t, $r, 3, 'second secret');
 
 $r = $t->post('/woo-html?deal=4', $body,
@@ -67,7 +69,8 @@ $r = $t->post('/woo?deal=6', $tampered,
               'X-WC-Webhook-Signature' => sig($s1, $body));
 refused($t, $r, 'signature_invalid', 'tampered body');
 
-$r = $t->post('/woo?deal=6', $body, 'X-WC-Webhook-Signature' => sig('x', $body));
+$r = $t->post('/woo?deal=6', $body,
+              'X-WC-Webhook-Signature' => sig('x', $body));
 refused($t, $r, 'signature_invalid', 'wrong secret');
 
 $r = $t->post('/woo?deal=6', $body);

@@ -58,15 +58,16 @@ is(sig(\%doc, '01234567890ABCDEF01234567890'),
    'a2ee4a9195f4a90e893cff4f62eeba0b662321f9',
    'Perl computes the official example');
 
+my $docsig = 'a2ee4a9195f4a90e893cff4f62eeba0b662321f9';
+
 $r = $t->post('/ym-docs?deal=1',
               form({ %doc, withdraw_amount => '301.50',
-                     sha1_hash => 'a2ee4a9195f4a90e893cff4f62eeba0b662321f9' }),
+                     sha1_hash => $docsig }),
               'Content-Type' => 'application/x-www-form-urlencoded');
 forwarded($t, $r, 1, 'official example');
 
 $r = $t->post('/ym-docs?deal=1',
-              form({ %doc, amount => '3000.00',
-                     sha1_hash => 'a2ee4a9195f4a90e893cff4f62eeba0b662321f9' }));
+              form({ %doc, amount => '3000.00', sha1_hash => $docsig }));
 refused($t, $r, 'signature_invalid', 'official example, other amount');
 
 my %f = (%doc, operation_id => int(rand(1e9)),
