@@ -26,8 +26,10 @@
 #define b24_fuzz_assert(c)  if (!(c)) { abort(); }
 
 
-/* a copy of the input in a buffer of exactly its size, so ASan sees
- * every read past the end */
+/*
+ * a copy of the input in a buffer of exactly its size, so that ASan sees
+ * every read past its end
+ */
 
 static u_char *
 b24_fuzz_copy(const uint8_t *data, size_t size)

@@ -103,6 +103,7 @@ TODO: {
     $r = $t->post('/field?deal=6', $fb, 'Content-Type' => 'application/json');
     is($r->{status}, 200, 'field: 200');
     $t->{b24tv_calls}++ if $r->{status} == 200;
+    $t->{b24tv_refused}++ if $r->{status} == 401;
 }
 
 (my $wrong = $fb) =~ s/"token":"/"token":"x/;
@@ -110,6 +111,7 @@ $r = $t->post('/field?deal=7', $wrong, 'Content-Type' => 'application/json');
 is($r->{status}, 401, 'field, wrong token: 401');
 like($r->{json}{error}, qr/^(token_invalid|signature_missing)$/,
      'field, wrong token: refused');
+$t->{b24tv_refused}++;
 
 $r = $t->post('/field?deal=7', '{"tranid":"1"}',
               'Content-Type' => 'application/json');

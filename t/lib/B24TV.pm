@@ -7,7 +7,8 @@ package B24TV;
 #   forwarded($t, $r, $deal, $name)   200, and exactly one new portal call,
 #                                     for DEAL_$deal
 #   refused($t, $r, $error, $name)    401 {"error":$error}, the same word in
-#                                     $b24trigger_error, and no new call
+#                                     $b24trigger_error, no new call, and
+#                                     one more info line
 #
 # Signatures are computed in the tests with Digest::SHA and MIME::Base64,
 # never with the module's code.
@@ -79,6 +80,11 @@ sub refused {
     is($r->{headers}{'x-b24-error'}, $error,
        "$name: \$b24trigger_error is $error");
     is(scalar @{ $t->calls }, $t->{b24tv_calls}, "$name: nothing forwarded");
+
+    # one info line per refusal, written before the reply is sent
+    $t->{b24tv_refused}++;
+    my $lines = () = $t->error_log =~ /\[info\] .* webhook rejected in /g;
+    is($lines, $t->{b24tv_refused}, "$name: one info line");
 }
 
 # the one info line of a rejection
