@@ -88,6 +88,8 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
+    /* NGX_ERROR until the digest has been compared: never fail open */
+
     rc = NGX_ERROR;
 
     token = json_object_get(root, "Token");
@@ -153,10 +155,10 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
             continue;
         }
 
-        rc = ngx_http_b24trigger_item_add(items, (char *) name,
-                                          ngx_strlen(name), p, len);
-        if (rc != NGX_OK) {
-            rc = NGX_ERROR;
+        if (ngx_http_b24trigger_item_add(items, (char *) name,
+                                         ngx_strlen(name), p, len)
+            != NGX_OK)
+        {
             goto done;
         }
     }
