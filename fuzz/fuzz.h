@@ -6,7 +6,8 @@
  * src/ngx_http_b24trigger_sig.c exercised the way the module uses them
  * (count the items, parse into an array of that size, decode every
  * signature, read the timestamp), with invariants checked on the way.
- * Built by fuzz/run.sh with clang -fsanitize=fuzzer,address,undefined.
+ * Each fuzz/NAME_fuzz.c is built by fuzz/run.sh with
+ * clang -fsanitize=fuzzer,address,undefined, seeded from fuzz/corpus/NAME/.
  */
 
 
@@ -24,6 +25,9 @@
 
 
 #define b24_fuzz_assert(c)  if (!(c)) { abort(); }
+
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 
 /*

@@ -1,56 +1,67 @@
-#!/bin/sh
-# fuzz/run.sh [TIME]: builds every libFuzzer target of fuzz/ into
-# build/fuzz/ (clang, -fsanitize=fuzzer,address,undefined) and runs each
-# for TIME seconds (default 30) on a copy of its seed corpus.  Fails, with
-# the end of the target's log, on any crash, leak or sanitizer report.
+#!/bin/bash
+# fuzz/run.sh TIME: build every fuzz/*_fuzz.c into build/fuzz/ with
+# clang -fsanitize=fuzzer,address,undefined and run each for TIME seconds.
 #
-# The targets link src/ngx_http_b24trigger_sig.c alone: it uses nginx
-# types and inline macros only, so the headers of the configured nginx
-# tree in build/nginx are all that is needed ("make" creates it).
+# A target names what it links in its header comment:
+#     FUZZ_SOURCES: src/file.c fuzz/ngx_shim.c
+#     FUZZ_LIBS: -ljansson
+# Seeds come from fuzz/corpus/NAME/ (NAME = file name without _fuzz.c),
+# a dictionary from fuzz/NAME.dict; the growing corpus and any crash are
+# kept in build/fuzz/.  Needs "make" first, for nginx's generated headers.
 
-set -eu
-
-cd "$(dirname "$0")/.."
+set -euo pipefail
 
 TIME=${1:-30}
-CC=${FUZZ_CC:-clang}
-OUT=build/fuzz
-NGX=build/nginx
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+OUT=$ROOT/build/fuzz
+NGX=$ROOT/build/nginx
+CC=${CC:-clang}
 
-TARGETS="hex base64 timestamp stripe paddle standard slack github typeform
-         shopify cloudpayments hmac"
-
-if [ ! -f $NGX/objs/ngx_auto_config.h ]; then
-    echo "fuzz: configuring the nginx tree first (make build)"
-    make -s build >/dev/null
+if [ ! -f "$NGX/objs/ngx_auto_config.h" ]; then
+    make -C "$ROOT" -s build
 fi
 
-mkdir -p $OUT
+INCS="-I$NGX/src/core -I$NGX/src/event -I$NGX/src/event/modules
+      -I$NGX/src/os/unix -I$NGX/src/http -I$NGX/src/http/modules
+      -I$NGX/objs -I$ROOT/src"
 
-for t in $TARGETS; do
-    $CC -g -O1 -fsanitize=fuzzer,address,undefined \
-        -fno-sanitize-recover=all \
-        -Wall -Wno-unused-function -Werror \
-        -I$NGX/src/core -I$NGX/src/event -I$NGX/src/os/unix -I$NGX/objs \
-        -Isrc \
-        -o $OUT/$t fuzz/fuzz_$t.c src/ngx_http_b24trigger_sig.c
-done
+mkdir -p "$OUT"
+status=0
 
-echo "fuzz: built $(echo $TARGETS | wc -w) targets in $OUT, ${TIME}s each"
+for src in "$ROOT"/fuzz/*_fuzz.c; do
+    name=$(basename "$src" _fuzz.c)
+    srcs=$(sed -n 's/^.*FUZZ_SOURCES:\(.*\)$/\1/p' "$src" | head -1)
+    libs=$(sed -n 's/^.*FUZZ_LIBS:\(.*\)$/\1/p' "$src" | head -1)
 
-for t in $TARGETS; do
-    rm -rf $OUT/corpus/$t
-    mkdir -p $OUT/corpus/$t $OUT/artifacts
-    cp fuzz/corpus/$t/* $OUT/corpus/$t/ 2>/dev/null || true
+    echo "fuzz: building $name"
 
-    if ! $OUT/$t -max_total_time=$TIME -max_len=4096 -timeout=10 \
-            -artifact_prefix=$OUT/artifacts/$t- \
-            $OUT/corpus/$t > $OUT/$t.log 2>&1
+    # shellcheck disable=SC2086
+    $CC -g -O1 -fno-omit-frame-pointer \
+        -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
+        $INCS "$src" $(for s in $srcs; do echo "$ROOT/$s"; done) $libs \
+        -o "$OUT/${name}_fuzz"
+
+    mkdir -p "$OUT/corpus/$name"
+    seeds=()
+    [ -d "$ROOT/fuzz/corpus/$name" ] && seeds=("$ROOT/fuzz/corpus/$name")
+    dict=()
+    [ -f "$ROOT/fuzz/$name.dict" ] && dict=("-dict=$ROOT/fuzz/$name.dict")
+
+    echo "fuzz: running $name for ${TIME}s"
+
+    if ! (cd "$OUT" && "./${name}_fuzz" -max_total_time="$TIME" \
+              -print_final_stats=1 -artifact_prefix="$OUT/${name}-" \
+              "${dict[@]}" "$OUT/corpus/$name" "${seeds[@]}" \
+              > "$OUT/$name.log" 2>&1)
     then
-        echo "fuzz: $t FAILED, see $OUT/$t.log and $OUT/artifacts/"
-        tail -40 $OUT/$t.log
-        exit 1
+        echo "fuzz: $name FAILED, see $OUT/$name.log"
+        tail -30 "$OUT/$name.log"
+        status=1
+    else
+        grep -E 'stat::number_of_executed_runs|cov:' "$OUT/$name.log" \
+            | tail -2 || true
+        echo "fuzz: $name ok"
     fi
-
-    echo "fuzz: $t ok ($(grep -o 'Done [0-9]* runs' $OUT/$t.log || echo '?'))"
 done
+
+exit $status

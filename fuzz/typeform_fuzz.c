@@ -3,6 +3,8 @@
  * Copyright (C) b24trigger authors
  *
  * libFuzzer target: the Typeform-Signature header, "sha256=<base64>"
+ *
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
  */
 
 

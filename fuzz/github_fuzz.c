@@ -3,6 +3,8 @@
  * Copyright (C) b24trigger authors
  *
  * libFuzzer target: the X-Hub-Signature-256 header of GitHub, "sha256=<hex>"
+ *
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
  */
 
 

@@ -4,6 +4,8 @@
  *
  * libFuzzer target: the webhook-signature / svix-signature header of
  * Standard Webhooks, "v1,<b64> v1,<b64> v1a,<b64>"
+ *
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
  */
 
 

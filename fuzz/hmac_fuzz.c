@@ -5,6 +5,8 @@
  * libFuzzer target: the header of the generic "hmac" scheme.  The first
  * byte picks the encoding and the length of a prefix, the next bytes are
  * that prefix, the rest is the header value
+ *
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
  */
 
 
