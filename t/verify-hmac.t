@@ -180,8 +180,9 @@ forwarded($t, $r, 11, '{body} twice');
 
 # tolerance=60s
 
-$r = $t->post('/ts60?deal=12', $body, 'X-Ts' => $now - 30,
-              'X-Signature' => hmac_sha256_hex(($now - 30) . ".$body", $s1));
+my $ts = time - 30;
+$r = $t->post('/ts60?deal=12', $body, 'X-Ts' => $ts,
+              'X-Signature' => hmac_sha256_hex("$ts.$body", $s1));
 forwarded($t, $r, 12, 'tolerance=60s, 30 s old');
 
 $r = $t->post('/ts60?deal=13', $body, 'X-Ts' => $now - 90,

@@ -118,7 +118,7 @@ $r = $t->post('/paddle-5s?deal=7', $body,
 refused($t, $r, 'timestamp_out_of_range', 'tolerance=5s, 30 s old');
 
 $r = $t->post('/paddle-5s?deal=8', $body,
-              'Paddle-Signature' => header($s1, $now, $body));
+              'Paddle-Signature' => header($s1, time, $body));
 forwarded($t, $r, 8, 'tolerance=5s, fresh');
 
 rejection_logged($t, '/paddle', 'signature_invalid',

@@ -107,7 +107,7 @@ $r = $t->post('/stripe?deal=4', $body,
 refused($t, $r, 'timestamp_out_of_range', 'future timestamp');
 
 $r = $t->post('/stripe?deal=5', $body,
-              'Stripe-Signature' => header($s1, $now - 200, $body));
+              'Stripe-Signature' => header($s1, time - 200, $body));
 forwarded($t, $r, 5, 'within the default tolerance of 300 s');
 
 $r = $t->post('/stripe-5s?deal=6', $body,
@@ -115,7 +115,7 @@ $r = $t->post('/stripe-5s?deal=6', $body,
 refused($t, $r, 'timestamp_out_of_range', 'tolerance=5s, 60 s old');
 
 $r = $t->post('/stripe-5s?deal=6', $body,
-              'Stripe-Signature' => header($s1, $now, $body));
+              'Stripe-Signature' => header($s1, time, $body));
 forwarded($t, $r, 6, 'tolerance=5s, fresh');
 
 # several signatures: one valid among invalid ones, in any position
