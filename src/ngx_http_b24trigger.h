@@ -22,6 +22,7 @@
 
 typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
 typedef struct ngx_http_b24trigger_call_s    ngx_http_b24trigger_call_t;
+typedef struct ngx_http_b24trigger_fields_s  ngx_http_b24trigger_fields_t;
 
 
 /* a Bitrix24 portal reached through an incoming-webhook URL */
@@ -48,6 +49,14 @@ typedef struct {
 } ngx_http_b24trigger_main_conf_t;
 
 
+/* "b24trigger_reply VALUE [content_type=TYPE]" */
+
+typedef struct {
+    ngx_http_complex_value_t       value;
+    ngx_str_t                      type;       /* empty: default_type */
+} ngx_http_b24trigger_reply_t;
+
+
 typedef struct {
     ngx_str_t                      portal_name;
     ngx_http_b24trigger_portal_t  *portal;
@@ -58,6 +67,10 @@ typedef struct {
     ngx_array_t                   *keys;      /* ngx_str_t, for the scheme */
     size_t                         body_max;
     ngx_uint_t                     methods;
+    ngx_array_t                   *ignore;    /* predicates, as
+                                                 proxy_no_cache */
+    ngx_http_b24trigger_reply_t   *reply;
+    ngx_flag_t                     dry_run;
 } ngx_http_b24trigger_loc_conf_t;
 
 
@@ -70,7 +83,8 @@ typedef enum {
     NGX_HTTP_B24TRIGGER_IGNORED,
     NGX_HTTP_B24TRIGGER_DUPLICATE,
     NGX_HTTP_B24TRIGGER_REJECTED,
-    NGX_HTTP_B24TRIGGER_FAILED
+    NGX_HTTP_B24TRIGGER_FAILED,
+    NGX_HTTP_B24TRIGGER_DRY_RUN
 } ngx_http_b24trigger_result_e;
 
 
@@ -129,6 +143,8 @@ typedef struct {
     ngx_http_b24trigger_result_e       result;
     ngx_http_b24trigger_call_t        *call;
     ngx_uint_t                         attempts;
+    ngx_http_b24trigger_fields_t      *fields;       /* the body parsed,
+                                                        once (fields.c) */
 
     unsigned                           reading:1;
     unsigned                           too_large:1;
@@ -164,6 +180,8 @@ ngx_int_t ngx_http_b24trigger_body_read(ngx_http_request_t *r,
 /* replies to the sender (ngx_http_b24trigger_reply.c) */
 ngx_int_t ngx_http_b24trigger_reply(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body, ngx_str_t *type);
+ngx_int_t ngx_http_b24trigger_reply_success(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *json);
 ngx_int_t ngx_http_b24trigger_reply_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, ngx_str_t *extra);
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
