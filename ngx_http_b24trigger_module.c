@@ -12,6 +12,7 @@
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_curl.h"
 #include "ngx_http_b24trigger_verify.h"
+#include "ngx_http_b24trigger_fields.h"
 
 
 static ngx_int_t ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf);
@@ -28,6 +29,10 @@ static char *ngx_http_b24trigger_verify_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_b24trigger_field(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_b24trigger_reply_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_b24trigger_parse_rate(ngx_str_t *value,
     ngx_uint_t *rate);
 static ngx_int_t ngx_http_b24trigger_init_process(ngx_cycle_t *cycle);
@@ -109,6 +114,34 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_b24trigger_loc_conf_t, methods),
       &ngx_http_b24trigger_methods_mask },
+
+    { ngx_string("b24trigger_field"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_b24trigger_field,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_ignore"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_set_predicate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, ignore),
+      NULL },
+
+    { ngx_string("b24trigger_reply"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_b24trigger_reply_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, dry_run),
+      NULL },
 
       ngx_null_command
 };
@@ -211,6 +244,9 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
     blcf->verify = NGX_CONF_UNSET_PTR;
     blcf->secrets = NGX_CONF_UNSET_PTR;
     blcf->body_max = NGX_CONF_UNSET_SIZE;
+    blcf->ignore = NGX_CONF_UNSET_PTR;
+    blcf->reply = NGX_CONF_UNSET_PTR;
+    blcf->dry_run = NGX_CONF_UNSET;
 
     return blcf;
 }
@@ -234,6 +270,9 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->body_max, prev->body_max, 1024 * 1024);
     ngx_conf_merge_bitmask_value(conf->methods, prev->methods,
                                  (NGX_CONF_BITMASK_SET|NGX_HTTP_POST));
+    ngx_conf_merge_ptr_value(conf->ignore, prev->ignore, NULL);
+    ngx_conf_merge_ptr_value(conf->reply, prev->reply, NULL);
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
 
     if (conf->portal_name.len == 0) {
         return NGX_CONF_OK;
@@ -549,6 +588,69 @@ ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             return NGX_CONF_ERROR;
         }
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_b24trigger_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    return ngx_http_b24trigger_field_add(cf, &value[1], &value[2]);
+}
+
+
+static char *
+ngx_http_b24trigger_reply_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_b24trigger_reply_t       *reply;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (blcf->reply != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    reply = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_reply_t));
+    if (reply == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = &reply->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (value[2].len <= sizeof("content_type=") - 1
+            || ngx_strncmp(value[2].data, "content_type=",
+                           sizeof("content_type=") - 1)
+               != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        reply->type.data = value[2].data + sizeof("content_type=") - 1;
+        reply->type.len = value[2].len - (sizeof("content_type=") - 1);
+    }
+
+    blcf->reply = reply;
 
     return NGX_CONF_OK;
 }

@@ -11,6 +11,7 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_verify.h"
+#include "ngx_http_b24trigger_fields.h"
 
 
 static ngx_int_t ngx_http_b24trigger_reject(ngx_http_request_t *r,
@@ -20,7 +21,11 @@ static ngx_int_t ngx_http_b24trigger_process(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_map(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_ignored(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_target_invalid(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
@@ -31,6 +36,10 @@ static ngx_int_t ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
 static ngx_int_t ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static void ngx_http_b24trigger_cleanup(void *data);
+
+
+static ngx_str_t  ngx_http_b24trigger_ignored_json =
+    ngx_string("{\"result\":\"ignored\"}");
 
 
 ngx_int_t
@@ -126,6 +135,7 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
     ngx_int_t                        rc;
+    ngx_str_t                        reply;
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_b24trigger_verdict_t    vd;
     ngx_http_b24trigger_loc_conf_t  *blcf;
@@ -145,6 +155,10 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "b24trigger body of %uz bytes", ctx->body.len);
+
+    /* all of the body is in (none, for a GET): fields may be looked up */
+
+    ctx->body_done = 1;
 
     /* verify: nothing unverified goes any further */
 
@@ -186,15 +200,72 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * ignore, then target and code; a field any of them needed in a body
+     * that is not JSON or a form answers 400 or 415 before anything else
+     */
+
+    if (blcf->ignore) {
+        rc = ngx_http_test_predicates(r, blcf->ignore);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_b24trigger_fields_failed(ctx)) {
+            return ngx_http_b24trigger_fields_reject(r, ctx);
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_b24trigger_ignored(r, ctx);
+        }
+    }
+
     if (ngx_http_b24trigger_map(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * the reply is made when the answer is sent, so that it may use
+     * $b24trigger_result and the like; it is tried now too, so that a
+     * field it needs fails the request before the portal is called
+     */
+
+    if (blcf->reply
+        && ngx_http_complex_value(r, &blcf->reply->value, &reply) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_b24trigger_fields_failed(ctx)) {
+        return ngx_http_b24trigger_fields_reject(r, ctx);
     }
 
     if (!ngx_http_b24trigger_target_valid(&ctx->target)) {
         return ngx_http_b24trigger_target_invalid(r, ctx);
     }
 
+    if (blcf->dry_run) {
+        return ngx_http_b24trigger_dry_run(r, ctx);
+    }
+
     return ngx_http_b24trigger_deliver(r, ctx);
+}
+
+
+/* "b24trigger_ignore": acknowledged, not forwarded, target not checked */
+
+static ngx_int_t
+ngx_http_b24trigger_ignored(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger ignored");
+
+    ctx->result = NGX_HTTP_B24TRIGGER_IGNORED;
+
+    return ngx_http_b24trigger_reply_success(r, NGX_HTTP_OK,
+                                             &ngx_http_b24trigger_ignored_json);
 }
 
 
@@ -315,6 +386,36 @@ ngx_http_b24trigger_target_valid(ngx_str_t *target)
     }
 
     return 1;
+}
+
+
+/* "b24trigger_dry_run on": the call is logged, not made */
+
+static ngx_int_t
+ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    u_char                          *code;
+    size_t                           len;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    code = ngx_http_b24trigger_json_string(r->pool, &ctx->code, 1024, &len);
+    if (code == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "b24trigger: dry run, not sent to portal \"%V\": "
+                  "target \"%V\" code \"%*s\" from location \"%V\"",
+                  &blcf->portal->name, &ctx->target, len, code, &clcf->name);
+
+    ctx->result = NGX_HTTP_B24TRIGGER_DRY_RUN;
+
+    return ngx_http_b24trigger_forwarded(r, ctx);
 }
 
 
@@ -590,5 +691,5 @@ ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
                            "\"code\":\"%*s\"}", &ctx->target, len, code)
                - json.data;
 
-    return ngx_http_b24trigger_reply(r, NGX_HTTP_OK, &json, NULL);
+    return ngx_http_b24trigger_reply_success(r, NGX_HTTP_OK, &json);
 }
