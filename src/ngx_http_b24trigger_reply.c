@@ -37,8 +37,12 @@ ngx_http_b24trigger_reply(ngx_http_request_t *r, ngx_uint_t status,
 
     rc = ngx_http_send_header(r);
 
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only || json->len == 0) {
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
+    }
+
+    if (json->len == 0) {
+        return ngx_http_send_special(r, NGX_HTTP_LAST);
     }
 
     b = ngx_calloc_buf(r->pool);
