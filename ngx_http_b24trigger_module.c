@@ -29,6 +29,8 @@ static char *ngx_http_b24trigger_verify_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_b24trigger_status(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static char *ngx_http_b24trigger_field(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_b24trigger_reply_directive(ngx_conf_t *cf,
@@ -143,6 +145,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       offsetof(ngx_http_b24trigger_loc_conf_t, dry_run),
       NULL },
 
+    { ngx_string("b24trigger_status"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      ngx_http_b24trigger_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -188,7 +197,11 @@ ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
 {
-    return ngx_http_b24trigger_body_init(cf);
+    if (ngx_http_b24trigger_body_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_b24trigger_stats_init_conf(cf);
 }
 
 
@@ -211,7 +224,11 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
 
     if (ngx_array_init(&bmcf->portals, cf->pool, 2,
                        sizeof(ngx_http_b24trigger_portal_t))
-        != NGX_OK)
+        != NGX_OK
+        || ngx_array_init(&bmcf->redact, cf->pool, 4, sizeof(ngx_str_t))
+           != NGX_OK
+        || ngx_array_init(&bmcf->logs, cf->pool, 4, sizeof(ngx_log_t *))
+           != NGX_OK)
     {
         return NULL;
     }
@@ -274,13 +291,21 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->reply, prev->reply, NULL);
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
 
+    /* every error log a request may write to is redacted */
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+
+    if (clcf->error_log
+        && ngx_http_b24trigger_redact_log(cf, clcf->error_log) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->portal_name.len == 0) {
         return NGX_CONF_OK;
     }
 
     /* a relaying location: resolve the portal, refuse what is unsafe */
-
-    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
 
     portal = bmcf->portals.elts;
@@ -583,11 +608,32 @@ ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
         if (ngx_http_b24trigger_secret_load(cf, &value[i], s,
                                             "b24trigger_secret")
-            != NGX_OK)
+            != NGX_OK
+            || ngx_http_b24trigger_redact_secret(cf, s) != NGX_OK)
         {
             return NGX_CONF_ERROR;
         }
     }
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_b24trigger_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    if (clcf->handler == ngx_http_b24trigger_status_handler) {
+        return "is duplicate";
+    }
+
+    clcf->handler = ngx_http_b24trigger_status_handler;
+    bmcf->status = 1;
 
     return NGX_CONF_OK;
 }
@@ -669,8 +715,18 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
 
     bmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_b24trigger_module);
-    if (bmcf == NULL || !bmcf->used) {
+    if (bmcf == NULL) {
         return NGX_OK;
+    }
+
+    ngx_http_b24trigger_stats_init_process(bmcf);
+
+    if (!bmcf->used) {
+        return NGX_OK;
+    }
+
+    if (ngx_http_b24trigger_redact_init(cycle, bmcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     return ngx_http_b24trigger_curl_init(cycle, &bmcf->ssl_trusted_certificate);
@@ -681,4 +737,5 @@ static void
 ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
 {
     ngx_http_b24trigger_curl_exit(cycle);
+    ngx_http_b24trigger_redact_exit(cycle);
 }

@@ -45,7 +45,11 @@ typedef struct {
 typedef struct {
     ngx_array_t                    portals;   /* ngx_http_b24trigger_portal_t */
     ngx_str_t                      ssl_trusted_certificate;
+    ngx_array_t                    redact;    /* ngx_str_t, secrets */
+    ngx_array_t                    logs;      /* ngx_log_t *, to redact */
+    void                          *stats;     /* the counters' zone */
     ngx_flag_t                     used;
+    ngx_flag_t                     status;
 } ngx_http_b24trigger_main_conf_t;
 
 
@@ -72,6 +76,17 @@ typedef struct {
     ngx_http_b24trigger_reply_t   *reply;
     ngx_flag_t                     dry_run;
 } ngx_http_b24trigger_loc_conf_t;
+
+
+/* the series of b24trigger_status, in the order they are shown */
+
+#define NGX_HTTP_B24TRIGGER_M_WEBHOOKS        0
+#define NGX_HTTP_B24TRIGGER_M_REJECTIONS      1
+#define NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS    2
+#define NGX_HTTP_B24TRIGGER_M_IN_FLIGHT       3
+#define NGX_HTTP_B24TRIGGER_M_LATENCY         4
+#define NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET  5
+#define NGX_HTTP_B24TRIGGER_M_LATENCY_SUM     6
 
 
 /* how a webhook ended, also $b24trigger_result */
@@ -160,6 +175,14 @@ extern ngx_module_t  ngx_http_b24trigger_module;
 ngx_int_t ngx_http_b24trigger_secret_load(ngx_conf_t *cf, ngx_str_t *spec,
     ngx_str_t *value, const char *what);
 
+/* secrets kept out of the error log (ngx_http_b24trigger_redact.c) */
+ngx_int_t ngx_http_b24trigger_redact_secret(ngx_conf_t *cf,
+    ngx_str_t *secret);
+ngx_int_t ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log);
+ngx_int_t ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+void ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle);
+
 /* portal URLs and the call (ngx_http_b24trigger_portal.c) */
 char *ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *url);
@@ -187,8 +210,21 @@ ngx_int_t ngx_http_b24trigger_reply_error(ngx_http_request_t *r,
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
     size_t max, size_t *len);
 
+/* counters and the status location (ngx_http_b24trigger_stats.c) */
+ngx_int_t ngx_http_b24trigger_stats_init_conf(ngx_conf_t *cf);
+void ngx_http_b24trigger_stats_init_process(
+    ngx_http_b24trigger_main_conf_t *bmcf);
+void ngx_http_b24trigger_stats_add(ngx_uint_t metric, ngx_str_t *l1,
+    ngx_str_t *l2, ngx_atomic_int_t delta);
+void ngx_http_b24trigger_stats_set(ngx_uint_t metric, ngx_str_t *l1,
+    ngx_str_t *l2, ngx_atomic_uint_t value);
+void ngx_http_b24trigger_stats_call(ngx_http_b24trigger_call_t *call);
+ngx_int_t ngx_http_b24trigger_status_handler(ngx_http_request_t *r);
+
 /* $b24trigger_* (ngx_http_b24trigger_variables.c) */
 ngx_int_t ngx_http_b24trigger_add_variables(ngx_conf_t *cf);
+ngx_str_t *ngx_http_b24trigger_result_name(
+    ngx_http_b24trigger_result_e result);
 ngx_http_b24trigger_ctx_t *ngx_http_b24trigger_get_ctx(
     ngx_http_request_t *r);
 

@@ -19,6 +19,10 @@
 #include "ngx_http_b24trigger_curl.h"
 
 
+#define NGX_HTTP_B24TRIGGER_KEEPALIVE  64
+#define NGX_HTTP_B24TRIGGER_IDLE       64
+
+
 typedef struct {
     /* ngx_event_ident() reads the 4th word of timer.data as an fd */
     void                *dummy[3];
@@ -28,6 +32,8 @@ typedef struct {
     ngx_event_t          timer;
     ngx_log_t            log;
     ngx_queue_t          transfers;
+    CURL                *idle[NGX_HTTP_B24TRIGGER_IDLE];
+    ngx_uint_t           nidle;
     ngx_str_t            cafile;
     ngx_uint_t           exiting;
 } ngx_http_b24trigger_worker_t;
@@ -41,6 +47,8 @@ static int ngx_http_b24trigger_curl_timer(CURLM *multi, long timeout_ms,
     void *userp);
 static void ngx_http_b24trigger_curl_event(ngx_event_t *ev);
 static void ngx_http_b24trigger_curl_timeout(ngx_event_t *ev);
+static void ngx_http_b24trigger_curl_action(ngx_http_b24trigger_worker_t *w,
+    curl_socket_t fd, int mask);
 static void ngx_http_b24trigger_curl_check(ngx_http_b24trigger_worker_t *w);
 static void ngx_http_b24trigger_curl_finish(ngx_http_b24trigger_worker_t *w,
     ngx_http_b24trigger_transfer_t *t, CURLcode result);
@@ -54,6 +62,8 @@ static size_t ngx_http_b24trigger_curl_write(char *ptr, size_t size,
     size_t nmemb, void *userdata);
 static void ngx_http_b24trigger_transfer_cleanup(void *data);
 static void ngx_http_b24trigger_curl_idle(ngx_http_b24trigger_worker_t *w);
+static void ngx_http_b24trigger_curl_put(ngx_http_b24trigger_worker_t *w,
+    CURL *easy);
 
 
 static ngx_http_b24trigger_worker_t  *ngx_http_b24trigger_worker;
@@ -112,6 +122,15 @@ ngx_http_b24trigger_curl_init(ngx_cycle_t *cycle, ngx_str_t *cafile)
                       ngx_http_b24trigger_curl_timer);
     curl_multi_setopt(w->multi, CURLMOPT_TIMERDATA, w);
 
+    /*
+     * keep-alive connections to the portal: libcurl's default cache is
+     * four per easy handle in the multi, which shrinks to nothing between
+     * calls when each call has a handle of its own
+     */
+
+    curl_multi_setopt(w->multi, CURLMOPT_MAXCONNECTS,
+                      (long) NGX_HTTP_B24TRIGGER_KEEPALIVE);
+
     w->timer.handler = ngx_http_b24trigger_curl_timeout;
     w->timer.data = w;
     w->timer.log = &w->log;
@@ -153,6 +172,10 @@ ngx_http_b24trigger_curl_exit(ngx_cycle_t *cycle)
                       "b24trigger: call to the portal aborted on exit");
 
         ngx_http_b24trigger_transfer_cancel(t);
+    }
+
+    while (w->nidle) {
+        curl_easy_cleanup(w->idle[--w->nidle]);
     }
 
     curl_multi_cleanup(w->multi);
@@ -207,7 +230,16 @@ ngx_http_b24trigger_transfer_create(ngx_pool_t *pool, ngx_log_t *log)
         return NULL;
     }
 
-    easy = curl_easy_init();
+    /* a handle of an earlier call saves libcurl's allocations */
+
+    if (w->nidle) {
+        easy = w->idle[--w->nidle];
+        curl_easy_reset(easy);
+
+    } else {
+        easy = curl_easy_init();
+    }
+
     if (easy == NULL) {
         ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_init() failed");
         return NULL;
@@ -307,7 +339,7 @@ ngx_http_b24trigger_transfer_cancel(ngx_http_b24trigger_transfer_t *t)
         t->queue.next = NULL;
     }
 
-    curl_easy_cleanup(t->easy);
+    ngx_http_b24trigger_curl_put(w, t->easy);
     t->easy = NULL;
 
     if (t->headers) {
@@ -316,6 +348,18 @@ ngx_http_b24trigger_transfer_cancel(ngx_http_b24trigger_transfer_t *t)
     }
 
     ngx_http_b24trigger_curl_idle(w);
+}
+
+
+static void
+ngx_http_b24trigger_curl_put(ngx_http_b24trigger_worker_t *w, CURL *easy)
+{
+    if (w->nidle < NGX_HTTP_B24TRIGGER_IDLE && !w->exiting) {
+        w->idle[w->nidle++] = easy;
+        return;
+    }
+
+    curl_easy_cleanup(easy);
 }
 
 
@@ -466,8 +510,6 @@ ngx_http_b24trigger_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 static void
 ngx_http_b24trigger_curl_event(ngx_event_t *ev)
 {
-    int                            running;
-    CURLMcode                      rc;
     ngx_socket_t                   fd;
     ngx_connection_t              *c;
     ngx_http_b24trigger_worker_t  *w;
@@ -489,25 +531,14 @@ ngx_http_b24trigger_curl_event(ngx_event_t *ev)
 
     /* c may be released by the time socket_action returns */
 
-    rc = curl_multi_socket_action(w->multi, fd,
-                                  ev->write ? CURL_CSELECT_OUT
-                                            : CURL_CSELECT_IN,
-                                  &running);
-    if (rc != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, &w->log, 0,
-                      "curl_multi_socket_action() failed: %s",
-                      curl_multi_strerror(rc));
-    }
-
-    ngx_http_b24trigger_curl_check(w);
+    ngx_http_b24trigger_curl_action(w, fd, ev->write ? CURL_CSELECT_OUT
+                                                     : CURL_CSELECT_IN);
 }
 
 
 static void
 ngx_http_b24trigger_curl_timeout(ngx_event_t *ev)
 {
-    int                            running;
-    CURLMcode                      rc;
     ngx_http_b24trigger_worker_t  *w;
 
     w = ev->data;
@@ -515,8 +546,21 @@ ngx_http_b24trigger_curl_timeout(ngx_event_t *ev)
     ngx_log_debug0(NGX_LOG_DEBUG_EVENT, &w->log, 0,
                    "b24trigger curl timeout");
 
-    rc = curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0,
-                                  &running);
+    ngx_http_b24trigger_curl_action(w, CURL_SOCKET_TIMEOUT, 0);
+}
+
+
+/* libcurl does what the socket or the timer is ready for; then the harvest */
+
+static void
+ngx_http_b24trigger_curl_action(ngx_http_b24trigger_worker_t *w,
+    curl_socket_t fd, int mask)
+{
+    int        running;
+    CURLMcode  rc;
+
+    rc = curl_multi_socket_action(w->multi, fd, mask, &running);
+
     if (rc != CURLM_OK) {
         ngx_log_error(NGX_LOG_ALERT, &w->log, 0,
                       "curl_multi_socket_action() failed: %s",
@@ -601,7 +645,7 @@ ngx_http_b24trigger_curl_finish(ngx_http_b24trigger_worker_t *w,
     ngx_queue_remove(&t->queue);
     t->queue.next = NULL;
 
-    curl_easy_cleanup(t->easy);
+    ngx_http_b24trigger_curl_put(w, t->easy);
     t->easy = NULL;
 
     if (t->headers) {

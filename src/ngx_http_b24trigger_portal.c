@@ -23,6 +23,8 @@ static ngx_uint_t ngx_http_b24trigger_loopback(ngx_str_t *host);
 static ngx_int_t ngx_http_b24trigger_call_transfer(
     ngx_http_b24trigger_call_t *call, u_char *url);
 static void ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t);
+static ngx_int_t ngx_http_b24trigger_call_over(
+    ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
 static ngx_int_t ngx_http_b24trigger_call_redirect(
     ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
 static void ngx_http_b24trigger_call_classify(
@@ -62,7 +64,7 @@ ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
 {
     u_char     *p, *last, *host, *path, *seg[4];
     size_t      len, n;
-    ngx_str_t   h, scheme;
+    ngx_str_t   h, scheme, secret;
     ngx_uint_t  nseg, i;
 
     p = url->data;
@@ -180,6 +182,13 @@ ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
         goto format;
     }
 
+    secret.data = seg[0];
+    secret.len = n;
+
+    if (ngx_http_b24trigger_redact_secret(cf, &secret) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
     portal->loopback = ngx_http_b24trigger_loopback(&h);
 
     if (scheme.len == 7 && !portal->loopback) {
@@ -287,8 +296,16 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
 
     call->started = ngx_current_msec;
 
-    return ngx_http_b24trigger_call_transfer(call,
-                                             call->portal->method_url.data);
+    if (ngx_http_b24trigger_call_transfer(call, call->portal->method_url.data)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
+                                  &call->portal->name, NULL, 1);
+
+    return NGX_OK;
 }
 
 
@@ -298,6 +315,9 @@ ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
     if (call->transfer != NULL) {
         ngx_http_b24trigger_transfer_cancel(call->transfer);
         call->transfer = NULL;
+
+        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
+                                      &call->portal->name, NULL, -1);
     }
 }
 
@@ -431,6 +451,25 @@ ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
     call->transfer = NULL;
     call->time = ngx_current_msec - call->started;
 
+    if (ngx_http_b24trigger_call_over(call, t) != NGX_OK) {
+        /* repeated at a moved portal's new address */
+        return;
+    }
+
+    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
+                                  &call->portal->name, NULL, -1);
+    ngx_http_b24trigger_stats_call(call);
+
+    call->done(call);
+}
+
+
+/* NGX_OK: the call is over, its outcome set; NGX_AGAIN: it goes on */
+
+static ngx_int_t
+ngx_http_b24trigger_call_over(ngx_http_b24trigger_call_t *call,
+    ngx_http_b24trigger_transfer_t *t)
+{
     if (t->result == CURLE_OK
         && (t->status == 301 || t->status == 302 || t->status == 303
             || t->status == 307 || t->status == 308)
@@ -440,24 +479,22 @@ ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
         switch (ngx_http_b24trigger_call_redirect(call, t)) {
 
         case NGX_OK:
-            return;
+            return NGX_AGAIN;
 
         case NGX_DECLINED:
             call->outcome = NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE;
             call->status = t->status;
-            call->done(call);
-            return;
+            return NGX_OK;
 
         default:
             call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
-            call->done(call);
-            return;
+            return NGX_OK;
         }
     }
 
     ngx_http_b24trigger_call_classify(call, t);
 
-    call->done(call);
+    return NGX_OK;
 }
 
 

@@ -108,8 +108,10 @@ ngx_http_b24trigger_secret_file(ngx_conf_t *cf, ngx_str_t *path,
     if (fi.st_mode & (S_IRWXG|S_IRWXO)) {
         ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
                            "%s: secret file \"%V\" is accessible by group "
-                           "or others (mode %03o), consider chmod 600",
-                           what, &full, (int) (fi.st_mode & 0777));
+                           "or others (mode %d%d%d), consider chmod 600",
+                           what, &full, (int) (fi.st_mode >> 6) & 7,
+                           (int) (fi.st_mode >> 3) & 7,
+                           (int) fi.st_mode & 7);
     }
 
     n = read(fd, buf, sizeof(buf));

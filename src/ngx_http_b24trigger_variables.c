@@ -94,6 +94,13 @@ ngx_http_b24trigger_add_variables(ngx_conf_t *cf)
 }
 
 
+ngx_str_t *
+ngx_http_b24trigger_result_name(ngx_http_b24trigger_result_e result)
+{
+    return &ngx_http_b24trigger_results[result];
+}
+
+
 ngx_http_b24trigger_ctx_t *
 ngx_http_b24trigger_get_ctx(ngx_http_request_t *r)
 {

@@ -53,6 +53,7 @@ sub new {
         replies  => [],
         pids     => {},
         checked  => 0,
+        owner    => $$,
         %opts,
     }, $class;
 
@@ -85,6 +86,11 @@ sub certs {
     my ($self) = @_;
     my $d = "$ROOT/build/test-certs";
     system("$ROOT/tools/mkcerts.sh", $d) == 0 or die "mkcerts failed";
+
+    # nginx workers run as an unprivileged user: they read the CA
+    chmod 0755, $d;
+    chmod 0644, glob "$d/*.crt";
+
     return $d;
 }
 
@@ -312,6 +318,12 @@ sub worker_pids {
     return @p;
 }
 
+sub alive {
+    my ($pid) = @_;
+    my $st = `ps -o stat= -p $pid 2>/dev/null`;
+    return $st =~ /\S/ && $st !~ /Z/;
+}
+
 sub signal {
     my ($self, $sig) = @_;
     kill $sig, $self->master_pid;
@@ -324,11 +336,14 @@ sub reload {
     $self->write_conf($http, %opts) if defined $http;
     $self->signal('HUP');
 
-    # the new workers are up once the old set is not all there is
+    # the new workers are up, and the old ones stopped accepting
+    my %old = map { $_ => 1 } @old;
     my $until = time + 10;
+
     while (time < $until) {
-        my %old = map { $_ => 1 } @old;
-        last if grep { !$old{$_} } $self->worker_pids;
+        my @now = $self->worker_pids;
+        last if (grep { !$old{$_} } @now)
+                && ($opts{nowait} || !grep { $old{$_} && alive($_) } @now);
         sleep 0.05;
     }
 
@@ -607,15 +622,16 @@ sub finish {
     $self->check_logs;
 }
 
+# forked helpers of a test never stop what the test started
 sub DESTROY {
     my ($self) = @_;
     local $?;
-    $self->stop if %{ $self->{pids} };
+    $self->stop if %{ $self->{pids} } && $$ == $self->{owner};
 }
 
 END {
     for my $t (@all) {
-        $t->stop if %{ $t->{pids} };
+        $t->stop if %{ $t->{pids} } && $$ == $t->{owner};
     }
 }
 

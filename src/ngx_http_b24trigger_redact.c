@@ -1,0 +1,239 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * Secrets never reach the error log.  Our own messages never print them;
+ * nginx's do: at debug level it logs every request header, and a sender
+ * using "b24trigger_verify token" puts the secret itself in one.  So the
+ * workers' error logs get a writer that replaces every configured secret
+ * (portal secrets, b24trigger_secret values) by "***" before the line is
+ * written.  Only file logs are covered: syslog and memory logs keep their
+ * own writers.
+ */
+
+
+#include "ngx_http_b24trigger.h"
+
+
+#define NGX_HTTP_B24TRIGGER_REDACT_MIN  4
+
+
+static ngx_int_t ngx_http_b24trigger_redact_chain(ngx_log_t *log,
+    ngx_log_writer_pt writer);
+static void ngx_http_b24trigger_redact_writer(ngx_log_t *log,
+    ngx_uint_t level, u_char *buf, size_t len);
+static u_char *ngx_http_b24trigger_redact_find(u_char *p, u_char *last,
+    ngx_str_t *s);
+
+
+static ngx_array_t  *ngx_http_b24trigger_redact_secrets;
+static ngx_array_t  *ngx_http_b24trigger_redact_logs;
+
+
+ngx_int_t
+ngx_http_b24trigger_redact_secret(ngx_conf_t *cf, ngx_str_t *secret)
+{
+    ngx_str_t                        *s;
+    ngx_uint_t                        i;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    if (secret->len < NGX_HTTP_B24TRIGGER_REDACT_MIN) {
+        return NGX_OK;
+    }
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    s = bmcf->redact.elts;
+
+    for (i = 0; i < bmcf->redact.nelts; i++) {
+        if (s[i].len == secret->len
+            && ngx_memcmp(s[i].data, secret->data, secret->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    s = ngx_array_push(&bmcf->redact);
+    if (s == NULL) {
+        return NGX_ERROR;
+    }
+
+    *s = *secret;
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log)
+{
+    ngx_log_t                        **l;
+    ngx_uint_t                         i;
+    ngx_http_b24trigger_main_conf_t   *bmcf;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    l = bmcf->logs.elts;
+
+    for (i = 0; i < bmcf->logs.nelts; i++) {
+        if (l[i] == log) {
+            return NGX_OK;
+        }
+    }
+
+    l = ngx_array_push(&bmcf->logs);
+    if (l == NULL) {
+        return NGX_ERROR;
+    }
+
+    *l = log;
+
+    return NGX_OK;
+}
+
+
+/* in each worker, before it serves anything */
+
+ngx_int_t
+ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf)
+{
+    ngx_log_t   **l;
+    ngx_uint_t    i;
+
+    if (bmcf->redact.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_http_b24trigger_redact_secrets = &bmcf->redact;
+    ngx_http_b24trigger_redact_logs = &bmcf->logs;
+
+    (void) ngx_http_b24trigger_redact_chain(&cycle->new_log,
+                                        ngx_http_b24trigger_redact_writer);
+
+    l = bmcf->logs.elts;
+
+    for (i = 0; i < bmcf->logs.nelts; i++) {
+        (void) ngx_http_b24trigger_redact_chain(l[i],
+                                        ngx_http_b24trigger_redact_writer);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * At exit, before the module is unloaded: nginx logs while it destroys
+ * the cycle, and a writer pointing into an unmapped module would crash it
+ */
+
+void
+ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle)
+{
+    ngx_log_t   **l;
+    ngx_uint_t    i;
+
+    if (ngx_http_b24trigger_redact_logs == NULL) {
+        return;
+    }
+
+    (void) ngx_http_b24trigger_redact_chain(&cycle->new_log, NULL);
+
+    l = ngx_http_b24trigger_redact_logs->elts;
+
+    for (i = 0; i < ngx_http_b24trigger_redact_logs->nelts; i++) {
+        (void) ngx_http_b24trigger_redact_chain(l[i], NULL);
+    }
+
+    ngx_http_b24trigger_redact_logs = NULL;
+    ngx_http_b24trigger_redact_secrets = NULL;
+}
+
+
+/* installs writer where there is none, or removes ours (writer NULL) */
+
+static ngx_int_t
+ngx_http_b24trigger_redact_chain(ngx_log_t *log, ngx_log_writer_pt writer)
+{
+    for ( /* void */ ; log; log = log->next) {
+
+        if (writer != NULL) {
+            if (log->writer == NULL && log->file != NULL) {
+                log->writer = writer;
+            }
+
+        } else if (log->writer == ngx_http_b24trigger_redact_writer) {
+            log->writer = NULL;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_b24trigger_redact_writer(ngx_log_t *log, ngx_uint_t level,
+    u_char *buf, size_t len)
+{
+    u_char      *p, *last, *hit, *o, *next;
+    ngx_str_t   *s;
+    ngx_uint_t   i, n;
+    u_char       out[NGX_MAX_ERROR_STR + 1];
+
+    s = ngx_http_b24trigger_redact_secrets->elts;
+    n = ngx_http_b24trigger_redact_secrets->nelts;
+
+    if (len > NGX_MAX_ERROR_STR) {
+        len = NGX_MAX_ERROR_STR;
+    }
+
+    p = buf;
+    last = buf + len;
+    o = out;
+
+    /* every secret is at least 4 bytes and becomes "***": out never grows */
+
+    while (p < last) {
+        hit = NULL;
+        next = NULL;
+
+        for (i = 0; i < n; i++) {
+            if (s[i].len > (size_t) (last - p)) {
+                continue;
+            }
+
+            next = ngx_http_b24trigger_redact_find(p, last, &s[i]);
+
+            if (next != NULL && (hit == NULL || next < hit)) {
+                hit = next;
+                len = s[i].len;
+            }
+        }
+
+        if (hit == NULL) {
+            o = ngx_cpymem(o, p, last - p);
+            break;
+        }
+
+        o = ngx_cpymem(o, p, hit - p);
+        o = ngx_cpymem(o, "***", 3);
+        p = hit + len;
+    }
+
+    (void) ngx_write_fd(log->file->fd, out, o - out);
+}
+
+
+static u_char *
+ngx_http_b24trigger_redact_find(u_char *p, u_char *last, ngx_str_t *s)
+{
+    last -= s->len - 1;
+
+    for ( /* void */ ; p < last; p++) {
+        if (*p == s->data[0] && ngx_memcmp(p, s->data, s->len) == 0) {
+            return p;
+        }
+    }
+
+    return NULL;
+}

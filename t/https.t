@@ -1,0 +1,77 @@
+#!/usr/bin/perl
+
+# HTTPS to the portal: verified against b24trigger_ssl_trusted_certificate;
+# with another CA, or the system store, the call fails (502) and the
+# portal records nothing.
+
+use strict;
+use warnings;
+
+use Test::More;
+use B24T;
+
+my $t = B24T->new;
+
+$t->emulator(https => 1);
+
+my $conf = <<'EOF';
+    b24trigger_ssl_trusted_certificate %%CERTS%%/CAFILE;
+    b24trigger_portal main https://%%EMU_HTTPS%%/rest/1/%%SECRET%%/;
+    b24trigger_portal byname https://localhost:EMUPORT/rest/1/%%SECRET%%/;
+
+    server {
+        listen %%LISTEN%%;
+
+        b24trigger_verify none;
+        b24trigger_target DEAL_$arg_id;
+        b24trigger_code tls;
+
+        location /hook { b24trigger_pass main; }
+        location /name { b24trigger_pass byname; }
+    }
+EOF
+
+my ($port) = $t->{emu_https} =~ /:(\d+)$/;
+$conf =~ s/EMUPORT/$port/;
+
+(my $good = $conf) =~ s/CAFILE/ca.crt/;
+(my $other = $conf) =~ s/CAFILE/other-ca.crt/;
+(my $system = $conf) =~ s/\n    b24trigger_ssl_trusted_certificate[^\n]*//;
+
+$t->nginx($good);
+
+my $r = $t->post('/hook?id=1', '');
+is($r->{status}, 200, 'https with the test CA: forwarded');
+
+$r = $t->post('/name?id=2', '');
+is($r->{status}, 200, 'https by host name: forwarded');
+
+my @calls = @{ $t->calls };
+is(scalar @calls, 2, 'two calls');
+is($calls[0]{listener}, 'https', 'over TLS');
+is($calls[0]{target}, 'DEAL_1', 'target');
+
+$t->emu_reset;
+is(scalar(grep { $t->post("/hook?id=$_", '')->{status} == 200 } 3 .. 5), 3,
+   'three more calls over the kept-alive connection');
+
+$t->emu_reset;
+$t->reload($other);
+
+$r = $t->post('/hook?id=6', '');
+is($r->{status}, 502, 'another CA: 502');
+is_deeply($r->{json}, { error => 'portal_unreachable' }, 'another CA: body');
+like($t->error_log, qr/\[error\].*portal "main" at "https:[^"]*\*\*\*\/" unreachable: .*(certificate|SSL)/i,
+     'another CA: the reason is logged');
+
+$t->reload($system);
+
+$r = $t->post('/hook?id=7', '');
+is($r->{status}, 502, 'the system store does not know the test CA: 502');
+
+is(scalar @{ $t->calls }, 0, 'nothing recorded by the portal');
+
+$t->finish;
+$t->secret_nowhere;
+
+done_testing;

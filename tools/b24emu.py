@@ -1,0 +1,1491 @@
+#!/usr/bin/env python3
+"""b24emu: a Bitrix24 portal emulator for trying and testing b24trigger.
+
+It answers incoming-webhook REST calls the way a Bitrix24 portal does,
+above all crm.automation.trigger, and lets a test inject the portal's
+failures (rate limits, 5xx, broken connections, hangs) through a small
+control API under /_emu/.  Python 3 standard library only.
+
+Section numbers such as "ref 2.1" point into
+shared/reference/bitrix24-api.md, which cites the Bitrix24 product source
+each behaviour comes from.  Run with --help for the options; tools/README.md
+is the user guide.
+
+The webhook secret is never written to stdout, stderr or the call log.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import select
+import signal
+import socket
+import socketserver
+import ssl
+import struct
+import sys
+import threading
+import time
+import traceback
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+VERSION = "1.0"
+REDACTED = "***"
+MAX_BODY = 16 * 1024 * 1024
+SCRUB_MIN_LEN = 6           # shorter secrets are redacted only where expected
+
+# ---------------------------------------------------------------------------
+# Bitrix24 error catalogue (ref 2.4, ref 3).  (HTTP status, error, description)
+
+E_METHOD_NOT_FOUND = (404, "ERROR_METHOD_NOT_FOUND", "Method not found!")
+E_NO_AUTH_FOUND = (401, "NO_AUTH_FOUND", "Wrong authorization data")
+E_INVALID_CREDENTIALS = (401, "INVALID_CREDENTIALS",
+                         "Invalid request credentials")
+E_HTTPS_REQUIRED = (401, "INVALID_REQUEST", "Https required.")
+E_INSUFFICIENT_SCOPE = (401, "insufficient_scope",
+                        "The request requires higher privileges than "
+                        "provided by the webhook token")
+E_OVERLOAD_LIMIT = (401, "OVERLOAD_LIMIT",
+                    "REST API is blocked due to overload.")
+E_EXPIRED_TOKEN = (401, "expired_token",
+                   "The access token provided has expired")
+# The text of invalid_token is UNCONFIRMED (ref 3, ref 7 item 3).
+E_INVALID_TOKEN = (401, "invalid_token",
+                   "The access token provided is invalid")
+E_OPERATION_TIME_LIMIT = (429, "OPERATION_TIME_LIMIT",
+                          "Method is blocked due to operation time limit.")
+E_QUERY_LIMIT = (503, "QUERY_LIMIT_EXCEEDED", "Too many requests")
+E_PORTAL_DELETED = (403, "PORTAL_DELETED", "Portal was deleted")
+E_INTERNAL = (500, "INTERNAL_SERVER_ERROR", "Internal server error")
+E_UNEXPECTED = (500, "ERROR_UNEXPECTED_ANSWER",
+                "Server returned an unexpected response")
+# crm.automation.trigger (ref 2.1, 2.4): RestException without a code gives
+# "error":"" and status 400; AccessException gives ACCESS_DENIED and 403.
+E_TARGET_NOT_SET = (400, "", "Target is not set.")
+E_TARGET_FORMAT = (400, "", "Incorrect target format.")
+E_TARGET_NOT_FOUND = (400, "", "Target is not found.")
+E_CRM_ACCESS = (400, "", "Access denied.")
+E_NO_UPDATE_PERMISSION = (403, "ACCESS_DENIED",
+                          "Access denied! There is no permissions to "
+                          "update the entity.")
+E_APP_CONTEXT = (403, "ACCESS_DENIED",
+                 "Access denied! Application context required")
+
+# ---------------------------------------------------------------------------
+# Fault modes (control API).  "immediate" faults replace the answer as soon
+# as the request is read; "positional" ones act at the point of the check
+# order where the real portal would raise them (ref 2.5), so a call that
+# fails earlier (bad credentials, ...) still gets that earlier error.
+
+JSON_FAULTS_IMMEDIATE = {
+    "http500": E_INTERNAL,
+    "unexpected_answer": E_UNEXPECTED,
+    "portal_deleted": E_PORTAL_DELETED,
+    "method_not_found": E_METHOD_NOT_FOUND,
+    "invalid_credentials": E_INVALID_CREDENTIALS,
+    "no_auth_found": E_NO_AUTH_FOUND,
+    "https_required": E_HTTPS_REQUIRED,
+    "insufficient_scope": E_INSUFFICIENT_SCOPE,
+    "overload_limit": E_OVERLOAD_LIMIT,
+    "expired_token": E_EXPIRED_TOKEN,
+}
+JSON_FAULTS_POSITIONAL = {
+    "operation_time_limit": E_OPERATION_TIME_LIMIT,  # after auth
+    "query_limit": E_QUERY_LIMIT,                    # at the bucket
+    "crm_access_denied": E_CRM_ACCESS,               # method logic
+    "access_denied": E_NO_UPDATE_PERMISSION,         # method logic
+    "target_not_found": E_TARGET_NOT_FOUND,          # method logic
+}
+RAW_FAULTS = ("html502", "html504", "empty_200", "garbage_200", "reset",
+              "hang", "close", "redirect")
+# applied to the answer the call would normally get
+DELIVERY_FAULTS = ("slow_body", "truncated")
+FAULT_MODES = (("none",) + tuple(JSON_FAULTS_IMMEDIATE)
+               + tuple(JSON_FAULTS_POSITIONAL) + RAW_FAULTS + DELIVERY_FAULTS)
+
+HTML_PAGES = {
+    502: "Bad Gateway",
+    504: "Gateway Time-out",
+    404: "Not Found",
+    302: "Found",
+    400: "Bad Request",
+    413: "Request Entity Too Large",
+}
+
+
+def html_page(status):
+    """An nginx-style error page, as a proxy in front of a portal sends."""
+    title = "%d %s" % (status, HTML_PAGES.get(status, ""))
+    return ("<html>\r\n<head><title>%s</title></head>\r\n<body>\r\n"
+            "<center><h1>%s</h1></center>\r\n<hr><center>nginx</center>\r\n"
+            "</body>\r\n</html>\r\n" % (title, title)).encode()
+
+
+# ---------------------------------------------------------------------------
+# PHP compatibility helpers
+
+_PHP_HEX = {"<": "\\u003C", ">": "\\u003E", "&": "\\u0026", "'": "\\u0027",
+            '"': "\\u0022", "\\": "\\\\", "/": "\\/", "\b": "\\b",
+            "\f": "\\f", "\n": "\\n", "\r": "\\r", "\t": "\\t",
+            "\u2028": "\\u2028", "\u2029": "\\u2029"}
+_PHP_ESC_RE = re.compile('[<>&\'"\\\\/\x00-\x1f\u2028\u2029]')
+
+
+def _php_esc(m):
+    c = m.group(0)
+    return _PHP_HEX.get(c) or "\\u%04x" % ord(c)
+
+
+def php_float_json(f):
+    """PHP json_encode of a float (serialize_precision -1): shortest repr,
+    exponent as 1.0e-5 rather than Python's 1e-05."""
+    if f != f or f in (float("inf"), float("-inf")):
+        return "0"
+    s = repr(float(f))
+    if "e" in s:
+        mant, exp = s.split("e")
+        if "." not in mant:
+            mant += ".0"
+        sign = "-" if exp.startswith("-") else "+"
+        s = "%se%s%d" % (mant, sign, abs(int(exp)))
+    return s
+
+
+def php_json(v):
+    """Main\\Web\\Json::encode (ref 1.1): compact, '/' as '\\/', unicode
+    unescaped, JSON_HEX_TAG|AMP|APOS|QUOT."""
+    if v is None:
+        return "null"
+    if v is True:
+        return "true"
+    if v is False:
+        return "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        return php_float_json(v)
+    if isinstance(v, str):
+        return '"' + _PHP_ESC_RE.sub(_php_esc, v) + '"'
+    if isinstance(v, dict):
+        return "{" + ",".join(php_json(str(k)) + ":" + php_json(x)
+                              for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(php_json(x) for x in v) + "]"
+    return php_json(str(v))
+
+
+def php_str(v):
+    """PHP's (string) cast of a scalar (precision=14 for floats)."""
+    if v is True:
+        return "1"
+    if v is False or v is None:
+        return ""
+    if isinstance(v, float):
+        s = "%.14G" % v
+        if "E" in s:
+            mant, exp = s.split("E")
+            if "." not in mant:
+                mant += ".0"
+            s = "%sE%s%d" % (mant, "-" if exp.startswith("-") else "+",
+                             abs(int(exp)))
+        return s
+    return str(v)
+
+
+def php_xml(data):
+    """CRestServer::outputXml (ref 1.1): <response>...</response>, numeric
+    keys as <item>, no XML declaration."""
+    out = []
+    items = data.items() if isinstance(data, dict) else enumerate(data)
+    for k, v in items:
+        tag = "item" if isinstance(k, int) or re.fullmatch(r"-?\d+", str(k)) \
+            else str(k)
+        out.append("<%s>" % tag)
+        if isinstance(v, (dict, list)):
+            out.append(php_xml(v))
+        else:
+            s = php_str(v)
+            out.append(s.replace("&", "&amp;").replace("<", "&lt;")
+                       .replace(">", "&gt;").replace('"', "&quot;")
+                       .replace("'", "&#039;"))
+        out.append("</%s>" % tag)
+    return "".join(out)
+
+
+_PHP_INT_RE = re.compile(
+    r"[ \t\n\r\v\f]*([+-]?)(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def php_intval(v):
+    """PHP (int) cast, as used on the ID part of the target (ref 2.1 step 6):
+    leading whitespace skipped, leading number taken, rest ignored."""
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float):
+        return int(v) if abs(v) < 9.2e18 else 0
+    if not isinstance(v, str):
+        return 0
+    m = _PHP_INT_RE.match(v)
+    if not m:
+        return 0
+    if m.group(3) is None and m.group(4) is None:
+        n = int(m.group(1) + m.group(2))
+        return max(-(2 ** 63), min(2 ** 63 - 1, n))
+    try:
+        f = float(m.group(0).strip())
+    except ValueError:
+        return 0
+    return int(f) if abs(f) < 9.2e18 else 0
+
+
+def php_trim(s):
+    return s.strip(" \t\n\r\0\x0b")
+
+
+def _php_next_index(d):
+    ints = [int(k) for k in d if re.fullmatch(r"-?(0|[1-9]\d*)", k)]
+    return str(max(ints) + 1) if ints and max(ints) >= 0 else "0"
+
+
+def php_assign(result, key, value):
+    """Store one key=value the way PHP builds $_GET/$_POST/parse_str:
+    a[b][]=v nesting, ' ' and '.' in the base name turned into '_'."""
+    key = key.lstrip(" ")
+    if not key:
+        return
+    segs = []
+    i = key.find("[")
+    if i == -1:
+        base = key.replace(" ", "_").replace(".", "_")
+    else:
+        base = key[:i].replace(" ", "_").replace(".", "_")
+        rest = key[i:]
+        first = True
+        while rest.startswith("["):
+            j = rest.find("]")
+            if j == -1:
+                if first:               # unmatched '[' becomes '_'
+                    base = base + "_" + rest[1:]
+                break
+            segs.append(rest[1:j])
+            rest = rest[j + 1:]
+            first = False
+    if base == "":
+        return
+    cur, k = result, base
+    for seg in segs:
+        nxt = cur.get(k)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[k] = nxt
+        cur = nxt
+        k = seg if seg != "" else _php_next_index(cur)
+    cur[k] = value
+
+
+def php_parse_str(text):
+    """PHP parse_str() / query-string parsing."""
+    result = {}
+    for piece in text.split("&"):
+        if not piece:
+            continue
+        k, _, v = piece.partition("=")
+        k = urllib.parse.unquote_plus(k, errors="replace")
+        v = urllib.parse.unquote_plus(v, errors="replace")
+        php_assign(result, k, v)
+    return result
+
+
+def parse_multipart(body, boundary):
+    """Non-file fields of a multipart/form-data body (PHP's $_POST)."""
+    fields = {}
+    delim = b"--" + boundary.encode("latin-1", "replace")
+    for part in body.split(delim)[1:]:
+        if part.startswith(b"--"):
+            break
+        if part.startswith(b"\r\n"):
+            part = part[2:]
+        elif part.startswith(b"\n"):
+            part = part[1:]
+        head, sep, data = part.partition(b"\r\n\r\n")
+        if not sep:
+            continue
+        if data.endswith(b"\r\n"):
+            data = data[:-2]
+        head = head.decode("utf-8", "replace")
+        disp = ""
+        for line in head.split("\r\n"):
+            if line.lower().startswith("content-disposition:"):
+                disp = line.split(":", 1)[1]
+        m = re.search(r'(?:^|;)\s*name="([^"]*)"', disp)
+        if not m or re.search(r"(?:^|;)\s*filename=", disp):
+            continue
+        php_assign(fields, m.group(1), data.decode("utf-8", "replace"))
+    return fields
+
+
+def _reject_constant(name):
+    raise ValueError(name)
+
+
+def request_params(http_method, query, body, content_type):
+    """CRestUtil::getRequestData() (ref 1.1): the query string, then on POST
+    the form fields, or else the raw body (JSON for application/json and
+    *+json, parse_str otherwise), with body keys replacing query keys.  A
+    body that is not valid JSON is silently ignored."""
+    params = php_parse_str(query)
+    if http_method != "POST":
+        return params
+    ctype = (content_type or "").split(";", 1)[0].strip().lower()
+    post = {}
+    if ctype == "application/x-www-form-urlencoded":
+        post = php_parse_str(body.decode("utf-8", "replace"))
+    elif ctype == "multipart/form-data":
+        m = re.search(r'boundary="?([^";]+)"?', content_type or "", re.I)
+        post = parse_multipart(body, m.group(1)) if m else {}
+        params.update(post)
+        return params               # php://input is empty for multipart
+    if not post:
+        raw = php_trim(body.decode("utf-8", "replace"))
+        if ctype == "application/json" or ctype.endswith("+json"):
+            try:
+                # strict UTF-8: PHP's json_decode fails on invalid bytes
+                data = json.loads(php_trim(body.decode("utf-8")),
+                                  parse_constant=_reject_constant)
+            except (ValueError, UnicodeDecodeError):
+                data = None
+            if isinstance(data, dict):
+                post = {str(k): v for k, v in data.items()}
+            elif isinstance(data, list):
+                post = {str(i): v for i, v in enumerate(data)}
+        elif raw:
+            post = php_parse_str(raw)
+    params.update(post)
+    return params
+
+
+# ---------------------------------------------------------------------------
+# CRM types (ref 2.2): CCrmOwnerType::ResolveID, case-insensitive, names and
+# abbreviations, DYNAMIC_<n> without checking that the type exists.
+
+CRM_TYPES = {
+    "LEAD": 1, "L": 1, "DEAL": 2, "D": 2, "CONTACT": 3, "C": 3,
+    "COMPANY": 4, "CO": 4, "INVOICE": 5, "I": 5, "ACTIVITY": 6,
+    "QUOTE": 7, "Q": 7, "REQUISITE": 8, "RQ": 8,
+    "DEAL_CATEGORY": 9, "DC": 9, "CUSTOM_ACTIVITY_TYPE": 10, "CAT": 10,
+    "CALL_LIST": 12, "DEAL_RECURRING": 13, "ORDER": 14, "O": 14,
+    "ORDER_SHIPMENT": 16, "OS": 16, "ORDER_PAYMENT": 17, "OP": 17,
+    "SUS_LEAD": 18, "SL": 18, "SUS_DEAL": 19, "SD": 19, "SUS_CONTACT": 20,
+    "SUS_COMPANY": 21, "SUS_QUOTE": 22, "SUS_INVOICE": 23, "SUS_ORDER": 24,
+    "SUS_ACTIVITY": 25, "INVOICE_RECURRING": 27, "SCORING": 28,
+    "SMART_INVOICE": 31, "SI": 31, "SUS_SMART_INVOICE": 32, "SSI": 32,
+    "STORE_DOCUMENT": 33, "SHIPMENT_DOCUMENT": 34, "SMART_DOCUMENT": 36,
+    "DO": 36, "SUS_SMART_DOCUMENT": 37, "SSD": 37, "SYSTEM": 1024,
+    "SYS": 1024,
+}
+
+
+def _hexdec(s):
+    """PHP hexdec(): non-hex characters are ignored."""
+    digits = "".join(c for c in s if c in "0123456789abcdefABCDEF")
+    return int(digits, 16) if digits else 0
+
+
+def resolve_crm_type(name):
+    name = php_trim(name).upper()
+    if name == "":
+        return 0
+    if name in CRM_TYPES:
+        return CRM_TYPES[name]
+    # T<hex> = DYNAMIC_<id> for 128..191, S<hex> = suspended 192..255
+    if "T" in name and 128 <= _hexdec(name[1:]) < 192:
+        return _hexdec(name[1:])
+    if "S" in name and 192 <= _hexdec(name[1:]) < 256:
+        return _hexdec(name[1:])
+    m = re.fullmatch(r"(?:SUS_)?DYNAMIC_(\d+)", name)
+    if m:
+        return int(m.group(1))
+    return 0
+
+
+# mb_split('_(?=[^_]*$)', ...): Oniguruma's Ruby syntax, '$' = end of line
+_TARGET_SPLIT_RE = re.compile(r"_(?=[^_]*$)", re.M)
+
+
+def parse_target(target):
+    """Steps 4-6 of ref 2.1 (Proxy::executeWebHookTrigger): isset(target),
+    split at the last '_', CCrmOwnerType::ResolveID(part 0), (int)part 1.
+    Returns (type_id, entity_id); raises RestError."""
+    if target is None:
+        raise RestError(E_TARGET_NOT_SET)
+    if isinstance(target, (dict, list)):
+        # PHP would raise a TypeError in mb_split(); answer as malformed
+        raise RestError(E_TARGET_FORMAT)
+    pairs = _TARGET_SPLIT_RE.split(php_str(target))
+    if len(pairs) < 2:
+        raise RestError(E_TARGET_FORMAT)
+    type_id = resolve_crm_type(pairs[0])
+    entity_id = php_intval(pairs[1])
+    if not type_id or not entity_id:
+        raise RestError(E_TARGET_NOT_FOUND)
+    return type_id, entity_id
+
+
+# ---------------------------------------------------------------------------
+# Shared state
+
+class RestError(Exception):
+    def __init__(self, err):
+        super().__init__(err[2])
+        self.err = err
+
+
+class Webhook:
+    def __init__(self, spec):
+        user, sep, rest = spec.partition(":")
+        if not sep:
+            raise ValueError("webhook must be USER:SECRET[:SCOPE,...]")
+        secret, sep, scopes = rest.partition(":")
+        self.user = user
+        self.secret = secret
+        self.scopes = ([s.strip() for s in scopes.split(",") if s.strip()]
+                       if sep else None)
+
+
+class State:
+    """Everything the listeners share; every field is guarded by lock."""
+
+    def __init__(self, args):
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.webhooks = [Webhook(w) for w in args.webhook]
+        self.cli = {
+            "bucket": args.bucket, "drain": args.drain,
+            "require_https": args.require_https,
+            "deny": list(args.deny),
+            "operating_limit": args.operating_limit,
+            "slow_body_interval_ms": 100,
+        }
+        self.self_hosted = args.self_hosted
+        self.max_calls = args.max_calls
+        self.log_file = open(args.log, "a", encoding="utf-8") \
+            if args.log else None
+        self.calls = []
+        self.seq = 0
+        self.listen_addr = {}           # "http" / "https" -> (host, port)
+        self.moved_to_https = args.moved_to_https
+        self._apply_cli()
+        self.latency_ms = args.latency  # only at start: reset() sets 0
+
+    def _apply_cli(self):
+        self.bucket = self.cli["bucket"]
+        self.drain = self.cli["drain"]
+        self.require_https = self.cli["require_https"]
+        self.deny = list(self.cli["deny"])
+        self.operating_limit = self.cli["operating_limit"]
+        self.slow_body_interval_ms = self.cli["slow_body_interval_ms"]
+        self.mode = "none"
+        self.faults = []
+        self.latency_ms = 0
+        self.levels = {}                # client ip -> (level, last time)
+        self.operating = {}             # (user, secret, method) -> baskets
+
+    def secrets(self):
+        return [w.secret for w in self.webhooks]
+
+    # -- control API -------------------------------------------------------
+
+    def config_view(self):
+        with self.lock:
+            return {
+                "latency_ms": self.latency_ms, "bucket": self.bucket,
+                "drain": self.drain, "mode": self.mode,
+                "faults": list(self.faults), "deny": list(self.deny),
+                "require_https": self.require_https,
+                "operating_limit": self.operating_limit,
+                "slow_body_interval_ms": self.slow_body_interval_ms,
+            }
+
+    @staticmethod
+    def _check_fault(f):
+        if isinstance(f, str):
+            f = {"mode": f}
+        if not isinstance(f, dict) or f.get("mode") not in FAULT_MODES:
+            raise ValueError("unknown fault mode %r (known: %s)"
+                             % (f.get("mode") if isinstance(f, dict) else f,
+                                ", ".join(FAULT_MODES)))
+        if "latency_ms" in f and not _is_num(f["latency_ms"]):
+            raise ValueError("fault latency_ms must be a number")
+        return f
+
+    def configure(self, cfg):
+        if not isinstance(cfg, dict):
+            raise ValueError("config must be a JSON object")
+        known = ("latency_ms", "bucket", "drain", "mode", "faults", "deny",
+                 "require_https", "operating_limit", "slow_body_interval_ms")
+        for k in cfg:
+            if k not in known:
+                raise ValueError("unknown config key %r" % k)
+        for k in ("latency_ms", "bucket", "drain", "operating_limit",
+                  "slow_body_interval_ms"):
+            if k in cfg and (not _is_num(cfg[k]) or cfg[k] < 0):
+                raise ValueError("%s must be a number >= 0" % k)
+        if "mode" in cfg and cfg["mode"] not in FAULT_MODES:
+            raise ValueError("unknown mode %r (known: %s)"
+                             % (cfg["mode"], ", ".join(FAULT_MODES)))
+        faults = None
+        if "faults" in cfg:
+            if not isinstance(cfg["faults"], list):
+                raise ValueError("faults must be a list")
+            faults = [self._check_fault(f) for f in cfg["faults"]]
+        if "deny" in cfg and (not isinstance(cfg["deny"], list) or not all(
+                isinstance(t, str) for t in cfg["deny"])):
+            raise ValueError("deny must be a list of strings")
+        if "require_https" in cfg and not isinstance(cfg["require_https"],
+                                                     bool):
+            raise ValueError("require_https must be true or false")
+        with self.lock:
+            for k in ("latency_ms", "bucket", "drain", "mode", "deny",
+                      "require_https", "operating_limit",
+                      "slow_body_interval_ms"):
+                if k in cfg:
+                    setattr(self, k, cfg[k])
+            if faults is not None:
+                self.faults = faults
+
+    def reset(self):
+        with self.lock:
+            self._apply_cli()
+            self.calls = []
+
+    def take_fault(self):
+        """The fault for this REST call: the next queued one, else mode."""
+        with self.lock:
+            if self.faults:
+                f = self.faults.pop(0)
+            elif self.mode != "none":
+                f = {"mode": self.mode}
+            else:
+                return None
+        return None if f["mode"] == "none" and "latency_ms" not in f else f
+
+    # -- limits --------------------------------------------------------------
+
+    def bucket_admit(self, ip):
+        """Leaky bucket per client IP (ref 4.1): each accepted call adds 1,
+        the counter drains `drain` per second continuously; a call that
+        would take it above `bucket` is refused and adds nothing."""
+        with self.lock:
+            if not self.bucket:
+                return True
+            now = time.monotonic()
+            level, last = self.levels.get(ip, (0.0, now))
+            level = max(0.0, level - (now - last) * self.drain)
+            if level + 1 > self.bucket + 1e-9:
+                self.levels[ip] = (level, now)
+                return False
+            self.levels[ip] = (level + 1, now)
+            return True
+
+    def operating_info(self, key, now):
+        """LoadLimiter (ref 4.2): 10 one-minute baskets; returns
+        (operating seconds, operating_reset_at or None)."""
+        with self.lock:
+            baskets = self.operating.get(key, {})
+            cur = int(now) // 60
+            for b in [b for b in baskets if b <= cur - 10]:
+                del baskets[b]
+            total = sum(v[1] for v in baskets.values())
+            first = min((v[0] for v in baskets.values()), default=None)
+            return total, (int(first) + 600 if first is not None else None)
+
+    def operating_add(self, key, start, seconds):
+        if seconds <= 0.1:              # minimalFixTime: not recorded
+            return
+        with self.lock:
+            baskets = self.operating.setdefault(key, {})
+            b = baskets.setdefault(int(start) // 60, [start, 0.0])
+            b[1] += seconds
+
+    def is_denied(self, type_id, entity_id):
+        with self.lock:
+            deny = list(self.deny)
+        for t in deny:
+            try:
+                if parse_target(t) == (type_id, entity_id):
+                    return True
+            except RestError:
+                if t.upper() == "%d_%d" % (type_id, entity_id):
+                    return True
+        return False
+
+    # -- call log ----------------------------------------------------------
+
+    def record(self, rec, extra_secrets=()):
+        secrets = [s for s in list(self.secrets()) + list(extra_secrets)
+                   if isinstance(s, str) and len(s) >= SCRUB_MIN_LEN]
+        with self.lock:
+            self.seq += 1
+            rec["seq"] = self.seq
+            line = json.dumps(rec, ensure_ascii=False, separators=(",", ":"),
+                              default=str)
+            for s in secrets:
+                line = line.replace(json.dumps(s, ensure_ascii=False)[1:-1],
+                                    REDACTED)
+            self.calls.append(json.loads(line))
+            if len(self.calls) > self.max_calls:
+                del self.calls[:len(self.calls) - self.max_calls]
+            if self.log_file:
+                try:
+                    self.log_file.write(line + "\n")
+                    self.log_file.flush()
+                except (OSError, ValueError):
+                    pass
+
+    def calls_view(self):
+        with self.lock:
+            return list(self.calls)
+
+
+def _is_num(v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def scrub(text, secrets):
+    for s in secrets:
+        if s and len(s) >= 3:
+            text = text.replace(s, REDACTED)
+    return text
+
+
+def listify(v):
+    """PHP-style arrays with keys 0..n-1 shown as JSON lists in the log."""
+    if isinstance(v, dict):
+        v = {k: listify(x) for k, x in v.items()}
+        if v and list(v) == [str(i) for i in range(len(v))]:
+            return list(v.values())
+        return v
+    if isinstance(v, list):
+        return [listify(x) for x in v]
+    return v
+
+
+# ---------------------------------------------------------------------------
+# REST methods
+
+GLOBAL = "_global"
+APP_ONLY = ("crm.automation.trigger.add", "crm.automation.trigger.list",
+            "crm.automation.trigger.delete", "crm.automation.trigger.execute")
+
+
+def date_c(t):
+    """PHP date('c') in the emulator's local time zone."""
+    return datetime.datetime.fromtimestamp(t).astimezone().isoformat(
+        timespec="seconds")
+
+
+class Call:
+    """One REST call being answered."""
+
+    def __init__(self, state, user, method, params, tls, start):
+        self.state = state
+        self.user = user
+        self.method = method
+        self.params = params
+        self.tls = tls
+        self.start = start
+
+
+def m_trigger(call):
+    """crm.automation.trigger, ref 2.1 steps 4-8: always true on success,
+    whether or not a trigger matched."""
+    type_id, entity_id = parse_target(call.params.get("target"))
+    # step 7: WebHookTrigger::canExecute = update permission on the target
+    if call.state.is_denied(type_id, entity_id):
+        raise RestError(E_NO_UPDATE_PERMISSION)
+    # step 8: the trigger runs (or matches nothing): the answer is true
+    return True
+
+
+def m_app_only(call):
+    """trigger.add/list/delete/execute need an application context, which a
+    webhook never has (ref 2.6)."""
+    raise RestError(E_APP_CONTEXT)
+
+
+def m_server_time(call):
+    return date_c(time.time())
+
+
+def m_profile(call):
+    uid = call.user if re.fullmatch(r"\d+", call.user or "") else "1"
+    return {"ID": uid, "ADMIN": True, "NAME": "Portal", "LAST_NAME":
+            "Emulator", "PERSONAL_GENDER": "", "PERSONAL_PHOTO": "",
+            "TIME_ZONE": "", "TIME_ZONE_OFFSET": 0}
+
+
+METHODS = {
+    "crm.automation.trigger": ("crm", m_trigger),
+    "server.time": (GLOBAL, m_server_time),
+    "profile": (GLOBAL, m_profile),
+}
+for _m in APP_ONLY:
+    METHODS[_m] = ("crm", m_app_only)
+
+
+def parse_rest_path(path):
+    """rest.server SEF templates (ref 1.1): #method#, #method#/,
+    #aplogin#/#ap#/#method#, #aplogin#/#ap#/#method#/.  Returns
+    (user, secret, method, transport); method None when no template fits."""
+    rest = path[len("/rest/"):]
+    if rest.endswith("/"):
+        rest = rest[:-1]
+    parts = [urllib.parse.unquote(p, errors="replace")
+             for p in rest.split("/")]
+    user = secret = None
+    if len(parts) == 1:
+        method = parts[0]
+    elif len(parts) == 3:
+        user, secret, method = parts
+    else:
+        return None, None, None, "json"
+    # lower-cased first, then a .json/.xml suffix is the transport
+    method = method.lower()
+    transport = "json"
+    point = method.rfind(".")
+    if point > 0 and method[point + 1:] in ("json", "xml"):
+        transport = method[point + 1:]
+        method = method[:point]
+    return user, secret, method, transport
+
+
+def redact_path(path, has_secret):
+    if not has_secret:
+        return path
+    parts = path.split("/")
+    # ["", "rest", user, secret, method...]
+    if len(parts) >= 5:
+        parts[3] = REDACTED
+    return "/".join(parts)
+
+
+_SENSITIVE_PARAMS = ("ap", "auth", "access_token", "refresh_token",
+                     "client_secret")
+
+
+def redact_query(query):
+    if not query:
+        return query
+    out = []
+    for piece in query.split("&"):
+        k, sep, _ = piece.partition("=")
+        base = urllib.parse.unquote_plus(k).split("[", 1)[0]
+        out.append(k + sep + REDACTED if sep and base in _SENSITIVE_PARAMS
+                   else piece)
+    return "&".join(out)
+
+
+def redact_params(params):
+    return {k: (REDACTED if k in _SENSITIVE_PARAMS else listify(v))
+            for k, v in params.items()}
+
+
+# ---------------------------------------------------------------------------
+# HTTP
+
+class Answer:
+    def __init__(self, status=None, body=b"", headers=(), error=None,
+                 kind="normal"):
+        self.status = status
+        self.body = body
+        self.headers = list(headers)
+        self.error = error
+        self.kind = kind                # normal reset hang close
+        self.delivery = None            # None, slow_body, truncated
+        self.success = None             # result awaiting its "time"
+
+
+def rest_headers(transport):
+    """Headers of every REST answer (ref 1.1: CRestUtil::sendHeaders and
+    CRestServer::sendHeaders)."""
+    ctype = ("text/xml; charset=utf-8" if transport == "xml"
+             else "application/json; charset=utf-8")
+    return [("Content-Type", ctype),
+            ("Access-Control-Allow-Origin", "*"),
+            ("Access-Control-Allow-Headers", "origin, content-type, accept"),
+            ("X-Content-Type-Options", "nosniff")]
+
+
+def encode(data, transport):
+    if transport == "xml":
+        return php_xml({"response": data}).encode("utf-8")
+    return php_json(data).encode("utf-8")
+
+
+def error_answer(err, transport="json"):
+    status, code, desc = err
+    # Errors carry no "time" (ref 2.5).
+    body = encode({"error": code, "error_description": desc}, transport)
+    return Answer(status, body, rest_headers(transport), error=code)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "b24emu/" + VERSION
+    sys_version = ""
+
+    def version_string(self):
+        return self.server_version
+
+    def setup(self):
+        self.timeout = self.server.idle_timeout
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP,
+                                       socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def log_message(self, fmt, *args):
+        pass                            # request lines carry the secret
+
+    def do_GET(self):
+        self.dispatch()
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = do_HEAD = do_GET
+
+    # -- plumbing ----------------------------------------------------------
+
+    def read_body(self):
+        te = self.headers.get("Transfer-Encoding", "")
+        if te and te.lower() != "identity":
+            if "chunked" not in te.lower():
+                raise ValueError("unsupported transfer-encoding")
+            chunks, total = [], 0
+            while True:
+                line = self.rfile.readline(65537)
+                if not line:
+                    raise ValueError("eof in chunked body")
+                size = int(line.split(b";", 1)[0].strip(), 16)
+                if size == 0:
+                    break
+                total += size
+                if total > MAX_BODY:
+                    raise OverflowError()
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline(3)
+            while True:                 # trailers
+                line = self.rfile.readline(65537)
+                if line in (b"\r\n", b"\n", b""):
+                    break
+            return b"".join(chunks)
+        cl = self.headers.get("Content-Length")
+        if cl is None:
+            return b""
+        n = int(cl)
+        if n < 0:
+            raise ValueError("bad content-length")
+        if n > MAX_BODY:
+            raise OverflowError()
+        body = self.rfile.read(n)
+        if len(body) != n:
+            raise ValueError("short body")
+        return body
+
+    def write_answer(self, ans, head_only=False):
+        """Status line, headers and body in a single write."""
+        self.send_response(ans.status)
+        for k, v in ans.headers:
+            self.send_header(k, v)
+        self.send_header("Content-Length", str(len(ans.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        elif self.request_version == "HTTP/1.0":
+            self.send_header("Connection", "keep-alive")
+        self._headers_buffer.append(b"\r\n")
+        head = b"".join(self._headers_buffer)
+        self._headers_buffer = []
+        body = b"" if head_only else ans.body
+        if ans.delivery == "truncated" and body:
+            self.wfile.write(head + body[:len(body) // 2])
+            self.close_connection = True
+            self.shutdown_write()
+            return
+        if ans.delivery == "slow_body" and body:
+            self.wfile.write(head)
+            gap = self.server.state.slow_body_interval_ms / 1000.0
+            for i in range(len(body)):
+                if self.server.state.stopping.wait(gap):
+                    self.close_connection = True
+                    return
+                self.wfile.write(body[i:i + 1])
+            return
+        self.wfile.write(head + body)
+
+    def shutdown_write(self):
+        try:
+            self.wfile.flush()
+            self.connection.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+
+    def abort_reset(self):
+        """Close with RST (SO_LINGER 0) and nothing sent."""
+        self.close_connection = True
+        sock = self.connection
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                            struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        # rfile holds a reference to the socket: drop it first so that
+        # close() really closes now (wfile stays open for the base class)
+        for f in (self.rfile, sock):
+            try:
+                f.close()
+            except OSError:
+                pass
+
+    def hang(self):
+        """Never answer; hold the socket until the peer goes or we stop."""
+        self.close_connection = True
+        sock = self.connection
+        stopping = self.server.state.stopping
+        while not stopping.is_set():
+            try:
+                r, _, _ = select.select([sock], [], [], 0.25)
+                if r:
+                    data = sock.recv(65536)
+                    if not data:
+                        return
+            except (ssl.SSLWantReadError, socket.timeout):
+                continue
+            except (OSError, ValueError):
+                return
+
+    def simple(self, status, body, ctype, extra=()):
+        ans = Answer(status, body, [("Content-Type", ctype)] + list(extra))
+        self.write_answer(ans, self.command == "HEAD")
+
+    def send_json(self, status, obj):
+        self.simple(status, json.dumps(obj, ensure_ascii=False,
+                                       separators=(",", ":")).encode(),
+                    "application/json")
+
+    # -- dispatch ----------------------------------------------------------
+
+    def dispatch(self):
+        state = self.server.state
+        t_arrival = time.time()
+        try:
+            body = self.read_body()
+        except OverflowError:
+            self.close_connection = True
+            self.simple(413, html_page(413), "text/html")
+            return
+        except (ValueError, OSError):
+            self.close_connection = True
+            self.simple(400, html_page(400), "text/html")
+            return
+        target = self.path
+        if not target.startswith("/"):
+            # absolute-form request target
+            sp = urllib.parse.urlsplit(target)
+            target = (sp.path or "/") + ("?" + sp.query if sp.query else "")
+        path, _, query = target.partition("?")
+        if path == "/_emu" or path.startswith("/_emu/"):
+            self.control(path, body)
+            return
+        if self.server.listener == "moved":
+            self.moved(t_arrival, path, query, target, body)
+            return
+        if path.startswith("/rest/"):
+            self.rest(t_arrival, path, query, body)
+            return
+        rec = self.base_record(t_arrival, path, query, None, None, {})
+        rec.update(status=404)
+        state.record(rec)
+        self.simple(404, html_page(404), "text/html")
+
+    def base_record(self, ts, path, query, user, method, params,
+                    has_secret=False):
+        h = self.headers
+        return {
+            "ts": round(ts, 6),
+            "listener": self.server.listener,
+            "client": self.client_address[0],
+            "http_method": self.command,
+            "path": redact_path(path, has_secret),
+            "query": redact_query(query),
+            "user": user,
+            "method": method,
+            "params": redact_params(params),
+            "target": listify(params.get("target")),
+            "code": listify(params.get("code")),
+            "content_type": h.get("Content-Type"),
+            "status": None,
+            "error": None,
+            "fault": None,
+            "headers": {k: h.get(k) for k in ("user-agent", "content-type",
+                                               "accept", "host")
+                        if h.get(k) is not None},
+        }
+
+    # -- control API -------------------------------------------------------
+
+    def control(self, path, body):
+        state = self.server.state
+        name = path[len("/_emu/"):].strip("/") if path != "/_emu" else ""
+        cmd = self.command
+        if name == "health" and cmd in ("GET", "HEAD"):
+            self.send_json(200, {"ok": True})
+        elif name == "calls" and cmd in ("GET", "HEAD"):
+            self.send_json(200, state.calls_view())
+        elif name == "config" and cmd in ("GET", "HEAD"):
+            self.send_json(200, state.config_view())
+        elif name == "config" and cmd == "POST":
+            try:
+                cfg = json.loads(body.decode("utf-8") or "{}")
+                state.configure(cfg)
+            except (ValueError, UnicodeDecodeError) as e:
+                self.send_json(400, {"error": str(e)})
+                return
+            self.send_json(200, state.config_view())
+        elif name == "reset" and cmd == "POST":
+            state.reset()
+            self.send_json(200, {"ok": True})
+        else:
+            self.send_json(404, {"error": "unknown control endpoint",
+                                 "endpoints": ["GET /_emu/health",
+                                               "GET /_emu/calls",
+                                               "GET /_emu/config",
+                                               "POST /_emu/config",
+                                               "POST /_emu/reset"]})
+
+    # -- moved portal (ref 1.1 "Portal address change") --------------------
+
+    def moved(self, ts, path, query, target, body):
+        state = self.server.state
+        scheme = "https" if state.moved_to_https else "http"
+        host, port = state.listen_addr[scheme]
+        if ":" in host:
+            host = "[%s]" % host
+        location = "%s://%s:%d%s" % (scheme, host, port, target)
+        user, secret, method = None, None, None
+        params = request_params(self.command, query, body,
+                                self.headers.get("Content-Type"))
+        if path.startswith("/rest/"):
+            user, secret, method, _ = parse_rest_path(path)
+        rec = self.base_record(ts, path, query, user, method, params,
+                               secret is not None)
+        rec.update(status=302)
+        state.record(rec, [secret or "", params.get("ap") or ""])
+        self.simple(302, html_page(302), "text/html",
+                    [("Location", location)])
+
+    # -- REST --------------------------------------------------------------
+
+    def rest(self, ts, path, query, body):
+        state = self.server.state
+        tls = self.server.listener == "https"
+        user, secret, method, transport = parse_rest_path(path)
+        sent = request_params(self.command, query, body,
+                              self.headers.get("Content-Type"))
+        params = dict(sent)
+        if user is not None:
+            # path variables win over query/body (array_merge, ref 1.1)
+            params["aplogin"] = user
+            params["ap"] = secret
+        ap_user = params.get("aplogin")
+        ap_secret = params.get("ap")
+        rec = self.base_record(ts, path, query,
+                               ap_user if isinstance(ap_user, str) else None,
+                               method, sent, secret is not None)
+        extra_secrets = [s for s in (secret, ap_secret)
+                         if isinstance(s, str)]
+
+        fault = state.take_fault()
+        fname = fault["mode"] if fault else None
+        if fname == "none":
+            fname = None
+        with state.lock:
+            latency = state.latency_ms
+        if fault and "latency_ms" in fault:
+            latency = fault["latency_ms"]
+        rec["fault"] = fname
+
+        call = Call(state, ap_user if isinstance(ap_user, str) else None,
+                    method, params, tls, ts)
+        ans = self.rest_answer(call, fname, transport)
+        if fname in DELIVERY_FAULTS and ans.kind == "normal":
+            ans.delivery = fname
+
+        if ans.kind != "hang" and latency > 0:
+            if state.stopping.wait(latency / 1000.0):
+                self.close_connection = True
+                return
+        if ans.success is not None:
+            self.finish_success(call, ans, transport)
+
+        rec["status"] = ans.status if ans.kind == "normal" else None
+        rec["error"] = ans.error
+        state.record(rec, extra_secrets)
+
+        if ans.kind == "reset":
+            self.abort_reset()
+        elif ans.kind == "close":
+            self.close_connection = True
+            self.shutdown_write()
+        elif ans.kind == "hang":
+            self.hang()
+        else:
+            self.write_answer(ans, self.command == "HEAD")
+
+    def rest_answer(self, call, fname, transport):
+        """The check order of CRestServer (ref 2.5) with faults woven in."""
+        state = call.state
+        # infrastructure faults: the request never reaches the portal code
+        if fname in ("reset", "hang", "close"):
+            return Answer(kind=fname)
+        if fname in ("html502", "html504"):
+            st = 502 if fname == "html502" else 504
+            return Answer(st, html_page(st),
+                          [("Content-Type", "text/html")])
+        if fname == "empty_200":
+            return Answer(200, b"", rest_headers("json"))
+        if fname == "garbage_200":
+            return Answer(200, b"not json", rest_headers("json"))
+        if fname == "redirect":
+            scheme = "https" if self.server.listener == "https" else "http"
+            host, port = self.server.server_address[:2]
+            if ":" in host:
+                host = "[%s]" % host
+            return Answer(302, html_page(302), [
+                ("Content-Type", "text/html"),
+                ("Location", "%s://%s:%d%s" % (scheme, host, port,
+                                               self.path))])
+        if fname == "http500":
+            return error_answer(E_INTERNAL)
+        if fname in JSON_FAULTS_IMMEDIATE:
+            return error_answer(JSON_FAULTS_IMMEDIATE[fname], transport)
+
+        # 1. method lookup, before any auth check
+        if not call.method or call.method not in METHODS:
+            return error_answer(E_METHOD_NOT_FOUND, transport)
+        scope, fn = METHODS[call.method]
+
+        # 2. auth (ref 1.1 webhook auth, SRC rest/lib/apauth/auth.php)
+        err = self.check_auth(call, scope)
+        if err:
+            return error_answer(err, transport)
+        secret = call.params.pop("ap", None)     # parameters_clear
+        call.params.pop("aplogin", None)
+
+        # 3. LoadLimiter (ref 4.2), keyed by webhook and method
+        op_key = (call.user, secret, call.method)
+        operating, reset_at = state.operating_info(op_key, time.time())
+        if fname == "operation_time_limit" or (
+                state.operating_limit and operating > state.operating_limit):
+            return error_answer(E_OPERATION_TIME_LIMIT, transport)
+
+        # 4. request rate (ref 4.1)
+        if fname == "query_limit" or not state.bucket_admit(
+                self.client_address[0]):
+            return error_answer(E_QUERY_LIMIT, transport)
+
+        # 5. the method itself
+        if fname in ("crm_access_denied", "access_denied",
+                     "target_not_found"):
+            return error_answer(JSON_FAULTS_POSITIONAL[fname], transport)
+        try:
+            result = fn(call)
+        except RestError as e:
+            return error_answer(e.err, transport)
+        ans = Answer(200, b"", rest_headers(transport))
+        ans.success = (result, op_key)
+        return ans
+
+    def check_auth(self, call, scope):
+        state = call.state
+        p = call.params
+        if "aplogin" in p and "ap" in p:
+            # the https check comes first inside the webhook handler
+            if state.require_https and not call.tls:
+                return E_HTTPS_REQUIRED
+            u, s = p["aplogin"], p["ap"]
+            if not isinstance(u, str) or not isinstance(s, str):
+                return E_INVALID_CREDENTIALS
+            if state.webhooks:
+                hook = next((w for w in state.webhooks
+                             if w.user == u and w.secret == s), None)
+                if hook is None:
+                    return E_INVALID_CREDENTIALS
+                if scope != GLOBAL and hook.scopes is not None \
+                        and scope not in hook.scopes:
+                    return E_INSUFFICIENT_SCOPE
+                return None
+            if u == "" or s == "":
+                return E_INVALID_CREDENTIALS
+            return None
+        auth_hdr = self.headers.get("Authorization", "")
+        if "auth" in p or "access_token" in p or \
+                auth_hdr.lower().startswith("bearer "):
+            return E_INVALID_TOKEN      # OAuth is not emulated
+        return E_NO_AUTH_FOUND
+
+    def finish_success(self, call, ans, transport):
+        """processResponse (ref 2.5, ref 5): {"result":..., "time":{...}}."""
+        state = call.state
+        result, op_key = ans.success
+        start = round(call.start, 6)
+        finish = round(time.time(), 6)
+        processing = finish - start
+        state.operating_add(op_key, start, processing)
+        t = {"start": start, "finish": finish, "duration": finish - start,
+             "processing": processing, "date_start": date_c(start),
+             "date_finish": date_c(finish)}
+        if not state.self_hosted:
+            operating, reset_at = state.operating_info(op_key, finish)
+            t["operating_reset_at"] = reset_at if reset_at is not None \
+                else int(start) + 600
+            t["operating"] = operating
+        ans.body = encode({"result": result, "time": t}, transport)
+
+
+class EmuServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
+    def __init__(self, addr, state, listener, ssl_ctx=None, idle_timeout=75):
+        self.state = state
+        self.listener = listener
+        self.ssl_ctx = ssl_ctx
+        self.idle_timeout = idle_timeout
+        if ":" in addr[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(addr, Handler)
+
+    def server_bind(self):
+        # no getfqdn() here: it may block on DNS
+        socketserver.TCPServer.server_bind(self)
+        self.server_name = self.server_address[0]
+        self.server_port = self.server_address[1]
+
+    def finish_request(self, request, client_address):
+        if self.ssl_ctx is None:
+            return super().finish_request(request, client_address)
+        # TLS handshake in the connection's own thread
+        request.settimeout(10)
+        try:
+            conn = self.ssl_ctx.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError):
+            return
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        finally:
+            try:
+                conn.shutdown(socket.SHUT_WR)
+            except OSError:
+                pass
+            try:
+                conn.close()
+            except OSError:
+                pass
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, socket.timeout, ssl.SSLError)):
+            return
+        if self.state.stopping.is_set():
+            return
+        text = scrub("".join(traceback.format_exc()), self.state.secrets())
+        sys.stderr.write("b24emu: internal error\n" + text)
+        sys.stderr.flush()
+
+
+# ---------------------------------------------------------------------------
+# main
+
+def parse_hostport(s, opt):
+    m = re.fullmatch(r"\[([^\]]+)\]:(\d+)|([^:\[\]]*):(\d+)", s)
+    if not m:
+        raise SystemExit("b24emu: %s expects HOST:PORT, got %r" % (opt, s))
+    host = m.group(1) or m.group(3) or "127.0.0.1"
+    port = int(m.group(2) or m.group(4))
+    return host, port
+
+
+def fmt_addr(host, port):
+    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
+def connect_host(host):
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(
+        host, host)
+
+
+def build_parser():
+    ap = argparse.ArgumentParser(
+        prog="b24emu.py",
+        description="Bitrix24 portal emulator: incoming-webhook REST calls "
+                    "(crm.automation.trigger) with fault injection.")
+    ap.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
+                    help="plain HTTP listener (default 127.0.0.1:0 = a free "
+                         "port, shown in the ready line)")
+    ap.add_argument("--https-listen", metavar="HOST:PORT",
+                    help="TLS listener, same state (needs --cert/--key)")
+    ap.add_argument("--cert", metavar="FILE", help="server certificate (PEM)")
+    ap.add_argument("--key", metavar="FILE", help="server private key (PEM)")
+    ap.add_argument("--moved-listen", metavar="HOST:PORT",
+                    help="the old address of a moved portal: every request "
+                         "there gets 302 to the same path on --listen")
+    ap.add_argument("--moved-to-https", action="store_true",
+                    help="the moved listener redirects to the https one")
+    ap.add_argument("--webhook", action="append", default=[],
+                    metavar="USER:SECRET[:SCOPES]",
+                    help="an accepted incoming webhook (repeatable); SCOPES "
+                         "is an optional comma list such as crm; with no "
+                         "--webhook any non-empty user and secret pass")
+    ap.add_argument("--webhook-file", metavar="FILE",
+                    help="read USER:SECRET[:SCOPES] lines from FILE (keeps "
+                         "secrets out of the process list)")
+    ap.add_argument("--log", metavar="FILE",
+                    help="append one JSON object per call to FILE")
+    ap.add_argument("--bucket", type=float, default=50, metavar="N",
+                    help="leaky bucket size per client IP (default 50, "
+                         "0 = off)")
+    ap.add_argument("--drain", type=float, default=2, metavar="R",
+                    help="bucket drain per second (default 2)")
+    ap.add_argument("--latency", type=float, default=0, metavar="MS",
+                    help="delay before every REST answer (default 0)")
+    ap.add_argument("--require-https", action="store_true",
+                    help="webhook calls over plain HTTP get 401 "
+                         "INVALID_REQUEST \"Https required.\"")
+    ap.add_argument("--deny", action="append", default=[], metavar="TARGET",
+                    help="crm.automation.trigger on TARGET answers 403 "
+                         "ACCESS_DENIED (repeatable)")
+    ap.add_argument("--operating-limit", type=float, default=0,
+                    metavar="SEC",
+                    help="block a method with 429 OPERATION_TIME_LIMIT once "
+                         "its calls took more than SEC seconds in 10 min "
+                         "(default 0 = off; the cloud uses 480)")
+    ap.add_argument("--self-hosted", action="store_true",
+                    help="omit operating/operating_reset_at from \"time\"")
+    ap.add_argument("--idle-timeout", type=float, default=75, metavar="SEC",
+                    help="close idle keep-alive connections after SEC "
+                         "(default 75, like nginx)")
+    ap.add_argument("--max-calls", type=int, default=100000, metavar="N",
+                    help="calls kept in memory for /_emu/calls "
+                         "(default 100000)")
+    ap.add_argument("--pid-file", metavar="FILE", help="write the pid here")
+    return ap
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    if args.webhook_file:
+        try:
+            with open(args.webhook_file, encoding="utf-8") as f:
+                args.webhook += [ln.strip() for ln in f
+                                 if ln.strip() and not ln.startswith("#")]
+        except OSError as e:
+            raise SystemExit("b24emu: cannot read --webhook-file: %s"
+                             % e.strerror)
+    try:
+        for w in args.webhook:
+            Webhook(w)
+    except ValueError as e:
+        raise SystemExit("b24emu: --webhook: %s" % e)
+    if args.https_listen and not (args.cert and args.key):
+        raise SystemExit("b24emu: --https-listen needs --cert and --key")
+
+    try:
+        state = State(args)
+    except OSError as e:
+        raise SystemExit("b24emu: cannot open --log file: %s" % e.strerror)
+    servers = []
+    try:
+        host, port = parse_hostport(args.listen, "--listen")
+        srv = EmuServer((host, port), state, "http",
+                        idle_timeout=args.idle_timeout)
+        servers.append(srv)
+        state.listen_addr["http"] = (connect_host(host),
+                                     srv.server_address[1])
+        ready = ["http=" + fmt_addr(host, srv.server_address[1])]
+        if args.https_listen:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+            ctx.load_cert_chain(args.cert, args.key)
+            ctx.set_alpn_protocols(["http/1.1"])
+            host, port = parse_hostport(args.https_listen, "--https-listen")
+            srv = EmuServer((host, port), state, "https", ssl_ctx=ctx,
+                            idle_timeout=args.idle_timeout)
+            servers.append(srv)
+            state.listen_addr["https"] = (connect_host(host),
+                                          srv.server_address[1])
+            ready.append("https=" + fmt_addr(host, srv.server_address[1]))
+        if args.moved_listen:
+            if args.moved_to_https and "https" not in state.listen_addr:
+                raise SystemExit("b24emu: --moved-to-https needs "
+                                 "--https-listen")
+            host, port = parse_hostport(args.moved_listen, "--moved-listen")
+            srv = EmuServer((host, port), state, "moved",
+                            idle_timeout=args.idle_timeout)
+            servers.append(srv)
+            ready.append("moved=" + fmt_addr(host, srv.server_address[1]))
+    except (OSError, ssl.SSLError) as e:
+        for s in servers:
+            s.server_close()
+        raise SystemExit("b24emu: cannot listen: %s"
+                         % (e.strerror or e))
+
+    if args.pid_file:
+        try:
+            with open(args.pid_file, "w") as f:
+                f.write("%d\n" % os.getpid())
+        except OSError as e:
+            raise SystemExit("b24emu: cannot write --pid-file: %s"
+                             % e.strerror)
+
+    def on_signal(signum, frame):
+        state.stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+
+    threads = []
+    for s in servers:
+        t = threading.Thread(target=s.serve_forever,
+                             kwargs={"poll_interval": 0.1}, daemon=True)
+        t.start()
+        threads.append(t)
+
+    sys.stdout.write("b24emu ready %s\n" % " ".join(ready))
+    sys.stdout.flush()
+
+    while not state.stopping.wait(0.2):
+        pass
+
+    for s in servers:
+        s.shutdown()
+        s.server_close()
+    if state.log_file:
+        with state.lock:
+            state.log_file.close()
+            state.log_file = None
+    if args.pid_file:
+        try:
+            os.unlink(args.pid_file)
+        except OSError:
+            pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

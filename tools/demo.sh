@@ -1,0 +1,97 @@
+#!/bin/bash
+# make demo: the bundled Bitrix24 portal emulator, nginx with the module
+# and nginx.conf.example, one signed webhook; prints what the sender got
+# and what the portal received, then stops what it started.
+
+set -eu
+
+module=$1
+nginx=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=$root/build/demo
+
+rm -rf "$dir"
+mkdir -p "$dir"
+chmod 755 "$dir"
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+secret=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n' | cut -c1-16)
+token=$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')
+port=$(free_port)
+
+cleanup() {
+    [ -f "$dir/nginx.pid" ] && kill -QUIT "$(cat "$dir/nginx.pid")" 2>/dev/null || true
+    [ -n "${emu_pid:-}" ] && kill "$emu_pid" 2>/dev/null || true
+    wait 2>/dev/null || true
+}
+trap cleanup EXIT
+
+echo "== starting the Bitrix24 portal emulator (tools/b24emu.py)"
+python3 "$root/tools/b24emu.py" --listen 127.0.0.1:0 --webhook "1:$secret" \
+    --log "$dir/portal-calls.log" > "$dir/emu.out" 2> "$dir/emu.err" &
+emu_pid=$!
+
+for i in $(seq 1 100); do
+    grep -q 'b24emu ready' "$dir/emu.out" 2>/dev/null && break
+    sleep 0.1
+done
+emu=$(sed -n 's/.*http=\([^ ]*\).*/\1/p' "$dir/emu.out")
+[ -n "$emu" ] || { cat "$dir/emu.err"; exit 1; }
+echo "   portal at http://$emu/rest/1/***/"
+
+# the secrets nginx.conf.example reads, as an operator would create them
+umask 077
+echo "http://$emu/rest/1/$secret/" > "$dir/portal.url"
+echo "$token" > "$dir/deal-token"
+echo "$token" > "$dir/lead-token"
+echo "old-$token" > "$dir/lead-token.old"
+umask 022
+
+"$root/tools/example-conf.sh" "$module" "$dir" "$port" > "$dir/nginx.conf"
+
+echo "== nginx -t with nginx.conf.example"
+"$nginx" -t -q -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+
+echo "== starting nginx on 127.0.0.1:$port"
+"$nginx" -p "$dir" -c "$dir/nginx.conf" -e "$dir/error.log"
+
+for i in $(seq 1 50); do
+    [ -f "$dir/nginx.pid" ] && break
+    sleep 0.1
+done
+sleep 0.3
+
+echo "== a payment provider sends: POST /hooks/deal/57 with its token"
+echo -n "   reply: "
+curl -s -w ' (HTTP %{http_code})\n' -X POST \
+    -H "X-Webhook-Token: $token" -H 'Content-Type: application/json' \
+    -d '{"event":"payment.succeeded","amount":4200}' \
+    "http://127.0.0.1:$port/hooks/deal/57"
+
+echo "== the same with a wrong token"
+echo -n "   reply: "
+curl -s -w ' (HTTP %{http_code})\n' -X POST \
+    -H "X-Webhook-Token: wrong" -d '{}' \
+    "http://127.0.0.1:$port/hooks/deal/58"
+
+echo "== what the portal received"
+curl -s "http://$emu/_emu/calls" | python3 -c '
+import json, sys
+calls = json.load(sys.stdin)
+for c in calls:
+    print("   %s %s -> target=%s code=%s (HTTP %s)" % (c["http_method"],
+          c["path"], c["target"], c["code"], c["status"]))
+print("   %d call(s); the wrong token reached nothing" % len(calls))
+'
+
+echo "== the access log line"
+sed 's/^/   /' "$dir/b24trigger.log"
+
+if grep -q "$secret" "$dir"/*.log; then
+    echo "!! the portal secret leaked into a log" >&2
+    exit 1
+fi
+echo "== done; files in build/demo/, stopping nginx and the emulator"
