@@ -22,6 +22,7 @@
 
 typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
 typedef struct ngx_http_b24trigger_call_s    ngx_http_b24trigger_call_t;
+typedef struct ngx_http_b24trigger_spool_s   ngx_http_b24trigger_spool_t;
 
 
 /* a Bitrix24 portal reached through an incoming-webhook URL */
@@ -37,6 +38,7 @@ typedef struct {
     ngx_uint_t                     rate;       /* requests per 1000 s */
     ngx_uint_t                     burst;
     ngx_msec_t                     wait;
+    void                          *bucket;    /* in shared memory */
     unsigned                       loopback:1;
 } ngx_http_b24trigger_portal_t;
 
@@ -47,6 +49,8 @@ typedef struct {
     ngx_array_t                    redact;    /* ngx_str_t, secrets */
     ngx_array_t                    logs;      /* ngx_log_t *, to redact */
     ngx_flag_t                     used;
+    ngx_http_b24trigger_spool_t   *spool;     /* b24trigger_queue */
+    ngx_shm_zone_t                *shm_zone;  /* buckets, spool size */
 } ngx_http_b24trigger_main_conf_t;
 
 
@@ -60,6 +64,9 @@ typedef struct {
     ngx_array_t                   *keys;      /* ngx_str_t, for the scheme */
     size_t                         body_max;
     ngx_uint_t                     methods;
+    ngx_uint_t                     delivery;  /* b24trigger_delivery */
+    ngx_shm_zone_t                *dedup_zone;
+    ngx_http_complex_value_t      *dedup_key;
 } ngx_http_b24trigger_loc_conf_t;
 
 
@@ -110,6 +117,7 @@ struct ngx_http_b24trigger_call_s {
     ngx_str_t                          error_description;
     ngx_msec_t                         time;         /* ms, all attempts */
     time_t                             retry_after;  /* seconds, or 0 */
+    time_t                             operating_reset_at;   /* or 0 */
     ngx_str_t                          detail;       /* curl's words */
     ngx_uint_t                         redirects;
 
@@ -131,6 +139,7 @@ typedef struct {
     ngx_http_b24trigger_result_e       result;
     ngx_http_b24trigger_call_t        *call;
     ngx_uint_t                         attempts;
+    void                              *dedup;        /* key in flight */
 
     unsigned                           reading:1;
     unsigned                           too_large:1;

@@ -12,6 +12,7 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_queue.h"
 
 #include <jansson.h>
 
@@ -464,6 +465,9 @@ ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
 
     ngx_http_b24trigger_call_classify(call, t);
 
+    /* the portal's bucket and blocks, for every worker */
+    ngx_http_b24trigger_bucket_learn(call);
+
     call->done(call);
 }
 
@@ -536,7 +540,7 @@ static void
 ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
     ngx_http_b24trigger_transfer_t *t)
 {
-    json_t        *root, *error, *desc, *result;
+    json_t        *root, *error, *desc, *result, *time, *reset;
     json_error_t   err;
 
     call->status = t->status;
@@ -623,6 +627,21 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
     result = json_object_get(root, "result");
 
     if (result != NULL && t->status >= 200 && t->status < 300) {
+
+        /* when OPERATION_TIME_LIMIT would lift (cloud portals only) */
+
+        time = json_object_get(root, "time");
+        reset = json_is_object(time) ? json_object_get(time,
+                                                       "operating_reset_at")
+                                     : NULL;
+
+        if (json_is_integer(reset)) {
+            call->operating_reset_at = (time_t) json_integer_value(reset);
+
+        } else if (json_is_real(reset)) {
+            call->operating_reset_at = (time_t) json_real_value(reset);
+        }
+
         json_decref(root);
         call->outcome = NGX_HTTP_B24TRIGGER_CALL_OK;
         return;
