@@ -106,11 +106,13 @@ sleep 1;
 my $old_master = $t->master_pid;
 kill 'USR2', $old_master;
 
-ok($t->wait_until(sub { -f $t->dir . '/logs/nginx.pid.oldbin'
-                        && $t->master_pid != $old_master }, 10),
-   'a new master started');
+my $new_master;
+ok($t->wait_until(sub {
+    my $p = $t->slurp($t->dir . '/logs/nginx.pid');
+    $p =~ /^(\d+)\n/ && $1 != $old_master && B24T::alive($1)
+        && ($new_master = $1);
+}, 10), 'a new master started');
 
-my $new_master = $t->master_pid;
 ok($t->wait_until(sub { scalar($t->worker_pids) == 2 }, 10),
    'the new master has its workers');
 
