@@ -55,6 +55,7 @@ typedef struct {
     ngx_queue_t                        events;
     ngx_uint_t                         inflight;
     ngx_msec_t                         recovered;
+    ngx_uint_t                         due;        /* seen in this pass */
 } ngx_http_b24trigger_delivery_t;
 
 
@@ -122,7 +123,7 @@ ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,
 
     /* a previous process with our pid left claims: they go back first */
 
-    (void) ngx_http_b24trigger_spool_recover(&d->log, d->spool);
+    (void) ngx_http_b24trigger_spool_recover(&d->log, d->spool, 1);
 
     if (ngx_create_dir(d->claim.data, 0700) == NGX_FILE_ERROR
         && ngx_errno != NGX_EEXIST)
@@ -236,7 +237,7 @@ ngx_http_b24trigger_delivery_tick(ngx_event_t *ev)
 
     if (ngx_current_msec - d->recovered >= NGX_HTTP_B24TRIGGER_RECOVER) {
         d->recovered = ngx_current_msec;
-        (void) ngx_http_b24trigger_spool_recover(&d->log, d->spool);
+        (void) ngx_http_b24trigger_spool_recover(&d->log, d->spool, 0);
     }
 
     wait = ngx_http_b24trigger_delivery_scan(d);
@@ -273,6 +274,8 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
                           "opendir() \"%V\" failed", &d->spool->queue);
             return wait;
         }
+
+        d->due = 0;
     }
 
     for (n = 0; n < NGX_HTTP_B24TRIGGER_SCAN_BATCH; n++) {
@@ -284,10 +287,15 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
         de = readdir(d->dir);
 
         if (de == NULL) {
-            /* the end: the next look starts afresh and sees new files */
+            /*
+             * the end: the next look starts afresh and sees new files,
+             * soon if this pass found work (more may have come meanwhile)
+             */
+
             closedir(d->dir);
             d->dir = NULL;
-            return wait;
+
+            return d->due ? NGX_HTTP_B24TRIGGER_KICK : wait;
         }
 
         len = ngx_strlen(de->d_name);
@@ -318,6 +326,8 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
 
             continue;
         }
+
+        d->due++;
 
         rc = ngx_http_b24trigger_delivery_claim(d, de->d_name, &wait);
 
@@ -754,7 +764,8 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
     if (ngx_http_b24trigger_spool_write(&d->log, tmp, ev->path, data, len, 0)
         != NGX_OK)
     {
-        goto failed;
+        /* e.g. a full disk: the old content, but still not before due */
+        len = (size_t) ev->size;
     }
 
     if (ngx_rename_file(ev->path, to) == NGX_FILE_ERROR) {

@@ -540,14 +540,14 @@ ngx_http_b24trigger_spool_dir_size(ngx_log_t *log, char *dir,
 /*
  * Claims of processes that are gone go back to the queue, and what they
  * left half-written in tmp/ is removed (it was never acknowledged).  A
- * process is gone when no process of that pid is an nginx; our own pid
- * counts as gone at start: a claim of a previous process with the same
- * pid.  Returns the number of events returned.
+ * process is gone when no process of that pid is a sibling or runs our
+ * binary; our own pid counts as gone at start only: a claim of a previous
+ * process with the same pid.  Returns the number of events returned.
  */
 
 ngx_int_t
 ngx_http_b24trigger_spool_recover(ngx_log_t *log,
-    ngx_http_b24trigger_spool_t *spool)
+    ngx_http_b24trigger_spool_t *spool, ngx_uint_t start)
 {
     DIR             *d;
     u_char          *p;
@@ -576,7 +576,7 @@ ngx_http_b24trigger_spool_recover(ngx_log_t *log,
             continue;
         }
 
-        if (pid != ngx_pid && ngx_http_b24trigger_pid_alive(pid)) {
+        if (pid == ngx_pid ? !start : ngx_http_b24trigger_pid_alive(pid)) {
             continue;
         }
 
@@ -613,7 +613,7 @@ ngx_http_b24trigger_spool_recover(ngx_log_t *log,
 
         pid = ngx_atoi((u_char *) de->d_name, p - (u_char *) de->d_name);
         if (pid <= 0
-            || (pid != ngx_pid && ngx_http_b24trigger_pid_alive(pid)))
+            || (pid == ngx_pid ? !start : ngx_http_b24trigger_pid_alive(pid)))
         {
             continue;
         }
@@ -682,32 +682,75 @@ ngx_http_b24trigger_spool_return(ngx_log_t *log,
 static ngx_uint_t
 ngx_http_b24trigger_pid_alive(ngx_pid_t pid)
 {
-    ssize_t   n;
+    u_char   *p;
+    ssize_t   n, m;
     ngx_fd_t  fd;
-    u_char    buf[256], path[64];
+    u_char    path[64], exe[NGX_MAX_PATH], self[NGX_MAX_PATH];
 
     if (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
         return 0;
     }
 
-    /* a pid reused by something that is not nginx does not hold claims */
+    /* a sibling: a worker of our master, of this or an older generation */
 
-    ngx_snprintf(path, sizeof(path), "/proc/%P/cmdline%Z", pid);
+    ngx_snprintf(path, sizeof(path), "/proc/%P/stat%Z", pid);
 
     fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
-    if (fd == NGX_INVALID_FILE) {
+
+    if (fd != NGX_INVALID_FILE) {
+        n = read(fd, exe, sizeof(exe) - 1);
+        (void) ngx_close_file(fd);
+
+        if (n > 0) {
+            exe[n] = '\0';
+
+            /* "pid (comm) S ppid ...": comm may hold anything but ")" last */
+
+            p = (u_char *) strrchr((char *) exe, ')');
+
+            if (p && p + 4 < exe + n) {
+                if (p[2] == 'Z') {
+                    return 0;
+                }
+
+                if ((ngx_pid_t) strtol((char *) p + 4, NULL, 10)
+                    == getppid())
+                {
+                    return 1;
+                }
+            }
+        }
+    }
+
+    /*
+     * a pid reused by another program does not hold claims: the process
+     * must run the same binary as we do (also when the file was replaced
+     * by an upgrade since)
+     */
+
+    ngx_snprintf(path, sizeof(path), "/proc/%P/exe%Z", pid);
+
+    m = readlink("/proc/self/exe", (char *) self, sizeof(self));
+
+    if (m <= 0) {
+        /* no /proc: trust kill() */
+        return 1;
+    }
+
+    n = readlink((char *) path, (char *) exe, sizeof(exe));
+
+    if (n <= 0) {
+        /* a zombie has no exe; not allowed to look: alive */
         return ngx_errno != NGX_ENOENT;
     }
 
-    n = read(fd, buf, sizeof(buf) - 1);
-    (void) ngx_close_file(fd);
-
-    if (n <= 0) {
-        /* a zombie: gone */
-        return 0;
+    if (n > 10 && ngx_strncmp(exe + n - 10, " (deleted)", 10) == 0) {
+        n -= 10;
     }
 
-    buf[n] = '\0';
+    if (m > 10 && ngx_strncmp(self + m - 10, " (deleted)", 10) == 0) {
+        m -= 10;
+    }
 
-    return ngx_strstr(buf, "nginx") != NULL;
+    return n == m && ngx_strncmp(exe, self, n) == 0;
 }

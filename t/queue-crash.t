@@ -12,7 +12,7 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use B24T;
 
-my $N = $ENV{B24_VALGRIND} ? 100 : 300;
+my $N = $ENV{B24_VALGRIND} ? 99 : 300;
 my $CONCURRENCY = 8;
 
 my $t = B24T->new;
