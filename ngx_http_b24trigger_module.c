@@ -13,6 +13,7 @@
 #include "ngx_http_b24trigger_curl.h"
 #include "ngx_http_b24trigger_verify.h"
 #include "ngx_http_b24trigger_fields.h"
+#include "ngx_http_b24trigger_queue.h"
 
 
 static ngx_int_t ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf);
@@ -48,6 +49,13 @@ static ngx_conf_bitmask_t  ngx_http_b24trigger_methods_mask[] = {
     { ngx_string("PUT"), NGX_HTTP_PUT },
     { ngx_string("PATCH"), NGX_HTTP_PATCH },
     { ngx_string("DELETE"), NGX_HTTP_DELETE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_b24trigger_delivery_modes[] = {
+    { ngx_string("sync"), NGX_HTTP_B24TRIGGER_DELIVERY_SYNC },
+    { ngx_string("queue"), NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE },
     { ngx_null_string, 0 }
 };
 
@@ -124,6 +132,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       0,
       NULL },
 
+    { ngx_string("b24trigger_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_queue_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("b24trigger_ignore"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_set_predicate_slot,
@@ -148,6 +163,27 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
     { ngx_string("b24trigger_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_b24trigger_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_delivery"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, delivery),
+      &ngx_http_b24trigger_delivery_modes },
+
+    { ngx_string("b24trigger_dedup_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_dedup_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_dedup"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_b24trigger_dedup,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -197,7 +233,13 @@ ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_b24trigger_body_init(cf) != NGX_OK) {
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    if (ngx_http_b24trigger_shm_add(cf, bmcf) != NGX_OK
+        || ngx_http_b24trigger_body_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -220,6 +262,8 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
      *
      *     bmcf->ssl_trusted_certificate = { 0, NULL };
      *     bmcf->used = 0;
+     *     bmcf->spool = NULL;
+     *     bmcf->shm_zone = NULL;
      */
 
     if (ngx_array_init(&bmcf->portals, cf->pool, 2,
@@ -254,6 +298,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
      *     blcf->portal = NULL;
      *     blcf->keys = NULL;
      *     blcf->methods = 0;
+     *     blcf->dedup_key = NULL;
      */
 
     blcf->target = NGX_CONF_UNSET_PTR;
@@ -264,6 +309,8 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
     blcf->ignore = NGX_CONF_UNSET_PTR;
     blcf->reply = NGX_CONF_UNSET_PTR;
     blcf->dry_run = NGX_CONF_UNSET;
+    blcf->delivery = NGX_CONF_UNSET_UINT;
+    blcf->dedup_zone = NGX_CONF_UNSET_PTR;
 
     return blcf;
 }
@@ -290,6 +337,15 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->ignore, prev->ignore, NULL);
     ngx_conf_merge_ptr_value(conf->reply, prev->reply, NULL);
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+    ngx_conf_merge_uint_value(conf->delivery, prev->delivery,
+                              NGX_HTTP_B24TRIGGER_DELIVERY_SYNC);
+
+    if (conf->dedup_zone == NGX_CONF_UNSET_PTR) {
+        conf->dedup_zone = prev->dedup_zone;
+        conf->dedup_key = prev->dedup_key;
+    }
+
+    ngx_conf_merge_ptr_value(conf->dedup_zone, prev->dedup_zone, NULL);
 
     /* every error log a request may write to is redacted */
 
@@ -342,6 +398,15 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"b24trigger_pass\" in location \"%V\" needs "
                            "\"b24trigger_target\"", &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE
+        && bmcf->spool == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"b24trigger_delivery queue\" in location \"%V\" "
+                           "needs \"b24trigger_queue\"", &clcf->name);
         return NGX_CONF_ERROR;
     }
 
@@ -729,13 +794,20 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_b24trigger_curl_init(cycle, &bmcf->ssl_trusted_certificate);
+    if (ngx_http_b24trigger_curl_init(cycle, &bmcf->ssl_trusted_certificate)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_b24trigger_delivery_init(cycle, bmcf);
 }
 
 
 static void
 ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_b24trigger_delivery_exit(cycle);
     ngx_http_b24trigger_curl_exit(cycle);
     ngx_http_b24trigger_redact_exit(cycle);
 }

@@ -23,6 +23,7 @@
 typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
 typedef struct ngx_http_b24trigger_call_s    ngx_http_b24trigger_call_t;
 typedef struct ngx_http_b24trigger_fields_s  ngx_http_b24trigger_fields_t;
+typedef struct ngx_http_b24trigger_spool_s   ngx_http_b24trigger_spool_t;
 
 
 /* a Bitrix24 portal reached through an incoming-webhook URL */
@@ -38,6 +39,7 @@ typedef struct {
     ngx_uint_t                     rate;       /* requests per 1000 s */
     ngx_uint_t                     burst;
     ngx_msec_t                     wait;
+    void                          *bucket;    /* in shared memory */
     unsigned                       loopback:1;
 } ngx_http_b24trigger_portal_t;
 
@@ -50,6 +52,8 @@ typedef struct {
     void                          *stats;     /* the counters' zone */
     ngx_flag_t                     used;
     ngx_flag_t                     status;
+    ngx_http_b24trigger_spool_t   *spool;     /* b24trigger_queue */
+    ngx_shm_zone_t                *shm_zone;  /* buckets, spool size */
 } ngx_http_b24trigger_main_conf_t;
 
 
@@ -75,6 +79,9 @@ typedef struct {
                                                  proxy_no_cache */
     ngx_http_b24trigger_reply_t   *reply;
     ngx_flag_t                     dry_run;
+    ngx_uint_t                     delivery;  /* b24trigger_delivery */
+    ngx_shm_zone_t                *dedup_zone;
+    ngx_http_complex_value_t      *dedup_key;
 } ngx_http_b24trigger_loc_conf_t;
 
 
@@ -137,6 +144,7 @@ struct ngx_http_b24trigger_call_s {
     ngx_str_t                          error_description;
     ngx_msec_t                         time;         /* ms, all attempts */
     time_t                             retry_after;  /* seconds, or 0 */
+    time_t                             operating_reset_at;   /* or 0 */
     ngx_str_t                          detail;       /* curl's words */
     ngx_uint_t                         redirects;
 
@@ -160,6 +168,7 @@ typedef struct {
     ngx_uint_t                         attempts;
     ngx_http_b24trigger_fields_t      *fields;       /* the body parsed,
                                                         once (fields.c) */
+    void                              *dedup;        /* key in flight */
 
     unsigned                           reading:1;
     unsigned                           too_large:1;

@@ -12,6 +12,7 @@
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_verify.h"
 #include "ngx_http_b24trigger_fields.h"
+#include "ngx_http_b24trigger_queue.h"
 
 
 static ngx_int_t ngx_http_b24trigger_reject(ngx_http_request_t *r,
@@ -28,6 +29,9 @@ static ngx_int_t ngx_http_b24trigger_target_invalid(ngx_http_request_t *r,
 static ngx_int_t ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_deliver(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static void ngx_http_b24trigger_bucket_waited(ngx_http_request_t *r);
+static ngx_int_t ngx_http_b24trigger_deliver_call(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static void ngx_http_b24trigger_call_finished(
     ngx_http_b24trigger_call_t *call);
@@ -249,6 +253,15 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         return ngx_http_b24trigger_dry_run(r, ctx);
     }
 
+    rc = ngx_http_b24trigger_dedup_check(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (blcf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE) {
+        return ngx_http_b24trigger_enqueue(r, ctx);
+    }
+
     return ngx_http_b24trigger_deliver(r, ctx);
 }
 
@@ -419,8 +432,111 @@ ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
 }
 
 
+/*
+ * The portal's bucket first (src/ngx_http_b24trigger_shm.c): a place now,
+ * a place after a wait of at most the portal's "wait=" (the request waits
+ * on a timer, as limit_req's delay does), or 503 with Retry-After and the
+ * portal is not called at all.
+ */
+
 static ngx_int_t
 ngx_http_b24trigger_deliver(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    time_t                           secs;
+    ngx_uint_t                       rc;
+    ngx_msec_t                       delay;
+    ngx_connection_t                *c;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    c = r->connection;
+
+    rc = ngx_http_b24trigger_bucket_take(blcf->portal, blcf->portal->wait,
+                                         &delay);
+
+    if (rc != NGX_HTTP_B24TRIGGER_BUCKET_OK) {
+        secs = (delay + 999) / 1000;
+        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+
+        if (rc == NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED) {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "b24trigger: portal \"%V\" is blocked "
+                          "(OPERATION_TIME_LIMIT) for %T s, target \"%V\" "
+                          "not triggered", &blcf->portal->name, secs,
+                          &ctx->target);
+
+            ngx_str_set(&ctx->error, "portal_rate_limited");
+
+            return ngx_http_b24trigger_reply_retry(r,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              "portal_rate_limited", secs);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "b24trigger: rate of portal \"%V\" exhausted, target "
+                      "\"%V\" not triggered, the sender is asked to retry "
+                      "in %T s", &blcf->portal->name, &ctx->target, secs);
+
+        ngx_str_set(&ctx->error, "rate_limited");
+
+        return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "rate_limited", secs);
+    }
+
+    if (delay == 0) {
+        return ngx_http_b24trigger_deliver_call(r, ctx);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "b24trigger waits %M ms for the portal's bucket", delay);
+
+    ctx->waiting = 1;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_b24trigger_bucket_waited;
+
+    c->write->delayed = 1;
+    ngx_add_timer(c->write, delay);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_b24trigger_bucket_waited(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_event_t                *wev;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    rc = ngx_http_b24trigger_deliver_call(r, ctx);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ctx->waiting = 0;
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_deliver_call(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
     ngx_connection_t                *c;
@@ -535,6 +651,8 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
 
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "b24trigger forwarded");
+
+        ngx_http_b24trigger_dedup_commit(r, ctx);
 
         return ngx_http_b24trigger_forwarded(r, ctx);
 

@@ -12,6 +12,7 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_queue.h"
 
 #include <jansson.h>
 
@@ -456,6 +457,9 @@ ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
         return;
     }
 
+    /* the portal's bucket and blocks, for every worker */
+    ngx_http_b24trigger_bucket_learn(call);
+
     ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
                                   &call->portal->name, NULL, -1);
     ngx_http_b24trigger_stats_call(call);
@@ -566,7 +570,7 @@ static void
 ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
     ngx_http_b24trigger_transfer_t *t)
 {
-    json_t        *root, *error, *desc, *result;
+    json_t        *root, *error, *desc, *result, *time, *reset;
     json_error_t   err;
 
     call->status = t->status;
@@ -653,6 +657,21 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
     result = json_object_get(root, "result");
 
     if (result != NULL && t->status >= 200 && t->status < 300) {
+
+        /* when OPERATION_TIME_LIMIT would lift (cloud portals only) */
+
+        time = json_object_get(root, "time");
+        reset = json_is_object(time) ? json_object_get(time,
+                                                       "operating_reset_at")
+                                     : NULL;
+
+        if (json_is_integer(reset)) {
+            call->operating_reset_at = (time_t) json_integer_value(reset);
+
+        } else if (json_is_real(reset)) {
+            call->operating_reset_at = (time_t) json_real_value(reset);
+        }
+
         json_decref(root);
         call->outcome = NGX_HTTP_B24TRIGGER_CALL_OK;
         return;
