@@ -92,8 +92,14 @@ typedef struct {
 #define NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS    2
 #define NGX_HTTP_B24TRIGGER_M_IN_FLIGHT       3
 #define NGX_HTTP_B24TRIGGER_M_LATENCY         4
-#define NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET  5
-#define NGX_HTTP_B24TRIGGER_M_LATENCY_SUM     6
+#define NGX_HTTP_B24TRIGGER_M_BUCKET_LEVEL    5
+#define NGX_HTTP_B24TRIGGER_M_QUEUE_WAITING   6
+#define NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED   7
+#define NGX_HTTP_B24TRIGGER_M_QUEUE_OLDEST    8
+#define NGX_HTTP_B24TRIGGER_M_DEAD_LETTERS    9
+#define NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET  10  /* parts, not shown */
+#define NGX_HTTP_B24TRIGGER_M_LATENCY_SUM     11  /* on their own */
+#define NGX_HTTP_B24TRIGGER_M_QUEUE_ARRIVAL   12
 
 
 /* how a webhook ended, also $b24trigger_result */
@@ -218,6 +224,10 @@ ngx_int_t ngx_http_b24trigger_reply_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, ngx_str_t *extra);
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
     size_t max, size_t *len);
+
+/* the portal's bucket now, in calls (ngx_http_b24trigger_shm.c) */
+ngx_uint_t ngx_http_b24trigger_bucket_level(
+    ngx_http_b24trigger_portal_t *portal);
 
 /* counters and the status location (ngx_http_b24trigger_stats.c) */
 ngx_int_t ngx_http_b24trigger_stats_init_conf(ngx_conf_t *cf);

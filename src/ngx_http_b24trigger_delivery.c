@@ -23,6 +23,7 @@
 
 #define NGX_HTTP_B24TRIGGER_SCAN_BATCH   256
 #define NGX_HTTP_B24TRIGGER_SCAN_IDLE    1000
+#define NGX_HTTP_B24TRIGGER_DEAD_EVERY   5       /* s, between counts */
 #define NGX_HTTP_B24TRIGGER_KICK         20
 #define NGX_HTTP_B24TRIGGER_RECOVER      30000
 #define NGX_HTTP_B24TRIGGER_EVENT_MAX    65536
@@ -56,10 +57,17 @@ typedef struct {
     ngx_uint_t                         inflight;
     ngx_msec_t                         recovered;
     ngx_uint_t                         due;        /* seen in this pass */
+    ngx_uint_t                         waiting;    /* all, this pass */
+    int64_t                            oldest;     /* arrival, ms */
+    time_t                             dead_counted;
 } ngx_http_b24trigger_delivery_t;
 
 
 static void ngx_http_b24trigger_delivery_tick(ngx_event_t *ev);
+static void ngx_http_b24trigger_delivery_arrival(
+    ngx_http_b24trigger_delivery_t *d, u_char *name, size_t len);
+static void ngx_http_b24trigger_delivery_publish(
+    ngx_http_b24trigger_delivery_t *d);
 static ngx_msec_t ngx_http_b24trigger_delivery_scan(
     ngx_http_b24trigger_delivery_t *d);
 static ngx_int_t ngx_http_b24trigger_delivery_claim(
@@ -276,6 +284,8 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
         }
 
         d->due = 0;
+        d->waiting = 0;
+        d->oldest = 0;
     }
 
     for (n = 0; n < NGX_HTTP_B24TRIGGER_SCAN_BATCH; n++) {
@@ -295,6 +305,8 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
             closedir(d->dir);
             d->dir = NULL;
 
+            ngx_http_b24trigger_delivery_publish(d);
+
             return d->due ? NGX_HTTP_B24TRIGGER_KICK : wait;
         }
 
@@ -305,6 +317,9 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
         {
             continue;
         }
+
+        d->waiting++;
+        ngx_http_b24trigger_delivery_arrival(d, (u_char *) de->d_name, len);
 
         /* "<due ms>-...": digits up to the first "-" */
 
@@ -340,6 +355,90 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
     /* more to read */
 
     return 1;
+}
+
+
+/*
+ * Names are "<arrival ms>-<pid>-<rand>.json", or with "<due ms>-" in front
+ * once retried: the arrival is the first field of the id either way
+ */
+
+static void
+ngx_http_b24trigger_delivery_arrival(ngx_http_b24trigger_delivery_t *d,
+    u_char *name, size_t len)
+{
+    u_char      *p, *last, *start;
+    int64_t      ms;
+    ngx_uint_t   dashes;
+
+    last = name + len;
+    dashes = 0;
+
+    for (p = name; p < last; p++) {
+        if (*p == '-') {
+            dashes++;
+        }
+    }
+
+    start = name;
+
+    if (dashes == 3) {
+        start = ngx_strlchr(name, last, '-') + 1;
+    }
+
+    ms = 0;
+
+    for (p = start; p < last && *p >= '0' && *p <= '9' && p - start < 15;
+         p++)
+    {
+        ms = ms * 10 + (*p - '0');
+    }
+
+    if (ms && (d->oldest == 0 || ms < d->oldest)) {
+        d->oldest = ms;
+    }
+}
+
+
+/* what a full pass saw, for b24trigger_status; dead letters now and then */
+
+static void
+ngx_http_b24trigger_delivery_publish(ngx_http_b24trigger_delivery_t *d)
+{
+    DIR            *dir;
+    ngx_uint_t      n;
+    struct dirent  *de;
+
+    ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_QUEUE_WAITING,
+                                  &d->spool->path, NULL, d->waiting);
+    ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_QUEUE_ARRIVAL,
+                                  &d->spool->path, NULL,
+                                  d->waiting ? (ngx_atomic_uint_t) d->oldest
+                                             : 0);
+
+    if (ngx_time() - d->dead_counted < NGX_HTTP_B24TRIGGER_DEAD_EVERY) {
+        return;
+    }
+
+    d->dead_counted = ngx_time();
+
+    dir = opendir((char *) d->spool->dead.data);
+    if (dir == NULL) {
+        return;
+    }
+
+    n = 0;
+
+    while ((de = readdir(dir)) != NULL) {
+        if (de->d_name[0] != '.') {
+            n++;
+        }
+    }
+
+    closedir(dir);
+
+    ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_DEAD_LETTERS,
+                                  &d->spool->path, NULL, n);
 }
 
 
@@ -450,6 +549,9 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
 
     ngx_queue_insert_tail(&d->events, &ev->queue);
     d->inflight++;
+
+    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED,
+                                  &d->spool->path, NULL, 1);
 
     return NGX_OK;
 }
@@ -630,6 +732,9 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
     ngx_queue_remove(&ev->queue);
     ev->queue.next = NULL;
     d->inflight--;
+
+    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED,
+                                  &d->spool->path, NULL, -1);
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &d->log, 0,
                    "b24trigger delivery done: \"%V\" %s status:%ui",
@@ -873,6 +978,9 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
                   ev->call.status, &ev->call.error,
                   &ev->call.error_description);
 
+    /* counted again at the end of the next pass */
+    d->dead_counted = 0;
+
     ngx_http_b24trigger_delivery_free(ev);
     return;
 
@@ -962,6 +1070,9 @@ ngx_http_b24trigger_delivery_unclaim(ngx_http_b24trigger_delivery_t *d,
         ngx_queue_remove(&ev->queue);
         ev->queue.next = NULL;
         d->inflight--;
+
+        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED,
+                                      &d->spool->path, NULL, -1);
     }
 
     ngx_http_b24trigger_delivery_free(ev);

@@ -218,6 +218,35 @@ ngx_http_b24trigger_bucket_drain(ngx_http_b24trigger_portal_t *portal,
  */
 
 ngx_uint_t
+ngx_http_b24trigger_bucket_level(ngx_http_b24trigger_portal_t *portal)
+{
+    uint64_t                          level;
+    ngx_slab_pool_t                  *shpool;
+    ngx_http_b24trigger_bucket_t     *b;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    b = portal->bucket;
+
+    if (b == NULL) {
+        return 0;
+    }
+
+    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_b24trigger_module);
+    shpool = ngx_http_b24trigger_shm_pool(bmcf);
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    ngx_http_b24trigger_bucket_drain(portal, b);
+    level = b->level;
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return (ngx_uint_t) ((level + 999) / 1000);
+}
+
+
+ngx_uint_t
 ngx_http_b24trigger_bucket_take(ngx_http_b24trigger_portal_t *portal,
     ngx_msec_t max_wait, ngx_msec_t *delay)
 {
