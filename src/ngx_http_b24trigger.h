@@ -205,6 +205,7 @@ ngx_int_t ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call);
 void ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call);
 const char *ngx_http_b24trigger_outcome_name(
     ngx_http_b24trigger_outcome_e outcome);
+const char *ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call);
 
 /* the request flow (ngx_http_b24trigger_handler.c) */
 ngx_int_t ngx_http_b24trigger_handler(ngx_http_request_t *r);

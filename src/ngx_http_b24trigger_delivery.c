@@ -971,12 +971,14 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
 
     ngx_log_error(NGX_LOG_ERR, &d->log, 0,
                   "b24trigger: queued event \"%V\" for portal \"%V\" target "
-                  "\"%V\" moved to dead letters after %ui attempts: %s "
-                  "(last: %s %ui \"%V\" \"%V\")", &ev->id, &ev->portal_name,
-                  &ev->call.target, ev->attempts, reason,
+                  "\"%V\" moved to dead letters after %ui attempt%s: %s "
+                  "(last: %s %ui \"%V\" \"%V\"); %s", &ev->id,
+                  &ev->portal_name, &ev->call.target, ev->attempts,
+                  ev->attempts == 1 ? "" : "s", reason,
                   ngx_http_b24trigger_outcome_name(ev->call.outcome),
                   ev->call.status, &ev->call.error,
-                  &ev->call.error_description);
+                  &ev->call.error_description,
+                  ngx_http_b24trigger_call_hint(&ev->call));
 
     /* counted again at the end of the next pass */
     d->dead_counted = 0;

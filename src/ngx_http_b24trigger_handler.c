@@ -447,9 +447,11 @@ ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     ngx_uint_t                       rc;
     ngx_msec_t                       delay;
     ngx_connection_t                *c;
+    ngx_http_core_loc_conf_t        *clcf;
     ngx_http_b24trigger_loc_conf_t  *blcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     c = r->connection;
 
     rc = ngx_http_b24trigger_bucket_take(blcf->portal, blcf->portal->wait,
@@ -463,8 +465,10 @@ ngx_http_b24trigger_deliver(ngx_http_request_t *r,
             ngx_log_error(NGX_LOG_ERR, c->log, 0,
                           "b24trigger: portal \"%V\" is blocked "
                           "(OPERATION_TIME_LIMIT) for %T s, target \"%V\" "
-                          "not triggered", &blcf->portal->name, secs,
-                          &ctx->target);
+                          "from location \"%V\" not triggered; the method's "
+                          "time budget on the portal is used up for a while",
+                          &blcf->portal->name, secs, &ctx->target,
+                          &clcf->name);
 
             ngx_str_set(&ctx->error, "portal_rate_limited");
 
@@ -474,9 +478,12 @@ ngx_http_b24trigger_deliver(ngx_http_request_t *r,
         }
 
         ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "b24trigger: rate of portal \"%V\" exhausted, target "
-                      "\"%V\" not triggered, the sender is asked to retry "
-                      "in %T s", &blcf->portal->name, &ctx->target, secs);
+                      "b24trigger: the bucket of portal \"%V\" is full, "
+                      "target \"%V\" from location \"%V\" not triggered, "
+                      "the sender is asked to retry in %T s; raise rate= "
+                      "and burst= of b24trigger_portal if the portal allows "
+                      "more, or use \"b24trigger_delivery queue\"",
+                      &blcf->portal->name, &ctx->target, &clcf->name, secs);
 
         ngx_str_set(&ctx->error, "rate_limited");
 
@@ -661,12 +668,14 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "b24trigger: portal \"%V\" refused target \"%V\" "
-                      "code \"%V\" from location \"%V\": %ui %s \"%V\"",
+                      "code \"%V\" from location \"%V\": %ui %s \"%V\" "
+                      "(attempt %ui); %s",
                       &call->portal->name, &call->target, &call->code,
                       &clcf->name, call->status,
                       call->error.len ? (char *) call->error.data
                                       : "(no error code)",
-                      &call->error_description);
+                      &call->error_description, ctx->attempts,
+                      ngx_http_b24trigger_call_hint(call));
 
         e = ngx_http_b24trigger_json_string(r->pool, &call->error, 128,
                                             &elen);
@@ -700,9 +709,10 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
                       "b24trigger: portal \"%V\" is rate limiting "
                       "(%V \"%V\"), target \"%V\" from location \"%V\" "
                       "not triggered, the sender is asked to retry in "
-                      "%T s", &call->portal->name, &call->error,
+                      "%T s; %s", &call->portal->name, &call->error,
                       &call->error_description, &call->target,
-                      &clcf->name, call->retry_after);
+                      &clcf->name, call->retry_after,
+                      ngx_http_b24trigger_call_hint(call));
 
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
@@ -736,11 +746,13 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "b24trigger: portal \"%V\" at \"%V\" %s: %V; target "
-                      "\"%V\" from location \"%V\" not triggered",
+                      "\"%V\" from location \"%V\" not triggered "
+                      "(attempt %ui); %s",
                       &call->portal->name, &call->portal->safe_url,
                       call->outcome == NGX_HTTP_B24TRIGGER_CALL_TIMEOUT
                       ? "timed out" : "unreachable",
-                      &call->detail, &call->target, &clcf->name);
+                      &call->detail, &call->target, &clcf->name,
+                      ctx->attempts, ngx_http_b24trigger_call_hint(call));
 
         if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_TIMEOUT) {
             return ngx_http_b24trigger_reply_error(r,
@@ -757,8 +769,10 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "b24trigger: portal \"%V\" gave an invalid answer "
                       "(HTTP %ui, %V); target \"%V\" from location \"%V\" "
-                      "not triggered", &call->portal->name, call->status,
-                      &call->detail, &call->target, &clcf->name);
+                      "not triggered (attempt %ui); %s", &call->portal->name,
+                      call->status, &call->detail, &call->target,
+                      &clcf->name, ctx->attempts,
+                      ngx_http_b24trigger_call_hint(call));
 
         extra.data = ngx_pnalloc(r->pool, sizeof(",\"portal_status\":") - 1
                                           + NGX_INT_T_LEN);

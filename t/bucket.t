@@ -90,7 +90,7 @@ is(scalar(grep { ($_->{error} || '') eq 'QUERY_LIMIT_EXCEEDED' } @calls), 0,
 is(scalar @calls, scalar @ok, 'sync: refused requests never reach the portal');
 
 like($t->error_log,
-     qr/\[error\].*rate of portal "main" exhausted, target "DEAL_\d+" not triggered, the sender is asked to retry in \d+ s/,
+     qr/\[error\].*the bucket of portal "main" is full, target "DEAL_\d+" from location "[^"]+" not triggered, the sender is asked to retry in \d+ s/,
      'sync: error log line');
 
 $t->finish;

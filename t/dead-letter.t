@@ -92,7 +92,7 @@ for my $c (@cases) {
 }
 
 like($t->error_log,
-     qr/\[error\].*queued event "[^"]+" for portal "main" target "DEAL_13" moved to dead letters after 1 attempts: portal_error \(last: portal_error 403 "ACCESS_DENIED" "Access denied! There is no permissions to update the entity\."\)/,
+     qr/\[error\].*queued event "[^"]+" for portal "main" target "DEAL_13" moved to dead letters after 1 attempt: portal_error \(last: portal_error 403 "ACCESS_DENIED" "Access denied! There is no permissions to update the entity\."\)/,
      'dead letter: error log line');
 
 # too old: the portal never answers within max_age
