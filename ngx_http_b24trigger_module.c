@@ -12,6 +12,8 @@
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_curl.h"
 #include "ngx_http_b24trigger_verify.h"
+#include "ngx_http_b24trigger_fields.h"
+#include "ngx_http_b24trigger_queue.h"
 
 
 static ngx_int_t ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf);
@@ -30,6 +32,10 @@ static char *ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_b24trigger_status(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_b24trigger_field(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+static char *ngx_http_b24trigger_reply_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static ngx_int_t ngx_http_b24trigger_parse_rate(ngx_str_t *value,
     ngx_uint_t *rate);
 static ngx_int_t ngx_http_b24trigger_init_process(ngx_cycle_t *cycle);
@@ -43,6 +49,13 @@ static ngx_conf_bitmask_t  ngx_http_b24trigger_methods_mask[] = {
     { ngx_string("PUT"), NGX_HTTP_PUT },
     { ngx_string("PATCH"), NGX_HTTP_PATCH },
     { ngx_string("DELETE"), NGX_HTTP_DELETE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_b24trigger_delivery_modes[] = {
+    { ngx_string("sync"), NGX_HTTP_B24TRIGGER_DELIVERY_SYNC },
+    { ngx_string("queue"), NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE },
     { ngx_null_string, 0 }
 };
 
@@ -112,9 +125,65 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       offsetof(ngx_http_b24trigger_loc_conf_t, methods),
       &ngx_http_b24trigger_methods_mask },
 
+    { ngx_string("b24trigger_field"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE2,
+      ngx_http_b24trigger_field,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_queue"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_queue_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_ignore"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_set_predicate_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, ignore),
+      NULL },
+
+    { ngx_string("b24trigger_reply"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_b24trigger_reply_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_dry_run"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_FLAG,
+      ngx_conf_set_flag_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, dry_run),
+      NULL },
+
     { ngx_string("b24trigger_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_b24trigger_status,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_delivery"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, delivery),
+      &ngx_http_b24trigger_delivery_modes },
+
+    { ngx_string("b24trigger_dedup_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_dedup_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_dedup"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_b24trigger_dedup,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
       NULL },
@@ -164,7 +233,13 @@ ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf)
 static ngx_int_t
 ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
 {
-    if (ngx_http_b24trigger_body_init(cf) != NGX_OK) {
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    if (ngx_http_b24trigger_shm_add(cf, bmcf) != NGX_OK
+        || ngx_http_b24trigger_body_init(cf) != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -187,6 +262,8 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
      *
      *     bmcf->ssl_trusted_certificate = { 0, NULL };
      *     bmcf->used = 0;
+     *     bmcf->spool = NULL;
+     *     bmcf->shm_zone = NULL;
      */
 
     if (ngx_array_init(&bmcf->portals, cf->pool, 2,
@@ -221,6 +298,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
      *     blcf->portal = NULL;
      *     blcf->keys = NULL;
      *     blcf->methods = 0;
+     *     blcf->dedup_key = NULL;
      */
 
     blcf->target = NGX_CONF_UNSET_PTR;
@@ -228,6 +306,11 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
     blcf->verify = NGX_CONF_UNSET_PTR;
     blcf->secrets = NGX_CONF_UNSET_PTR;
     blcf->body_max = NGX_CONF_UNSET_SIZE;
+    blcf->ignore = NGX_CONF_UNSET_PTR;
+    blcf->reply = NGX_CONF_UNSET_PTR;
+    blcf->dry_run = NGX_CONF_UNSET;
+    blcf->delivery = NGX_CONF_UNSET_UINT;
+    blcf->dedup_zone = NGX_CONF_UNSET_PTR;
 
     return blcf;
 }
@@ -251,6 +334,18 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_size_value(conf->body_max, prev->body_max, 1024 * 1024);
     ngx_conf_merge_bitmask_value(conf->methods, prev->methods,
                                  (NGX_CONF_BITMASK_SET|NGX_HTTP_POST));
+    ngx_conf_merge_ptr_value(conf->ignore, prev->ignore, NULL);
+    ngx_conf_merge_ptr_value(conf->reply, prev->reply, NULL);
+    ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
+    ngx_conf_merge_uint_value(conf->delivery, prev->delivery,
+                              NGX_HTTP_B24TRIGGER_DELIVERY_SYNC);
+
+    if (conf->dedup_zone == NGX_CONF_UNSET_PTR) {
+        conf->dedup_zone = prev->dedup_zone;
+        conf->dedup_key = prev->dedup_key;
+    }
+
+    ngx_conf_merge_ptr_value(conf->dedup_zone, prev->dedup_zone, NULL);
 
     /* every error log a request may write to is redacted */
 
@@ -303,6 +398,15 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"b24trigger_pass\" in location \"%V\" needs "
                            "\"b24trigger_target\"", &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE
+        && bmcf->spool == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"b24trigger_delivery queue\" in location \"%V\" "
+                           "needs \"b24trigger_queue\"", &clcf->name);
         return NGX_CONF_ERROR;
     }
 
@@ -600,6 +704,69 @@ ngx_http_b24trigger_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 }
 
 
+static char *
+ngx_http_b24trigger_field(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_str_t  *value;
+
+    value = cf->args->elts;
+
+    return ngx_http_b24trigger_field_add(cf, &value[1], &value[2]);
+}
+
+
+static char *
+ngx_http_b24trigger_reply_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_str_t                         *value;
+    ngx_http_b24trigger_reply_t       *reply;
+    ngx_http_compile_complex_value_t   ccv;
+
+    if (blcf->reply != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    reply = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_reply_t));
+    if (reply == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+    ccv.cf = cf;
+    ccv.value = &value[1];
+    ccv.complex_value = &reply->value;
+
+    if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (cf->args->nelts == 3) {
+        if (value[2].len <= sizeof("content_type=") - 1
+            || ngx_strncmp(value[2].data, "content_type=",
+                           sizeof("content_type=") - 1)
+               != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[2]);
+            return NGX_CONF_ERROR;
+        }
+
+        reply->type.data = value[2].data + sizeof("content_type=") - 1;
+        reply->type.len = value[2].len - (sizeof("content_type=") - 1);
+    }
+
+    blcf->reply = reply;
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
 {
@@ -627,13 +794,20 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_b24trigger_curl_init(cycle, &bmcf->ssl_trusted_certificate);
+    if (ngx_http_b24trigger_curl_init(cycle, &bmcf->ssl_trusted_certificate)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    return ngx_http_b24trigger_delivery_init(cycle, bmcf);
 }
 
 
 static void
 ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_b24trigger_delivery_exit(cycle);
     ngx_http_b24trigger_curl_exit(cycle);
     ngx_http_b24trigger_redact_exit(cycle);
 }

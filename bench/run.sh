@@ -2,6 +2,8 @@
 # make bench: b24trigger beside nginx's own proxy_pass, in the same run,
 # against the same fake portal (an nginx server answering like Bitrix24),
 # with wrk.  Reports requests/s, latency percentiles and the ratios.
+# The queue scenario: durable enqueues per second (202 after fsync) and
+# the rate at which the workers then deliver them to the same portal.
 #
 #   BENCH_TIME=10s BENCH_CONN=64 BENCH_THREADS=2 make bench
 
@@ -41,7 +43,10 @@ http {
 
     upstream portal { server 127.0.0.1:$portal; keepalive 64; }
 
-    b24trigger_portal main http://127.0.0.1:$portal/rest/1/$secret/;
+    # the bucket out of the way: the fake portal has none
+    b24trigger_portal main http://127.0.0.1:$portal/rest/1/$secret/
+                      rate=1000000r/s burst=1000000;
+    b24trigger_queue $dir/spool concurrency=64;
 
     # the fake portal: what Bitrix24 answers to crm.automation.trigger
     server {
@@ -62,6 +67,16 @@ http {
             b24trigger_secret $token;
             b24trigger_target DEAL_\$deal;
             b24trigger_code bench;
+        }
+
+        # the same, queued: 202 once on disk, delivered by the workers
+        location ~ ^/queue/(?<qdeal>[0-9]+)\$ {
+            b24trigger_pass main;
+            b24trigger_verify token header=X-Token;
+            b24trigger_secret $token;
+            b24trigger_target DEAL_\$qdeal;
+            b24trigger_code bench;
+            b24trigger_delivery queue;
         }
 
         # the baseline: nginx's own proxy to the same portal
@@ -105,6 +120,19 @@ run proxy-1 /proxy/57
 run b24-2 /b24/57
 run proxy-2 /proxy/57
 
+# queue: enqueue under load, then wait until the workers drained it
+pending() {
+    find "$dir/spool/queue" "$dir/spool/claim" -type f -name '*.json' \
+        | wc -l
+}
+
+start=$(date +%s.%N)
+run queue /queue/57
+enq_end=$(date +%s.%N)
+while [ "$(pending)" -gt 0 ]; do sleep 0.05; done
+end=$(date +%s.%N)
+echo "$start $enq_end $end" > "$dir/queue.time"
+
 python3 - "$dir" <<'PY'
 import re, sys
 d = sys.argv[1]
@@ -136,4 +164,20 @@ for side, label in (("b24", "b24trigger"), ("proxy", "proxy_pass")):
 b, p = rows["b24"], rows["proxy"]
 print("ratio b24trigger/proxy_pass: throughput %.2f, p50 %.2f, p99 %.2f"
       % (b[0] / p[0], b[1] / p[1], b[2] / p[2]))
+
+q = parse("queue")
+t = open("%s/queue.txt" % d).read()
+total = int(re.search(r"(\d+) requests in", t).group(1))
+start, enq_end, end = map(float, open("%s/queue.time" % d).read().split())
+queued = total - q[3]
+print()
+print("%-12s %12s %10s %10s %8s %10s" % ("", "req/s", "p50 ms", "p99 ms",
+                                         "non-2xx", "RSS kB"))
+print("%-12s %12.0f %10.3f %10.3f %8d %10d" % ("sync", b[0], b[1], b[2],
+                                               b[3], b[4]))
+print("%-12s %12.0f %10.3f %10.3f %8d %10d" % ("queue", q[0], q[1], q[2],
+                                               q[3], q[4]))
+print("queue: %d durable enqueues (write+fsync+rename+fsync dir), "
+      "%.0f/s; all delivered %.1f s after the load, delivery rate %.0f/s"
+      % (queued, q[0], end - enq_end, queued / (end - start)))
 PY

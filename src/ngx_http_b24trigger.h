@@ -22,6 +22,8 @@
 
 typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
 typedef struct ngx_http_b24trigger_call_s    ngx_http_b24trigger_call_t;
+typedef struct ngx_http_b24trigger_fields_s  ngx_http_b24trigger_fields_t;
+typedef struct ngx_http_b24trigger_spool_s   ngx_http_b24trigger_spool_t;
 
 
 /* a Bitrix24 portal reached through an incoming-webhook URL */
@@ -37,6 +39,7 @@ typedef struct {
     ngx_uint_t                     rate;       /* requests per 1000 s */
     ngx_uint_t                     burst;
     ngx_msec_t                     wait;
+    void                          *bucket;    /* in shared memory */
     unsigned                       loopback:1;
 } ngx_http_b24trigger_portal_t;
 
@@ -49,7 +52,17 @@ typedef struct {
     void                          *stats;     /* the counters' zone */
     ngx_flag_t                     used;
     ngx_flag_t                     status;
+    ngx_http_b24trigger_spool_t   *spool;     /* b24trigger_queue */
+    ngx_shm_zone_t                *shm_zone;  /* buckets, spool size */
 } ngx_http_b24trigger_main_conf_t;
+
+
+/* "b24trigger_reply VALUE [content_type=TYPE]" */
+
+typedef struct {
+    ngx_http_complex_value_t       value;
+    ngx_str_t                      type;       /* empty: default_type */
+} ngx_http_b24trigger_reply_t;
 
 
 typedef struct {
@@ -62,6 +75,13 @@ typedef struct {
     ngx_array_t                   *keys;      /* ngx_str_t, for the scheme */
     size_t                         body_max;
     ngx_uint_t                     methods;
+    ngx_array_t                   *ignore;    /* predicates, as
+                                                 proxy_no_cache */
+    ngx_http_b24trigger_reply_t   *reply;
+    ngx_flag_t                     dry_run;
+    ngx_uint_t                     delivery;  /* b24trigger_delivery */
+    ngx_shm_zone_t                *dedup_zone;
+    ngx_http_complex_value_t      *dedup_key;
 } ngx_http_b24trigger_loc_conf_t;
 
 
@@ -72,8 +92,14 @@ typedef struct {
 #define NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS    2
 #define NGX_HTTP_B24TRIGGER_M_IN_FLIGHT       3
 #define NGX_HTTP_B24TRIGGER_M_LATENCY         4
-#define NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET  5
-#define NGX_HTTP_B24TRIGGER_M_LATENCY_SUM     6
+#define NGX_HTTP_B24TRIGGER_M_BUCKET_LEVEL    5
+#define NGX_HTTP_B24TRIGGER_M_QUEUE_WAITING   6
+#define NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED   7
+#define NGX_HTTP_B24TRIGGER_M_QUEUE_OLDEST    8
+#define NGX_HTTP_B24TRIGGER_M_DEAD_LETTERS    9
+#define NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET  10  /* parts, not shown */
+#define NGX_HTTP_B24TRIGGER_M_LATENCY_SUM     11  /* on their own */
+#define NGX_HTTP_B24TRIGGER_M_QUEUE_ARRIVAL   12
 
 
 /* how a webhook ended, also $b24trigger_result */
@@ -85,7 +111,8 @@ typedef enum {
     NGX_HTTP_B24TRIGGER_IGNORED,
     NGX_HTTP_B24TRIGGER_DUPLICATE,
     NGX_HTTP_B24TRIGGER_REJECTED,
-    NGX_HTTP_B24TRIGGER_FAILED
+    NGX_HTTP_B24TRIGGER_FAILED,
+    NGX_HTTP_B24TRIGGER_DRY_RUN
 } ngx_http_b24trigger_result_e;
 
 
@@ -123,6 +150,7 @@ struct ngx_http_b24trigger_call_s {
     ngx_str_t                          error_description;
     ngx_msec_t                         time;         /* ms, all attempts */
     time_t                             retry_after;  /* seconds, or 0 */
+    time_t                             operating_reset_at;   /* or 0 */
     ngx_str_t                          detail;       /* curl's words */
     ngx_uint_t                         redirects;
 
@@ -144,6 +172,9 @@ typedef struct {
     ngx_http_b24trigger_result_e       result;
     ngx_http_b24trigger_call_t        *call;
     ngx_uint_t                         attempts;
+    ngx_http_b24trigger_fields_t      *fields;       /* the body parsed,
+                                                        once (fields.c) */
+    void                              *dedup;        /* key in flight */
 
     unsigned                           reading:1;
     unsigned                           too_large:1;
@@ -174,6 +205,7 @@ ngx_int_t ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call);
 void ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call);
 const char *ngx_http_b24trigger_outcome_name(
     ngx_http_b24trigger_outcome_e outcome);
+const char *ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call);
 
 /* the request flow (ngx_http_b24trigger_handler.c) */
 ngx_int_t ngx_http_b24trigger_handler(ngx_http_request_t *r);
@@ -187,10 +219,16 @@ ngx_int_t ngx_http_b24trigger_body_read(ngx_http_request_t *r,
 /* replies to the sender (ngx_http_b24trigger_reply.c) */
 ngx_int_t ngx_http_b24trigger_reply(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *body, ngx_str_t *type);
+ngx_int_t ngx_http_b24trigger_reply_success(ngx_http_request_t *r,
+    ngx_uint_t status, ngx_str_t *json);
 ngx_int_t ngx_http_b24trigger_reply_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, ngx_str_t *extra);
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
     size_t max, size_t *len);
+
+/* the portal's bucket now, in calls (ngx_http_b24trigger_shm.c) */
+ngx_uint_t ngx_http_b24trigger_bucket_level(
+    ngx_http_b24trigger_portal_t *portal);
 
 /* counters and the status location (ngx_http_b24trigger_stats.c) */
 ngx_int_t ngx_http_b24trigger_stats_init_conf(ngx_conf_t *cf);

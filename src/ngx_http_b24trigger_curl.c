@@ -47,6 +47,8 @@ static int ngx_http_b24trigger_curl_timer(CURLM *multi, long timeout_ms,
     void *userp);
 static void ngx_http_b24trigger_curl_event(ngx_event_t *ev);
 static void ngx_http_b24trigger_curl_timeout(ngx_event_t *ev);
+static void ngx_http_b24trigger_curl_action(ngx_http_b24trigger_worker_t *w,
+    curl_socket_t fd, int mask);
 static void ngx_http_b24trigger_curl_check(ngx_http_b24trigger_worker_t *w);
 static void ngx_http_b24trigger_curl_finish(ngx_http_b24trigger_worker_t *w,
     ngx_http_b24trigger_transfer_t *t, CURLcode result);
@@ -508,8 +510,6 @@ ngx_http_b24trigger_curl_timer(CURLM *multi, long timeout_ms, void *userp)
 static void
 ngx_http_b24trigger_curl_event(ngx_event_t *ev)
 {
-    int                            running;
-    CURLMcode                      rc;
     ngx_socket_t                   fd;
     ngx_connection_t              *c;
     ngx_http_b24trigger_worker_t  *w;
@@ -531,25 +531,14 @@ ngx_http_b24trigger_curl_event(ngx_event_t *ev)
 
     /* c may be released by the time socket_action returns */
 
-    rc = curl_multi_socket_action(w->multi, fd,
-                                  ev->write ? CURL_CSELECT_OUT
-                                            : CURL_CSELECT_IN,
-                                  &running);
-    if (rc != CURLM_OK) {
-        ngx_log_error(NGX_LOG_ALERT, &w->log, 0,
-                      "curl_multi_socket_action() failed: %s",
-                      curl_multi_strerror(rc));
-    }
-
-    ngx_http_b24trigger_curl_check(w);
+    ngx_http_b24trigger_curl_action(w, fd, ev->write ? CURL_CSELECT_OUT
+                                                     : CURL_CSELECT_IN);
 }
 
 
 static void
 ngx_http_b24trigger_curl_timeout(ngx_event_t *ev)
 {
-    int                            running;
-    CURLMcode                      rc;
     ngx_http_b24trigger_worker_t  *w;
 
     w = ev->data;
@@ -557,8 +546,21 @@ ngx_http_b24trigger_curl_timeout(ngx_event_t *ev)
     ngx_log_debug0(NGX_LOG_DEBUG_EVENT, &w->log, 0,
                    "b24trigger curl timeout");
 
-    rc = curl_multi_socket_action(w->multi, CURL_SOCKET_TIMEOUT, 0,
-                                  &running);
+    ngx_http_b24trigger_curl_action(w, CURL_SOCKET_TIMEOUT, 0);
+}
+
+
+/* libcurl does what the socket or the timer is ready for; then the harvest */
+
+static void
+ngx_http_b24trigger_curl_action(ngx_http_b24trigger_worker_t *w,
+    curl_socket_t fd, int mask)
+{
+    int        running;
+    CURLMcode  rc;
+
+    rc = curl_multi_socket_action(w->multi, fd, mask, &running);
+
     if (rc != CURLM_OK) {
         ngx_log_error(NGX_LOG_ALERT, &w->log, 0,
                       "curl_multi_socket_action() failed: %s",

@@ -2,8 +2,12 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * Fields of the request body: JSON dot paths and form fields.  Knows the
- * body bytes and nothing about portals or signatures.
+ * Fields of the request body: the "b24trigger_field" variables and
+ * ngx_http_b24trigger_field_value().  Decides what the body is (its
+ * content type, or its first byte), parses it once per request, when the
+ * first field is looked up, and keeps the result in the request's
+ * context.  The parsing itself is in ngx_http_b24trigger_parse.c.  Knows
+ * the body and nothing about portals or signatures.
  */
 
 
@@ -11,112 +15,444 @@
 #include "ngx_http_b24trigger_fields.h"
 
 
-static void ngx_http_b24trigger_form_decode(u_char *dst, size_t *dlen,
-    u_char *src, size_t len);
+typedef enum {
+    NGX_HTTP_B24TRIGGER_BODY_EMPTY = 0,
+    NGX_HTTP_B24TRIGGER_BODY_JSON,
+    NGX_HTTP_B24TRIGGER_BODY_FORM,
+    NGX_HTTP_B24TRIGGER_BODY_INVALID,
+    NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED
+} ngx_http_b24trigger_body_e;
+
+
+struct ngx_http_b24trigger_fields_s {
+    ngx_http_b24trigger_body_e     kind;
+    ngx_http_b24trigger_json_t    *json;
+    ngx_array_t                    pairs;      /* ngx_keyval_t */
+    ngx_str_t                      reason;     /* why not usable */
+};
+
+
+/* a "b24trigger_field" variable */
+
+typedef struct {
+    ngx_str_t                      path;
+    ngx_http_b24trigger_seg_t     *segs;
+    ngx_uint_t                     nsegs;
+} ngx_http_b24trigger_field_t;
+
+
+static ngx_int_t ngx_http_b24trigger_field_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data);
+static ngx_int_t ngx_http_b24trigger_field_lookup(ngx_http_request_t *r,
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value);
+static ngx_http_b24trigger_fields_t *ngx_http_b24trigger_fields_get(
+    ngx_http_request_t *r, ngx_http_b24trigger_ctx_t *ctx);
+static ngx_http_b24trigger_body_e ngx_http_b24trigger_body_kind(
+    ngx_http_request_t *r, ngx_str_t *body);
+
+
+char *
+ngx_http_b24trigger_field_add(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *path)
+{
+    const char                   *error;
+    ngx_http_variable_t          *var;
+    ngx_http_b24trigger_seg_t     segs[NGX_HTTP_B24TRIGGER_DEPTH_MAX];
+    ngx_http_b24trigger_field_t  *field;
+
+    if (name->len < 2 || name->data[0] != '$') {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid variable name \"%V\"", name);
+        return NGX_CONF_ERROR;
+    }
+
+    field = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_field_t));
+    if (field == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    field->path = *path;
+
+    if (ngx_http_b24trigger_path_parse(&field->path, segs, &field->nsegs,
+                                       &error)
+        != NGX_OK)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid path \"%V\" of variable \"%V\": %s",
+                           path, name, error);
+        return NGX_CONF_ERROR;
+    }
+
+    field->segs = ngx_palloc(cf->pool,
+                             field->nsegs * sizeof(ngx_http_b24trigger_seg_t));
+    if (field->segs == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(field->segs, segs,
+               field->nsegs * sizeof(ngx_http_b24trigger_seg_t));
+
+    name->len--;
+    name->data++;
+
+    /*
+     * not cacheable: a value asked for before the body is in (in a rewrite
+     * phase, say) must not stick; the parse itself is cached in the context
+     */
+
+    var = ngx_http_add_variable(cf, name, NGX_HTTP_VAR_NOCACHEABLE);
+    if (var == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    if (var->get_handler != NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "variable \"$%V\" is already defined", name);
+        return NGX_CONF_ERROR;
+    }
+
+    var->get_handler = ngx_http_b24trigger_field_variable;
+    var->data = (uintptr_t) field;
+
+    return NGX_CONF_OK;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_field_variable(ngx_http_request_t *r,
+    ngx_http_variable_value_t *v, uintptr_t data)
+{
+    ngx_http_b24trigger_field_t *field = (ngx_http_b24trigger_field_t *) data;
+
+    ngx_int_t  rc;
+    ngx_str_t  value;
+
+    rc = ngx_http_b24trigger_field_lookup(r, field->segs, field->nsegs,
+                                          &value);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger field \"%V\": %s, %uz bytes",
+                   &field->path,
+                   rc == NGX_OK ? "found" : "not found", value.len);
+
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc != NGX_OK) {
+        v->not_found = 1;
+        return NGX_OK;
+    }
+
+    v->len = value.len;
+    v->valid = 1;
+    v->no_cacheable = 1;
+    v->not_found = 0;
+    v->data = value.data;
+
+    return NGX_OK;
+}
 
 
 ngx_int_t
 ngx_http_b24trigger_field_value(ngx_http_request_t *r, ngx_str_t *path,
     ngx_str_t *value)
 {
-    /* body fields arrive with issue #4 */
+    ngx_uint_t                  nsegs;
+    const char                 *error;
+    ngx_http_b24trigger_seg_t   segs[NGX_HTTP_B24TRIGGER_DEPTH_MAX];
 
-    return NGX_DECLINED;
+    if (ngx_http_b24trigger_path_parse(path, segs, &nsegs, &error) != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return ngx_http_b24trigger_field_lookup(r, segs, nsegs, value);
 }
 
+
+static ngx_int_t
+ngx_http_b24trigger_field_lookup(ngx_http_request_t *r,
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value)
+{
+    ngx_http_b24trigger_ctx_t     *ctx;
+    ngx_http_b24trigger_fields_t  *f;
+
+    value->len = 0;
+    value->data = NULL;
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+
+    /* no body yet, or not all of it: nothing to look in */
+
+    if (ctx == NULL || !ctx->body_done || ctx->too_large) {
+        return NGX_DECLINED;
+    }
+
+    f = ngx_http_b24trigger_fields_get(r->main, ctx);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    switch (f->kind) {
+
+    case NGX_HTTP_B24TRIGGER_BODY_JSON:
+        return ngx_http_b24trigger_json_lookup(f->json, segs, nsegs, value);
+
+    case NGX_HTTP_B24TRIGGER_BODY_FORM:
+        return ngx_http_b24trigger_form_lookup(&f->pairs, segs, nsegs,
+                                               value);
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+/* the body parsed, once per request */
+
+static ngx_http_b24trigger_fields_t *
+ngx_http_b24trigger_fields_get(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    u_char                             *p;
+    ngx_int_t                           rc;
+    ngx_http_b24trigger_fields_t       *f;
+    ngx_http_b24trigger_parse_error_t   err;
+
+    if (ctx->fields) {
+        return ctx->fields;
+    }
+
+    f = ngx_pcalloc(r->pool, sizeof(ngx_http_b24trigger_fields_t));
+    if (f == NULL) {
+        return NULL;
+    }
+
+    f->kind = ngx_http_b24trigger_body_kind(r, &ctx->body);
+
+    switch (f->kind) {
+
+    case NGX_HTTP_B24TRIGGER_BODY_JSON:
+
+        rc = ngx_http_b24trigger_json_parse(r->pool, ctx->body.data,
+                                            ctx->body.len, &f->json, &err);
+        if (rc == NGX_ERROR) {
+            return NULL;
+        }
+
+        if (rc == NGX_DECLINED) {
+            p = ngx_pnalloc(r->pool, sizeof("JSON:  at byte ") - 1
+                                     + ngx_strlen(err.what) + NGX_SIZE_T_LEN);
+            if (p == NULL) {
+                return NULL;
+            }
+
+            f->kind = NGX_HTTP_B24TRIGGER_BODY_INVALID;
+            f->reason.data = p;
+            f->reason.len = ngx_sprintf(p, "JSON: %s at byte %uz", err.what,
+                                        err.offset)
+                            - p;
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "b24trigger body is not valid: %V", &f->reason);
+            break;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "b24trigger body parsed as json, %ui values",
+                       ngx_http_b24trigger_json_count(f->json));
+        break;
+
+    case NGX_HTTP_B24TRIGGER_BODY_FORM:
+
+        if (ngx_array_init(&f->pairs, r->pool, 8, sizeof(ngx_keyval_t))
+            != NGX_OK)
+        {
+            return NULL;
+        }
+
+        if (ngx_http_b24trigger_form_parse(r->pool, ctx->body.data,
+                                           ctx->body.len, &f->pairs)
+            != NGX_OK)
+        {
+            return NULL;
+        }
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "b24trigger body parsed as form, %ui fields",
+                       f->pairs.nelts);
+        break;
+
+    case NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED:
+
+        f->reason = r->headers_in.content_type->value;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "b24trigger body of content type \"%V\" has no fields",
+                       &f->reason);
+        break;
+
+    default: /* NGX_HTTP_B24TRIGGER_BODY_EMPTY */
+
+        ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "b24trigger body is empty, no fields");
+        break;
+    }
+
+    ctx->fields = f;
+
+    return f;
+}
+
+
+/*
+ * JSON: application/json and any type/subtype+json; a form:
+ * application/x-www-form-urlencoded; parameters (charset) are not looked
+ * at.  Without a Content-Type the first byte decides: "{" or "[" (after
+ * white space or a UTF-8 byte order mark) is JSON, anything else a form.
+ * An empty body has no fields whatever its type.
+ */
+
+static ngx_http_b24trigger_body_e
+ngx_http_b24trigger_body_kind(ngx_http_request_t *r, ngx_str_t *body)
+{
+    u_char     *p, *last, *semi;
+    size_t      len;
+    ngx_str_t  *type;
+
+    if (body->len == 0) {
+        return NGX_HTTP_B24TRIGGER_BODY_EMPTY;
+    }
+
+    if (r->headers_in.content_type != NULL
+        && r->headers_in.content_type->value.len)
+    {
+        type = &r->headers_in.content_type->value;
+
+        semi = ngx_strlchr(type->data, type->data + type->len, ';');
+        len = (semi ? semi : type->data + type->len) - type->data;
+
+        while (len && (type->data[len - 1] == ' '
+                       || type->data[len - 1] == '\t'))
+        {
+            len--;
+        }
+
+        if (len == sizeof("application/json") - 1
+            && ngx_strncasecmp(type->data, (u_char *) "application/json", len)
+               == 0)
+        {
+            return NGX_HTTP_B24TRIGGER_BODY_JSON;
+        }
+
+        if (len == sizeof("application/x-www-form-urlencoded") - 1
+            && ngx_strncasecmp(type->data,
+                               (u_char *) "application/x-www-form-urlencoded",
+                               len)
+               == 0)
+        {
+            return NGX_HTTP_B24TRIGGER_BODY_FORM;
+        }
+
+        if (len > sizeof("+json") - 1
+            && ngx_strlchr(type->data, type->data + len, '/') != NULL
+            && ngx_strncasecmp(type->data + len - 5, (u_char *) "+json", 5)
+               == 0)
+        {
+            return NGX_HTTP_B24TRIGGER_BODY_JSON;
+        }
+
+        return NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED;
+    }
+
+    p = body->data;
+    last = body->data + body->len;
+
+    if (body->len >= 3 && p[0] == 0xef && p[1] == 0xbb && p[2] == 0xbf) {
+        p += 3;
+    }
+
+    while (p < last && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+    {
+        p++;
+    }
+
+    if (p < last && (*p == '{' || *p == '[')) {
+        return NGX_HTTP_B24TRIGGER_BODY_JSON;
+    }
+
+    return NGX_HTTP_B24TRIGGER_BODY_FORM;
+}
+
+
+ngx_uint_t
+ngx_http_b24trigger_fields_failed(ngx_http_b24trigger_ctx_t *ctx)
+{
+    return ctx->fields != NULL
+           && (ctx->fields->kind == NGX_HTTP_B24TRIGGER_BODY_INVALID
+               || ctx->fields->kind == NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED);
+}
+
+
+/*
+ * 400 {"error":"body_invalid","reason":"JSON: invalid UTF-8 at byte 9"}
+ * 415 {"error":"content_type_unsupported","content_type":"text/plain"}
+ */
 
 ngx_int_t
-ngx_http_b24trigger_form_parse(ngx_pool_t *pool, u_char *data, size_t len,
-    ngx_array_t *pairs)
+ngx_http_b24trigger_fields_reject(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
 {
-    u_char        *p, *last, *amp, *eq;
-    ngx_keyval_t  *kv;
+    u_char                        *p;
+    size_t                         len;
+    ngx_str_t                      extra;
+    ngx_uint_t                     unsupported;
+    ngx_http_core_loc_conf_t      *clcf;
+    ngx_http_b24trigger_fields_t  *f;
 
-    p = data;
-    last = data + len;
+    f = ctx->fields;
+    unsupported = (f->kind == NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED);
 
-    while (p < last) {
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
-
-        if (amp == p) {
-            p++;
-            continue;
-        }
-
-        eq = ngx_strlchr(p, amp, '=');
-
-        kv = ngx_array_push(pairs);
-        if (kv == NULL) {
-            return NGX_ERROR;
-        }
-
-        kv->key.data = ngx_pnalloc(pool, (eq ? eq : amp) - p + 1);
-        kv->value.data = ngx_pnalloc(pool, eq ? amp - eq : 1);
-
-        if (kv->key.data == NULL || kv->value.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        ngx_http_b24trigger_form_decode(kv->key.data, &kv->key.len, p,
-                                        (eq ? eq : amp) - p);
-
-        if (eq) {
-            ngx_http_b24trigger_form_decode(kv->value.data, &kv->value.len,
-                                            eq + 1, amp - eq - 1);
-        } else {
-            kv->value.len = 0;
-        }
-
-        p = amp + 1;
+    p = ngx_http_b24trigger_json_string(r->pool, &f->reason, 100, &len);
+    if (p == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    return NGX_OK;
-}
+    if (unsupported) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: body of content type \"%*s\" has no "
+                      "fields, needed in location \"%V\"",
+                      len, p, &clcf->name);
 
-
-/* "+" is a space, %XX a byte; a malformed escape is kept as it is */
-
-static void
-ngx_http_b24trigger_form_decode(u_char *dst, size_t *dlen, u_char *src,
-    size_t len)
-{
-    u_char   *d, c, h, l;
-    size_t    i;
-
-    d = dst;
-
-    for (i = 0; i < len; i++) {
-        c = src[i];
-
-        if (c == '+') {
-            *d++ = ' ';
-            continue;
-        }
-
-        if (c == '%' && i + 2 < len) {
-            h = src[i + 1];
-            l = src[i + 2];
-
-            h = (h >= '0' && h <= '9') ? h - '0'
-                : ((h | 0x20) >= 'a' && (h | 0x20) <= 'f')
-                  ? (h | 0x20) - 'a' + 10 : 0xff;
-            l = (l >= '0' && l <= '9') ? l - '0'
-                : ((l | 0x20) >= 'a' && (l | 0x20) <= 'f')
-                  ? (l | 0x20) - 'a' + 10 : 0xff;
-
-            if (h != 0xff && l != 0xff) {
-                *d++ = (u_char) ((h << 4) | l);
-                i += 2;
-                continue;
-            }
-        }
-
-        *d++ = c;
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: invalid body, fields needed in location "
+                      "\"%V\": %V", &clcf->name, &f->reason);
     }
 
-    *dlen = d - dst;
+    extra.len = sizeof(",\"content_type\":\"\"") - 1 + len;
+    extra.data = ngx_pnalloc(r->pool, extra.len);
+    if (extra.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    extra.len = ngx_sprintf(extra.data,
+                            unsupported ? ",\"content_type\":\"%*s\""
+                                        : ",\"reason\":\"%*s\"",
+                            len, p)
+                - extra.data;
+
+    ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+
+    if (unsupported) {
+        return ngx_http_b24trigger_reply_error(r,
+                                          NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                          "content_type_unsupported", &extra);
+    }
+
+    return ngx_http_b24trigger_reply_error(r, NGX_HTTP_BAD_REQUEST,
+                                           "body_invalid", &extra);
 }

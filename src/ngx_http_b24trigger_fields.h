@@ -4,7 +4,9 @@
  *
  * Fields of the request body: JSON dot paths and form fields, parsed at
  * most once per request (src/ngx_http_b24trigger_fields.c).  This is what
- * the rest of the module, verification included, may call.
+ * the rest of the module, verification included, may call.  The parsers
+ * themselves, ngx_http_b24trigger_form_parse() among them, are declared
+ * in ngx_http_b24trigger_parse.h.
  */
 
 
@@ -16,25 +18,32 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
+#include "ngx_http_b24trigger.h"
+#include "ngx_http_b24trigger_parse.h"
+
 
 /*
  * The value at PATH in the body of r ("data.object.id", "items.0.id" for
  * JSON; a field name, "a.b.0" for the PHP-style "a[b][0]", for
- * application/x-www-form-urlencoded).  Strings as they are, integers
- * exactly, other numbers and booleans as JSON text.  Returns NGX_OK,
- * NGX_DECLINED (missing, null, an object or an array, or a body that
- * cannot be parsed), or NGX_ERROR.
+ * application/x-www-form-urlencoded).  Strings as they are, numbers,
+ * true and false as written.  Returns NGX_OK, NGX_DECLINED (missing,
+ * null, an object or an array, an invalid path, or a body that cannot be
+ * parsed), or NGX_ERROR.
  */
 ngx_int_t ngx_http_b24trigger_field_value(ngx_http_request_t *r,
     ngx_str_t *path, ngx_str_t *value);
 
+/* "b24trigger_field $NAME PATH": the variable, for the directive */
+char *ngx_http_b24trigger_field_add(ngx_conf_t *cf, ngx_str_t *name,
+    ngx_str_t *path);
+
 /*
- * An application/x-www-form-urlencoded body as ngx_keyval_t pairs, in
- * order, "+" and %XX decoded, keys as sent (no "[...]" rewriting).
- * Returns NGX_OK or NGX_ERROR (no memory).
+ * Was a field looked up in a body that is not JSON nor a form, or not
+ * valid?  Then ngx_http_b24trigger_fields_reject() answers 400 or 415.
  */
-ngx_int_t ngx_http_b24trigger_form_parse(ngx_pool_t *pool, u_char *data,
-    size_t len, ngx_array_t *pairs);
+ngx_uint_t ngx_http_b24trigger_fields_failed(ngx_http_b24trigger_ctx_t *ctx);
+ngx_int_t ngx_http_b24trigger_fields_reject(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
 
 
 #endif /* _NGX_HTTP_B24TRIGGER_FIELDS_H_INCLUDED_ */

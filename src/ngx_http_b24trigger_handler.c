@@ -11,6 +11,8 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_verify.h"
+#include "ngx_http_b24trigger_fields.h"
+#include "ngx_http_b24trigger_queue.h"
 
 
 static ngx_int_t ngx_http_b24trigger_reject(ngx_http_request_t *r,
@@ -20,9 +22,16 @@ static ngx_int_t ngx_http_b24trigger_process(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_map(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_ignored(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_target_invalid(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_deliver(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static void ngx_http_b24trigger_bucket_waited(ngx_http_request_t *r);
+static ngx_int_t ngx_http_b24trigger_deliver_call(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static void ngx_http_b24trigger_call_finished(
     ngx_http_b24trigger_call_t *call);
@@ -31,6 +40,10 @@ static ngx_int_t ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
 static ngx_int_t ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static void ngx_http_b24trigger_cleanup(void *data);
+
+
+static ngx_str_t  ngx_http_b24trigger_ignored_json =
+    ngx_string("{\"result\":\"ignored\"}");
 
 
 ngx_int_t
@@ -126,6 +139,7 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
     ngx_int_t                        rc;
+    ngx_str_t                        reply;
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_b24trigger_verdict_t    vd;
     ngx_http_b24trigger_loc_conf_t  *blcf;
@@ -145,6 +159,10 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "b24trigger body of %uz bytes", ctx->body.len);
+
+    /* all of the body is in (none, for a GET): fields may be looked up */
+
+    ctx->body_done = 1;
 
     /* verify: nothing unverified goes any further */
 
@@ -186,15 +204,81 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    /*
+     * ignore, then target and code; a field any of them needed in a body
+     * that is not JSON or a form answers 400 or 415 before anything else
+     */
+
+    if (blcf->ignore) {
+        rc = ngx_http_test_predicates(r, blcf->ignore);
+
+        if (rc == NGX_ERROR) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        if (ngx_http_b24trigger_fields_failed(ctx)) {
+            return ngx_http_b24trigger_fields_reject(r, ctx);
+        }
+
+        if (rc == NGX_DECLINED) {
+            return ngx_http_b24trigger_ignored(r, ctx);
+        }
+    }
+
     if (ngx_http_b24trigger_map(r, ctx) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    /*
+     * the reply is made when the answer is sent, so that it may use
+     * $b24trigger_result and the like; it is tried now too, so that a
+     * field it needs fails the request before the portal is called
+     */
+
+    if (blcf->reply
+        && ngx_http_complex_value(r, &blcf->reply->value, &reply) != NGX_OK)
+    {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (ngx_http_b24trigger_fields_failed(ctx)) {
+        return ngx_http_b24trigger_fields_reject(r, ctx);
     }
 
     if (!ngx_http_b24trigger_target_valid(&ctx->target)) {
         return ngx_http_b24trigger_target_invalid(r, ctx);
     }
 
+    if (blcf->dry_run) {
+        return ngx_http_b24trigger_dry_run(r, ctx);
+    }
+
+    rc = ngx_http_b24trigger_dedup_check(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    if (blcf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE) {
+        return ngx_http_b24trigger_enqueue(r, ctx);
+    }
+
     return ngx_http_b24trigger_deliver(r, ctx);
+}
+
+
+/* "b24trigger_ignore": acknowledged, not forwarded, target not checked */
+
+static ngx_int_t
+ngx_http_b24trigger_ignored(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger ignored");
+
+    ctx->result = NGX_HTTP_B24TRIGGER_IGNORED;
+
+    return ngx_http_b24trigger_reply_success(r, NGX_HTTP_OK,
+                                             &ngx_http_b24trigger_ignored_json);
 }
 
 
@@ -318,8 +402,148 @@ ngx_http_b24trigger_target_valid(ngx_str_t *target)
 }
 
 
+/* "b24trigger_dry_run on": the call is logged, not made */
+
+static ngx_int_t
+ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    u_char                          *code;
+    size_t                           len;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    code = ngx_http_b24trigger_json_string(r->pool, &ctx->code, 1024, &len);
+    if (code == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                  "b24trigger: dry run, not sent to portal \"%V\": "
+                  "target \"%V\" code \"%*s\" from location \"%V\"",
+                  &blcf->portal->name, &ctx->target, len, code, &clcf->name);
+
+    ctx->result = NGX_HTTP_B24TRIGGER_DRY_RUN;
+
+    return ngx_http_b24trigger_forwarded(r, ctx);
+}
+
+
+/*
+ * The portal's bucket first (src/ngx_http_b24trigger_shm.c): a place now,
+ * a place after a wait of at most the portal's "wait=" (the request waits
+ * on a timer, as limit_req's delay does), or 503 with Retry-After and the
+ * portal is not called at all.
+ */
+
 static ngx_int_t
 ngx_http_b24trigger_deliver(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    time_t                           secs;
+    ngx_uint_t                       rc;
+    ngx_msec_t                       delay;
+    ngx_connection_t                *c;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    c = r->connection;
+
+    rc = ngx_http_b24trigger_bucket_take(blcf->portal, blcf->portal->wait,
+                                         &delay);
+
+    if (rc != NGX_HTTP_B24TRIGGER_BUCKET_OK) {
+        secs = (delay + 999) / 1000;
+        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+
+        if (rc == NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED) {
+            ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                          "b24trigger: portal \"%V\" is blocked "
+                          "(OPERATION_TIME_LIMIT) for %T s, target \"%V\" "
+                          "from location \"%V\" not triggered; the method's "
+                          "time budget on the portal is used up for a while",
+                          &blcf->portal->name, secs, &ctx->target,
+                          &clcf->name);
+
+            ngx_str_set(&ctx->error, "portal_rate_limited");
+
+            return ngx_http_b24trigger_reply_retry(r,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              "portal_rate_limited", secs);
+        }
+
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "b24trigger: the bucket of portal \"%V\" is full, "
+                      "target \"%V\" from location \"%V\" not triggered, "
+                      "the sender is asked to retry in %T s; raise rate= "
+                      "and burst= of b24trigger_portal if the portal allows "
+                      "more, or use \"b24trigger_delivery queue\"",
+                      &blcf->portal->name, &ctx->target, &clcf->name, secs);
+
+        ngx_str_set(&ctx->error, "rate_limited");
+
+        return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "rate_limited", secs);
+    }
+
+    if (delay == 0) {
+        return ngx_http_b24trigger_deliver_call(r, ctx);
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, c->log, 0,
+                   "b24trigger waits %M ms for the portal's bucket", delay);
+
+    ctx->waiting = 1;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_b24trigger_bucket_waited;
+
+    c->write->delayed = 1;
+    ngx_add_timer(c->write, delay);
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_b24trigger_bucket_waited(ngx_http_request_t *r)
+{
+    ngx_int_t                   rc;
+    ngx_event_t                *wev;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    wev = r->connection->write;
+
+    if (wev->delayed) {
+        if (ngx_handle_write_event(wev, 0) != NGX_OK) {
+            ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        }
+
+        return;
+    }
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    rc = ngx_http_b24trigger_deliver_call(r, ctx);
+
+    if (rc == NGX_DONE) {
+        return;
+    }
+
+    ctx->waiting = 0;
+    ngx_http_finalize_request(r, rc);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_deliver_call(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
     ngx_connection_t                *c;
@@ -435,6 +659,8 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
         ngx_log_debug0(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "b24trigger forwarded");
 
+        ngx_http_b24trigger_dedup_commit(r, ctx);
+
         return ngx_http_b24trigger_forwarded(r, ctx);
 
     case NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR:
@@ -442,12 +668,14 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "b24trigger: portal \"%V\" refused target \"%V\" "
-                      "code \"%V\" from location \"%V\": %ui %s \"%V\"",
+                      "code \"%V\" from location \"%V\": %ui %s \"%V\" "
+                      "(attempt %ui); %s",
                       &call->portal->name, &call->target, &call->code,
                       &clcf->name, call->status,
                       call->error.len ? (char *) call->error.data
                                       : "(no error code)",
-                      &call->error_description);
+                      &call->error_description, ctx->attempts,
+                      ngx_http_b24trigger_call_hint(call));
 
         e = ngx_http_b24trigger_json_string(r->pool, &call->error, 128,
                                             &elen);
@@ -481,9 +709,10 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
                       "b24trigger: portal \"%V\" is rate limiting "
                       "(%V \"%V\"), target \"%V\" from location \"%V\" "
                       "not triggered, the sender is asked to retry in "
-                      "%T s", &call->portal->name, &call->error,
+                      "%T s; %s", &call->portal->name, &call->error,
                       &call->error_description, &call->target,
-                      &clcf->name, call->retry_after);
+                      &clcf->name, call->retry_after,
+                      ngx_http_b24trigger_call_hint(call));
 
         h = ngx_list_push(&r->headers_out.headers);
         if (h == NULL) {
@@ -517,11 +746,13 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "b24trigger: portal \"%V\" at \"%V\" %s: %V; target "
-                      "\"%V\" from location \"%V\" not triggered",
+                      "\"%V\" from location \"%V\" not triggered "
+                      "(attempt %ui); %s",
                       &call->portal->name, &call->portal->safe_url,
                       call->outcome == NGX_HTTP_B24TRIGGER_CALL_TIMEOUT
                       ? "timed out" : "unreachable",
-                      &call->detail, &call->target, &clcf->name);
+                      &call->detail, &call->target, &clcf->name,
+                      ctx->attempts, ngx_http_b24trigger_call_hint(call));
 
         if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_TIMEOUT) {
             return ngx_http_b24trigger_reply_error(r,
@@ -538,8 +769,10 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "b24trigger: portal \"%V\" gave an invalid answer "
                       "(HTTP %ui, %V); target \"%V\" from location \"%V\" "
-                      "not triggered", &call->portal->name, call->status,
-                      &call->detail, &call->target, &clcf->name);
+                      "not triggered (attempt %ui); %s", &call->portal->name,
+                      call->status, &call->detail, &call->target,
+                      &clcf->name, ctx->attempts,
+                      ngx_http_b24trigger_call_hint(call));
 
         extra.data = ngx_pnalloc(r->pool, sizeof(",\"portal_status\":") - 1
                                           + NGX_INT_T_LEN);
@@ -590,5 +823,5 @@ ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
                            "\"code\":\"%*s\"}", &ctx->target, len, code)
                - json.data;
 
-    return ngx_http_b24trigger_reply(r, NGX_HTTP_OK, &json, NULL);
+    return ngx_http_b24trigger_reply_success(r, NGX_HTTP_OK, &json);
 }

@@ -12,6 +12,7 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_queue.h"
 
 #include <jansson.h>
 
@@ -49,6 +50,105 @@ const char *
 ngx_http_b24trigger_outcome_name(ngx_http_b24trigger_outcome_e outcome)
 {
     return ngx_http_b24trigger_outcomes[outcome];
+}
+
+
+typedef struct {
+    ngx_str_t    error;
+    ngx_str_t    description;    /* empty: any */
+    const char  *hint;
+} ngx_http_b24trigger_hint_t;
+
+
+static ngx_http_b24trigger_hint_t  ngx_http_b24trigger_hints[] = {
+
+    { ngx_string("ACCESS_DENIED"), ngx_null_string,
+      "the webhook's user may not change this CRM object: give it the "
+      "right, or use a webhook of a user who has it" },
+
+    { ngx_string("INVALID_CREDENTIALS"), ngx_null_string,
+      "the webhook of b24trigger_portal is wrong, expired or deleted: "
+      "create a new incoming webhook and update the URL" },
+
+    { ngx_string("NO_AUTH_FOUND"), ngx_null_string,
+      "the webhook of b24trigger_portal is wrong, expired or deleted: "
+      "create a new incoming webhook and update the URL" },
+
+    { ngx_string("insufficient_scope"), ngx_null_string,
+      "give the incoming webhook the \"crm\" scope" },
+
+    { ngx_string("ERROR_METHOD_NOT_FOUND"), ngx_null_string,
+      "the URL of b24trigger_portal does not lead to Bitrix24's REST API" },
+
+    { ngx_string("INVALID_REQUEST"), ngx_null_string,
+      "use https:// in b24trigger_portal" },
+
+    { ngx_string("PORTAL_DELETED"), ngx_null_string,
+      "the portal no longer exists" },
+
+    { ngx_string("OVERLOAD_LIMIT"), ngx_null_string,
+      "the portal blocked REST calls for overload: ask its administrator" },
+
+    { ngx_string("QUERY_LIMIT_EXCEEDED"), ngx_null_string,
+      "too many calls: lower rate= of b24trigger_portal, or use "
+      "\"b24trigger_delivery queue\"" },
+
+    { ngx_string("OPERATION_TIME_LIMIT"), ngx_null_string,
+      "the method's time budget on the portal is used up for a while" },
+
+    { ngx_string(""), ngx_string("Access denied."),
+      "the webhook's user has no access to the CRM" },
+
+    { ngx_string(""), ngx_null_string,
+      "check b24trigger_target: the portal has no such CRM object" },
+
+    { ngx_null_string, ngx_null_string, NULL }
+};
+
+
+/* what an operator can do about a failed call, for the error log */
+
+const char *
+ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
+{
+    ngx_http_b24trigger_hint_t  *h;
+
+    switch (call->outcome) {
+
+    case NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR:
+    case NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED:
+
+        for (h = ngx_http_b24trigger_hints; h->hint; h++) {
+            if (h->error.len == call->error.len
+                && ngx_strncmp(h->error.data, call->error.data,
+                               call->error.len) == 0
+                && (h->description.len == 0
+                    || (h->description.len == call->error_description.len
+                        && ngx_strncmp(h->description.data,
+                                       call->error_description.data,
+                                       h->description.len) == 0)))
+            {
+                return h->hint;
+            }
+        }
+
+        return "see the portal's description of the error";
+
+    case NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE:
+        return "check DNS, the network and the portal's certificate "
+               "(b24trigger_ssl_trusted_certificate)";
+
+    case NGX_HTTP_B24TRIGGER_CALL_TIMEOUT:
+        return "the portal did not answer within timeout= of "
+               "b24trigger_portal";
+
+    case NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE:
+        return "something other than Bitrix24 answered: check the portal "
+               "URL and any proxy in between";
+
+    default:
+        return "see the lines before this one";
+    }
 }
 
 
@@ -456,6 +556,9 @@ ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
         return;
     }
 
+    /* the portal's bucket and blocks, for every worker */
+    ngx_http_b24trigger_bucket_learn(call);
+
     ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
                                   &call->portal->name, NULL, -1);
     ngx_http_b24trigger_stats_call(call);
@@ -566,7 +669,7 @@ static void
 ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
     ngx_http_b24trigger_transfer_t *t)
 {
-    json_t        *root, *error, *desc, *result;
+    json_t        *root, *error, *desc, *result, *time, *reset;
     json_error_t   err;
 
     call->status = t->status;
@@ -653,6 +756,21 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
     result = json_object_get(root, "result");
 
     if (result != NULL && t->status >= 200 && t->status < 300) {
+
+        /* when OPERATION_TIME_LIMIT would lift (cloud portals only) */
+
+        time = json_object_get(root, "time");
+        reset = json_is_object(time) ? json_object_get(time,
+                                                       "operating_reset_at")
+                                     : NULL;
+
+        if (json_is_integer(reset)) {
+            call->operating_reset_at = (time_t) json_integer_value(reset);
+
+        } else if (json_is_real(reset)) {
+            call->operating_reset_at = (time_t) json_real_value(reset);
+        }
+
         json_decref(root);
         call->outcome = NGX_HTTP_B24TRIGGER_CALL_OK;
         return;

@@ -37,8 +37,12 @@ ngx_http_b24trigger_reply(ngx_http_request_t *r, ngx_uint_t status,
 
     rc = ngx_http_send_header(r);
 
-    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only || json->len == 0) {
+    if (rc == NGX_ERROR || rc > NGX_OK || r->header_only) {
         return rc;
+    }
+
+    if (json->len == 0) {
+        return ngx_http_send_special(r, NGX_HTTP_LAST);
     }
 
     b = ngx_calloc_buf(r->pool);
@@ -56,6 +60,40 @@ ngx_http_b24trigger_reply(ngx_http_request_t *r, ngx_uint_t status,
     out.next = NULL;
 
     return ngx_http_output_filter(r, &out);
+}
+
+
+/*
+ * A 2xx answer (forwarded, ignored, queued, duplicate): the JSON given, or
+ * the body "b24trigger_reply" asks for, with its content type or the
+ * location's default_type, as "return" does
+ */
+
+ngx_int_t
+ngx_http_b24trigger_reply_success(ngx_http_request_t *r, ngx_uint_t status,
+    ngx_str_t *json)
+{
+    ngx_str_t                        body;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    if (blcf->reply == NULL) {
+        return ngx_http_b24trigger_reply(r, status, json, NULL);
+    }
+
+    if (ngx_http_complex_value(r, &blcf->reply->value, &body) != NGX_OK) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (blcf->reply->type.len) {
+        return ngx_http_b24trigger_reply(r, status, &body, &blcf->reply->type);
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    return ngx_http_b24trigger_reply(r, status, &body, &clcf->default_type);
 }
 
 

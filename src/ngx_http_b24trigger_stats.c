@@ -17,6 +17,7 @@
 
 #define NGX_HTTP_B24TRIGGER_STATS_ZONE  "b24trigger_stats"
 #define NGX_HTTP_B24TRIGGER_STATS_SIZE  (1024 * 1024)
+#define NGX_HTTP_B24TRIGGER_QUEUES_MAX  16
 
 
 typedef struct {
@@ -72,6 +73,7 @@ static ngx_int_t ngx_http_b24trigger_out(ngx_http_b24trigger_out_t *o,
     size_t len);
 static void ngx_http_b24trigger_out_str(ngx_http_b24trigger_out_t *o,
     u_char *s, size_t len, ngx_uint_t json);
+static void ngx_http_b24trigger_stats_refresh(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_status_json(
     ngx_http_b24trigger_out_t *o);
 static ngx_int_t ngx_http_b24trigger_status_prometheus(
@@ -101,6 +103,26 @@ static ngx_http_b24trigger_metric_t  ngx_http_b24trigger_metrics[] = {
       "histogram", "Time from sending a call to its answer.",
       "portal", NULL },
 
+    { "b24trigger_bucket_level", "bucket_level", "gauge",
+      "Calls in the portal's leaky bucket now (it admits up to burst).",
+      "portal", NULL },
+
+    { "b24trigger_queue_waiting", "queue_waiting", "gauge",
+      "Events waiting in the spool, as the last full scan found them.",
+      "queue", NULL },
+
+    { "b24trigger_queue_delivering", "queue_delivering", "gauge",
+      "Events claimed by a worker and being delivered.",
+      "queue", NULL },
+
+    { "b24trigger_queue_oldest_seconds", "queue_oldest_seconds", "gauge",
+      "Age of the oldest event waiting in the spool.",
+      "queue", NULL },
+
+    { "b24trigger_dead_letters", "dead_letters", "gauge",
+      "Events in the dead-letter folder.",
+      "queue", NULL },
+
     /* the histogram's parts, shown with it */
 
     { "b24trigger_portal_latency_seconds_bucket", NULL, NULL, NULL,
@@ -108,6 +130,9 @@ static ngx_http_b24trigger_metric_t  ngx_http_b24trigger_metrics[] = {
 
     { "b24trigger_portal_latency_seconds_sum", NULL, NULL, NULL,
       "portal", NULL },
+
+    { "b24trigger_queue_arrival", NULL, NULL, NULL,
+      "queue", NULL },
 
     { NULL, NULL, NULL, NULL, NULL, NULL }
 };
@@ -570,6 +595,8 @@ ngx_http_b24trigger_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    ngx_http_b24trigger_stats_refresh(r);
+
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
     rc = prometheus ? ngx_http_b24trigger_status_prometheus(&o)
@@ -911,6 +938,71 @@ ngx_http_b24trigger_status_prometheus(ngx_http_b24trigger_out_t *o)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * Gauges read when shown: each portal's bucket now, and the age of the
+ * oldest queued event from its arrival time, which the delivery scan
+ * publishes
+ */
+
+static void
+ngx_http_b24trigger_stats_refresh(ngx_http_request_t *r)
+{
+    int64_t                           now, arrival, age;
+    ngx_str_t                         name;
+    ngx_time_t                       *tp;
+    ngx_uint_t                        i, n;
+    ngx_queue_t                      *q;
+    ngx_http_b24trigger_stat_t       *s;
+    ngx_http_b24trigger_stat_t       *arrivals[NGX_HTTP_B24TRIGGER_QUEUES_MAX];
+    ngx_http_b24trigger_portal_t     *portal;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+        ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_BUCKET_LEVEL,
+                                      &portal[i].name, NULL,
+                                      ngx_http_b24trigger_bucket_level(
+                                                                &portal[i]));
+    }
+
+    tp = ngx_timeofday();
+    now = (int64_t) tp->sec * 1000 + tp->msec;
+    n = 0;
+
+    ngx_shmtx_lock(&ngx_http_b24trigger_stats->shpool->mutex);
+
+    for (q = ngx_queue_head(&ngx_http_b24trigger_stats->sh->all);
+         q != ngx_queue_sentinel(&ngx_http_b24trigger_stats->sh->all)
+         && n < NGX_HTTP_B24TRIGGER_QUEUES_MAX;
+         q = ngx_queue_next(q))
+    {
+        s = ngx_queue_data(q, ngx_http_b24trigger_stat_t, queue);
+
+        if (s->metric == NGX_HTTP_B24TRIGGER_M_QUEUE_ARRIVAL) {
+            arrivals[n++] = s;
+        }
+    }
+
+    ngx_shmtx_unlock(&ngx_http_b24trigger_stats->shpool->mutex);
+
+    /* series are never freed: their labels stay where they are */
+
+    for (i = 0; i < n; i++) {
+        arrival = (int64_t) arrivals[i]->value;
+        age = (arrival && now > arrival) ? (now - arrival) / 1000 : 0;
+
+        name.data = arrivals[i]->data;
+        name.len = arrivals[i]->len1;
+
+        ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_QUEUE_OLDEST,
+                                      &name, NULL, (ngx_atomic_uint_t) age);
+    }
 }
 
 

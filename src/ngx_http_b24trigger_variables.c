@@ -34,7 +34,8 @@ static ngx_str_t  ngx_http_b24trigger_results[] = {
     ngx_string("ignored"),
     ngx_string("duplicate"),
     ngx_string("rejected"),
-    ngx_string("failed")
+    ngx_string("failed"),
+    ngx_string("dry_run")
 };
 
 

@@ -24,6 +24,7 @@ $t->nginx(<<"EOF");
     b24trigger_portal down http://127.0.0.1:$down/rest/1/%%SECRET%%/
                       connect_timeout=1s;
     b24trigger_portal moved http://%%EMU_MOVED%%/rest/1/%%SECRET%%/;
+    b24trigger_portal otl http://%%EMU%%/rest/1/%%SECRET%%/;
 
     server {
         listen %%LISTEN%%;
@@ -37,6 +38,7 @@ $t->nginx(<<"EOF");
         location /wrong { b24trigger_pass wrong; }
         location /down  { b24trigger_pass down; }
         location /moved { b24trigger_pass moved; }
+        location /otl   { b24trigger_pass otl; }
     }
 EOF
 
@@ -119,12 +121,22 @@ is_deeply([@$v[0 .. 2], $v->[7]],
           [503, 'failed', 'QUERY_LIMIT_EXCEEDED', 'QUERY_LIMIT_EXCEEDED'],
           'QUERY_LIMIT_EXCEEDED: variables');
 
+# a portal of its own: OPERATION_TIME_LIMIT blocks the portal for every
+# worker, here for a minute, as it never announced operating_reset_at
+
 $t->emu_config(faults => ['operation_time_limit']);
-outcome('OPERATION_TIME_LIMIT', '/main?target=DEAL_3', 503,
+outcome('OPERATION_TIME_LIMIT', '/otl?target=DEAL_3', 503,
         { error => 'portal_rate_limited' }, retry_after => 60);
 
+my $n = @{ $t->calls };
+my $b = outcome('OPERATION_TIME_LIMIT: blocked', '/otl?target=DEAL_3', 503,
+                { error => 'portal_rate_limited' });
+like($b->{headers}{'retry-after'}, qr/^(59|60)$/,
+     'OPERATION_TIME_LIMIT: blocked, Retry-After counts down');
+is(scalar @{ $t->calls }, $n, 'OPERATION_TIME_LIMIT: the portal is spared');
+
 like($t->error_log,
-     qr/\[error\].*portal "main" is rate limiting \(OPERATION_TIME_LIMIT "Method is blocked due to operation time limit\."\)/,
+     qr/\[error\].*portal "otl" is rate limiting \(OPERATION_TIME_LIMIT "Method is blocked due to operation time limit\."\)/,
      'rate limited: error log line');
 
 # answers that are not Bitrix24's

@@ -100,7 +100,10 @@ sub certs {
 sub emulator {
     my ($self, %opts) = @_;
 
-    my @args = ('--listen', '127.0.0.1:0', '--log', "$self->{dir}/emu.log",
+    # a fixed port (port => N) lets a test stop the portal and bring it
+    # back at the same address
+    my @args = ('--listen', '127.0.0.1:' . ($opts{port} || 0),
+                '--log', "$self->{dir}/emu.log",
                 '--webhook', "1:$self->{secret}");
 
     if ($opts{https}) {
@@ -367,6 +370,38 @@ sub quit {
     kill 'KILL', $pid;
     waitpid($pid, 0);
     return -1;
+}
+
+# kill -9 of the master and every worker, as a crash would
+sub crash {
+    my ($self) = @_;
+    my @pids = ($self->master_pid, $self->worker_pids);
+    kill 'KILL', @pids;
+    my $pid = delete $self->{pids}{nginx};
+    waitpid($pid, 0) if $pid;
+    my $until = time + 10;
+    sleep 0.05 while time < $until && grep { alive($_) } @pids;
+    return @pids;
+}
+
+# wait until $cond->() is true; returns whether it became so
+sub wait_until {
+    my ($self, $cond, $timeout) = @_;
+    my $until = time + ($timeout || 10);
+    while (time < $until) {
+        return 1 if $cond->();
+        sleep 0.1;
+    }
+    return $cond->();
+}
+
+# files in a directory (no dot files)
+sub files {
+    my ($self, $dir) = @_;
+    opendir(my $d, $dir) or return ();
+    my @f = sort grep { !/^\./ } readdir $d;
+    closedir $d;
+    return @f;
 }
 
 sub stop {

@@ -1,0 +1,93 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * Request bodies as data: field paths, a one-pass JSON parser that indexes
+ * the body, and path lookups in JSON and in form pairs
+ * (src/ngx_http_b24trigger_parse.c).  Pure functions of bytes and a pool:
+ * no requests, no logging, nothing that needs a running nginx, so that
+ * fuzz/fields_fuzz.c links them alone.
+ */
+
+
+#ifndef _NGX_HTTP_B24TRIGGER_PARSE_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_PARSE_H_INCLUDED_
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+
+
+/* JSON nesting and path segments, both at most */
+#define NGX_HTTP_B24TRIGGER_DEPTH_MAX  64
+
+#define NGX_HTTP_B24TRIGGER_NO_INDEX   ((ngx_uint_t) -1)
+
+
+typedef struct ngx_http_b24trigger_json_s  ngx_http_b24trigger_json_t;
+
+
+/* one segment of a path: "items", or "0", which may also index an array */
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_uint_t                     index;     /* or NGX_HTTP_B24TRIGGER_
+                                                 NO_INDEX */
+} ngx_http_b24trigger_seg_t;
+
+
+/* why a body is not JSON, and where */
+
+typedef struct {
+    const char                    *what;
+    size_t                         offset;
+} ngx_http_b24trigger_parse_error_t;
+
+
+/*
+ * "data.object.id", "items.0.id", "a[b][0]", "metadata[order.id]": names
+ * separated by dots, or in brackets, where a name may contain dots.  The
+ * segments point into path.  NGX_OK, or NGX_ERROR with *error set.
+ */
+ngx_int_t ngx_http_b24trigger_path_parse(ngx_str_t *path,
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t *nsegs, const char **error);
+
+/*
+ * Parses and validates a whole JSON text (RFC 8259, UTF-8) once, keeping
+ * an index of its values in the pool.  NGX_OK, NGX_DECLINED (not JSON:
+ * *error says why and where) or NGX_ERROR (no memory).
+ */
+ngx_int_t ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_http_b24trigger_json_t **json,
+    ngx_http_b24trigger_parse_error_t *error);
+
+/* values in the index, objects and arrays included */
+ngx_uint_t ngx_http_b24trigger_json_count(ngx_http_b24trigger_json_t *json);
+
+/*
+ * The scalar at a path: strings decoded, numbers, true and false as they
+ * are written.  NGX_OK, or NGX_DECLINED for missing, null, an object or
+ * an array.
+ */
+ngx_int_t ngx_http_b24trigger_json_lookup(ngx_http_b24trigger_json_t *json,
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value);
+
+/*
+ * An application/x-www-form-urlencoded body as ngx_keyval_t pairs, in
+ * order, "+" and %XX decoded, keys as sent (no "[...]" rewriting).
+ * Returns NGX_OK or NGX_ERROR (no memory).
+ */
+ngx_int_t ngx_http_b24trigger_form_parse(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_array_t *pairs);
+
+/*
+ * The value of the form field at a path, in ngx_keyval_t pairs as
+ * ngx_http_b24trigger_form_parse() makes them: "a[b][0]" is at "a.b.0",
+ * the n-th "a[]" at "a.(n-1)", the last of repeated fields wins.
+ * NGX_OK or NGX_DECLINED.
+ */
+ngx_int_t ngx_http_b24trigger_form_lookup(ngx_array_t *pairs,
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value);
+
+
+#endif /* _NGX_HTTP_B24TRIGGER_PARSE_H_INCLUDED_ */

@@ -1,0 +1,97 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * Never lose a trigger: the durable spool (ngx_http_b24trigger_spool.c),
+ * the workers that deliver from it (ngx_http_b24trigger_delivery.c), the
+ * module's own shared memory with the portals' leaky buckets
+ * (ngx_http_b24trigger_shm.c) and the de-duplication zones
+ * (ngx_http_b24trigger_dedup.c).  Only these files include this header,
+ * plus the tables and the request flow that call into them.
+ */
+
+
+#ifndef _NGX_HTTP_B24TRIGGER_QUEUE_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_QUEUE_H_INCLUDED_
+
+
+#include "ngx_http_b24trigger.h"
+
+
+#define NGX_HTTP_B24TRIGGER_DELIVERY_SYNC   0
+#define NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE  1
+
+
+/* b24trigger_queue PATH [max_size=] [max_age=] [backoff=] ... */
+
+struct ngx_http_b24trigger_spool_s {
+    ngx_str_t                      path;       /* NUL-ended, all four */
+    ngx_str_t                      tmp;
+    ngx_str_t                      queue;
+    ngx_str_t                      claim;
+    ngx_str_t                      dead;
+    off_t                          max_size;
+    time_t                         max_age;
+    ngx_msec_t                     backoff;
+    ngx_msec_t                     backoff_max;
+    ngx_uint_t                     concurrency;
+};
+
+
+/* the bucket gives way: a call may go now, later, or not in time */
+
+#define NGX_HTTP_B24TRIGGER_BUCKET_OK       0
+#define NGX_HTTP_B24TRIGGER_BUCKET_FULL     1   /* our own bucket */
+#define NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED  2   /* the portal's block */
+
+
+/* ngx_http_b24trigger_spool.c */
+char *ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+off_t ngx_http_b24trigger_spool_count(ngx_log_t *log,
+    ngx_http_b24trigger_spool_t *spool);
+ngx_int_t ngx_http_b24trigger_spool_write(ngx_log_t *log, u_char *tmp,
+    u_char *name, u_char *data, size_t len, ngx_uint_t sync_dir);
+ngx_int_t ngx_http_b24trigger_spool_recover(ngx_log_t *log,
+    ngx_http_b24trigger_spool_t *spool, ngx_uint_t start);
+u_char *ngx_http_b24trigger_spool_path(ngx_pool_t *pool, ngx_str_t *dir,
+    ngx_str_t *name);
+
+/* ngx_http_b24trigger_delivery.c */
+ngx_int_t ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+void ngx_http_b24trigger_delivery_kick(void);
+void ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle);
+
+/* ngx_http_b24trigger_shm.c */
+ngx_int_t ngx_http_b24trigger_shm_add(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+ngx_uint_t ngx_http_b24trigger_bucket_take(
+    ngx_http_b24trigger_portal_t *portal, ngx_msec_t max_wait,
+    ngx_msec_t *delay);
+void ngx_http_b24trigger_bucket_give_back(
+    ngx_http_b24trigger_portal_t *portal);
+void ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call);
+ngx_int_t ngx_http_b24trigger_spool_reserve(
+    ngx_http_b24trigger_main_conf_t *bmcf, off_t size);
+void ngx_http_b24trigger_spool_release(
+    ngx_http_b24trigger_main_conf_t *bmcf, off_t size);
+
+/* ngx_http_b24trigger_dedup.c */
+char *ngx_http_b24trigger_dedup_zone(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+char *ngx_http_b24trigger_dedup(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+void ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+
+/* a JSON reply with Retry-After (ngx_http_b24trigger_dedup.c) */
+ngx_int_t ngx_http_b24trigger_reply_retry(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, time_t retry_after);
+
+
+#endif /* _NGX_HTTP_B24TRIGGER_QUEUE_H_INCLUDED_ */

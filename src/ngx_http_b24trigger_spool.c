@@ -1,0 +1,756 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * The durable spool of "b24trigger_delivery queue": the directory layout
+ *
+ *     PATH/tmp/     <pid>.<id>.tmp, being written by the request path
+ *     PATH/queue/   <due ms>-<id>.json, ready; any *.json here is taken
+ *     PATH/claim/<pid>/   claimed by the worker <pid>, being delivered
+ *     PATH/dead/    <id>.json, dead letters with the reason
+ *
+ * created at configuration load and owned by the worker user; enqueueing
+ * an event on the request path (write, fsync, rename, fsync of the
+ * directory: the one blocking disk write of the module); measuring the
+ * spool; returning the claims of processes that are gone.  What happens to
+ * a claimed event lives in ngx_http_b24trigger_delivery.c.
+ */
+
+
+#include "ngx_http_b24trigger_queue.h"
+
+#include <dirent.h>
+#include <jansson.h>
+
+
+static char *ngx_http_b24trigger_spool_dir(ngx_conf_t *cf,
+    ngx_http_b24trigger_spool_t *spool, ngx_str_t *dir, const char *sub);
+static ngx_int_t ngx_http_b24trigger_spool_enqueue_fail(
+    ngx_http_request_t *r, ngx_http_b24trigger_ctx_t *ctx, ngx_err_t err,
+    const char *what);
+static off_t ngx_http_b24trigger_spool_dir_size(ngx_log_t *log, char *dir,
+    ngx_uint_t depth);
+static ngx_uint_t ngx_http_b24trigger_pid_alive(ngx_pid_t pid);
+static ngx_int_t ngx_http_b24trigger_spool_return(ngx_log_t *log,
+    ngx_http_b24trigger_spool_t *spool, char *dir, ngx_pid_t pid);
+
+
+char *
+ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_b24trigger_main_conf_t *bmcf = conf;
+
+    char                         *rv;
+    ngx_int_t                     n;
+    ngx_str_t                    *value, s;
+    ngx_uint_t                    i;
+    ngx_http_b24trigger_spool_t  *spool;
+
+    if (bmcf->spool) {
+        return "is duplicate";
+    }
+
+    spool = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_spool_t));
+    if (spool == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    spool->path = value[1];
+
+    while (spool->path.len > 1
+           && spool->path.data[spool->path.len - 1] == '/')
+    {
+        spool->path.len--;
+    }
+
+    if (ngx_conf_full_name(cf->cycle, &spool->path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    spool->max_size = 1024 * 1024 * 1024;
+    spool->max_age = 72 * 3600;
+    spool->backoff = 1000;
+    spool->backoff_max = 300000;
+    spool->concurrency = 16;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            spool->max_size = ngx_parse_offset(&s);
+            if (spool->max_size <= 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_age=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            spool->max_age = ngx_parse_time(&s, 1);
+            if (spool->max_age == (time_t) NGX_ERROR || spool->max_age == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "backoff=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            spool->backoff = ngx_parse_time(&s, 0);
+            if (spool->backoff == (ngx_msec_t) NGX_ERROR
+                || spool->backoff == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "backoff_max=", 12) == 0) {
+            s.data = value[i].data + 12;
+            s.len = value[i].len - 12;
+
+            spool->backoff_max = ngx_parse_time(&s, 0);
+            if (spool->backoff_max == (ngx_msec_t) NGX_ERROR
+                || spool->backoff_max == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "concurrency=", 12) == 0) {
+            n = ngx_atoi(value[i].data + 12, value[i].len - 12);
+            if (n <= 0) {
+                goto invalid;
+            }
+
+            spool->concurrency = n;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    if (spool->backoff_max < spool->backoff) {
+        spool->backoff_max = spool->backoff;
+    }
+
+    /* nginx makes them, and gives them to the worker user (ngx_add_path) */
+
+    rv = ngx_http_b24trigger_spool_dir(cf, spool, &spool->path, NULL);
+    if (rv != NGX_CONF_OK) {
+        return rv;
+    }
+
+    if (ngx_http_b24trigger_spool_dir(cf, spool, &spool->tmp, "tmp")
+        != NGX_CONF_OK
+        || ngx_http_b24trigger_spool_dir(cf, spool, &spool->queue, "queue")
+           != NGX_CONF_OK
+        || ngx_http_b24trigger_spool_dir(cf, spool, &spool->claim, "claim")
+           != NGX_CONF_OK
+        || ngx_http_b24trigger_spool_dir(cf, spool, &spool->dead, "dead")
+           != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->spool = spool;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+static char *
+ngx_http_b24trigger_spool_dir(ngx_conf_t *cf,
+    ngx_http_b24trigger_spool_t *spool, ngx_str_t *dir, const char *sub)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_path_t  *path;
+
+    if (sub) {
+        len = spool->path.len + 1 + ngx_strlen(sub);
+
+        dir->data = ngx_pnalloc(cf->pool, len + 1);
+        if (dir->data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        p = ngx_sprintf(dir->data, "%V/%s", &spool->path, sub);
+        *p = '\0';
+        dir->len = len;
+    }
+
+    path = ngx_pcalloc(cf->pool, sizeof(ngx_path_t));
+    if (path == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    path->name = *dir;
+    path->conf_file = cf->conf_file->file.name.data;
+    path->line = cf->conf_file->line;
+
+    if (ngx_add_path(cf, &path) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+u_char *
+ngx_http_b24trigger_spool_path(ngx_pool_t *pool, ngx_str_t *dir,
+    ngx_str_t *name)
+{
+    u_char  *p, *path;
+
+    path = ngx_pnalloc(pool, dir->len + 1 + name->len + 1);
+    if (path == NULL) {
+        return NULL;
+    }
+
+    p = ngx_sprintf(path, "%V/%V", dir, name);
+    *p = '\0';
+
+    return path;
+}
+
+
+/*
+ * write the file tmp, fsync it, rename it to name; with sync_dir, fsync
+ * the directory of name too, so the new name survives a power cut
+ */
+
+ngx_int_t
+ngx_http_b24trigger_spool_write(ngx_log_t *log, u_char *tmp, u_char *name,
+    u_char *data, size_t len, ngx_uint_t sync_dir)
+{
+    u_char     *slash;
+    ssize_t     n;
+    ngx_fd_t    fd;
+    ngx_err_t   err;
+
+    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
+                       NGX_FILE_DEFAULT_ACCESS);
+
+    if (fd == NGX_INVALID_FILE) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_ERR, log, err,
+                      ngx_open_file_n " \"%s\" failed", tmp);
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    n = write(fd, data, len);
+
+    if (n != (ssize_t) len) {
+        err = (n == -1) ? ngx_errno : NGX_ENOSPC;
+        ngx_log_error(NGX_LOG_ERR, log, err, "write() \"%s\" failed", tmp);
+        goto failed;
+    }
+
+    if (fsync(fd) == -1) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_ERR, log, err, "fsync() \"%s\" failed", tmp);
+        goto failed;
+    }
+
+    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_ERR, log, err,
+                      ngx_close_file_n " \"%s\" failed", tmp);
+        fd = NGX_INVALID_FILE;
+        goto failed;
+    }
+
+    fd = NGX_INVALID_FILE;
+
+    if (ngx_rename_file(tmp, name) == NGX_FILE_ERROR) {
+        err = ngx_errno;
+        ngx_log_error(NGX_LOG_ERR, log, err,
+                      ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                      tmp, name);
+        goto failed;
+    }
+
+    if (!sync_dir) {
+        return NGX_OK;
+    }
+
+    slash = (u_char *) strrchr((char *) name, '/');
+
+    *slash = '\0';
+    fd = open((char *) name, O_RDONLY|O_DIRECTORY);
+    err = ngx_errno;
+    *slash = '/';
+
+    if (fd == -1 || fsync(fd) == -1) {
+        err = (fd == -1) ? err : ngx_errno;
+        ngx_log_error(NGX_LOG_ERR, log, err,
+                      "fsync() of the directory of \"%s\" failed", name);
+
+        if (fd != -1) {
+            (void) ngx_close_file(fd);
+        }
+
+        /* the name may not survive a crash: the sender must not rely */
+
+        (void) ngx_delete_file(name);
+        ngx_set_errno(err);
+        return NGX_ERROR;
+    }
+
+    (void) ngx_close_file(fd);
+
+    return NGX_OK;
+
+failed:
+
+    if (fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(fd);
+    }
+
+    (void) ngx_delete_file(tmp);
+    ngx_set_errno(err);
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * On the request path: the event is on disk before the sender hears 202.
+ * The id is the time of arrival in ms, the pid and a random number.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    u_char                           *tmp, *name, *p;
+    size_t                            len;
+    json_t                           *root;
+    ngx_str_t                         id, json, loc;
+    ngx_msec_t                        now;
+    ngx_err_t                         err;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_b24trigger_spool_t      *spool;
+    ngx_http_b24trigger_loc_conf_t   *blcf;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+    u_char                            buf[64];
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    spool = bmcf->spool;
+
+    now = (ngx_msec_t) ngx_cached_time->sec * 1000
+          + ngx_cached_time->msec;
+
+    id.data = buf;
+    id.len = ngx_sprintf(buf, "%013M-%P-%08xD", now, ngx_pid,
+                         (uint32_t) ngx_random())
+             - buf;
+
+    loc = clcf->name;
+
+    root = json_pack("{s:s%,s:s%,s:s%,s:s%,s:I,s:I,s:s%}",
+                     "id", id.data, id.len,
+                     "portal", blcf->portal->name.data,
+                     blcf->portal->name.len,
+                     "target", ctx->target.data, ctx->target.len,
+                     "code", ctx->code.data ? (char *) ctx->code.data : "",
+                     ctx->code.len,
+                     "received", (json_int_t) now,
+                     "attempts", (json_int_t) 0,
+                     "location", loc.data, loc.len);
+    if (root == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    len = json_dumpb(root, NULL, 0, JSON_COMPACT);
+
+    json.data = ngx_pnalloc(r->pool, len + 1);
+    if (json.data == NULL) {
+        json_decref(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.len = json_dumpb(root, (char *) json.data, len, JSON_COMPACT);
+    json_decref(root);
+
+    json.data[json.len++] = '\n';
+
+    tmp = ngx_pnalloc(r->pool, spool->tmp.len + NGX_INT64_LEN + id.len
+                               + sizeof("/..tmp"));
+    name = ngx_pnalloc(r->pool, spool->queue.len + 2 * id.len
+                                + sizeof("/-.json"));
+    if (tmp == NULL || name == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_sprintf(tmp, "%V/%P.%V.tmp", &spool->tmp, ngx_pid, &id);
+    *p = '\0';
+
+    /* due now: the name starts with the time it may be delivered */
+
+    p = ngx_sprintf(name, "%V/%V.json", &spool->queue, &id);
+    *p = '\0';
+
+    if (ngx_http_b24trigger_spool_reserve(bmcf, json.len) != NGX_OK) {
+        return ngx_http_b24trigger_spool_enqueue_fail(r, ctx, 0,
+                                                      "max_size reached");
+    }
+
+    if (ngx_http_b24trigger_spool_write(r->connection->log, tmp, name,
+                                        json.data, json.len, 1)
+        != NGX_OK)
+    {
+        err = ngx_errno;
+        ngx_http_b24trigger_spool_release(bmcf, json.len);
+        return ngx_http_b24trigger_spool_enqueue_fail(r, ctx, err, NULL);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger queued \"%V\" as \"%s\"", &id, name);
+
+    ctx->result = NGX_HTTP_B24TRIGGER_QUEUED;
+
+    ngx_http_b24trigger_dedup_commit(r, ctx);
+    ngx_http_b24trigger_delivery_kick();
+
+    json.data = ngx_pnalloc(r->pool, sizeof("{\"result\":\"queued\","
+                                            "\"id\":\"\"}") - 1 + id.len);
+    if (json.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    json.len = ngx_sprintf(json.data, "{\"result\":\"queued\",\"id\":\"%V\"}",
+                           &id)
+               - json.data;
+
+    return ngx_http_b24trigger_reply_success(r, NGX_HTTP_ACCEPTED, &json);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_spool_enqueue_fail(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_err_t err, const char *what)
+{
+    const char                       *error;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
+
+    error = (what || err == NGX_ENOSPC) ? "queue_full" : "queue_unavailable";
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, what ? 0 : err,
+                  "b24trigger: spool \"%V\" cannot take the webhook for "
+                  "target \"%V\"%s%s, answered 503",
+                  &bmcf->spool->path, &ctx->target,
+                  what ? ": " : "", what ? what : "");
+
+    ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+    ctx->error.data = (u_char *) error;
+    ctx->error.len = ngx_strlen(error);
+
+    return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           error, 10);
+}
+
+
+/* the bytes waiting in queue/ and claim/, for max_size (at config load) */
+
+off_t
+ngx_http_b24trigger_spool_count(ngx_log_t *log,
+    ngx_http_b24trigger_spool_t *spool)
+{
+    return ngx_http_b24trigger_spool_dir_size(log, (char *) spool->queue.data,
+                                              0)
+           + ngx_http_b24trigger_spool_dir_size(log,
+                                                (char *) spool->claim.data,
+                                                1);
+}
+
+
+static off_t
+ngx_http_b24trigger_spool_dir_size(ngx_log_t *log, char *dir,
+    ngx_uint_t depth)
+{
+    DIR              *d;
+    off_t             size;
+    struct stat       st;
+    struct dirent    *de;
+    u_char            path[NGX_MAX_PATH];
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+
+    size = 0;
+
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+
+        ngx_snprintf(path, NGX_MAX_PATH, "%s/%s%Z", dir, de->d_name);
+
+        if (stat((char *) path, &st) == -1) {
+            continue;
+        }
+
+        if (S_ISDIR(st.st_mode)) {
+            if (depth) {
+                size += ngx_http_b24trigger_spool_dir_size(log, (char *) path,
+                                                           depth - 1);
+            }
+
+            continue;
+        }
+
+        size += st.st_size;
+    }
+
+    closedir(d);
+
+    return size;
+}
+
+
+/*
+ * Claims of processes that are gone go back to the queue, and what they
+ * left half-written in tmp/ is removed (it was never acknowledged).  A
+ * process is gone when no process of that pid is a sibling or runs our
+ * binary; our own pid counts as gone at start only: a claim of a previous
+ * process with the same pid.  Returns the number of events returned.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_spool_recover(ngx_log_t *log,
+    ngx_http_b24trigger_spool_t *spool, ngx_uint_t start)
+{
+    DIR             *d;
+    u_char          *p;
+    ngx_int_t        n, total;
+    ngx_pid_t        pid;
+    struct dirent   *de;
+    u_char           path[NGX_MAX_PATH];
+
+    total = 0;
+
+    d = opendir((char *) spool->claim.data);
+
+    if (d == NULL) {
+        ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                      "opendir() \"%V\" failed", &spool->claim);
+        return 0;
+    }
+
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            continue;
+        }
+
+        pid = ngx_atoi((u_char *) de->d_name, ngx_strlen(de->d_name));
+        if (pid <= 0) {
+            continue;
+        }
+
+        if (pid == ngx_pid ? !start : ngx_http_b24trigger_pid_alive(pid)) {
+            continue;
+        }
+
+        ngx_snprintf(path, NGX_MAX_PATH, "%V/%P%Z", &spool->claim, pid);
+
+        n = ngx_http_b24trigger_spool_return(log, spool, (char *) path, pid);
+
+        if (n > 0) {
+            ngx_log_error(NGX_LOG_NOTICE, log, 0,
+                          "b24trigger: %i claimed events of exited process "
+                          "%P returned to the queue", n, pid);
+            total += n;
+        }
+
+        if (pid != ngx_pid) {
+            (void) rmdir((char *) path);
+        }
+    }
+
+    closedir(d);
+
+    /* tmp/<pid>.<id>.tmp of processes that are gone */
+
+    d = opendir((char *) spool->tmp.data);
+    if (d == NULL) {
+        return total;
+    }
+
+    while ((de = readdir(d)) != NULL) {
+        p = (u_char *) ngx_strchr(de->d_name, '.');
+        if (p == NULL || p == (u_char *) de->d_name) {
+            continue;
+        }
+
+        pid = ngx_atoi((u_char *) de->d_name, p - (u_char *) de->d_name);
+        if (pid <= 0
+            || (pid == ngx_pid ? !start : ngx_http_b24trigger_pid_alive(pid)))
+        {
+            continue;
+        }
+
+        ngx_snprintf(path, NGX_MAX_PATH, "%V/%s%Z", &spool->tmp, de->d_name);
+        (void) ngx_delete_file(path);
+    }
+
+    closedir(d);
+
+    return total;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_spool_return(ngx_log_t *log,
+    ngx_http_b24trigger_spool_t *spool, char *dir, ngx_pid_t pid)
+{
+    DIR             *d;
+    ngx_int_t        n;
+    struct dirent   *de;
+    u_char           from[NGX_MAX_PATH], to[NGX_MAX_PATH];
+
+    d = opendir(dir);
+    if (d == NULL) {
+        return 0;
+    }
+
+    n = 0;
+
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.') {
+            if (de->d_name[1] != '\0'
+                && !(de->d_name[1] == '.' && de->d_name[2] == '\0'))
+            {
+                /* a rewrite that did not finish: the claim still holds */
+                ngx_snprintf(from, NGX_MAX_PATH, "%s/%s%Z", dir, de->d_name);
+                (void) ngx_delete_file(from);
+            }
+
+            continue;
+        }
+
+        ngx_snprintf(from, NGX_MAX_PATH, "%s/%s%Z", dir, de->d_name);
+        ngx_snprintf(to, NGX_MAX_PATH, "%V/%s%Z", &spool->queue, de->d_name);
+
+        if (ngx_rename_file(from, to) == NGX_FILE_ERROR) {
+            if (ngx_errno != NGX_ENOENT) {
+                ngx_log_error(NGX_LOG_ERR, log, ngx_errno,
+                              ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                              from, to);
+            }
+
+            continue;
+        }
+
+        n++;
+    }
+
+    closedir(d);
+
+    return n;
+}
+
+
+static ngx_uint_t
+ngx_http_b24trigger_pid_alive(ngx_pid_t pid)
+{
+    u_char   *p;
+    ssize_t   n, m;
+    ngx_fd_t  fd;
+    u_char    path[64], exe[NGX_MAX_PATH], self[NGX_MAX_PATH];
+
+    if (kill(pid, 0) == -1 && ngx_errno == NGX_ESRCH) {
+        return 0;
+    }
+
+    /* a sibling: a worker of our master, of this or an older generation */
+
+    ngx_snprintf(path, sizeof(path), "/proc/%P/stat%Z", pid);
+
+    fd = ngx_open_file(path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd != NGX_INVALID_FILE) {
+        n = read(fd, exe, sizeof(exe) - 1);
+        (void) ngx_close_file(fd);
+
+        if (n > 0) {
+            exe[n] = '\0';
+
+            /* "pid (comm) S ppid ...": comm may hold anything but ")" last */
+
+            p = (u_char *) strrchr((char *) exe, ')');
+
+            if (p && p + 4 < exe + n) {
+                if (p[2] == 'Z') {
+                    return 0;
+                }
+
+                if ((ngx_pid_t) strtol((char *) p + 4, NULL, 10)
+                    == getppid())
+                {
+                    return 1;
+                }
+            }
+        }
+    }
+
+    /*
+     * a pid reused by another program does not hold claims: the process
+     * must run the same binary as we do (also when the file was replaced
+     * by an upgrade since)
+     */
+
+    ngx_snprintf(path, sizeof(path), "/proc/%P/exe%Z", pid);
+
+    m = readlink("/proc/self/exe", (char *) self, sizeof(self));
+
+    if (m <= 0) {
+        /* no /proc: trust kill() */
+        return 1;
+    }
+
+    n = readlink((char *) path, (char *) exe, sizeof(exe));
+
+    if (n <= 0) {
+        /* a zombie has no exe; not allowed to look: alive */
+        return ngx_errno != NGX_ENOENT;
+    }
+
+    if (n > 10 && ngx_strncmp(exe + n - 10, " (deleted)", 10) == 0) {
+        n -= 10;
+    }
+
+    if (m > 10 && ngx_strncmp(self + m - 10, " (deleted)", 10) == 0) {
+        m -= 10;
+    }
+
+    return n == m && ngx_strncmp(exe, self, n) == 0;
+}
