@@ -91,36 +91,22 @@ refused($t, $r, 'token_invalid', 'basic, not base64');
 $r = $t->post('/basic?deal=6', $body);
 refused($t, $r, 'signature_missing', 'basic, no Authorization');
 
-# field=: needs body fields (branch "fields"); until they are merged the
-# token is never found and every such webhook is refused, fail closed
+# field=: a JSON dot path or a form field of the body
 
 my $fb = '{"auth":{"token":"' . $f . '"},"tranid":"1"}';
-my $fields;
 
-TODO: {
-    local $TODO = 'field=PATH needs ngx_http_b24trigger_field_value() '
-                . 'from the fields branch';
+$r = $t->post('/field?deal=6', $fb, 'Content-Type' => 'application/json');
+forwarded($t, $r, 6, 'field, JSON');
 
-    $r = $t->post('/field?deal=6', $fb, 'Content-Type' => 'application/json');
-    $fields = ($r->{status} == 200);
-    is($r->{status}, 200, 'field: 200');
-}
-
-if ($fields) {
-    $t->{b24tv_calls}++;
-    is($t->calls->[-1]{target}, 'DEAL_6', 'field: its target');
-
-} else {
-    $t->{b24tv_refused}++;
-    is($r->{json}{error}, 'signature_missing', 'field: no fields yet');
-}
+$r = $t->post('/field?deal=7', 'auth%5Btoken%5D=' . $f . '&tranid=2',
+              'Content-Type' => 'application/x-www-form-urlencoded');
+forwarded($t, $r, 7, 'field, form auth[token]');
 
 (my $wrong = $fb) =~ s/"token":"/"token":"x/;
-$r = $t->post('/field?deal=7', $wrong, 'Content-Type' => 'application/json');
-refused($t, $r, $fields ? 'token_invalid' : 'signature_missing',
-        'field, wrong token');
+$r = $t->post('/field?deal=8', $wrong, 'Content-Type' => 'application/json');
+refused($t, $r, 'token_invalid', 'field, wrong token');
 
-$r = $t->post('/field?deal=7', '{"tranid":"1"}',
+$r = $t->post('/field?deal=8', '{"tranid":"1"}',
               'Content-Type' => 'application/json');
 refused($t, $r, 'signature_missing', 'field, missing');
 
