@@ -2,9 +2,9 @@ package B24TRecipe;
 
 # The recipes of the documentation, run as they are written.  A recipe is
 # the ```nginx block after "<!-- recipe: NAME -->" in README.md (or in
-# doc/fields.md until it is folded in); its lines up to the first
-# "location" go to the http level, the rest into a server of the test,
-# next to the portal "crm" (the emulator).
+# doc/fields.md or doc/verify.md until they are folded in); its lines up
+# to the first "location" go to the http level, the rest into a server of
+# the test, next to the portal "crm" (the emulator).
 #
 #   my $t = B24T->new; $t->emulator;
 #   my $snippet = B24TRecipe::run($t, 'stripe',
@@ -18,7 +18,9 @@ use B24T;
 sub snippet {
     my ($name) = @_;
 
-    for my $f ("$B24T::ROOT/README.md", "$B24T::ROOT/doc/fields.md") {
+    for my $f ("$B24T::ROOT/README.md", "$B24T::ROOT/doc/fields.md",
+               "$B24T::ROOT/doc/verify.md")
+    {
         open my $fh, '<', $f or next;
         local $/;
         my $doc = <$fh>;
@@ -27,7 +29,8 @@ sub snippet {
             if $doc =~ /<!-- recipe: \Q$name\E -->\s*```nginx\n(.*?)^```/ms;
     }
 
-    die "recipe \"$name\" not found in README.md nor doc/fields.md\n";
+    die "recipe \"$name\" not found in README.md, doc/fields.md nor "
+        . "doc/verify.md\n";
 }
 
 sub run {

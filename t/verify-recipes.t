@@ -1,0 +1,317 @@
+#!/usr/bin/perl
+
+# Every recipe of doc/verify.md, run as written: a request signed as the
+# provider signs it reaches the portal with the recipe's target and code
+# (and gets the reply the provider wants); the same request signed with
+# another secret is refused and reaches nothing.  Only two things are
+# changed for the test: "file:/etc/nginx/secrets/NAME" points into the
+# test's directory, and 127.0.0.1 is allowed before a recipe's "deny all".
+
+use strict;
+use warnings;
+
+use Test::More;
+use Digest::SHA qw(hmac_sha1_hex hmac_sha256_hex hmac_sha256_base64
+                   sha1_hex sha256_hex);
+use MIME::Base64 qw(encode_base64 decode_base64);
+use B24T;
+use B24TRecipe;
+use B24TV;
+
+sub pad { my $b = shift; $b .= '=' while length($b) % 4; $b }
+
+# nginx with the recipe; returns the test object and the secret
+sub recipe {
+    my ($name, %o) = @_;
+
+    my $t = B24T->new;
+    my $secret = $o{secret} || B24T::random_secret(32);
+    my $snippet = B24TRecipe::snippet($name);
+
+    $snippet =~ s{file:/etc/nginx/secrets/([\w.-]+)}{
+        my $f = $t->dir . "/$1";
+        open my $fh, '>', $f or die "$f: $!";
+        print $fh "$secret\n";
+        close $fh;
+        chmod 0600, $f;
+        "file:$f";
+    }ge;
+
+    $snippet =~ s/^(\s*)deny\s+all;/${1}allow 127.0.0.1;\n${1}deny all;/m
+        unless $o{as_written};
+
+    my $at = $snippet =~ /^location\b/m ? $-[0] : die "no location in $name";
+
+    $t->emulator;
+    $t->nginx("    b24trigger_portal crm http://%%EMU%%/rest/1/%%SECRET%%/;\n"
+              . substr($snippet, 0, $at)
+              . "    server {\n        listen %%LISTEN%%;\n"
+              . substr($snippet, $at) . "    }\n");
+
+    return ($t, $secret);
+}
+
+# the signed request, then the same signed with another secret
+sub check {
+    my (%o) = @_;
+
+    my ($t, $secret) = recipe($o{recipe}, %o);
+    my $name = $o{recipe};
+
+    my $r = $t->request('POST', $o{path}, body => $o{body},
+                        headers => [ $o{sign}->($secret, $o{body}),
+                                     @{ $o{headers} || [] } ]);
+
+    is($r->{status}, 200, "$name: 200") or diag($r->{body});
+    is($r->{body}, $o{reply}, "$name: the reply $o{reply}") if $o{reply};
+
+    my $calls = $t->calls;
+    is(scalar @$calls, 1, "$name: one portal call");
+    is_deeply($calls->[0] && $calls->[0]{params}, $o{params},
+              "$name: target and code");
+
+    $r = $t->request('POST', $o{path}, body => $o{body},
+                     headers => [ $o{sign}->('other' . $secret, $o{body}),
+                                  @{ $o{headers} || [] } ]);
+    is($r->{status}, 401, "$name: other secret, 401");
+    is(scalar @{ $t->calls }, 1, "$name: other secret, nothing forwarded");
+
+    $t->finish;
+    $t->secret_nowhere("$name: no portal secret anywhere");
+    nothing_leaked($t, "$name: no webhook secret anywhere", $secret);
+}
+
+my @json = ('Content-Type' => 'application/json');
+my @form = ('Content-Type' => 'application/x-www-form-urlencoded');
+
+check(recipe => 'verify-stripe', path => '/hooks/stripe',
+      secret => 'whsec_' . B24T::random_secret(32), headers => \@json,
+      body => '{"id":"evt_1","type":"checkout.session.completed",'
+              . '"data":{"object":{"metadata":{"deal_id":"57"}}}}',
+      sign => sub {
+          my $t = time;
+          ('Stripe-Signature' => "t=$t,v1=" . hmac_sha256_hex("$t.$_[1]",
+                                                              $_[0]));
+      },
+      params => { target => 'DEAL_57', code => 'stripe_paid' });
+
+check(recipe => 'verify-standard', path => '/hooks/clerk',
+      secret => 'whsec_' . encode_base64(B24T::random_secret(24), ''),
+      headers => \@json,
+      body => '{"type":"user.created","data":{"id":"user_1",'
+              . '"public_metadata":{"deal_id":"58"}}}',
+      sign => sub {
+          my ($secret, $body) = @_;
+          my $t = time;
+          (my $k = $secret) =~ s/^whsec_//;
+          my $key = decode_base64($k);
+          $key = 'x' if $secret =~ /^other/;
+          ('svix-id' => 'msg_1', 'svix-timestamp' => $t,
+           'svix-signature' => 'v1,'
+               . pad(hmac_sha256_base64("msg_1.$t.$body", $key)));
+      },
+      params => { target => 'DEAL_58', code => 'clerk_user' });
+
+check(recipe => 'verify-github', path => '/hooks/github?deal=59',
+      headers => [ @json, 'X-GitHub-Event' => 'push' ],
+      body => '{"ref":"refs/heads/main"}',
+      sign => sub {
+          ('X-Hub-Signature-256' => 'sha256=' . hmac_sha256_hex($_[1],
+                                                                $_[0]));
+      },
+      params => { target => 'DEAL_59', code => 'push' });
+
+check(recipe => 'verify-shopify', path => '/hooks/shopify',
+      headers => \@json,
+      body => '{"id":1,"note_attributes":[{"name":"deal","value":"60"}]}',
+      sign => sub {
+          ('X-Shopify-Hmac-Sha256' => pad(hmac_sha256_base64($_[1],
+                                                             $_[0])));
+      },
+      params => { target => 'DEAL_60', code => 'shopify_order' });
+
+check(recipe => 'verify-slack', path => '/hooks/slack?lead=61',
+      headers => \@json,
+      body => '{"type":"event_callback","event":{"type":"app_mention"}}',
+      sign => sub {
+          my $t = time;
+          ('X-Slack-Request-Timestamp' => $t,
+           'X-Slack-Signature' => 'v0=' . hmac_sha256_hex("v0:$t:$_[1]",
+                                                          $_[0]));
+      },
+      params => { target => 'LEAD_61', code => 'slack_event' });
+
+check(recipe => 'verify-paddle', path => '/hooks/paddle',
+      headers => \@json,
+      body => '{"event_type":"transaction.completed",'
+              . '"data":{"custom_data":{"deal_id":"62"}}}',
+      sign => sub {
+          my $t = time;
+          ('Paddle-Signature' => "ts=$t;h1=" . hmac_sha256_hex("$t:$_[1]",
+                                                               $_[0]));
+      },
+      params => { target => 'DEAL_62', code => 'paddle_paid' });
+
+check(recipe => 'verify-typeform', path => '/hooks/typeform',
+      headers => \@json,
+      body => '{"event_type":"form_response",'
+              . '"form_response":{"hidden":{"deal_id":"63"}}}',
+      sign => sub {
+          ('Typeform-Signature' => 'sha256='
+               . pad(hmac_sha256_base64($_[1], $_[0])));
+      },
+      params => { target => 'DEAL_63', code => 'typeform_answer' });
+
+check(recipe => 'verify-woocommerce', path => '/hooks/woo',
+      headers => \@json,
+      body => '{"id":1,"meta_data":[{"id":5,"key":"deal","value":"64"}]}',
+      sign => sub {
+          ('X-WC-Webhook-Signature' => pad(hmac_sha256_base64($_[1],
+                                                              $_[0])));
+      },
+      params => { target => 'DEAL_64', code => 'woo_order' });
+
+check(recipe => 'verify-cloudpayments', path => '/hooks/cloudpayments',
+      headers => \@form, reply => '{"code":0}',
+      body => 'TransactionId=1&Amount=10.00&Currency=RUB&InvoiceId=65',
+      sign => sub {
+          ('Content-HMAC' => pad(hmac_sha256_base64($_[1], $_[0])));
+      },
+      params => { target => 'DEAL_65', code => 'cloudpayments_paid' });
+
+# T-Bank and Robokassa sign inside the body: the body is made per secret
+
+my ($t, $secret, $r);
+
+sub tbank_body {
+    my ($password) = @_;
+    my %f = (TerminalKey => 'DEMO', OrderId => '66', Success => 'true',
+             Status => 'CONFIRMED', Amount => '9855');
+    my $token = sha256_hex(join '', map { $_ eq 'Password' ? $password
+                                                           : $f{$_} }
+                           sort(keys %f, 'Password'));
+    return '{"TerminalKey":"DEMO","OrderId":"66","Success":true,'
+         . '"Status":"CONFIRMED","Amount":9855,"Token":"' . $token . '"}';
+}
+
+($t, $secret) = recipe('verify-tbank');
+$r = $t->post('/hooks/tbank', tbank_body($secret), @json);
+is($r->{status}, 200, 'verify-tbank: 200');
+is($r->{body}, 'OK', 'verify-tbank: the reply OK');
+is(scalar @{ $t->calls }, 1, 'verify-tbank: one portal call');
+is_deeply($t->calls->[0]{params},
+          { target => 'DEAL_66', code => 'tbank_payment' },
+          'verify-tbank: target and code');
+$r = $t->post('/hooks/tbank', tbank_body("other$secret"), @json);
+is($r->{status}, 401, 'verify-tbank: other password, 401');
+is(scalar @{ $t->calls }, 1, 'verify-tbank: nothing forwarded');
+$t->finish;
+nothing_leaked($t, 'verify-tbank: no password anywhere', $secret);
+
+sub robokassa_body {
+    my ($password) = @_;
+    my $sig = uc sha256_hex(
+                  "100.000000:7:$password:Shp_deal=67");
+    return "OutSum=100.000000&InvId=7&Shp_deal=67&SignatureValue=$sig";
+}
+
+($t, $secret) = recipe('verify-robokassa');
+$r = $t->post('/hooks/robokassa', robokassa_body($secret), @form);
+is($r->{status}, 200, 'verify-robokassa: 200');
+is($r->{body}, 'OK7', 'verify-robokassa: the reply OK7');
+is(scalar @{ $t->calls }, 1, 'verify-robokassa: one portal call');
+is_deeply($t->calls->[0]{params},
+          { target => 'DEAL_67', code => 'robokassa_paid' },
+          'verify-robokassa: target and code');
+$r = $t->post('/hooks/robokassa', robokassa_body("other$secret"), @form);
+is($r->{status}, 401, 'verify-robokassa: other password, 401');
+is(scalar @{ $t->calls }, 1, 'verify-robokassa: nothing forwarded');
+$t->finish;
+nothing_leaked($t, 'verify-robokassa: no password anywhere', $secret);
+
+sub yoomoney_body {
+    my ($secret) = @_;
+    my @v = ('p2p-incoming', '42', '10.00', '643', '2026-01-01T00:00:00Z',
+             '41001000000000', 'false');
+    my $hash = sha1_hex(join '&', @v, $secret, '68');
+    return 'notification_type=p2p-incoming&operation_id=42&amount=10.00'
+         . '&currency=643&datetime=2026-01-01T00%3A00%3A00Z'
+         . '&sender=41001000000000&codepro=false&label=68'
+         . "&sha1_hash=$hash";
+}
+
+($t, $secret) = recipe('verify-yoomoney');
+$r = $t->post('/hooks/yoomoney', yoomoney_body($secret), @form);
+is($r->{status}, 200, 'verify-yoomoney: 200');
+is_deeply($t->calls->[0] && $t->calls->[0]{params},
+          { target => 'DEAL_68', code => 'yoomoney_paid' },
+          'verify-yoomoney: target and code');
+$r = $t->post('/hooks/yoomoney', yoomoney_body("other$secret"), @form);
+is($r->{status}, 401, 'verify-yoomoney: other secret, 401');
+is(scalar @{ $t->calls }, 1, 'verify-yoomoney: nothing forwarded');
+$t->finish;
+nothing_leaked($t, 'verify-yoomoney: no secret anywhere', $secret);
+
+# the generic hmac
+
+check(recipe => 'verify-intercom', path => '/hooks/intercom?contact=69',
+      headers => \@json, body => '{"type":"notification_event"}',
+      sign => sub {
+          ('X-Hub-Signature' => 'sha1=' . hmac_sha1_hex($_[1], $_[0]));
+      },
+      params => { target => 'CONTACT_69', code => 'intercom_event' });
+
+check(recipe => 'verify-zoom', path => '/hooks/zoom?deal=70',
+      headers => \@json, body => '{"event":"meeting.started"}',
+      sign => sub {
+          my $t = time;
+          ('x-zm-request-timestamp' => $t,
+           'x-zm-signature' => 'v0=' . hmac_sha256_hex("v0:$t:$_[1]",
+                                                       $_[0]));
+      },
+      params => { target => 'DEAL_70', code => 'zoom_meeting' });
+
+check(recipe => 'verify-square', path => '/hooks/square?deal=71',
+      headers => \@json, body => '{"type":"payment.updated"}',
+      sign => sub {
+          ('X-Square-Hmacsha256-Signature' => pad(hmac_sha256_base64(
+               "https://hooks.example.com/hooks/square$_[1]", $_[0])));
+      },
+      params => { target => 'DEAL_71', code => 'square_payment' });
+
+check(recipe => 'verify-hubspot', path => '/hooks/hubspot?deal=72',
+      headers => \@json, body => '[{"eventId":1}]',
+      sign => sub {
+          my $ms = time * 1000;
+          ('X-HubSpot-Request-Timestamp' => $ms,
+           'X-HubSpot-Signature-v3' => pad(hmac_sha256_base64(
+               "POSThttps://hooks.example.com/hooks/hubspot$_[1]$ms",
+               $_[0])));
+      },
+      params => { target => 'DEAL_72', code => 'hubspot_event' });
+
+check(recipe => 'verify-token', path => '/hooks/forms?lead=73',
+      headers => \@form, body => 'name=Ann&phone=%2B7000',
+      sign => sub { ('X-Api-Key' => $_[0]) },
+      params => { target => 'LEAD_73', code => 'form_filled' });
+
+# YooKassa signs nothing: as written, 127.0.0.1 is not YooKassa
+
+my $yk = '{"type":"notification","event":"payment.succeeded",'
+       . '"object":{"id":"2a","metadata":{"deal_id":"74"}}}';
+
+($t) = recipe('verify-yookassa', as_written => 1);
+$r = $t->post('/hooks/yookassa', $yk, @json);
+is($r->{status}, 403, 'verify-yookassa as written: 403 for 127.0.0.1');
+is(scalar @{ $t->calls }, 0, 'verify-yookassa as written: nothing sent');
+$t->finish;
+
+($t) = recipe('verify-yookassa');
+$r = $t->post('/hooks/yookassa', $yk, @json);
+is($r->{status}, 200, 'verify-yookassa from an allowed address: 200');
+is_deeply($t->calls->[0] && $t->calls->[0]{params},
+          { target => 'DEAL_74', code => 'yookassa_paid' },
+          'verify-yookassa: target and code');
+$t->finish;
+
+done_testing;
