@@ -46,6 +46,8 @@ echo "   portal at http://$emu/rest/1/***/"
 umask 077
 echo "http://$emu/rest/1/$secret/" > "$dir/portal.url"
 echo "$token" > "$dir/deal-token"
+stripe_secret="whsec_$(head -c 18 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+echo "$stripe_secret" > "$dir/stripe"
 echo "$token" > "$dir/lead-token"
 echo "old-$token" > "$dir/lead-token.old"
 umask 022
@@ -71,6 +73,21 @@ curl -s -w ' (HTTP %{http_code})\n' -X POST \
     -d '{"event":"payment.succeeded","amount":4200}' \
     "http://127.0.0.1:$port/hooks/deal/57"
 
+echo "== Stripe sends a paid Checkout Session for deal 58, signed"
+event='{"id":"evt_demo_1","type":"checkout.session.completed","data":{"object":{"payment_status":"paid","metadata":{"deal_id":"58"}}}}'
+ts=$(date +%s)
+sig=$(printf '%s.%s' "$ts" "$event" | openssl dgst -sha256 -hmac "$stripe_secret" -r | cut -d' ' -f1)
+for attempt in first again; do
+    echo -n "   reply ($attempt): "
+    curl -s -w ' (HTTP %{http_code})\n' -X POST \
+        -H "Stripe-Signature: t=$ts,v1=$sig" -H 'Content-Type: application/json' \
+        -d "$event" "http://127.0.0.1:$port/hooks/stripe"
+done
+for i in $(seq 1 50); do
+    [ "$(curl -s "http://$emu/_emu/calls" | grep -c DEAL_58)" != 0 ] && break
+    sleep 0.1
+done
+
 echo "== the same with a wrong token"
 echo -n "   reply: "
 curl -s -w ' (HTTP %{http_code})\n' -X POST \
@@ -84,10 +101,13 @@ calls = json.load(sys.stdin)
 for c in calls:
     print("   %s %s -> target=%s code=%s (HTTP %s)" % (c["http_method"],
           c["path"], c["target"], c["code"], c["status"]))
-print("   %d call(s); the wrong token reached nothing" % len(calls))
+print("   %d call(s); the repeat and the wrong token reached nothing" % len(calls))
 '
 
-echo "== the access log line"
+echo "== the status location"
+echo -n "   "; curl -s "http://127.0.0.1:$port/b24trigger/status" | head -c 300; echo " ..."
+
+echo "== the access log"
 sed 's/^/   /' "$dir/b24trigger.log"
 
 if grep -q "$secret" "$dir"/*.log; then

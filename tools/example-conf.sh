@@ -16,6 +16,7 @@ sed -e "s|^load_module modules/ngx_http_b24trigger_module.so;|load_module $modul
     -e "s|^worker_processes auto;|worker_processes 2;|" \
     -e "s|/etc/nginx/b24trigger/|$dir/|g" \
     -e "s|/var/log/nginx/|$dir/|g" \
+    -e "s|/var/spool/nginx/b24trigger|$dir/spool|g" \
     -e "s|listen 80;|listen 127.0.0.1:$port;|" \
     -e "s|^http {|http {\n    client_body_temp_path $dir/body;\n    proxy_temp_path $dir/proxy;\n    fastcgi_temp_path $dir/fastcgi;\n    uwsgi_temp_path $dir/uwsgi;\n    scgi_temp_path $dir/scgi;|" \
     "$root/nginx.conf.example"
