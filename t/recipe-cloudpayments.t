@@ -1,7 +1,9 @@
 #!/usr/bin/perl
 
 # Recipe "CloudPayments: the Pay notification moves a deal", with the
-# {"code":0} reply.
+# {"code":0} reply; the notification signed as CloudPayments signs it
+# (Content-HMAC and X-Content-HMAC, the API Secret), a wrong signature
+# refused without {"code":0}.
 
 use strict;
 use warnings;
@@ -9,13 +11,14 @@ use warnings;
 use Test::More;
 use B24T;
 use B24TRecipe;
+use B24TV qw(nothing_leaked cloudpayments_hmac);
 
 my $t = B24T->new;
-my $key = B24T::random_secret(24);
+my $secret = B24T::random_secret(32);
 
 $t->emulator;
 B24TRecipe::run($t, 'cloudpayments',
-                env => { CLOUDPAYMENTS_HOOK_KEY => $key });
+                env => { CLOUDPAYMENTS_API_SECRET => $secret });
 
 my $pay = 'TransactionId=1211506522&Amount=129900.00&Currency=RUB'
         . '&PaymentAmount=129900.00&PaymentCurrency=RUB'
@@ -25,8 +28,20 @@ my $pay = 'TransactionId=1211506522&Amount=129900.00&Currency=RUB'
         . '&InvoiceId=57&AccountId=client%40example.com'
         . '&Data=%7B%22deal%22%3A57%7D';
 
-my $r = $t->post("/hooks/cloudpayments/pay?key=$key", $pay,
-                 'Content-Type' => 'application/x-www-form-urlencoded');
+# Content-HMAC over the raw body (as the official SDK checks it);
+# X-Content-HMAC, said to differ only in the URL encoding of the signed
+# bytes, over the decoded body: a match in either passes
+sub cloudpayments {
+    my ($body, $key) = @_;
+    (my $decoded = $body) =~ tr/+/ /;
+    $decoded =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
+    return $t->post('/hooks/cloudpayments/pay', $body,
+                    'Content-Type' => 'application/x-www-form-urlencoded',
+                    'Content-HMAC' => cloudpayments_hmac($key, $body),
+                    'X-Content-HMAC' => cloudpayments_hmac($key, $decoded));
+}
+
+my $r = cloudpayments($pay, $secret);
 is($r->{status}, 200, 'Pay: 200');
 is($r->{body}, '{"code":0}', 'Pay: {"code":0}');
 is($r->{headers}{'content-type'}, 'application/json', 'as JSON');
@@ -34,14 +49,16 @@ is_deeply($t->calls->[0]{params},
           { target => 'DEAL_57', code => 'cloudpayments_paid' },
           'the portal got DEAL_57');
 
-$r = $t->post('/hooks/cloudpayments/pay?key=wrong', $pay,
-              'Content-Type' => 'application/x-www-form-urlencoded');
-is($r->{status}, 401, 'a wrong key: 401');
+$r = cloudpayments($pay, B24T::random_secret(32));
+is($r->{status}, 401, 'signed with another secret: 401');
+is_deeply($r->{json}, { error => 'signature_invalid' },
+          'signed with another secret: signature_invalid');
 isnt($r->{body}, '{"code":0}', 'and no {"code":0}');
 
 is(scalar @{ $t->calls }, 1, 'one call in all');
 
 $t->finish;
 $t->secret_nowhere;
+nothing_leaked($t, 'no API secret anywhere', $secret);
 
 done_testing;

@@ -1,20 +1,24 @@
 #!/usr/bin/perl
 
 # Recipe "GitHub: a push to a branch named after a deal": a regex map
-# over the ref, the event header, pings acknowledged.
+# over the ref, the event header, pings acknowledged; every delivery
+# signed as GitHub signs it (X-Hub-Signature-256), a wrong signature
+# refused.
 
 use strict;
 use warnings;
 
 use Test::More;
+use Digest::SHA qw(hmac_sha1_hex);
 use B24T;
 use B24TRecipe;
+use B24TV qw(nothing_leaked github_signature);
 
 my $t = B24T->new;
-my $key = B24T::random_secret(24);
+my $secret = B24T::random_secret(64);
 
 $t->emulator;
-B24TRecipe::run($t, 'github', env => { GITHUB_HOOK_KEY => $key });
+B24TRecipe::run($t, 'github', env => { GITHUB_HOOK_SECRET => $secret });
 
 sub push_event {
     my ($ref) = @_;
@@ -25,12 +29,17 @@ sub push_event {
          . '"message":"Fix all the bugs"}],"head_commit":null}';
 }
 
+# what GitHub sends with a secret set: both signature headers
 sub github {
-    my ($event, $body) = @_;
-    return $t->post("/hooks/github?key=$key", $body,
+    my ($event, $body, $key) = @_;
+    $key = $secret unless defined $key;
+    return $t->post('/hooks/github', $body,
                     'Content-Type' => 'application/json',
                     'X-GitHub-Event' => $event,
                     'X-GitHub-Delivery' => '72d3162e-cc78-11e3-81ab-4c9367dc0958',
+                    'X-GitHub-Hook-ID' => '12345678',
+                    'X-Hub-Signature' => 'sha1=' . hmac_sha1_hex($body, $key),
+                    'X-Hub-Signature-256' => github_signature($key, $body),
                     'User-Agent' => 'GitHub-Hookshot/044aadd');
 }
 
@@ -48,11 +57,19 @@ is_deeply($r->{json}, { result => 'ignored' }, 'main: ignored');
 $r = github('push', push_event('refs/tags/deal-59'));
 is_deeply($r->{json}, { result => 'ignored' }, 'a tag: ignored');
 
-$r = github('ping', '{"zen":"Design for failure.","hook_id":12345678}');
+$r = github('ping', '{"zen":"Design for failure.","hook_id":12345678,'
+                    . '"hook":{"type":"Repository","id":12345678,'
+                    . '"events":["push"],"active":true}}');
 is_deeply($r->{json}, { result => 'ignored' }, 'ping: ignored');
 
 $r = github('pull_request', push_event('refs/heads/deal-60'));
 is_deeply($r->{json}, { result => 'ignored' }, 'another event: ignored');
+
+$r = github('push', push_event('refs/heads/deal-61'),
+            B24T::random_secret(64));
+is($r->{status}, 401, 'signed with another secret: 401');
+is_deeply($r->{json}, { error => 'signature_invalid' },
+          'signed with another secret: signature_invalid');
 
 my $calls = $t->calls;
 is_deeply([ map { $_->{params}{target} } @$calls ], ['DEAL_57', 'DEAL_58'],
@@ -60,5 +77,6 @@ is_deeply([ map { $_->{params}{target} } @$calls ], ['DEAL_57', 'DEAL_58'],
 
 $t->finish;
 $t->secret_nowhere;
+nothing_leaked($t, 'no hook secret anywhere', $secret);
 
 done_testing;

@@ -1,6 +1,9 @@
 #!/usr/bin/perl
 
-# Recipe "Robokassa: ResultURL moves a deal", answered OK<InvId>.
+# Recipe "Robokassa: ResultURL moves a deal", answered OK<InvId>; the
+# notification signed as Robokassa signs it (SignatureValue, MD5 of
+# OutSum:InvId:Password#2:Shp_deal=.., in upper case), a wrong signature
+# refused without OK.
 
 use strict;
 use warnings;
@@ -8,34 +11,46 @@ use warnings;
 use Test::More;
 use B24T;
 use B24TRecipe;
+use B24TV qw(nothing_leaked robokassa_signature);
 
 my $t = B24T->new;
-my $key = B24T::random_secret(24);
+my $password = B24T::random_secret(24);
 
 $t->emulator;
-B24TRecipe::run($t, 'robokassa', env => { ROBOKASSA_HOOK_KEY => $key });
+B24TRecipe::run($t, 'robokassa', env => { ROBOKASSA_PASSWORD2 => $password });
 
-my $result = 'out_summ=100.000000&OutSum=100.000000&inv_id=450009'
-           . '&InvId=450009&crc=D48572ED7AABD3F676BB17A6E96F1DE1'
-           . '&SignatureValue=D48572ED7AABD3F676BB17A6E96F1DE1'
-           . '&PaymentMethod=BankCard&IncSum=100.000000&IncCurrLabel=BankCardPSR'
-           . '&EMail=client%40example.com&Fee=3.900000&Shp_deal=57';
+# a ResultURL POST, as Robokassa sends it (the old names out_summ, inv_id
+# and crc alongside the new ones)
+sub result {
+    my ($key) = @_;
+    my %f = (OutSum => '100.000000', InvId => '450009', Shp_deal => '57');
+    my $sig = robokassa_signature($key, \%f);
+    return 'out_summ=100.000000&OutSum=100.000000&inv_id=450009'
+         . "&InvId=450009&crc=$sig&SignatureValue=$sig"
+         . '&PaymentMethod=BankCard&IncSum=100.000000&IncCurrLabel=BankCardPSR'
+         . '&EMail=client%40example.com&Fee=3.900000&Shp_deal=57';
+}
 
-my $r = $t->post("/hooks/robokassa/result?key=$key", $result,
-                 'Content-Type' => 'application/x-www-form-urlencoded');
+my @form = ('Content-Type' => 'application/x-www-form-urlencoded');
+
+my $r = $t->post('/hooks/robokassa/result', result($password), @form);
 is($r->{status}, 200, 'ResultURL: 200');
 is($r->{body}, 'OK450009', 'ResultURL: OK<InvId>');
 is_deeply($t->calls->[0]{params},
           { target => 'DEAL_57', code => 'robokassa_paid' },
           'the portal got DEAL_57');
 
-$r = $t->post('/hooks/robokassa/result', $result,
-              'Content-Type' => 'application/x-www-form-urlencoded');
-is($r->{status}, 401, 'no key: 401, no OK');
+$r = $t->post('/hooks/robokassa/result',
+              result(B24T::random_secret(24)), @form);
+is($r->{status}, 401, 'signed with another password: 401');
+is_deeply($r->{json}, { error => 'signature_invalid' },
+          'signed with another password: signature_invalid');
+unlike($r->{body}, qr/^OK/, 'and no OK');
 
 is(scalar @{ $t->calls }, 1, 'one call in all');
 
 $t->finish;
 $t->secret_nowhere;
+nothing_leaked($t, 'no Password #2 anywhere', $password);
 
 done_testing;

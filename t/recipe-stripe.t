@@ -1,6 +1,8 @@
 #!/usr/bin/perl
 
-# Recipe "Stripe: a paid Checkout Session moves a deal", as documented.
+# Recipe "Stripe: a paid Checkout Session moves a deal", as documented:
+# events signed as Stripe signs them (Stripe-Signature, the whsec_ secret
+# as is), a wrong signature refused.
 
 use strict;
 use warnings;
@@ -8,14 +10,13 @@ use warnings;
 use Test::More;
 use B24T;
 use B24TRecipe;
+use B24TV qw(nothing_leaked stripe_signature);
 
 my $t = B24T->new;
-my $key = B24T::random_secret(24);
+my $secret = 'whsec_' . B24T::random_secret(32);
 
 $t->emulator;
-B24TRecipe::run($t, 'stripe', env => { STRIPE_HOOK_KEY => $key });
-
-my @json = ('Content-Type' => 'application/json; charset=utf-8');
+B24TRecipe::run($t, 'stripe', env => { STRIPE_SIGNING_SECRET => $secret });
 
 sub event {
     my ($type, $paid, $deal) = @_;
@@ -25,11 +26,21 @@ sub event {
          . '{"id":"cs_test_a1b2","object":"checkout.session",'
          . '"amount_total":129900,"currency":"rub",'
          . "\"payment_status\":\"$paid\",\"status\":\"complete\","
-         . "\"metadata\":{\"deal_id\":\"$deal\"}}}}";
+         . "\"metadata\":{\"deal_id\":\"$deal\"}}},"
+         . '"pending_webhooks":1,"request":{"id":null,"idempotency_key":null}}';
 }
 
-my $r = $t->post("/hooks/stripe?key=$key",
-                 event('checkout.session.completed', 'paid', 57), @json);
+# what Stripe sends: the signature is made when the request is sent
+sub stripe {
+    my ($body, $key) = @_;
+    return $t->post('/hooks/stripe', $body,
+                    'Content-Type' => 'application/json; charset=utf-8',
+                    'User-Agent' => 'Stripe/1.0 (+https://stripe.com/docs/webhooks)',
+                    'Stripe-Signature' => stripe_signature($key || $secret,
+                                                           $body));
+}
+
+my $r = stripe(event('checkout.session.completed', 'paid', 57));
 is($r->{status}, 200, 'paid session: 200');
 is_deeply($r->{json}, { result => 'forwarded', target => 'DEAL_57',
                         code => 'stripe_paid' }, 'paid session: forwarded');
@@ -39,21 +50,22 @@ is(scalar @$calls, 1, 'one call');
 is_deeply($calls->[0]{params}, { target => 'DEAL_57', code => 'stripe_paid' },
           'the portal got DEAL_57 and the trigger code');
 
-$r = $t->post("/hooks/stripe?key=$key",
-              event('checkout.session.completed', 'unpaid', 58), @json);
+$r = stripe(event('checkout.session.completed', 'unpaid', 58));
 is_deeply($r->{json}, { result => 'ignored' }, 'unpaid session: ignored');
 
-$r = $t->post("/hooks/stripe?key=$key",
-              event('payment_intent.created', 'paid', 59), @json);
+$r = stripe(event('payment_intent.created', 'paid', 59));
 is_deeply($r->{json}, { result => 'ignored' }, 'another event: ignored');
 
-$r = $t->post('/hooks/stripe?key=wrong',
-              event('checkout.session.completed', 'paid', 57), @json);
-is($r->{status}, 401, 'a wrong key: 401');
+$r = stripe(event('checkout.session.completed', 'paid', 57),
+            'whsec_' . B24T::random_secret(32));
+is($r->{status}, 401, 'signed with another secret: 401');
+is_deeply($r->{json}, { error => 'signature_invalid' },
+          'signed with another secret: signature_invalid');
 
 is(scalar @{ $t->calls }, 1, 'only the paid session reached the portal');
 
 $t->finish;
 $t->secret_nowhere;
+nothing_leaked($t, 'no signing secret anywhere', $secret);
 
 done_testing;

@@ -38,6 +38,12 @@ is($r->{status}, 422, 'a form without lead_id: 422');
 $r = $t->post('/hooks/tilda', 'test=test', @form);
 is($r->{status}, 401, 'no key: 401');
 
+$r = $t->post('/hooks/tilda?key=' . B24T::random_secret(24),
+              'Name=x&lead_id=13', @form);
+is($r->{status}, 401, 'another key: 401');
+is_deeply($r->{json}, { error => 'token_invalid' },
+          'another key: token_invalid');
+
 is(scalar @{ $t->calls }, 1, 'one call in all');
 
 $t->finish;

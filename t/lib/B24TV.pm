@@ -11,16 +11,29 @@ package B24TV;
 #                                     one more info line
 #
 # Signatures are computed in the tests with Digest::SHA and MIME::Base64,
-# never with the module's code.
+# never with the module's code.  The providers' own ways of signing, for
+# tests that send what a provider sends (exported on request):
+#
+#   stripe_signature($secret, $body[, $ts])   "t=TS,v1=HEX"
+#   github_signature($secret, $body)          "sha256=HEX"
+#   cloudpayments_hmac($secret, $bytes)       base64 HMAC-SHA256
+#   tbank_json($password, [NAME, JSON], ...)  the JSON object, with "Token"
+#   robokassa_signature($password, \%fields[, $hash])
+#                                             uppercase hex, MD5 unless
+#                                             $hash (\&sha256_hex, ...)
 
 use strict;
 use warnings;
 
 use Exporter 'import';
 use Test::More;
+use Digest::MD5 qw(md5_hex);
+use Digest::SHA qw(hmac_sha256_hex hmac_sha256_base64 sha256_hex);
 
 our @EXPORT = qw(location http_block forwarded refused rejection_logged
                  nothing_leaked);
+our @EXPORT_OK = qw(stripe_signature github_signature cloudpayments_hmac
+                    tbank_json robokassa_signature);
 
 # a relaying location: the target is DEAL_$arg_deal, so that every request
 # of a test can name its own call
@@ -118,6 +131,59 @@ sub nothing_leaked {
     my @found = grep { index($seen, $_) >= 0 } @strings;
 
     ok(!@found, $name) or diag("found: @found");
+}
+
+# Stripe-Signature: HMAC-SHA256 of "TS.BODY", the secret (whsec_...) as is
+sub stripe_signature {
+    my ($secret, $body, $ts) = @_;
+    $ts = time unless defined $ts;
+    return "t=$ts,v1=" . hmac_sha256_hex("$ts.$body", $secret);
+}
+
+# X-Hub-Signature-256
+sub github_signature {
+    my ($secret, $body) = @_;
+    return 'sha256=' . hmac_sha256_hex($body, $secret);
+}
+
+# Content-HMAC / X-Content-HMAC: base64, padded
+sub cloudpayments_hmac {
+    my ($secret, $bytes) = @_;
+    my $b64 = hmac_sha256_base64($bytes, $secret);
+    $b64 .= '=' while length($b64) % 4;
+    return $b64;
+}
+
+# a T-Bank notification: the fields in the order given, each [name, JSON
+# text], then "Token": SHA-256 hex of the values of the root scalars, plus
+# Password, sorted by name (strings unquoted, true/false and numbers as
+# written; objects, arrays and null left out)
+sub tbank_json {
+    my ($password, @f) = @_;
+
+    my %v = (Password => $password);
+
+    for my $f (@f) {
+        my ($name, $json) = @$f;
+        next if $json =~ /^[\[{]/ || $json eq 'null';
+        die "tbank_json: escapes are not handled: $json" if $json =~ /\\/;
+        ($v{$name} = $json) =~ s/^"(.*)"$/$1/s;
+    }
+
+    my $token = sha256_hex(join '', map { $v{$_} } sort keys %v);
+
+    return '{' . join(',', map { "\"$_->[0]\":$_->[1]" } @f,
+                      ['Token', "\"$token\""]) . '}';
+}
+
+# Robokassa's SignatureValue: OutSum:InvId:Password#2[:Shp_a=..], the Shp_
+# fields sorted by name, the digest in upper case as Robokassa sends it
+sub robokassa_signature {
+    my ($password, $f, $hash) = @_;
+    $hash ||= \&md5_hex;
+    my @shp = sort grep { /^shp_/i } keys %$f;
+    return uc $hash->(join ':', $f->{OutSum}, $f->{InvId}, $password,
+                      map { "$_=$f->{$_}" } @shp);
 }
 
 1;
