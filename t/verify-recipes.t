@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Every recipe of doc/verify.md, run as written: a request signed as the
+# Every verification recipe of README.md, run as written: a request signed as the
 # provider signs it reaches the portal with the recipe's target and code
 # (and gets the reply the provider wants); the same request signed with
 # another secret is refused and reaches nothing.  Only two things are

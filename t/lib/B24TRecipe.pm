@@ -1,10 +1,9 @@
 package B24TRecipe;
 
 # The recipes of the documentation, run as they are written.  A recipe is
-# the ```nginx block after "<!-- recipe: NAME -->" in README.md (or in
-# doc/fields.md or doc/verify.md until they are folded in); its lines up
-# to the first "location" go to the http level, the rest into a server of
-# the test, next to the portal "crm" (the emulator).
+# the ```nginx block after "<!-- recipe: NAME -->" in README.md; its lines
+# up to the first "location" go to the http level, the rest into a server
+# of the test, next to the portal "crm" (the emulator).
 #
 #   my $t = B24T->new; $t->emulator;
 #   my $snippet = B24TRecipe::run($t, 'stripe',
@@ -18,20 +17,16 @@ use B24T;
 sub snippet {
     my ($name) = @_;
 
-    for my $f ("$B24T::ROOT/README.md", "$B24T::ROOT/doc/fields.md",
-               "$B24T::ROOT/doc/verify.md")
-    {
-        open my $fh, '<', $f or next;
-        local $/;
-        my $doc = <$fh>;
+    open my $fh, '<', "$B24T::ROOT/README.md" or die "README.md: $!";
+    local $/;
+    my $doc = <$fh>;
 
-        return $1
-            if $doc =~ /<!-- recipe: \Q$name\E -->\s*```nginx\n(.*?)^```/ms;
-    }
+    return $1
+        if $doc =~ /<!-- recipe: \Q$name\E -->\s*```nginx\n(.*?)^```/ms;
 
-    die "recipe \"$name\" not found in README.md, doc/fields.md nor "
-        . "doc/verify.md\n";
+    die "recipe \"$name\" not found in README.md\n";
 }
+
 
 sub run {
     my ($t, $name, %opts) = @_;
