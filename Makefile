@@ -52,8 +52,8 @@ $(MODULE): $(SOURCES)
 	        ./configure "$${flags[@]}" $(NGX_EXTRA_FLAGS) \
 	            --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
 	        || { tail -20 $(BUILD)/configure.log; exit 1; }; fi
-	@$(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules -j$(JOBS) \
-	    2>&1 | grep -v '^make' || true
+	@set -o pipefail; $(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules \
+	    -j$(JOBS) 2>&1 | { grep -v '^make' || true; }
 	@test -f $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so
 	@cp $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so $(MODULE).tmp && mv -f $(MODULE).tmp $(MODULE)
 	@echo "built $(MODULE)"

@@ -223,6 +223,8 @@ ngx_int_t ngx_http_b24trigger_reply_success(ngx_http_request_t *r,
     ngx_uint_t status, ngx_str_t *json);
 ngx_int_t ngx_http_b24trigger_reply_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, ngx_str_t *extra);
+ngx_int_t ngx_http_b24trigger_reply_retry(ngx_http_request_t *r,
+    ngx_uint_t status, const char *error, time_t retry_after);
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
     size_t max, size_t *len);
 

@@ -64,6 +64,8 @@ static void ngx_http_b24trigger_transfer_cleanup(void *data);
 static void ngx_http_b24trigger_curl_idle(ngx_http_b24trigger_worker_t *w);
 static void ngx_http_b24trigger_curl_put(ngx_http_b24trigger_worker_t *w,
     CURL *easy);
+static void ngx_http_b24trigger_curl_detach(ngx_http_b24trigger_worker_t *w,
+    ngx_http_b24trigger_transfer_t *t);
 
 
 static ngx_http_b24trigger_worker_t  *ngx_http_b24trigger_worker;
@@ -330,6 +332,17 @@ ngx_http_b24trigger_transfer_cancel(ngx_http_b24trigger_transfer_t *t)
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, t->log, 0,
                    "b24trigger curl cancel: %p", t->easy);
 
+    ngx_http_b24trigger_curl_detach(w, t);
+    ngx_http_b24trigger_curl_idle(w);
+}
+
+
+/* the easy handle leaves the multi and goes back to the idle ones */
+
+static void
+ngx_http_b24trigger_curl_detach(ngx_http_b24trigger_worker_t *w,
+    ngx_http_b24trigger_transfer_t *t)
+{
     if (t->queue.next != NULL) {
 
         /* may call the socket and timer callbacks: they touch only w */
@@ -346,8 +359,6 @@ ngx_http_b24trigger_transfer_cancel(ngx_http_b24trigger_transfer_t *t)
         curl_slist_free_all(t->headers);
         t->headers = NULL;
     }
-
-    ngx_http_b24trigger_curl_idle(w);
 }
 
 
@@ -641,17 +652,7 @@ ngx_http_b24trigger_curl_finish(ngx_http_b24trigger_worker_t *w,
                    "b24trigger curl done: %p result:%d status:%ui",
                    t->easy, result, t->status);
 
-    (void) curl_multi_remove_handle(w->multi, t->easy);
-    ngx_queue_remove(&t->queue);
-    t->queue.next = NULL;
-
-    ngx_http_b24trigger_curl_put(w, t->easy);
-    t->easy = NULL;
-
-    if (t->headers) {
-        curl_slist_free_all(t->headers);
-        t->headers = NULL;
-    }
+    ngx_http_b24trigger_curl_detach(w, t);
 
     t->done(t);
 }

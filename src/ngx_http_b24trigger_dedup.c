@@ -666,32 +666,3 @@ ngx_http_b24trigger_dedup_expire(ngx_http_b24trigger_dedup_ctx_t *ctx,
         ngx_http_b24trigger_dedup_free(ctx, node);
     }
 }
-
-
-ngx_int_t
-ngx_http_b24trigger_reply_retry(ngx_http_request_t *r, ngx_uint_t status,
-    const char *error, time_t retry_after)
-{
-    ngx_table_elt_t  *h;
-
-    h = ngx_list_push(&r->headers_out.headers);
-    if (h == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->hash = 1;
-#if (nginx_version >= 1023000)
-    h->next = NULL;
-#endif
-    ngx_str_set(&h->key, "Retry-After");
-
-    h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-    if (h->value.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    h->value.len = ngx_sprintf(h->value.data, "%T", retry_after)
-                   - h->value.data;
-
-    return ngx_http_b24trigger_reply_error(r, status, error, NULL);
-}

@@ -646,7 +646,6 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
     u_char                    *e, *d;
     size_t                     elen, dlen;
     ngx_str_t                  extra;
-    ngx_table_elt_t           *h;
     ngx_http_core_loc_conf_t  *clcf;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -714,31 +713,13 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
                       &clcf->name, call->retry_after,
                       ngx_http_b24trigger_call_hint(call));
 
-        h = ngx_list_push(&r->headers_out.headers);
-        if (h == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->hash = 1;
-#if (nginx_version >= 1023000)
-        h->next = NULL;
-#endif
-        ngx_str_set(&h->key, "Retry-After");
-
-        h->value.data = ngx_pnalloc(r->pool, NGX_TIME_T_LEN);
-        if (h->value.data == NULL) {
-            return NGX_HTTP_INTERNAL_SERVER_ERROR;
-        }
-
-        h->value.len = ngx_sprintf(h->value.data, "%T", call->retry_after)
-                       - h->value.data;
-
         ctx->error.data = call->error.data;
         ctx->error.len = call->error.len;
 
-        return ngx_http_b24trigger_reply_error(r,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "portal_rate_limited", NULL);
+        return ngx_http_b24trigger_reply_retry(r,
+                                               NGX_HTTP_SERVICE_UNAVAILABLE,
+                                               "portal_rate_limited",
+                                               call->retry_after);
 
     case NGX_HTTP_B24TRIGGER_CALL_TIMEOUT:
     case NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE:

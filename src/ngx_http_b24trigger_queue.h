@@ -90,8 +90,6 @@ void ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 
 /* a JSON reply with Retry-After (ngx_http_b24trigger_dedup.c) */
-ngx_int_t ngx_http_b24trigger_reply_retry(ngx_http_request_t *r,
-    ngx_uint_t status, const char *error, time_t retry_after);
 
 
 #endif /* _NGX_HTTP_B24TRIGGER_QUEUE_H_INCLUDED_ */

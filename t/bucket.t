@@ -13,6 +13,10 @@ use Test::More;
 use Time::HiRes qw(sleep time);
 use B24T;
 
+# pacing is measured against the portal's clock: valgrind's slowness
+# bunches calls that were admitted apart
+plan(skip_all => 'timing under valgrind') if $ENV{B24_VALGRIND};
+
 my $t = B24T->new;
 my $spool = $t->dir . '/spool';
 chmod 0711, $t->dir;

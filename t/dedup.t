@@ -70,8 +70,11 @@ $r = $t->post('/sync?id=3', '{}', 'X-Event-Id' => 'evt_3');
 is_deeply($r->{json}, { result => 'duplicate' },
           'the zone is shared by the locations');
 
-# a failed first attempt: the retry is accepted
+# a failed first attempt: the retry is accepted (once the queued event
+# is delivered, so that it cannot take the fault meant for the sync call)
 
+$t->wait_until(sub { grep { ($_->{target} || '') eq 'DEAL_3' } @{ $t->calls } },
+               20);
 $t->emu_reset;
 $t->emu_config(faults => ['http500']);
 
