@@ -494,6 +494,20 @@ ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
 }
 
 
+/*
+ * The webhook failed: its key is free again before the sender hears of
+ * it, so that an immediate retry is not taken for a duplicate in flight
+ */
+
+void
+ngx_http_b24trigger_dedup_release(ngx_http_b24trigger_ctx_t *ctx)
+{
+    if (ctx->dedup != NULL) {
+        ngx_http_b24trigger_dedup_cleanup(ctx->dedup);
+    }
+}
+
+
 /* the request ends without success: the key is free again */
 
 static void
@@ -508,6 +522,8 @@ ngx_http_b24trigger_dedup_cleanup(void *data)
     if (hold->done) {
         return;
     }
+
+    hold->done = 1;
 
     dctx = hold->zone->data;
 

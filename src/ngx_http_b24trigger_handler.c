@@ -461,6 +461,8 @@ ngx_http_b24trigger_deliver(ngx_http_request_t *r,
         secs = (delay + 999) / 1000;
         ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
 
+        ngx_http_b24trigger_dedup_release(ctx);
+
         if (rc == NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED) {
             ngx_log_error(NGX_LOG_ERR, c->log, 0,
                           "b24trigger: portal \"%V\" is blocked "
@@ -631,6 +633,10 @@ ngx_http_b24trigger_call_finished(ngx_http_b24trigger_call_t *call)
                    "b24trigger call done: %s status:%ui time:%M",
                    ngx_http_b24trigger_outcome_name(call->outcome),
                    call->status, call->time);
+
+    if (call->outcome != NGX_HTTP_B24TRIGGER_CALL_OK) {
+        ngx_http_b24trigger_dedup_release(ctx);
+    }
 
     rc = ngx_http_b24trigger_call_reply(r, ctx, call);
 

@@ -472,6 +472,8 @@ ngx_http_b24trigger_spool_enqueue_fail(ngx_http_request_t *r,
     ctx->error.data = (u_char *) error;
     ctx->error.len = ngx_strlen(error);
 
+    ngx_http_b24trigger_dedup_release(ctx);
+
     return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
                                            error, 10);
 }
