@@ -10,6 +10,7 @@ use warnings;
 use Test::More;
 use Time::HiRes qw(sleep);
 use B24T;
+use B24TV qw(stripe_signature);
 
 my $t = B24T->new;
 my $spool = $t->dir . '/spool';
@@ -31,6 +32,12 @@ $t->nginx(<<"EOF");
         b24trigger_target \$arg_target;
 
         location /hook  { b24trigger_pass main; }
+
+        location /stripe {
+            b24trigger_pass main;
+            b24trigger_verify stripe;
+            b24trigger_secret whsec_$token;
+        }
         location /tight { b24trigger_pass tight; }
         location /queue { b24trigger_pass main; b24trigger_delivery queue; }
     }
@@ -59,6 +66,11 @@ sub one_line {
 
 $t->post('/hook?target=DEAL_1', '{}', 'X-Token' => 'nope');
 one_line('bad token', qr/^\Q[info] b24trigger: webhook rejected in location "\/hook": token_invalid (token does not match)\E$/);
+
+my $event = '{"id":"evt_1"}';
+$t->post('/stripe?target=DEAL_1', $event,
+         'Stripe-Signature' => stripe_signature('whsec_wrong', $event));
+one_line('bad signature', qr/^\Q[info] b24trigger: webhook rejected in location "\/stripe": signature_invalid (1 signature in "Stripe-Signature", none matches)\E$/);
 
 $t->post('/hook?target=DEAL_x', '{}', @ok);
 one_line('invalid target', qr/^\Q[error] b24trigger: invalid target "DEAL_x" in location "\/hook", expected TYPENAME_ID such as DEAL_57\E$/);
