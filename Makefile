@@ -26,6 +26,11 @@ PKG_FUZZ     := $(PKG_BUILD) clang libclang-rt-14-dev
 
 SOURCES      := config ngx_http_b24trigger_module.c $(wildcard src/*.[ch])
 
+# which nginx tree the module was built against: another one rebuilds it
+SRC_STAMP    := $(BUILD)/.nginx-src
+$(shell mkdir -p $(BUILD); [ "$$(cat $(SRC_STAMP) 2>/dev/null)" = \
+        "$(NGINX_SRC)" ] || echo "$(NGINX_SRC)" > $(SRC_STAMP))
+
 .PHONY: all build deps-build deps-test deps-valgrind deps-bench deps-fuzz \
         test test-valgrind demo bench fuzz fuzz-smoke install uninstall \
         clean style
@@ -40,10 +45,13 @@ deps-%:
 # The module is configured with the exact flags of the nginx it will be
 # loaded into (--with-compat and the rest), read from nginx-dev's conf_flags
 # when building against Debian's tree.
-$(MODULE): $(SOURCES)
+$(MODULE): $(SOURCES) $(SRC_STAMP)
 	@mkdir -p $(BUILD)
-	@if [ ! -f $(BUILD)/nginx/configure ]; then \
-	    rm -rf $(BUILD)/nginx && cp -r $(NGINX_SRC) $(BUILD)/nginx; fi
+	@if [ ! -f $(BUILD)/nginx/configure ] || \
+	    [ "$$(cat $(BUILD)/nginx/.b24-source 2>/dev/null)" != "$(NGINX_SRC)" ]; \
+	then \
+	    rm -rf $(BUILD)/nginx && cp -r $(NGINX_SRC) $(BUILD)/nginx \
+	    && echo "$(NGINX_SRC)" > $(BUILD)/nginx/.b24-source; fi
 	@cd $(BUILD)/nginx && flags=(--with-compat); \
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	        flags=("$${NGX_CONF_FLAGS[@]}"); fi; \

@@ -40,10 +40,6 @@ ngx_int_t
 ngx_http_b24trigger_body_read(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx, ngx_http_client_body_handler_pt handler)
 {
-    ngx_http_b24trigger_loc_conf_t  *blcf;
-
-    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
-
     if (r->headers_in.content_length_n > 0) {
 
         /* the length is known and within b24trigger_body_max */
@@ -60,7 +56,8 @@ ngx_http_b24trigger_body_read(ngx_http_request_t *r,
     ctx->reading = 1;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "b24trigger read body, max:%uz", blcf->body_max);
+                   "b24trigger read body, length:%O",
+                   r->headers_in.content_length_n);
 
     return ngx_http_read_client_request_body(r, handler);
 }
