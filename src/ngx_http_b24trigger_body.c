@@ -40,8 +40,13 @@ ngx_int_t
 ngx_http_b24trigger_body_read(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx, ngx_http_client_body_handler_pt handler)
 {
-    if (r->headers_in.content_length_n > 0) {
+    ngx_http_b24trigger_loc_conf_t  *blcf;
 
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    if (r->headers_in.content_length_n > 0
+        && r->headers_in.content_length_n <= (off_t) blcf->body_max)
+    {
         /* the length is known and within b24trigger_body_max */
 
         ctx->body.data = ngx_pnalloc(r->pool,

@@ -50,6 +50,7 @@ ngx_int_t
 ngx_http_b24trigger_handler(ngx_http_request_t *r)
 {
     ngx_int_t                        rc;
+    ngx_uint_t                       early;
     ngx_http_b24trigger_ctx_t       *ctx;
     ngx_http_b24trigger_loc_conf_t  *blcf;
 
@@ -74,7 +75,21 @@ ngx_http_b24trigger_handler(ngx_http_request_t *r)
                                           "method_not_allowed");
     }
 
-    if (r->headers_in.content_length_n > (off_t) blcf->body_max) {
+    /*
+     * an announced length over the limit is refused at once; HTTP/2
+     * senders read the answer only once their body is sent, so there the
+     * body is read and dropped first, as for a chunked one
+     */
+
+    early = (r->headers_in.content_length_n > (off_t) blcf->body_max);
+
+#if (NGX_HTTP_V2)
+    if (r->stream) {
+        early = 0;
+    }
+#endif
+
+    if (early) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                       "b24trigger: body of %O bytes is larger than "
                       "b24trigger_body_max %uz",

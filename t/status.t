@@ -48,6 +48,21 @@ sub workload {
 
 workload();
 
+# a webhook is counted in the log phase, just after its answer went out:
+# wait until the last of them is
+
+sub counted {
+    my ($n) = @_;
+    $t->wait_until(sub {
+        my $j = $t->request('GET', '/status')->{json} or return 0;
+        my $sum = 0;
+        $sum += $_ for values %{ $j->{webhooks}{'/hook'} || {} };
+        return $sum == $n;
+    }, 10);
+}
+
+counted(10);
+
 my $r = $t->request('GET', '/status');
 is($r->{status}, 200, 'status: 200');
 is($r->{headers}{'content-type'}, 'application/json', 'status: JSON');
@@ -136,6 +151,8 @@ like($p->{body}, qr/^# TYPE/m, 'Accept: text/plain gives the text format');
 $t->emu_config(mode => 'none');
 $t->reload;
 $t->post('/hook?id=9', '{}', 'X-Token' => $token);
+
+counted(11);
 
 $j = $t->request('GET', '/status')->{json};
 is($j->{webhooks}{'/hook'}{forwarded}, 6, 'counts survive a reload');
