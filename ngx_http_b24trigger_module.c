@@ -437,11 +437,17 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                          *rv;
     ngx_int_t                      n;
-    ngx_str_t                     *value, s, url;
+    ngx_str_t                     *value, s, url, state, client_id,
+                                   client_secret, server;
     ngx_uint_t                     i;
     ngx_http_b24trigger_portal_t  *portal;
 
     value = cf->args->elts;
+
+    ngx_str_null(&state);
+    ngx_str_null(&client_id);
+    ngx_str_null(&client_secret);
+    ngx_str_null(&server);
 
     portal = bmcf->portals.elts;
 
@@ -483,12 +489,53 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_b24trigger_portal_parse_url(cf, portal, &url);
+    /* "oauth=" makes it an application's portal, whatever its place */
+
+    for (i = 3; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "oauth=", 6) == 0) {
+            portal->oauth = ngx_http_b24trigger_oauth_create(cf);
+            if (portal->oauth == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    if (portal->oauth) {
+        rv = ngx_http_b24trigger_oauth_parse_url(cf, portal, &url);
+
+    } else {
+        rv = ngx_http_b24trigger_portal_parse_url(cf, portal, &url);
+    }
+
     if (rv != NGX_CONF_OK) {
         return rv;
     }
 
     for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "oauth=", 6) == 0) {
+            state.data = value[i].data + 6;
+            state.len = value[i].len - 6;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "client_id=", 10) == 0) {
+            client_id.data = value[i].data + 10;
+            client_id.len = value[i].len - 10;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "client_secret=", 14) == 0) {
+            client_secret.data = value[i].data + 14;
+            client_secret.len = value[i].len - 14;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "oauth_server=", 13) == 0) {
+            server.data = value[i].data + 13;
+            server.len = value[i].len - 13;
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
             s.data = value[i].data + 8;
@@ -552,6 +599,19 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         goto invalid;
+    }
+
+    if (portal->oauth) {
+        return ngx_http_b24trigger_oauth_conf(cf, portal, &state, &client_id,
+                                              &client_secret, &server);
+    }
+
+    if (client_id.len || client_secret.len || server.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"client_id=\", \"client_secret=\" and "
+                           "\"oauth_server=\" of portal \"%V\" need "
+                           "\"oauth=\"", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;

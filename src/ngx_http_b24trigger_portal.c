@@ -20,7 +20,6 @@
 #define NGX_HTTP_B24TRIGGER_METHOD  "crm.automation.trigger"
 
 
-static ngx_uint_t ngx_http_b24trigger_loopback(ngx_str_t *host);
 static ngx_int_t ngx_http_b24trigger_call_transfer(
     ngx_http_b24trigger_call_t *call, u_char *url);
 static void ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t);
@@ -32,7 +31,8 @@ static void ngx_http_b24trigger_call_classify(
     ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
 static ngx_int_t ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool,
     json_t *value, ngx_str_t *dst);
-static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call);
+static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token);
 
 
 static const char  *ngx_http_b24trigger_outcomes[] = {
@@ -349,7 +349,7 @@ format:
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_b24trigger_loopback(ngx_str_t *host)
 {
     u_char  *p, *last;
@@ -390,16 +390,28 @@ ngx_http_b24trigger_loopback(ngx_str_t *host)
 ngx_int_t
 ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
 {
-    if (ngx_http_b24trigger_payload(call) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     call->started = ngx_current_msec;
 
-    if (ngx_http_b24trigger_call_transfer(call, call->portal->method_url.data)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    if (call->portal->oauth) {
+
+        /* with a token, now or once it is refreshed (oauth.c) */
+
+        if (ngx_http_b24trigger_oauth_start(call) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+
+        if (ngx_http_b24trigger_payload(call, NULL) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_b24trigger_call_transfer(call,
+                                              call->portal->method_url.data)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
@@ -409,12 +421,42 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
 }
 
 
+/* an OAuth portal's call with the access token of the moment */
+
+ngx_int_t
+ngx_http_b24trigger_call_send(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token)
+{
+    if (ngx_http_b24trigger_payload(call, token) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* what an earlier attempt with an expired token learned */
+
+    call->status = 0;
+    call->error.len = 0;
+    call->error_description.len = 0;
+    call->detail.len = 0;
+
+    return ngx_http_b24trigger_call_transfer(call,
+                                             call->portal->method_url.data);
+}
+
+
 void
 ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
 {
-    if (call->transfer != NULL) {
-        ngx_http_b24trigger_transfer_cancel(call->transfer);
-        call->transfer = NULL;
+    if (call->transfer != NULL
+        || (call->wait != NULL && call->wait->timer_set))
+    {
+        if (call->transfer != NULL) {
+            ngx_http_b24trigger_transfer_cancel(call->transfer);
+            call->transfer = NULL;
+        }
+
+        if (call->wait != NULL && call->wait->timer_set) {
+            ngx_del_timer(call->wait);
+        }
 
         ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
                                       &call->portal->name, NULL, -1);
@@ -422,10 +464,11 @@ ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
 }
 
 
-/* {"target":"DEAL_57","code":"c5u4m"} */
+/* {"target":"DEAL_57","code":"c5u4m"}, with "auth" for OAuth portals */
 
 static ngx_int_t
-ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call)
+ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token)
 {
     size_t   len;
     json_t  *root, *v;
@@ -443,6 +486,13 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call)
     if (call->code.len) {
         v = json_stringn((char *) call->code.data, call->code.len);
         if (v == NULL || json_object_set_new(root, "code", v) != 0) {
+            goto failed;
+        }
+    }
+
+    if (token) {
+        v = json_stringn((char *) token->data, token->len);
+        if (v == NULL || json_object_set_new(root, "auth", v) != 0) {
             goto failed;
         }
     }
@@ -555,6 +605,22 @@ ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
         /* repeated at a moved portal's new address */
         return;
     }
+
+    if (call->portal->oauth
+        && ngx_http_b24trigger_oauth_done(call) == NGX_AGAIN)
+    {
+        /* repeated with a refreshed token */
+        return;
+    }
+
+    ngx_http_b24trigger_call_finish(call);
+}
+
+
+void
+ngx_http_b24trigger_call_finish(ngx_http_b24trigger_call_t *call)
+{
+    call->time = ngx_current_msec - call->started;
 
     /* the portal's bucket and blocks, for every worker */
     ngx_http_b24trigger_bucket_learn(call);
