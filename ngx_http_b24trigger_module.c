@@ -53,6 +53,13 @@ static ngx_conf_bitmask_t  ngx_http_b24trigger_methods_mask[] = {
 };
 
 
+static ngx_conf_enum_t  ngx_http_b24trigger_methods_enum[] = {
+    { ngx_string("trigger"), NGX_HTTP_B24TRIGGER_METHOD_TRIGGER },
+    { ngx_string("execute"), NGX_HTTP_B24TRIGGER_METHOD_EXECUTE },
+    { ngx_null_string, 0 }
+};
+
+
 static ngx_conf_enum_t  ngx_http_b24trigger_delivery_modes[] = {
     { ngx_string("sync"), NGX_HTTP_B24TRIGGER_DELIVERY_SYNC },
     { ngx_string("queue"), NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE },
@@ -173,6 +180,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_b24trigger_loc_conf_t, delivery),
       &ngx_http_b24trigger_delivery_modes },
+
+    { ngx_string("b24trigger_method"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, method),
+      &ngx_http_b24trigger_methods_enum },
 
     { ngx_string("b24trigger_dedup_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -310,6 +324,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
     blcf->reply = NGX_CONF_UNSET_PTR;
     blcf->dry_run = NGX_CONF_UNSET;
     blcf->delivery = NGX_CONF_UNSET_UINT;
+    blcf->method = NGX_CONF_UNSET_UINT;
     blcf->dedup_zone = NGX_CONF_UNSET_PTR;
 
     return blcf;
@@ -339,6 +354,8 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
     ngx_conf_merge_uint_value(conf->delivery, prev->delivery,
                               NGX_HTTP_B24TRIGGER_DELIVERY_SYNC);
+    ngx_conf_merge_uint_value(conf->method, prev->method,
+                              NGX_HTTP_B24TRIGGER_METHOD_TRIGGER);
 
     if (conf->dedup_zone == NGX_CONF_UNSET_PTR) {
         conf->dedup_zone = prev->dedup_zone;
@@ -399,6 +416,26 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                            "\"b24trigger_pass\" in location \"%V\" needs "
                            "\"b24trigger_target\"", &clcf->name);
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE) {
+
+        if (conf->portal->oauth == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"b24trigger_method execute\" in location "
+                               "\"%V\" needs an OAuth portal: a webhook has "
+                               "no application context", &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->code == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"b24trigger_method execute\" in location "
+                               "\"%V\" needs \"b24trigger_code\", the "
+                               "CODE the application registered",
+                               &clcf->name);
+            return NGX_CONF_ERROR;
+        }
     }
 
     if (conf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE

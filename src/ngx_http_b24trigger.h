@@ -19,6 +19,10 @@
 #define NGX_HTTP_B24TRIGGER_TARGET_NAME_MAX  64
 #define NGX_HTTP_B24TRIGGER_TARGET_ID_MAX    18
 
+/* b24trigger_method */
+#define NGX_HTTP_B24TRIGGER_METHOD_TRIGGER   0
+#define NGX_HTTP_B24TRIGGER_METHOD_EXECUTE   1
+
 
 typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
 typedef struct ngx_http_b24trigger_call_s    ngx_http_b24trigger_call_t;
@@ -84,6 +88,7 @@ typedef struct {
     ngx_http_b24trigger_reply_t   *reply;
     ngx_flag_t                     dry_run;
     ngx_uint_t                     delivery;  /* b24trigger_delivery */
+    ngx_uint_t                     method;    /* b24trigger_method */
     ngx_shm_zone_t                *dedup_zone;
     ngx_http_complex_value_t      *dedup_key;
 } ngx_http_b24trigger_loc_conf_t;
@@ -143,6 +148,7 @@ struct ngx_http_b24trigger_call_s {
     ngx_str_t                          code;
     ngx_pool_t                        *pool;
     ngx_log_t                         *log;
+    ngx_uint_t                         method;       /* trigger, execute */
 
     ngx_http_b24trigger_call_done_pt   done;
     void                              *data;

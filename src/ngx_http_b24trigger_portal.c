@@ -3,8 +3,10 @@
  * Copyright (C) b24trigger authors
  *
  * The Bitrix24 portal client: what an incoming-webhook URL may look like,
- * and one call of crm.automation.trigger through the curl glue, classified
- * by the "error" field of the answer (reference/bitrix24-api.md §2-§4).
+ * and one call of crm.automation.trigger (or, for an OAuth application,
+ * crm.automation.trigger.execute with the token oauth.c hands it) through
+ * the curl glue, classified by the "error" field of the answer
+ * (reference/bitrix24-api.md §2-§4).
  * Used by sync requests and, later, by queued deliveries alike: it knows
  * nothing about the request that caused the call.
  */
@@ -33,6 +35,9 @@ static ngx_int_t ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool,
     json_t *value, ngx_str_t *dst);
 static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token);
+static ngx_int_t ngx_http_b24trigger_payload_execute(
+    ngx_http_b24trigger_call_t *call, json_t *root);
+static ngx_int_t ngx_http_b24trigger_owner_type(u_char *name, size_t len);
 
 
 static const char  *ngx_http_b24trigger_outcomes[] = {
@@ -439,7 +444,9 @@ ngx_http_b24trigger_call_send(ngx_http_b24trigger_call_t *call,
     call->detail.len = 0;
 
     return ngx_http_b24trigger_call_transfer(call,
-                                             call->portal->method_url.data);
+                          call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE
+                          ? call->portal->execute_url.data
+                          : call->portal->method_url.data);
 }
 
 
@@ -464,7 +471,11 @@ ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
 }
 
 
-/* {"target":"DEAL_57","code":"c5u4m"}, with "auth" for OAuth portals */
+/*
+ * {"target":"DEAL_57","code":"c5u4m"}, with "auth" for OAuth portals;
+ * {"CODE":"c5u4m","OWNER_TYPE_ID":2,"OWNER_ID":57,"auth":...} for
+ * crm.automation.trigger.execute (reference/bitrix24-api.md §2.6)
+ */
 
 static ngx_int_t
 ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
@@ -478,6 +489,14 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
         return NGX_ERROR;
     }
 
+    if (call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE) {
+        if (ngx_http_b24trigger_payload_execute(call, root) != NGX_OK) {
+            goto failed;
+        }
+
+        goto auth;
+    }
+
     v = json_stringn((char *) call->target.data, call->target.len);
     if (v == NULL || json_object_set_new(root, "target", v) != 0) {
         goto failed;
@@ -489,6 +508,8 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
             goto failed;
         }
     }
+
+auth:
 
     if (token) {
         v = json_stringn((char *) token->data, token->len);
@@ -517,6 +538,106 @@ failed:
 
     json_decref(root);
     return NGX_ERROR;
+}
+
+
+/* the target, "DEAL_57", as OWNER_TYPE_ID and OWNER_ID */
+
+static ngx_int_t
+ngx_http_b24trigger_payload_execute(ngx_http_b24trigger_call_t *call,
+    json_t *root)
+{
+    u_char  *us, *last;
+    off_t    id;
+    json_t  *v;
+
+    last = call->target.data + call->target.len;
+
+    for (us = last; us > call->target.data; us--) {
+        if (us[-1] == '_') {
+            break;
+        }
+    }
+
+    /* the target was checked: "NAME_ID" with ID of at most 18 digits */
+
+    id = (us > call->target.data) ? ngx_atoof(us, last - us) : 0;
+
+    v = json_stringn((char *) call->code.data, call->code.len);
+    if (v == NULL || json_object_set_new(root, "CODE", v) != 0) {
+        return NGX_ERROR;
+    }
+
+    v = json_integer(us > call->target.data
+                     ? ngx_http_b24trigger_owner_type(call->target.data,
+                                                 us - 1 - call->target.data)
+                     : 0);
+    if (v == NULL || json_object_set_new(root, "OWNER_TYPE_ID", v) != 0) {
+        return NGX_ERROR;
+    }
+
+    v = json_integer(id > 0 ? (json_int_t) id : 0);
+    if (v == NULL || json_object_set_new(root, "OWNER_ID", v) != 0) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+typedef struct {
+    ngx_str_t    name;
+    ngx_int_t    type;
+} ngx_http_b24trigger_owner_t;
+
+
+/* CCrmOwnerType: the names b24trigger_target takes, their ids */
+
+static ngx_http_b24trigger_owner_t  ngx_http_b24trigger_owners[] = {
+    { ngx_string("LEAD"), 1 },           { ngx_string("L"), 1 },
+    { ngx_string("DEAL"), 2 },           { ngx_string("D"), 2 },
+    { ngx_string("CONTACT"), 3 },        { ngx_string("C"), 3 },
+    { ngx_string("COMPANY"), 4 },        { ngx_string("CO"), 4 },
+    { ngx_string("INVOICE"), 5 },        { ngx_string("I"), 5 },
+    { ngx_string("QUOTE"), 7 },          { ngx_string("Q"), 7 },
+    { ngx_string("ORDER"), 14 },         { ngx_string("O"), 14 },
+    { ngx_string("SMART_INVOICE"), 31 }, { ngx_string("SI"), 31 },
+    { ngx_string("SMART_DOCUMENT"), 36 }, { ngx_string("DO"), 36 },
+    { ngx_null_string, 0 }
+};
+
+
+/* 0: unknown, the portal answers "Incorrect parameter OWNER_TYPE_ID." */
+
+static ngx_int_t
+ngx_http_b24trigger_owner_type(u_char *name, size_t len)
+{
+    ngx_int_t                     n;
+    ngx_http_b24trigger_owner_t  *o;
+
+    for (o = ngx_http_b24trigger_owners; o->name.len; o++) {
+        if (o->name.len == len
+            && ngx_strncasecmp(o->name.data, name, len) == 0)
+        {
+            return o->type;
+        }
+    }
+
+    /* DYNAMIC_128: a smart process */
+
+    if (len > 8 && ngx_strncasecmp(name, (u_char *) "DYNAMIC_", 8) == 0) {
+        n = ngx_atoi(name + 8, len - 8);
+        return (n == NGX_ERROR) ? 0 : n;
+    }
+
+    /* T80: the same smart process, its id in hex */
+
+    if (len > 1 && (name[0] == 'T' || name[0] == 't')) {
+        n = ngx_hextoi(name + 1, len - 1);
+        return (n >= 128 && n < 192) ? n : 0;
+    }
+
+    return 0;
 }
 
 
