@@ -24,8 +24,12 @@ static char *ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_b24trigger_merge_install(ngx_conf_t *cf,
+    ngx_http_b24trigger_loc_conf_t *conf);
 static char *ngx_http_b24trigger_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_b24trigger_oauth_install(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_b24trigger_verify_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -165,6 +169,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       ngx_conf_set_flag_slot,
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_b24trigger_loc_conf_t, dry_run),
+      NULL },
+
+    { ngx_string("b24trigger_oauth_install"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_b24trigger_oauth_install,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
       NULL },
 
     { ngx_string("b24trigger_status"),
@@ -374,6 +385,10 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->install_name.len) {
+        return ngx_http_b24trigger_merge_install(cf, conf);
+    }
+
     if (conf->portal_name.len == 0) {
         return NGX_CONF_OK;
     }
@@ -460,6 +475,55 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
      */
 
     clcf->client_max_body_size = 0;
+
+    bmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
+/* a location with b24trigger_oauth_install: an OAuth portal's */
+
+static char *
+ngx_http_b24trigger_merge_install(ngx_conf_t *cf,
+    ngx_http_b24trigger_loc_conf_t *conf)
+{
+    ngx_uint_t                        i;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_b24trigger_portal_t     *portal;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+        if (portal[i].name.len == conf->install_name.len
+            && ngx_strncmp(portal[i].name.data, conf->install_name.data,
+                           conf->install_name.len) == 0)
+        {
+            conf->install = &portal[i];
+            break;
+        }
+    }
+
+    if (conf->install == NULL || conf->install->oauth == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"b24trigger_oauth_install\" in location \"%V\" "
+                           "names \"%V\", which is no OAuth portal (declare "
+                           "it with \"b24trigger_portal ... oauth=\")",
+                           &clcf->name, &conf->install_name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->portal_name.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "location \"%V\" has both "
+                           "\"b24trigger_oauth_install\" and "
+                           "\"b24trigger_pass\"", &clcf->name);
+        return NGX_CONF_ERROR;
+    }
 
     bmcf->used = 1;
 
@@ -859,6 +923,29 @@ ngx_http_b24trigger_reply_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     blcf->reply = reply;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_b24trigger_oauth_install(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (blcf->install_name.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    blcf->install_name = value[1];
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_b24trigger_install_handler;
 
     return NGX_CONF_OK;
 }

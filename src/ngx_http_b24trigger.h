@@ -91,6 +91,8 @@ typedef struct {
     ngx_uint_t                     method;    /* b24trigger_method */
     ngx_shm_zone_t                *dedup_zone;
     ngx_http_complex_value_t      *dedup_key;
+    ngx_str_t                      install_name;
+    ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
 } ngx_http_b24trigger_loc_conf_t;
 
 
@@ -239,6 +241,8 @@ void ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
     void *data, ngx_uint_t fresh);
 ngx_int_t ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call);
 ngx_int_t ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call);
+/* the install handler (ngx_http_b24trigger_install.c) */
+ngx_int_t ngx_http_b24trigger_install_handler(ngx_http_request_t *r);
 
 /* the request flow (ngx_http_b24trigger_handler.c) */
 ngx_int_t ngx_http_b24trigger_handler(ngx_http_request_t *r);

@@ -15,8 +15,7 @@
  */
 
 
-#include "ngx_http_b24trigger.h"
-#include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_oauth.h"
 #include "ngx_http_b24trigger_queue.h"
 
 #include <jansson.h>
@@ -67,8 +66,6 @@ typedef struct {
     ngx_http_b24trigger_portal_t  *portal;
     ngx_uint_t                     version;
     ngx_pool_t                    *pool;
-    u_char                        *body;
-    size_t                         body_len;
 } ngx_http_b24trigger_refresh_t;
 
 
@@ -87,13 +84,19 @@ static ngx_int_t ngx_http_b24trigger_oauth_refresh(
     u_char *refresh, size_t len, ngx_log_t *log);
 static void ngx_http_b24trigger_oauth_refreshed(
     ngx_http_b24trigger_transfer_t *t);
+static ngx_int_t ngx_http_b24trigger_oauth_answer(
+    ngx_http_b24trigger_transfer_t *t, ngx_http_b24trigger_portal_t *portal,
+    ngx_http_b24trigger_tokens_t *pair, ngx_uint_t *refused, ngx_uint_t level,
+    ngx_log_t *log);
+static void ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair);
 static void ngx_http_b24trigger_oauth_fail(
     ngx_http_b24trigger_portal_t *portal, ngx_uint_t version,
     ngx_uint_t refused);
 static ngx_int_t ngx_http_b24trigger_oauth_store(ngx_log_t *log,
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk);
 static u_char *ngx_http_b24trigger_oauth_arg(u_char *p, const char *name,
-    u_char *value, size_t len, ngx_uint_t first);
+    u_char *value, size_t len);
 
 
 /*
@@ -782,19 +785,84 @@ ngx_http_b24trigger_oauth_wake(ngx_event_t *ev)
 
 /* grant_type=refresh_token, a POST form as CREST and the JS SDK send it */
 
+ngx_http_b24trigger_transfer_t *
+ngx_http_b24trigger_oauth_grant(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, u_char *refresh, size_t len)
+{
+    u_char                          *p, *body;
+    size_t                           size;
+    CURL                            *easy;
+    ngx_http_b24trigger_oauth_t     *oa;
+    ngx_http_b24trigger_transfer_t  *t;
+
+    oa = portal->oauth;
+
+    size = sizeof("grant_type=refresh_token&client_id=&client_secret="
+                  "&refresh_token=")
+           + 3 * (oa->client_id.len + oa->client_secret.len + len);
+
+    body = ngx_pnalloc(pool, size);
+    if (body == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(body, "grant_type=refresh_token",
+                   sizeof("grant_type=refresh_token") - 1);
+    p = ngx_http_b24trigger_oauth_arg(p, "client_id", oa->client_id.data,
+                                      oa->client_id.len);
+    p = ngx_http_b24trigger_oauth_arg(p, "client_secret",
+                                      oa->client_secret.data,
+                                      oa->client_secret.len);
+    p = ngx_http_b24trigger_oauth_arg(p, "refresh_token", refresh, len);
+
+    t = ngx_http_b24trigger_transfer_create(pool, log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    easy = t->easy;
+
+    t->headers = curl_slist_append(NULL, "Accept: application/json");
+    if (t->headers == NULL) {
+        goto failed;
+    }
+
+    if (curl_easy_setopt(easy, CURLOPT_URL, (char *) oa->token_url.data)
+        != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) (p - body))
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_USERAGENT, "b24trigger/1.0")
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) portal->timeout)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                            (long) portal->connect_timeout)
+           != CURLE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_setopt() failed");
+        goto failed;
+    }
+
+    return t;
+
+failed:
+
+    ngx_http_b24trigger_transfer_cancel(t);
+    return NULL;
+}
+
+
 static ngx_int_t
 ngx_http_b24trigger_oauth_refresh(ngx_http_b24trigger_portal_t *portal,
     ngx_uint_t version, u_char *refresh, size_t len, ngx_log_t *log)
 {
-    u_char                          *p;
-    size_t                           size;
-    CURL                            *easy;
     ngx_pool_t                      *pool;
-    ngx_http_b24trigger_oauth_t     *oa;
     ngx_http_b24trigger_refresh_t   *rf;
     ngx_http_b24trigger_transfer_t  *t;
-
-    oa = portal->oauth;
 
     pool = ngx_create_pool(1024, ngx_cycle->log);
     if (pool == NULL) {
@@ -810,55 +878,9 @@ ngx_http_b24trigger_oauth_refresh(ngx_http_b24trigger_portal_t *portal,
     rf->version = version;
     rf->pool = pool;
 
-    size = sizeof("grant_type=refresh_token&client_id=&client_secret="
-                  "&refresh_token=")
-           + 3 * (oa->client_id.len + oa->client_secret.len + len);
-
-    rf->body = ngx_pnalloc(pool, size);
-    if (rf->body == NULL) {
-        goto failed;
-    }
-
-    p = ngx_cpymem(rf->body, "grant_type=refresh_token",
-                   sizeof("grant_type=refresh_token") - 1);
-    p = ngx_http_b24trigger_oauth_arg(p, "client_id", oa->client_id.data,
-                                      oa->client_id.len, 0);
-    p = ngx_http_b24trigger_oauth_arg(p, "client_secret",
-                                      oa->client_secret.data,
-                                      oa->client_secret.len, 0);
-    p = ngx_http_b24trigger_oauth_arg(p, "refresh_token", refresh, len, 0);
-
-    rf->body_len = p - rf->body;
-
-    t = ngx_http_b24trigger_transfer_create(pool, ngx_cycle->log);
+    t = ngx_http_b24trigger_oauth_grant(pool, ngx_cycle->log, portal,
+                                        refresh, len);
     if (t == NULL) {
-        goto failed;
-    }
-
-    easy = t->easy;
-
-    t->headers = curl_slist_append(NULL, "Accept: application/json");
-    if (t->headers == NULL) {
-        goto failed;
-    }
-
-    if (curl_easy_setopt(easy, CURLOPT_URL, (char *) oa->token_url.data)
-        != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, rf->body) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) rf->body_len)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_USERAGENT, "b24trigger/1.0")
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) portal->timeout)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                            (long) portal->connect_timeout)
-           != CURLE_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_setopt() failed");
         goto failed;
     }
 
@@ -882,39 +904,36 @@ failed:
 }
 
 
-static void
-ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
-{
-    json_t                         *root, *error;
-    ngx_uint_t                      refused;
-    ngx_shmtx_t                    *mutex;
-    json_error_t                    err;
-    ngx_http_b24trigger_oauth_t    *oa;
-    ngx_http_b24trigger_portal_t   *portal;
-    ngx_http_b24trigger_tokens_t   *tk, pair;
-    ngx_http_b24trigger_refresh_t  *rf;
+/*
+ * A token server's answer: NGX_OK and the new pair in *pair; NGX_DECLINED
+ * with *refused set for invalid_grant; NGX_ERROR otherwise.  Logged at
+ * "level" (the install handler's refusals are the sender's business).
+ */
 
-    rf = t->data;
-    portal = rf->portal;
-    oa = portal->oauth;
-    tk = oa->tokens;
-    root = NULL;
-    refused = 0;
+static ngx_int_t
+ngx_http_b24trigger_oauth_answer(ngx_http_b24trigger_transfer_t *t,
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair,
+    ngx_uint_t *refused, ngx_uint_t level, ngx_log_t *log)
+{
+    json_t        *root, *error;
+    json_error_t   err;
+
+    *refused = 0;
 
     if (t->result != CURLE_OK) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+        ngx_log_error(level, log, 0,
                       "b24trigger: access token of portal \"%V\" not "
                       "refreshed, token server unreachable: %s",
                       &portal->name,
                       t->errbuf[0] ? t->errbuf
                                    : curl_easy_strerror(t->result));
-        goto failed;
+        return NGX_ERROR;
     }
 
     root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
 
     if (root == NULL || !json_is_object(root)) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+        ngx_log_error(level, log, 0,
                       "b24trigger: access token of portal \"%V\" not "
                       "refreshed, token server answered HTTP %ui without "
                       "JSON; check oauth_server", &portal->name, t->status);
@@ -924,20 +943,11 @@ ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
     error = json_object_get(root, "error");
 
     if (json_is_string(error)) {
-        refused = (ngx_strcmp(json_string_value(error), "invalid_grant") == 0);
+        *refused = (ngx_strcmp(json_string_value(error), "invalid_grant")
+                    == 0);
 
-        if (refused) {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                          "b24trigger: the token server refused the "
-                          "refresh token of portal \"%V\" (invalid_grant); "
-                          "no call reaches the portal until the "
-                          "application is installed again: install it "
-                          "again in Bitrix24 and put its new pair in "
-                          "\"%V\", then reload nginx", &portal->name,
-                          &oa->state_file);
-
-        } else {
-            ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+        if (!*refused) {
+            ngx_log_error(level, log, 0,
                           "b24trigger: access token of portal \"%V\" not "
                           "refreshed: HTTP %ui \"%s\"%s", &portal->name,
                           t->status, json_string_value(error),
@@ -946,15 +956,16 @@ ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
                           ? "; check client_id and client_secret" : "");
         }
 
-        goto failed;
+        json_decref(root);
+        return *refused ? NGX_DECLINED : NGX_ERROR;
     }
 
-    ngx_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
+    ngx_memzero(pair, sizeof(ngx_http_b24trigger_tokens_t));
 
     if (t->status != 200
-        || ngx_http_b24trigger_oauth_pair(root, &pair, ngx_time()) != NGX_OK)
+        || ngx_http_b24trigger_oauth_pair(root, pair, ngx_time()) != NGX_OK)
     {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+        ngx_log_error(level, log, 0,
                       "b24trigger: access token of portal \"%V\" not "
                       "refreshed, token server answered HTTP %ui without "
                       "a token pair", &portal->name, t->status);
@@ -963,35 +974,7 @@ ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
 
     json_decref(root);
 
-    if (pair.member_len == 0) {
-        pair.member_len = tk->member_len;
-        ngx_memcpy(pair.member, tk->member, tk->member_len);
-    }
-
-    /*
-     * the old refresh token is dead now: the new pair goes to disk first,
-     * then to the other workers
-     */
-
-    (void) ngx_http_b24trigger_oauth_store(ngx_cycle->log, portal, &pair);
-
-    mutex = ngx_http_b24trigger_shm_mutex();
-
-    ngx_shmtx_lock(mutex);
-
-    pair.version = tk->version + 1;
-    ngx_memcpy(tk, &pair, sizeof(ngx_http_b24trigger_tokens_t));
-
-    ngx_shmtx_unlock(mutex);
-
-    ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
-
-    ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
-                  "b24trigger: access token of portal \"%V\" refreshed",
-                  &portal->name);
-
-    ngx_destroy_pool(rf->pool);
-    return;
+    return NGX_OK;
 
 failed:
 
@@ -999,8 +982,179 @@ failed:
         json_decref(root);
     }
 
+    return NGX_ERROR;
+}
+
+
+/*
+ * A new pair for every worker: to disk first (the old refresh token is
+ * dead now), then into the zone, where it clears any failure
+ */
+
+static void
+ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair)
+{
+    ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_tokens_t  *tk;
+
+    tk = portal->oauth->tokens;
+
+    if (pair->member_len == 0) {
+        pair->member_len = tk->member_len;
+        ngx_memcpy(pair->member, tk->member, tk->member_len);
+    }
+
+    (void) ngx_http_b24trigger_oauth_store(log, portal, pair);
+
+    mutex = ngx_http_b24trigger_shm_mutex();
+
+    ngx_shmtx_lock(mutex);
+
+    pair->version = tk->version + 1;
+    ngx_memcpy(tk, pair, sizeof(ngx_http_b24trigger_tokens_t));
+
+    ngx_shmtx_unlock(mutex);
+
+    ngx_explicit_memzero(pair, sizeof(ngx_http_b24trigger_tokens_t));
+}
+
+
+static void
+ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
+{
+    ngx_int_t                       rc;
+    ngx_uint_t                      refused;
+    ngx_http_b24trigger_portal_t   *portal;
+    ngx_http_b24trigger_tokens_t    pair;
+    ngx_http_b24trigger_refresh_t  *rf;
+
+    rf = t->data;
+    portal = rf->portal;
+
+    rc = ngx_http_b24trigger_oauth_answer(t, portal, &pair, &refused,
+                                          NGX_LOG_ERR, ngx_cycle->log);
+
+    if (rc == NGX_OK) {
+        ngx_http_b24trigger_oauth_publish(ngx_cycle->log, portal, &pair);
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "b24trigger: access token of portal \"%V\" refreshed",
+                      &portal->name);
+
+        ngx_destroy_pool(rf->pool);
+        return;
+    }
+
+    if (refused) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "b24trigger: the token server refused the refresh "
+                      "token of portal \"%V\" (invalid_grant); no call "
+                      "reaches the portal until the application is "
+                      "installed again: open the application in Bitrix24 "
+                      "(Applications > My applications > Reinstall), its "
+                      "install handler stores the new pair",
+                      &portal->name);
+    }
+
     ngx_http_b24trigger_oauth_fail(portal, rf->version, refused);
     ngx_destroy_pool(rf->pool);
+}
+
+
+/* NULL: an install call for this portal; else why it is not */
+
+const char *
+ngx_http_b24trigger_oauth_install_check(ngx_http_b24trigger_portal_t *portal,
+    ngx_str_t *domain, ngx_str_t *member)
+{
+    ngx_uint_t                     ok;
+    ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_oauth_t   *oa;
+    ngx_http_b24trigger_tokens_t  *tk;
+
+    oa = portal->oauth;
+    tk = oa->tokens;
+
+    if (domain->len != oa->domain.len
+        || ngx_strncasecmp(domain->data, oa->domain.data, domain->len) != 0)
+    {
+        return "DOMAIN is another portal";
+    }
+
+    mutex = ngx_http_b24trigger_shm_mutex();
+
+    ngx_shmtx_lock(mutex);
+
+    ok = (tk->member_len == 0
+          || (tk->member_len == member->len
+              && ngx_memcmp(tk->member, member->data, member->len) == 0));
+
+    ngx_shmtx_unlock(mutex);
+
+    return ok ? NULL : "member_id is another portal's";
+}
+
+
+/*
+ * The install handler's check: the pair Bitrix24 posted is refreshed at
+ * once with this portal's client_id and client_secret; the token server
+ * takes a refresh token only from the application it was issued to, and
+ * names the portal in client_endpoint.  NGX_OK: the new pair is stored;
+ * NGX_DECLINED: it is not ours.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_oauth_install_done(ngx_http_b24trigger_transfer_t *t,
+    ngx_http_b24trigger_portal_t *portal, ngx_log_t *log)
+{
+    u_char                        *p, *last;
+    json_t                        *root, *v;
+    ngx_uint_t                     refused;
+    json_error_t                   err;
+    ngx_http_b24trigger_tokens_t   pair;
+
+    if (ngx_http_b24trigger_oauth_answer(t, portal, &pair, &refused,
+                                         NGX_LOG_INFO, log)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* client_endpoint, "https://HOST/rest/", must be this portal's */
+
+    root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
+    v = root ? json_object_get(root, "client_endpoint") : NULL;
+
+    if (json_is_string(v)) {
+        p = (u_char *) json_string_value(v);
+        last = p + json_string_length(v);
+
+        p = (u_char *) ngx_strstr(p, "://");
+        p = p ? p + 3 : last;
+        last = ngx_strlchr(p, last, '/');
+
+        if (last == NULL
+            || (size_t) (last - p) != portal->oauth->domain.len
+            || ngx_strncasecmp(p, portal->oauth->domain.data, last - p) != 0)
+        {
+            json_decref(root);
+            ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
+
+            ngx_log_error(NGX_LOG_INFO, log, 0,
+                          "b24trigger: the token server names another "
+                          "portal than \"%V\"", &portal->name);
+            return NGX_DECLINED;
+        }
+    }
+
+    if (root) {
+        json_decref(root);
+    }
+
+    ngx_http_b24trigger_oauth_publish(log, portal, &pair);
+
+    return NGX_OK;
 }
 
 
@@ -1082,11 +1236,9 @@ ngx_http_b24trigger_oauth_store(ngx_log_t *log,
 
 static u_char *
 ngx_http_b24trigger_oauth_arg(u_char *p, const char *name, u_char *value,
-    size_t len, ngx_uint_t first)
+    size_t len)
 {
-    if (!first) {
-        *p++ = '&';
-    }
+    *p++ = '&';
 
     p = ngx_cpymem(p, name, ngx_strlen(name));
     *p++ = '=';

@@ -107,4 +107,33 @@ state('{"access_token":"a1b2c3d4e5f6","refresh_token":"f6e5d4c3b2a1",'
 conf_fails('another portal', "$p client_secret=$csecret;",
            qr/state file "[^"]+" of portal "app" belongs to another portal, "other.bitrix24.com"/);
 
+# b24trigger_oauth_install
+
+unlink "$dir/state.json";
+
+my ($rc2, $out2) = $t->nginx_test(
+    'b24trigger_portal hook https://portal.example.com/rest/1/abcdefgh/;'
+    . ' server { listen %%LISTEN%%;'
+    . ' location /i { b24trigger_oauth_install hook; } }');
+isnt($rc2, 0, 'install for a webhook portal: nginx -t fails');
+like($out2, qr/"b24trigger_oauth_install" in location "\/i" names "hook", which is no OAuth portal/,
+     'install for a webhook portal: message');
+
+($rc2, $out2) = $t->nginx_test(
+    "b24trigger_portal app https://portal.example.com/rest/"
+    . " oauth=$dir/state.json client_id=app.1 client_secret=$csecret;"
+    . ' server { listen %%LISTEN%%;'
+    . ' location /i { b24trigger_oauth_install app; b24trigger_pass app;'
+    . ' b24trigger_verify none; b24trigger_target DEAL_1; } }');
+isnt($rc2, 0, 'install and pass: nginx -t fails');
+like($out2, qr/location "\/i" has both "b24trigger_oauth_install" and "b24trigger_pass"/,
+     'install and pass: message');
+
+($rc2, $out2) = $t->nginx_test(
+    "b24trigger_portal app https://portal.example.com/rest/"
+    . " oauth=$dir/state.json client_id=app.1 client_secret=$csecret;"
+    . ' server { listen %%LISTEN%%;'
+    . ' location /i { b24trigger_oauth_install app; } }');
+is($rc2, 0, 'an install location alone: nginx -t passes') or diag($out2);
+
 done_testing;
