@@ -111,6 +111,29 @@ static ngx_http_b24trigger_hint_t  ngx_http_b24trigger_hints[] = {
 };
 
 
+/* the same for a portal reached through an OAuth application */
+
+static ngx_http_b24trigger_hint_t  ngx_http_b24trigger_oauth_hints[] = {
+
+    { ngx_string("expired_token"), ngx_null_string,
+      "the portal refused even the refreshed token: open the application "
+      "in Bitrix24 again, its install handler stores a new pair" },
+
+    { ngx_string("invalid_token"), ngx_null_string,
+      "the portal refused even the refreshed token: open the application "
+      "in Bitrix24 again, its install handler stores a new pair" },
+
+    { ngx_string("insufficient_scope"), ngx_null_string,
+      "give the application the \"crm\" scope, then reinstall it" },
+
+    { ngx_string("ACCESS_DENIED"), ngx_null_string,
+      "the user who installed the application may not do this: have an "
+      "administrator with access to the CRM install it" },
+
+    { ngx_null_string, ngx_null_string, NULL }
+};
+
+
 /* what an operator can do about a failed call, for the error log */
 
 const char *
@@ -122,6 +145,27 @@ ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
 
     case NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR:
     case NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED:
+
+        if (call->portal->oauth) {
+
+            for (h = ngx_http_b24trigger_oauth_hints; h->hint; h++) {
+                if (h->error.len == call->error.len
+                    && ngx_strncmp(h->error.data, call->error.data,
+                                   call->error.len) == 0)
+                {
+                    return h->hint;
+                }
+            }
+
+            if (call->error_description.len > sizeof("Trigger with code")
+                && ngx_strncmp(call->error_description.data,
+                               "Trigger with code",
+                               sizeof("Trigger with code") - 1) == 0)
+            {
+                return "register the code with crm.automation.trigger.add "
+                       "(README: \"The application's own triggers\")";
+            }
+        }
 
         for (h = ngx_http_b24trigger_hints; h->hint; h++) {
             if (h->error.len == call->error.len
@@ -140,6 +184,13 @@ ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
         return "see the portal's description of the error";
 
     case NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE:
+
+        if (call->portal->oauth) {
+            return "check DNS, the network and the certificates of the "
+                   "portal and of oauth_server; see the lines before this "
+                   "one";
+        }
+
         return "check DNS, the network and the portal's certificate "
                "(b24trigger_ssl_trusted_certificate)";
 

@@ -123,7 +123,7 @@ is($r->{json}{portal_error_description},
    'Incorrect parameter OWNER_TYPE_ID.', 'unknown type: the portal says so');
 
 like($t->error_log,
-     qr/\[error\].*portal "app" refused target "DEAL_57" code "nope" from location "\/nope": 400 \(no error code\) "Trigger with code nope is not registered\."/,
+     qr/\[error\].*portal "app" refused target "DEAL_57" code "nope" from location "\/nope": 400 \(no error code\) "Trigger with code nope is not registered\." \(attempt 1\); register the code with crm\.automation\.trigger\.add/,
      'error log as in the webhook mode');
 
 $t->emu_config(mode => 'query_limit');
