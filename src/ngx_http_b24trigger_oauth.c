@@ -92,7 +92,7 @@ static void ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair);
 static void ngx_http_b24trigger_oauth_fail(
     ngx_http_b24trigger_portal_t *portal, ngx_uint_t version,
-    ngx_uint_t refused);
+    ngx_uint_t failed, ngx_uint_t refused);
 static ngx_int_t ngx_http_b24trigger_oauth_store(ngx_log_t *log,
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk);
 static u_char *ngx_http_b24trigger_oauth_arg(u_char *p, const char *name,
@@ -673,7 +673,7 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
                                           len, call->log)
         != NGX_OK)
     {
-        ngx_http_b24trigger_oauth_fail(call->portal, version, 0);
+        ngx_http_b24trigger_oauth_fail(call->portal, version, 1, 0);
     }
 
     ngx_explicit_memzero(refresh, len);
@@ -1032,6 +1032,19 @@ ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
     rf = t->data;
     portal = rf->portal;
 
+    if (t->result == CURLE_ABORTED_BY_CALLBACK) {
+
+        /* the worker exits: the next call, in any worker, refreshes */
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "b24trigger: refresh of the access token of portal "
+                      "\"%V\" abandoned on exit", &portal->name);
+
+        ngx_http_b24trigger_oauth_fail(portal, rf->version, 0, 0);
+        ngx_destroy_pool(rf->pool);
+        return;
+    }
+
     rc = ngx_http_b24trigger_oauth_answer(t, portal, &pair, &refused,
                                           NGX_LOG_ERR, ngx_cycle->log);
 
@@ -1057,7 +1070,7 @@ ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
                       &portal->name);
     }
 
-    ngx_http_b24trigger_oauth_fail(portal, rf->version, refused);
+    ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, refused);
     ngx_destroy_pool(rf->pool);
 }
 
@@ -1160,7 +1173,7 @@ ngx_http_b24trigger_oauth_install_done(ngx_http_b24trigger_transfer_t *t,
 
 static void
 ngx_http_b24trigger_oauth_fail(ngx_http_b24trigger_portal_t *portal,
-    ngx_uint_t version, ngx_uint_t refused)
+    ngx_uint_t version, ngx_uint_t failed, ngx_uint_t refused)
 {
     ngx_shmtx_t                   *mutex;
     ngx_http_b24trigger_tokens_t  *tk;
@@ -1172,7 +1185,10 @@ ngx_http_b24trigger_oauth_fail(ngx_http_b24trigger_portal_t *portal,
 
     if (tk->version == version) {
         tk->refreshing = 0;
-        tk->failed = version + 1;
+
+        if (failed) {
+            tk->failed = version + 1;
+        }
 
         if (refused) {
             tk->refused = version + 1;
