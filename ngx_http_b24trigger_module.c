@@ -24,8 +24,12 @@ static char *ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent,
     void *child);
 static char *ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_b24trigger_merge_install(ngx_conf_t *cf,
+    ngx_http_b24trigger_loc_conf_t *conf);
 static char *ngx_http_b24trigger_pass(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
+static char *ngx_http_b24trigger_oauth_install(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
 static char *ngx_http_b24trigger_verify_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
 static char *ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -49,6 +53,13 @@ static ngx_conf_bitmask_t  ngx_http_b24trigger_methods_mask[] = {
     { ngx_string("PUT"), NGX_HTTP_PUT },
     { ngx_string("PATCH"), NGX_HTTP_PATCH },
     { ngx_string("DELETE"), NGX_HTTP_DELETE },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_conf_enum_t  ngx_http_b24trigger_methods_enum[] = {
+    { ngx_string("trigger"), NGX_HTTP_B24TRIGGER_METHOD_TRIGGER },
+    { ngx_string("execute"), NGX_HTTP_B24TRIGGER_METHOD_EXECUTE },
     { ngx_null_string, 0 }
 };
 
@@ -160,6 +171,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       offsetof(ngx_http_b24trigger_loc_conf_t, dry_run),
       NULL },
 
+    { ngx_string("b24trigger_oauth_install"),
+      NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_http_b24trigger_oauth_install,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("b24trigger_status"),
       NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
       ngx_http_b24trigger_status,
@@ -173,6 +191,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       NGX_HTTP_LOC_CONF_OFFSET,
       offsetof(ngx_http_b24trigger_loc_conf_t, delivery),
       &ngx_http_b24trigger_delivery_modes },
+
+    { ngx_string("b24trigger_method"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE1,
+      ngx_conf_set_enum_slot,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      offsetof(ngx_http_b24trigger_loc_conf_t, method),
+      &ngx_http_b24trigger_methods_enum },
 
     { ngx_string("b24trigger_dedup_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
@@ -310,6 +335,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
     blcf->reply = NGX_CONF_UNSET_PTR;
     blcf->dry_run = NGX_CONF_UNSET;
     blcf->delivery = NGX_CONF_UNSET_UINT;
+    blcf->method = NGX_CONF_UNSET_UINT;
     blcf->dedup_zone = NGX_CONF_UNSET_PTR;
 
     return blcf;
@@ -339,6 +365,8 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_value(conf->dry_run, prev->dry_run, 0);
     ngx_conf_merge_uint_value(conf->delivery, prev->delivery,
                               NGX_HTTP_B24TRIGGER_DELIVERY_SYNC);
+    ngx_conf_merge_uint_value(conf->method, prev->method,
+                              NGX_HTTP_B24TRIGGER_METHOD_TRIGGER);
 
     if (conf->dedup_zone == NGX_CONF_UNSET_PTR) {
         conf->dedup_zone = prev->dedup_zone;
@@ -355,6 +383,10 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         && ngx_http_b24trigger_redact_log(cf, clcf->error_log) != NGX_OK)
     {
         return NGX_CONF_ERROR;
+    }
+
+    if (conf->install_name.len) {
+        return ngx_http_b24trigger_merge_install(cf, conf);
     }
 
     if (conf->portal_name.len == 0) {
@@ -401,6 +433,26 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
+    if (conf->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE) {
+
+        if (conf->portal->oauth == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"b24trigger_method execute\" in location "
+                               "\"%V\" needs an OAuth portal: a webhook has "
+                               "no application context", &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+
+        if (conf->code == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"b24trigger_method execute\" in location "
+                               "\"%V\" needs \"b24trigger_code\", the "
+                               "CODE the application registered",
+                               &clcf->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
     if (conf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE
         && bmcf->spool == NULL)
     {
@@ -430,6 +482,55 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
 }
 
 
+/* a location with b24trigger_oauth_install: an OAuth portal's */
+
+static char *
+ngx_http_b24trigger_merge_install(ngx_conf_t *cf,
+    ngx_http_b24trigger_loc_conf_t *conf)
+{
+    ngx_uint_t                        i;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_b24trigger_portal_t     *portal;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+        if (portal[i].name.len == conf->install_name.len
+            && ngx_strncmp(portal[i].name.data, conf->install_name.data,
+                           conf->install_name.len) == 0)
+        {
+            conf->install = &portal[i];
+            break;
+        }
+    }
+
+    if (conf->install == NULL || conf->install->oauth == NULL) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"b24trigger_oauth_install\" in location \"%V\" "
+                           "names \"%V\", which is no OAuth portal (declare "
+                           "it with \"b24trigger_portal ... oauth=\")",
+                           &clcf->name, &conf->install_name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->portal_name.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "location \"%V\" has both "
+                           "\"b24trigger_oauth_install\" and "
+                           "\"b24trigger_pass\"", &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->used = 1;
+
+    return NGX_CONF_OK;
+}
+
+
 static char *
 ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
@@ -437,11 +538,17 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     char                          *rv;
     ngx_int_t                      n;
-    ngx_str_t                     *value, s, url;
+    ngx_str_t                     *value, s, url, state, client_id,
+                                   client_secret, server;
     ngx_uint_t                     i;
     ngx_http_b24trigger_portal_t  *portal;
 
     value = cf->args->elts;
+
+    ngx_str_null(&state);
+    ngx_str_null(&client_id);
+    ngx_str_null(&client_secret);
+    ngx_str_null(&server);
 
     portal = bmcf->portals.elts;
 
@@ -483,12 +590,53 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         return NGX_CONF_ERROR;
     }
 
-    rv = ngx_http_b24trigger_portal_parse_url(cf, portal, &url);
+    /* "oauth=" makes it an application's portal, whatever its place */
+
+    for (i = 3; i < cf->args->nelts; i++) {
+        if (ngx_strncmp(value[i].data, "oauth=", 6) == 0) {
+            portal->oauth = ngx_http_b24trigger_oauth_create(cf);
+            if (portal->oauth == NULL) {
+                return NGX_CONF_ERROR;
+            }
+        }
+    }
+
+    if (portal->oauth) {
+        rv = ngx_http_b24trigger_oauth_parse_url(cf, portal, &url);
+
+    } else {
+        rv = ngx_http_b24trigger_portal_parse_url(cf, portal, &url);
+    }
+
     if (rv != NGX_CONF_OK) {
         return rv;
     }
 
     for (i = 3; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "oauth=", 6) == 0) {
+            state.data = value[i].data + 6;
+            state.len = value[i].len - 6;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "client_id=", 10) == 0) {
+            client_id.data = value[i].data + 10;
+            client_id.len = value[i].len - 10;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "client_secret=", 14) == 0) {
+            client_secret.data = value[i].data + 14;
+            client_secret.len = value[i].len - 14;
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "oauth_server=", 13) == 0) {
+            server.data = value[i].data + 13;
+            server.len = value[i].len - 13;
+            continue;
+        }
 
         if (ngx_strncmp(value[i].data, "timeout=", 8) == 0) {
             s.data = value[i].data + 8;
@@ -552,6 +700,19 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
         }
 
         goto invalid;
+    }
+
+    if (portal->oauth) {
+        return ngx_http_b24trigger_oauth_conf(cf, portal, &state, &client_id,
+                                              &client_secret, &server);
+    }
+
+    if (client_id.len || client_secret.len || server.len) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "\"client_id=\", \"client_secret=\" and "
+                           "\"oauth_server=\" of portal \"%V\" need "
+                           "\"oauth=\"", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     return NGX_CONF_OK;
@@ -762,6 +923,29 @@ ngx_http_b24trigger_reply_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     blcf->reply = reply;
+
+    return NGX_CONF_OK;
+}
+
+
+static char *
+ngx_http_b24trigger_oauth_install(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_str_t                 *value;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    if (blcf->install_name.len) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+    blcf->install_name = value[1];
+
+    clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
+    clcf->handler = ngx_http_b24trigger_install_handler;
 
     return NGX_CONF_OK;
 }

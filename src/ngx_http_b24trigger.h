@@ -19,14 +19,19 @@
 #define NGX_HTTP_B24TRIGGER_TARGET_NAME_MAX  64
 #define NGX_HTTP_B24TRIGGER_TARGET_ID_MAX    18
 
+/* b24trigger_method */
+#define NGX_HTTP_B24TRIGGER_METHOD_TRIGGER   0
+#define NGX_HTTP_B24TRIGGER_METHOD_EXECUTE   1
+
 
 typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
 typedef struct ngx_http_b24trigger_call_s    ngx_http_b24trigger_call_t;
 typedef struct ngx_http_b24trigger_fields_s  ngx_http_b24trigger_fields_t;
 typedef struct ngx_http_b24trigger_spool_s   ngx_http_b24trigger_spool_t;
+typedef struct ngx_http_b24trigger_oauth_s   ngx_http_b24trigger_oauth_t;
 
 
-/* a Bitrix24 portal reached through an incoming-webhook URL */
+/* a Bitrix24 portal: an incoming-webhook URL, or an OAuth application */
 
 typedef struct {
     ngx_str_t                      name;
@@ -34,6 +39,9 @@ typedef struct {
                                                   ends with "/" */
     ngx_str_t                      safe_url;   /* secret replaced by "***" */
     ngx_str_t                      method_url; /* url + method, NUL-ended */
+    ngx_str_t                      execute_url; /* OAuth: url +
+                                                   ...trigger.execute */
+    ngx_http_b24trigger_oauth_t   *oauth;     /* NULL: a webhook */
     ngx_msec_t                     timeout;
     ngx_msec_t                     connect_timeout;
     ngx_uint_t                     rate;       /* requests per 1000 s */
@@ -80,8 +88,11 @@ typedef struct {
     ngx_http_b24trigger_reply_t   *reply;
     ngx_flag_t                     dry_run;
     ngx_uint_t                     delivery;  /* b24trigger_delivery */
+    ngx_uint_t                     method;    /* b24trigger_method */
     ngx_shm_zone_t                *dedup_zone;
     ngx_http_complex_value_t      *dedup_key;
+    ngx_str_t                      install_name;
+    ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
 } ngx_http_b24trigger_loc_conf_t;
 
 
@@ -139,6 +150,7 @@ struct ngx_http_b24trigger_call_s {
     ngx_str_t                          code;
     ngx_pool_t                        *pool;
     ngx_log_t                         *log;
+    ngx_uint_t                         method;       /* trigger, execute */
 
     ngx_http_b24trigger_call_done_pt   done;
     void                              *data;
@@ -160,6 +172,12 @@ struct ngx_http_b24trigger_call_s {
     size_t                             payload_len;
     ngx_msec_t                         started;
     ngx_str_t                          location;
+
+    /* private to the OAuth client */
+    ngx_event_t                       *wait;
+    ngx_uint_t                         version;      /* of the token used */
+    ngx_uint_t                         waiting_for;  /* version + 1 */
+    unsigned                           refreshed:1;
 };
 
 
@@ -206,6 +224,25 @@ void ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call);
 const char *ngx_http_b24trigger_outcome_name(
     ngx_http_b24trigger_outcome_e outcome);
 const char *ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call);
+ngx_uint_t ngx_http_b24trigger_loopback(ngx_str_t *host);
+ngx_int_t ngx_http_b24trigger_call_send(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token);
+void ngx_http_b24trigger_call_finish(ngx_http_b24trigger_call_t *call);
+
+/* OAuth portals (ngx_http_b24trigger_oauth.c) */
+ngx_http_b24trigger_oauth_t *ngx_http_b24trigger_oauth_create(ngx_conf_t *cf);
+char *ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
+    ngx_http_b24trigger_portal_t *portal, ngx_str_t *url);
+char *ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_portal_t *portal, ngx_str_t *state,
+    ngx_str_t *client_id, ngx_str_t *secret, ngx_str_t *server);
+size_t ngx_http_b24trigger_oauth_shm_size(void);
+void ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
+    void *data, ngx_uint_t fresh);
+ngx_int_t ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call);
+ngx_int_t ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call);
+/* the install handler (ngx_http_b24trigger_install.c) */
+ngx_int_t ngx_http_b24trigger_install_handler(ngx_http_request_t *r);
 
 /* the request flow (ngx_http_b24trigger_handler.c) */
 ngx_int_t ngx_http_b24trigger_handler(ngx_http_request_t *r);

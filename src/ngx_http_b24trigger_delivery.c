@@ -649,6 +649,13 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
         ev->location = *s;
     }
 
+    s = ngx_http_b24trigger_json_str(ev->pool, ev->root, "method");
+    if (s && s->len == sizeof("execute") - 1
+        && ngx_strncmp(s->data, "execute", s->len) == 0)
+    {
+        ev->call.method = NGX_HTTP_B24TRIGGER_METHOD_EXECUTE;
+    }
+
     v = json_object_get(ev->root, "received");
     ev->received = json_is_integer(v) ? json_integer_value(v) : 0;
 

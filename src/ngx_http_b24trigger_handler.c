@@ -584,6 +584,7 @@ ngx_http_b24trigger_deliver_call(ngx_http_request_t *r,
     call->portal = blcf->portal;
     call->target = ctx->target;
     call->code = ctx->code;
+    call->method = blcf->method;
     call->pool = r->pool;
     call->log = c->log;
     call->done = ngx_http_b24trigger_call_finished;

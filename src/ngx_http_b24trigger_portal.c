@@ -3,8 +3,10 @@
  * Copyright (C) b24trigger authors
  *
  * The Bitrix24 portal client: what an incoming-webhook URL may look like,
- * and one call of crm.automation.trigger through the curl glue, classified
- * by the "error" field of the answer (reference/bitrix24-api.md §2-§4).
+ * and one call of crm.automation.trigger (or, for an OAuth application,
+ * crm.automation.trigger.execute with the token oauth.c hands it) through
+ * the curl glue, classified by the "error" field of the answer
+ * (reference/bitrix24-api.md §2-§4).
  * Used by sync requests and, later, by queued deliveries alike: it knows
  * nothing about the request that caused the call.
  */
@@ -20,7 +22,6 @@
 #define NGX_HTTP_B24TRIGGER_METHOD  "crm.automation.trigger"
 
 
-static ngx_uint_t ngx_http_b24trigger_loopback(ngx_str_t *host);
 static ngx_int_t ngx_http_b24trigger_call_transfer(
     ngx_http_b24trigger_call_t *call, u_char *url);
 static void ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t);
@@ -32,7 +33,11 @@ static void ngx_http_b24trigger_call_classify(
     ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
 static ngx_int_t ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool,
     json_t *value, ngx_str_t *dst);
-static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call);
+static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token);
+static ngx_int_t ngx_http_b24trigger_payload_execute(
+    ngx_http_b24trigger_call_t *call, json_t *root);
+static ngx_int_t ngx_http_b24trigger_owner_type(u_char *name, size_t len);
 
 
 static const char  *ngx_http_b24trigger_outcomes[] = {
@@ -106,6 +111,29 @@ static ngx_http_b24trigger_hint_t  ngx_http_b24trigger_hints[] = {
 };
 
 
+/* the same for a portal reached through an OAuth application */
+
+static ngx_http_b24trigger_hint_t  ngx_http_b24trigger_oauth_hints[] = {
+
+    { ngx_string("expired_token"), ngx_null_string,
+      "the portal refused even the refreshed token: open the application "
+      "in Bitrix24 again, its install handler stores a new pair" },
+
+    { ngx_string("invalid_token"), ngx_null_string,
+      "the portal refused even the refreshed token: open the application "
+      "in Bitrix24 again, its install handler stores a new pair" },
+
+    { ngx_string("insufficient_scope"), ngx_null_string,
+      "give the application the \"crm\" scope, then reinstall it" },
+
+    { ngx_string("ACCESS_DENIED"), ngx_null_string,
+      "the user who installed the application may not do this: have an "
+      "administrator with access to the CRM install it" },
+
+    { ngx_null_string, ngx_null_string, NULL }
+};
+
+
 /* what an operator can do about a failed call, for the error log */
 
 const char *
@@ -117,6 +145,27 @@ ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
 
     case NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR:
     case NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED:
+
+        if (call->portal->oauth) {
+
+            for (h = ngx_http_b24trigger_oauth_hints; h->hint; h++) {
+                if (h->error.len == call->error.len
+                    && ngx_strncmp(h->error.data, call->error.data,
+                                   call->error.len) == 0)
+                {
+                    return h->hint;
+                }
+            }
+
+            if (call->error_description.len > sizeof("Trigger with code")
+                && ngx_strncmp(call->error_description.data,
+                               "Trigger with code",
+                               sizeof("Trigger with code") - 1) == 0)
+            {
+                return "register the code with crm.automation.trigger.add "
+                       "(README: \"The application's own triggers\")";
+            }
+        }
 
         for (h = ngx_http_b24trigger_hints; h->hint; h++) {
             if (h->error.len == call->error.len
@@ -135,6 +184,13 @@ ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
         return "see the portal's description of the error";
 
     case NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE:
+
+        if (call->portal->oauth) {
+            return "check DNS, the network and the certificates of the "
+                   "portal and of oauth_server; see the lines before this "
+                   "one";
+        }
+
         return "check DNS, the network and the portal's certificate "
                "(b24trigger_ssl_trusted_certificate)";
 
@@ -349,7 +405,7 @@ format:
 }
 
 
-static ngx_uint_t
+ngx_uint_t
 ngx_http_b24trigger_loopback(ngx_str_t *host)
 {
     u_char  *p, *last;
@@ -390,16 +446,28 @@ ngx_http_b24trigger_loopback(ngx_str_t *host)
 ngx_int_t
 ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
 {
-    if (ngx_http_b24trigger_payload(call) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
     call->started = ngx_current_msec;
 
-    if (ngx_http_b24trigger_call_transfer(call, call->portal->method_url.data)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
+    if (call->portal->oauth) {
+
+        /* with a token, now or once it is refreshed (oauth.c) */
+
+        if (ngx_http_b24trigger_oauth_start(call) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+    } else {
+
+        if (ngx_http_b24trigger_payload(call, NULL) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_b24trigger_call_transfer(call,
+                                              call->portal->method_url.data)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
     }
 
     ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
@@ -409,12 +477,44 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
 }
 
 
+/* an OAuth portal's call with the access token of the moment */
+
+ngx_int_t
+ngx_http_b24trigger_call_send(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token)
+{
+    if (ngx_http_b24trigger_payload(call, token) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    /* what an earlier attempt with an expired token learned */
+
+    call->status = 0;
+    call->error.len = 0;
+    call->error_description.len = 0;
+    call->detail.len = 0;
+
+    return ngx_http_b24trigger_call_transfer(call,
+                          call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE
+                          ? call->portal->execute_url.data
+                          : call->portal->method_url.data);
+}
+
+
 void
 ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
 {
-    if (call->transfer != NULL) {
-        ngx_http_b24trigger_transfer_cancel(call->transfer);
-        call->transfer = NULL;
+    if (call->transfer != NULL
+        || (call->wait != NULL && call->wait->timer_set))
+    {
+        if (call->transfer != NULL) {
+            ngx_http_b24trigger_transfer_cancel(call->transfer);
+            call->transfer = NULL;
+        }
+
+        if (call->wait != NULL && call->wait->timer_set) {
+            ngx_del_timer(call->wait);
+        }
 
         ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
                                       &call->portal->name, NULL, -1);
@@ -422,10 +522,15 @@ ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
 }
 
 
-/* {"target":"DEAL_57","code":"c5u4m"} */
+/*
+ * {"target":"DEAL_57","code":"c5u4m"}, with "auth" for OAuth portals;
+ * {"CODE":"c5u4m","OWNER_TYPE_ID":2,"OWNER_ID":57,"auth":...} for
+ * crm.automation.trigger.execute (reference/bitrix24-api.md §2.6)
+ */
 
 static ngx_int_t
-ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call)
+ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token)
 {
     size_t   len;
     json_t  *root, *v;
@@ -433,6 +538,14 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call)
     root = json_object();
     if (root == NULL) {
         return NGX_ERROR;
+    }
+
+    if (call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE) {
+        if (ngx_http_b24trigger_payload_execute(call, root) != NGX_OK) {
+            goto failed;
+        }
+
+        goto auth;
     }
 
     v = json_stringn((char *) call->target.data, call->target.len);
@@ -443,6 +556,15 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call)
     if (call->code.len) {
         v = json_stringn((char *) call->code.data, call->code.len);
         if (v == NULL || json_object_set_new(root, "code", v) != 0) {
+            goto failed;
+        }
+    }
+
+auth:
+
+    if (token) {
+        v = json_stringn((char *) token->data, token->len);
+        if (v == NULL || json_object_set_new(root, "auth", v) != 0) {
             goto failed;
         }
     }
@@ -467,6 +589,106 @@ failed:
 
     json_decref(root);
     return NGX_ERROR;
+}
+
+
+/* the target, "DEAL_57", as OWNER_TYPE_ID and OWNER_ID */
+
+static ngx_int_t
+ngx_http_b24trigger_payload_execute(ngx_http_b24trigger_call_t *call,
+    json_t *root)
+{
+    u_char  *us, *last;
+    off_t    id;
+    json_t  *v;
+
+    last = call->target.data + call->target.len;
+
+    for (us = last; us > call->target.data; us--) {
+        if (us[-1] == '_') {
+            break;
+        }
+    }
+
+    /* the target was checked: "NAME_ID" with ID of at most 18 digits */
+
+    id = (us > call->target.data) ? ngx_atoof(us, last - us) : 0;
+
+    v = json_stringn((char *) call->code.data, call->code.len);
+    if (v == NULL || json_object_set_new(root, "CODE", v) != 0) {
+        return NGX_ERROR;
+    }
+
+    v = json_integer(us > call->target.data
+                     ? ngx_http_b24trigger_owner_type(call->target.data,
+                                                 us - 1 - call->target.data)
+                     : 0);
+    if (v == NULL || json_object_set_new(root, "OWNER_TYPE_ID", v) != 0) {
+        return NGX_ERROR;
+    }
+
+    v = json_integer(id > 0 ? (json_int_t) id : 0);
+    if (v == NULL || json_object_set_new(root, "OWNER_ID", v) != 0) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+typedef struct {
+    ngx_str_t    name;
+    ngx_int_t    type;
+} ngx_http_b24trigger_owner_t;
+
+
+/* CCrmOwnerType: the names b24trigger_target takes, their ids */
+
+static ngx_http_b24trigger_owner_t  ngx_http_b24trigger_owners[] = {
+    { ngx_string("LEAD"), 1 },           { ngx_string("L"), 1 },
+    { ngx_string("DEAL"), 2 },           { ngx_string("D"), 2 },
+    { ngx_string("CONTACT"), 3 },        { ngx_string("C"), 3 },
+    { ngx_string("COMPANY"), 4 },        { ngx_string("CO"), 4 },
+    { ngx_string("INVOICE"), 5 },        { ngx_string("I"), 5 },
+    { ngx_string("QUOTE"), 7 },          { ngx_string("Q"), 7 },
+    { ngx_string("ORDER"), 14 },         { ngx_string("O"), 14 },
+    { ngx_string("SMART_INVOICE"), 31 }, { ngx_string("SI"), 31 },
+    { ngx_string("SMART_DOCUMENT"), 36 }, { ngx_string("DO"), 36 },
+    { ngx_null_string, 0 }
+};
+
+
+/* 0: unknown, the portal answers "Incorrect parameter OWNER_TYPE_ID." */
+
+static ngx_int_t
+ngx_http_b24trigger_owner_type(u_char *name, size_t len)
+{
+    ngx_int_t                     n;
+    ngx_http_b24trigger_owner_t  *o;
+
+    for (o = ngx_http_b24trigger_owners; o->name.len; o++) {
+        if (o->name.len == len
+            && ngx_strncasecmp(o->name.data, name, len) == 0)
+        {
+            return o->type;
+        }
+    }
+
+    /* DYNAMIC_128: a smart process */
+
+    if (len > 8 && ngx_strncasecmp(name, (u_char *) "DYNAMIC_", 8) == 0) {
+        n = ngx_atoi(name + 8, len - 8);
+        return (n == NGX_ERROR) ? 0 : n;
+    }
+
+    /* T80: the same smart process, its id in hex */
+
+    if (len > 1 && (name[0] == 'T' || name[0] == 't')) {
+        n = ngx_hextoi(name + 1, len - 1);
+        return (n >= 128 && n < 192) ? n : 0;
+    }
+
+    return 0;
 }
 
 
@@ -555,6 +777,22 @@ ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
         /* repeated at a moved portal's new address */
         return;
     }
+
+    if (call->portal->oauth
+        && ngx_http_b24trigger_oauth_done(call) == NGX_AGAIN)
+    {
+        /* repeated with a refreshed token */
+        return;
+    }
+
+    ngx_http_b24trigger_call_finish(call);
+}
+
+
+void
+ngx_http_b24trigger_call_finish(ngx_http_b24trigger_call_t *call)
+{
+    call->time = ngx_current_msec - call->started;
 
     /* the portal's bucket and blocks, for every worker */
     ngx_http_b24trigger_bucket_learn(call);

@@ -74,6 +74,7 @@ ngx_uint_t ngx_http_b24trigger_bucket_take(
 void ngx_http_b24trigger_bucket_give_back(
     ngx_http_b24trigger_portal_t *portal);
 void ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call);
+ngx_shmtx_t *ngx_http_b24trigger_shm_mutex(void);
 ngx_int_t ngx_http_b24trigger_spool_reserve(
     ngx_http_b24trigger_main_conf_t *bmcf, off_t size);
 void ngx_http_b24trigger_spool_release(

@@ -6,7 +6,8 @@
  * portal is declared: one leaky bucket per portal (rate=, burst=), the
  * block a portal imposed with OPERATION_TIME_LIMIT, the last
  * operating_reset_at it announced, and the byte count of the spool that
- * max_size is checked against.  Shared by every worker and by both
+ * max_size is checked against, and the token pairs of OAuth portals
+ * (ngx_http_b24trigger_oauth.c).  Shared by every worker and by both
  * delivery modes; kept across reloads.  Knows nothing of requests, files
  * or libcurl.
  */
@@ -29,6 +30,7 @@ struct ngx_http_b24trigger_bucket_s {
     uint64_t                       level;     /* calls x 1000 */
     time_t                         blocked;   /* no call before this */
     time_t                         reset_at;  /* operating_reset_at */
+    void                          *tokens;    /* OAuth portals, oauth.c */
     size_t                         len;
     u_char                         name[1];
 };
@@ -94,7 +96,7 @@ ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     ngx_http_b24trigger_main_conf_t  *obmcf = data;
 
     size_t                            len;
-    ngx_uint_t                        i;
+    ngx_uint_t                        i, fresh;
     ngx_slab_pool_t                  *shpool;
     ngx_http_b24trigger_shm_t        *sh;
     ngx_http_b24trigger_bucket_t     *b;
@@ -151,6 +153,7 @@ ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone, void *data)
             b->level = 0;
             b->blocked = 0;
             b->reset_at = 0;
+            b->tokens = NULL;
             b->len = portal[i].name.len;
             ngx_memcpy(b->name, portal[i].name.data, b->len);
 
@@ -159,6 +162,22 @@ ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         portal[i].bucket = b;
+
+        if (portal[i].oauth) {
+            fresh = 0;
+
+            if (b->tokens == NULL) {
+                b->tokens = ngx_slab_alloc(shpool,
+                                       ngx_http_b24trigger_oauth_shm_size());
+                if (b->tokens == NULL) {
+                    return NGX_ERROR;
+                }
+
+                fresh = 1;
+            }
+
+            ngx_http_b24trigger_oauth_shm_init(&portal[i], b->tokens, fresh);
+        }
     }
 
     if (bmcf->spool) {
@@ -174,6 +193,20 @@ static ngx_slab_pool_t *
 ngx_http_b24trigger_shm_pool(ngx_http_b24trigger_main_conf_t *bmcf)
 {
     return (ngx_slab_pool_t *) bmcf->shm_zone->shm.addr;
+}
+
+
+/* the zone's lock, for what other files keep in it */
+
+ngx_shmtx_t *
+ngx_http_b24trigger_shm_mutex(void)
+{
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
+                                               ngx_http_b24trigger_module);
+
+    return &ngx_http_b24trigger_shm_pool(bmcf)->mutex;
 }
 
 

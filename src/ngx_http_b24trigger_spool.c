@@ -386,6 +386,13 @@ ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (blcf->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE
+        && json_object_set_new(root, "method", json_string("execute")) != 0)
+    {
+        json_decref(root);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
     len = json_dumpb(root, NULL, 0, JSON_COMPACT);
 
     json.data = ngx_pnalloc(r->pool, len + 1);

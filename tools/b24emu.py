@@ -29,7 +29,9 @@ import sys
 import threading
 import time
 import traceback
+import urllib.error
 import urllib.parse
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 VERSION = "1.0"
@@ -73,6 +75,17 @@ E_NO_UPDATE_PERMISSION = (403, "ACCESS_DENIED",
                           "update the entity.")
 E_APP_CONTEXT = (403, "ACCESS_DENIED",
                  "Access denied! Application context required")
+# crm.automation.trigger.add/delete/execute (ref 2.6)
+E_EMPTY_CODE = (400, "", "Empty trigger code!")
+E_WRONG_CODE = (400, "", "Wrong trigger code!")
+E_EMPTY_NAME = (400, "", "Empty trigger name!")
+E_TRIGGER_NOT_FOUND = (400, "", "Trigger not found")
+E_OWNER_TYPE = (400, "", "Incorrect parameter OWNER_TYPE_ID.")
+E_OWNER_ID = (400, "", "Incorrect parameter OWNER_ID.")
+# the token server (ref 1.3); statuses as PHPSDK assumes them
+E_OAUTH_INVALID_REQUEST = (400, "invalid_request", "Invalid request")
+E_OAUTH_INVALID_CLIENT = (401, "invalid_client", "Invalid client")
+E_OAUTH_INVALID_GRANT = (400, "invalid_grant", "Invalid grant")
 
 # ---------------------------------------------------------------------------
 # Fault modes (control API).  "immediate" faults replace the answer as soon
@@ -479,6 +492,17 @@ class State:
         self.seq = 0
         self.listen_addr = {}           # "http" / "https" -> (host, port)
         self.moved_to_https = args.moved_to_https
+        # OAuth (ref 1.2, 1.3): one application installed on this portal
+        self.app = None
+        if args.oauth_app:
+            cid, sep, csecret = args.oauth_app.partition(":")
+            self.app = {"client_id": cid, "client_secret": csecret}
+        self.member_id = args.member_id
+        self.token_ttl = args.token_ttl
+        self.access = {}                # access token -> expires (epoch)
+        self.refresh = {}               # refresh token -> "live" / "used"
+        self.triggers = {}              # CODE -> NAME, the app's triggers
+        self.refreshes = 0              # token server grants, for tests
         self._apply_cli()
         self.latency_ms = args.latency  # only at start: reset() sets 0
 
@@ -493,10 +517,74 @@ class State:
         self.faults = []
         self.latency_ms = 0
         self.levels = {}                # client ip -> (level, last time)
+        self.oauth_latency_ms = 0
         self.operating = {}             # (user, secret, method) -> baskets
 
     def secrets(self):
-        return [w.secret for w in self.webhooks]
+        with_app = [self.app["client_secret"]] if self.app else []
+        with self.lock:
+            return ([w.secret for w in self.webhooks] + with_app
+                    + list(self.access) + list(self.refresh))
+
+    # -- OAuth ---------------------------------------------------------------
+
+    def issue(self, ttl=None):
+        """A new token pair, as the token server or an install gives it."""
+        ttl = self.token_ttl if ttl is None else ttl
+        with self.lock:
+            access = os.urandom(16).hex()
+            refresh = os.urandom(16).hex()
+            expires = int(time.time()) + int(ttl)
+            self.access[access] = expires
+            self.refresh[refresh] = "live"
+        return {"access_token": access, "refresh_token": refresh,
+                "expires": expires, "expires_in": int(ttl),
+                "member_id": self.member_id, "scope": "crm",
+                "status": "L", "user_id": 1}
+
+    def expire_all(self):
+        with self.lock:
+            now = int(time.time())
+            for k in self.access:
+                self.access[k] = min(self.access[k], now - 1)
+
+    def token_check(self, token):
+        with self.lock:
+            exp = self.access.get(token)
+        if exp is None:
+            return E_INVALID_TOKEN
+        if exp <= time.time():
+            return E_EXPIRED_TOKEN
+        return None
+
+    def grant(self, params):
+        """/oauth/token/ grant_type=refresh_token; the old refresh token
+        is refused once used (rotation, ref 1.3)."""
+        if not self.app:
+            return E_OAUTH_INVALID_CLIENT, None
+        if params.get("grant_type") != "refresh_token":
+            return E_OAUTH_INVALID_REQUEST, None
+        if params.get("client_id") != self.app["client_id"] \
+                or params.get("client_secret") != self.app["client_secret"]:
+            return E_OAUTH_INVALID_CLIENT, None
+        rt = params.get("refresh_token")
+        with self.lock:
+            if not isinstance(rt, str) or self.refresh.get(rt) != "live":
+                return E_OAUTH_INVALID_GRANT, None
+            self.refresh[rt] = "used"
+            self.refreshes += 1
+        return None, self.issue()
+
+    def oauth_view(self):
+        with self.lock:
+            return {"client_id": self.app["client_id"] if self.app else None,
+                    "member_id": self.member_id,
+                    "refreshes": self.refreshes,
+                    "live_refresh_tokens": sum(
+                        1 for v in self.refresh.values() if v == "live"),
+                    "used_refresh_tokens": sum(
+                        1 for v in self.refresh.values() if v == "used"),
+                    "triggers": dict(self.triggers)}
 
     # -- control API -------------------------------------------------------
 
@@ -509,6 +597,7 @@ class State:
                 "require_https": self.require_https,
                 "operating_limit": self.operating_limit,
                 "slow_body_interval_ms": self.slow_body_interval_ms,
+                "oauth_latency_ms": self.oauth_latency_ms,
             }
 
     @staticmethod
@@ -527,12 +616,13 @@ class State:
         if not isinstance(cfg, dict):
             raise ValueError("config must be a JSON object")
         known = ("latency_ms", "bucket", "drain", "mode", "faults", "deny",
-                 "require_https", "operating_limit", "slow_body_interval_ms")
+                 "require_https", "operating_limit", "slow_body_interval_ms",
+                 "oauth_latency_ms")
         for k in cfg:
             if k not in known:
                 raise ValueError("unknown config key %r" % k)
         for k in ("latency_ms", "bucket", "drain", "operating_limit",
-                  "slow_body_interval_ms"):
+                  "slow_body_interval_ms", "oauth_latency_ms"):
             if k in cfg and (not _is_num(cfg[k]) or cfg[k] < 0):
                 raise ValueError("%s must be a number >= 0" % k)
         if "mode" in cfg and cfg["mode"] not in FAULT_MODES:
@@ -552,7 +642,7 @@ class State:
         with self.lock:
             for k in ("latency_ms", "bucket", "drain", "mode", "deny",
                       "require_https", "operating_limit",
-                      "slow_body_interval_ms"):
+                      "slow_body_interval_ms", "oauth_latency_ms"):
                 if k in cfg:
                     setattr(self, k, cfg[k])
             if faults is not None:
@@ -699,6 +789,7 @@ class Call:
         self.params = params
         self.tls = tls
         self.start = start
+        self.app = False                # called with an OAuth token
 
 
 def m_trigger(call):
@@ -714,8 +805,48 @@ def m_trigger(call):
 
 def m_app_only(call):
     """trigger.add/list/delete/execute need an application context, which a
-    webhook never has (ref 2.6)."""
-    raise RestError(E_APP_CONTEXT)
+    webhook never has (ref 2.6); with an OAuth token they work on the
+    application's own triggers."""
+    if not call.app:
+        raise RestError(E_APP_CONTEXT)
+    state = call.state
+    p = {str(k).upper(): v for k, v in call.params.items()}
+    if call.method == "crm.automation.trigger.list":
+        with state.lock:
+            return [{"NAME": n, "CODE": c} for c, n in state.triggers.items()]
+    code = p.get("CODE")
+    if not isinstance(code, str) or code == "":
+        raise RestError(E_EMPTY_CODE)
+    if not re.fullmatch(r"[a-z0-9.\-_]+", code, re.I):
+        raise RestError(E_WRONG_CODE)
+    if call.method == "crm.automation.trigger.add":
+        name = p.get("NAME")
+        if not isinstance(name, str) or name == "":
+            raise RestError(E_EMPTY_NAME)
+        with state.lock:
+            state.triggers[code] = name
+        return True
+    with state.lock:
+        known = code in state.triggers
+    if call.method == "crm.automation.trigger.delete":
+        if not known:
+            raise RestError(E_TRIGGER_NOT_FOUND)
+        with state.lock:
+            del state.triggers[code]
+        return True
+    # execute
+    if not known:
+        raise RestError((400, "", "Trigger with code %s is not registered."
+                         % code))
+    type_id = php_intval(p.get("OWNER_TYPE_ID"))
+    if type_id not in CRM_TYPES.values() and not 128 <= type_id < 256:
+        raise RestError(E_OWNER_TYPE)
+    owner_id = php_intval(p.get("OWNER_ID"))
+    if owner_id <= 0:
+        raise RestError(E_OWNER_ID)
+    if state.is_denied(type_id, owner_id):
+        raise RestError(E_NO_UPDATE_PERMISSION)
+    return True
 
 
 def m_server_time(call):
@@ -1007,6 +1138,9 @@ class Handler(BaseHTTPRequestHandler):
         if path.startswith("/rest/"):
             self.rest(t_arrival, path, query, body)
             return
+        if path in ("/oauth/token", "/oauth/token/"):
+            self.token(t_arrival, path, query, body)
+            return
         rec = self.base_record(t_arrival, path, query, None, None, {})
         rec.update(status=404)
         state.record(rec)
@@ -1059,13 +1193,105 @@ class Handler(BaseHTTPRequestHandler):
         elif name == "reset" and cmd == "POST":
             state.reset()
             self.send_json(200, {"ok": True})
+        elif name == "oauth" and cmd in ("GET", "HEAD"):
+            self.send_json(200, state.oauth_view())
+        elif name == "oauth/issue" and cmd == "POST":
+            try:
+                cfg = json.loads(body.decode("utf-8") or "{}")
+                ttl = cfg.get("expires_in")
+                if ttl is not None and not _is_num(ttl):
+                    raise ValueError("expires_in must be a number")
+            except (ValueError, UnicodeDecodeError, AttributeError) as e:
+                self.send_json(400, {"error": str(e)})
+                return
+            self.send_json(200, state.issue(ttl))
+        elif name == "oauth/expire" and cmd == "POST":
+            state.expire_all()
+            self.send_json(200, {"ok": True})
+        elif name == "oauth/install" and cmd == "POST":
+            self.install(body)
         else:
             self.send_json(404, {"error": "unknown control endpoint",
                                  "endpoints": ["GET /_emu/health",
                                                "GET /_emu/calls",
                                                "GET /_emu/config",
                                                "POST /_emu/config",
-                                               "POST /_emu/reset"]})
+                                               "POST /_emu/reset",
+                                               "GET /_emu/oauth",
+                                               "POST /_emu/oauth/issue",
+                                               "POST /_emu/oauth/expire",
+                                               "POST /_emu/oauth/install"]})
+
+    # -- OAuth token server (ref 1.3) ---------------------------------------
+
+    def token(self, ts, path, query, body):
+        state = self.server.state
+        params = request_params(self.command, query, body,
+                                self.headers.get("Content-Type"))
+        rec = self.base_record(ts, path, query, None, "oauth.token", params)
+        rec["grant_type"] = params.get("grant_type")
+        with state.lock:
+            latency = state.oauth_latency_ms
+        if latency > 0 and state.stopping.wait(latency / 1000.0):
+            self.close_connection = True
+            return
+        err, pair = state.grant(params)
+        if err:
+            rec.update(status=err[0], error=err[1])
+            state.record(rec, [params.get("client_secret") or "",
+                               params.get("refresh_token") or ""])
+            self.send_json(err[0], {"error": err[1],
+                                    "error_description": err[2]})
+            return
+        scheme = "https" if self.server.listener == "https" else "http"
+        host = self.headers.get("Host") or "%s:%d" % \
+            self.server.server_address[:2]
+        pair.update(client_endpoint="%s://%s/rest/" % (scheme, host),
+                    server_endpoint="%s://%s/rest/" % (scheme, host),
+                    domain="oauth.bitrix.info")
+        rec.update(status=200)
+        state.record(rec)
+        self.send_json(200, pair)
+
+    def install(self, body):
+        """Bitrix24's install call: a form POST of a new token pair to the
+        application's handler URL; answers with what the handler said."""
+        state = self.server.state
+        try:
+            cfg = json.loads(body.decode("utf-8") or "{}")
+            url = cfg["url"]
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            self.send_json(400, {"error": "need {\"url\": ...}"})
+            return
+        pair = state.issue(cfg.get("expires_in"))
+        host, port = state.listen_addr["http"]
+        fields = {
+            "AUTH_ID": pair["access_token"],
+            "AUTH_EXPIRES": str(pair["expires_in"]),
+            "REFRESH_ID": pair["refresh_token"],
+            "SERVER_ENDPOINT": "https://oauth.bitrix.info/rest/",
+            "status": "L", "PLACEMENT": "DEFAULT", "PLACEMENT_OPTIONS": "{}",
+            "member_id": cfg.get("member_id", state.member_id),
+            "application_token": os.urandom(16).hex(),
+            "DOMAIN": cfg.get("domain", "%s:%d" % (host, port)),
+            "PROTOCOL": "0", "LANG": "en", "APP_SID": os.urandom(8).hex(),
+        }
+        fields.update(cfg.get("fields") or {})
+        req = urllib.request.Request(
+            url, data=urllib.parse.urlencode(fields).encode(),
+            headers={"Content-Type": "application/x-www-form-urlencoded"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                status, answer = r.status, r.read()
+        except urllib.error.HTTPError as e:
+            status, answer = e.code, e.read()
+        except (OSError, ValueError) as e:
+            self.send_json(502, {"error": "install call failed: %s" % e})
+            return
+        self.send_json(200, {"status": status,
+                             "body": answer.decode("utf-8", "replace"),
+                             "access_token": pair["access_token"],
+                             "refresh_token": pair["refresh_token"]})
 
     # -- moved portal (ref 1.1 "Portal address change") --------------------
 
@@ -1232,11 +1458,26 @@ class Handler(BaseHTTPRequestHandler):
             if u == "" or s == "":
                 return E_INVALID_CREDENTIALS
             return None
+        # OAuth (ref 1.2): Bearer first, then auth, then access_token
         auth_hdr = self.headers.get("Authorization", "")
-        if "auth" in p or "access_token" in p or \
-                auth_hdr.lower().startswith("bearer "):
-            return E_INVALID_TOKEN      # OAuth is not emulated
-        return E_NO_AUTH_FOUND
+        token = None
+        if auth_hdr.lower().startswith("bearer "):
+            token = auth_hdr[7:].strip()
+        elif isinstance(p.get("auth"), str):
+            token = p["auth"]
+        elif isinstance(p.get("access_token"), str):
+            token = p["access_token"]
+        elif "auth" in p or "access_token" in p:
+            return E_INVALID_TOKEN      # array values are ignored
+        if token is None:
+            return E_NO_AUTH_FOUND
+        err = state.token_check(token)
+        if err:
+            return err
+        p.pop("auth", None)
+        p.pop("access_token", None)
+        call.app = True
+        return None
 
     def finish_success(self, call, ans, transport):
         """processResponse (ref 2.5, ref 5): {"result":..., "time":{...}}."""
@@ -1383,6 +1624,14 @@ def build_parser():
     ap.add_argument("--max-calls", type=int, default=100000, metavar="N",
                     help="calls kept in memory for /_emu/calls "
                          "(default 100000)")
+    ap.add_argument("--oauth-app", metavar="CLIENT_ID:CLIENT_SECRET",
+                    help="an OAuth application installed on the portal: "
+                         "enables /oauth/token/ and calls with auth=, "
+                         "access_token= or Authorization: Bearer")
+    ap.add_argument("--member-id", default="a223c6b3710f85df22e9377d6c4f7553",
+                    metavar="ID", help="the portal's member_id")
+    ap.add_argument("--token-ttl", type=float, default=3600, metavar="SEC",
+                    help="lifetime of access tokens (default 3600)")
     ap.add_argument("--pid-file", metavar="FILE", help="write the pid here")
     return ap
 

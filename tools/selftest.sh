@@ -533,6 +533,59 @@ is "--moved-to-https: Location" "$(header Location)" \
 kill "$PID"
 wait "$PID"
 
+echo "# instance O: an OAuth application (ref 1.2, 1.3, 2.6)"
+start_emu o --listen 127.0.0.1:0 --oauth-app "app.1:$SECRET2" \
+    --token-ttl 100 --member-id m1
+E=http://$HTTP
+pair() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
+call -X POST -d '{}' "$E/_emu/oauth/issue"
+AT=$(pair access_token <<< "$BODY")
+RT=$(pair refresh_token <<< "$BODY")
+like "issue: a pair for member m1" "$BODY" '"member_id":"m1"'
+call -d "auth=$AT&target=DEAL_1" "$E/rest/$T"
+like "auth= accepted" "$ST $BODY" '^200 \{"result":true'
+call -d "access_token=$AT&target=DEAL_1" "$E/rest/$T"
+is "access_token= accepted" "$ST" 200
+call -H "Authorization: Bearer $AT" "$E/rest/$T?target=DEAL_1"
+is "Bearer accepted" "$ST" 200
+call -d "auth=nope&target=DEAL_1" "$E/rest/$T"
+is "unknown token" "$ST $BODY" "401 $(err_body invalid_token \
+'The access token provided is invalid')"
+call -d "auth=$AT&CODE=paid&OWNER_TYPE_ID=2&OWNER_ID=5" "$E/rest/$T.execute"
+is "execute: unregistered" "$ST $BODY" \
+    "400 $(err_body '' 'Trigger with code paid is not registered.')"
+call -d "auth=$AT&CODE=paid&NAME=Paid" "$E/rest/$T.add"
+is "add in application context" "$ST" 200
+call -d "auth=$AT&code=paid&owner_type_id=2&owner_id=5" "$E/rest/$T.execute"
+is "execute (key case ignored)" "$ST" 200
+call -d "auth=$AT&CODE=paid&OWNER_TYPE_ID=999&OWNER_ID=5" "$E/rest/$T.execute"
+is "execute: bad OWNER_TYPE_ID" "$ST $BODY" \
+    "400 $(err_body '' 'Incorrect parameter OWNER_TYPE_ID.')"
+call -d "auth=$AT&CODE=paid&OWNER_TYPE_ID=2&OWNER_ID=0" "$E/rest/$T.execute"
+is "execute: bad OWNER_ID" "$ST $BODY" \
+    "400 $(err_body '' 'Incorrect parameter OWNER_ID.')"
+call -X POST "$E/_emu/oauth/expire"
+call -d "auth=$AT&target=DEAL_1" "$E/rest/$T"
+is "expired token" "$ST $BODY" "401 $(err_body expired_token \
+'The access token provided has expired')"
+Q="grant_type=refresh_token&client_id=app.1&refresh_token=$RT"
+call "$E/oauth/token/?$Q&client_secret=wrong"
+is "token: wrong client secret" "$ST" 401
+call -d "$Q&client_secret=$SECRET2" "$E/oauth/token/"
+like "token: refreshed by POST" "$ST $BODY" '^200 .*"refresh_token"'
+AT2=$(pair access_token <<< "$BODY")
+call "$E/oauth/token/?$Q&client_secret=$SECRET2"
+is "token: a used refresh token is refused" "$ST $BODY" \
+    "400 $(err_body invalid_grant 'Invalid grant')"
+call -d "auth=$AT2&target=DEAL_1" "$E/rest/$T"
+is "the new access token works" "$ST" 200
+call "$E/_emu/oauth"
+like "oauth view counts one refresh" "$BODY" '"refreshes":1,'
+unlike "no token or secret in the call log" "$(curl -s "$E/_emu/calls")" \
+    "$AT|$RT|$AT2|$SECRET2"
+kill "$PID"
+wait "$PID"
+
 echo "# bad usage"
 "$PYTHON" "$emu" --https-listen 127.0.0.1:0 > /dev/null 2>&1
 is "--https-listen without --cert refused" "$?" 1

@@ -1,0 +1,1263 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * Portals reached through an OAuth application (reference/bitrix24-api.md
+ * §1.2-§1.3): the token pair in the state file and in the module's shared
+ * zone, its refresh through the token server with one refresh at a time
+ * across all workers, and the calls that wait for it.  A call with a token
+ * is the portal client's business (ngx_http_b24trigger_portal.c); this
+ * file only says which token, or why there is none.
+ *
+ * Tokens are never written to any log: those read from the state file at
+ * configuration time are also given to the error-log redaction, those
+ * obtained at run time are simply never printed.
+ */
+
+
+#include "ngx_http_b24trigger_oauth.h"
+#include "ngx_http_b24trigger_queue.h"
+
+#include <jansson.h>
+
+
+#define NGX_HTTP_B24TRIGGER_TOKEN_MAX     256
+#define NGX_HTTP_B24TRIGGER_MEMBER_MAX    64
+
+/* a token this close to its expiry is refreshed before it is used */
+#define NGX_HTTP_B24TRIGGER_OAUTH_MARGIN  60
+
+/* how often a call waiting for another worker's refresh looks again */
+#define NGX_HTTP_B24TRIGGER_OAUTH_POLL    50
+
+
+/* the pair, in shared memory; guarded by the zone's mutex */
+
+typedef struct {
+    ngx_uint_t                     version;     /* +1 with each new pair */
+    time_t                         expires;
+    time_t                         refreshing;  /* since when, or 0 */
+    ngx_uint_t                     failed;      /* version + 1, or 0 */
+    ngx_uint_t                     refused;     /* version + 1, or 0 */
+    size_t                         access_len;
+    size_t                         refresh_len;
+    size_t                         member_len;
+    u_char                         access[NGX_HTTP_B24TRIGGER_TOKEN_MAX];
+    u_char                         refresh[NGX_HTTP_B24TRIGGER_TOKEN_MAX];
+    u_char                         member[NGX_HTTP_B24TRIGGER_MEMBER_MAX];
+} ngx_http_b24trigger_tokens_t;
+
+
+struct ngx_http_b24trigger_oauth_s {
+    ngx_str_t                      state_file;  /* NUL-ended */
+    ngx_str_t                      state_tmp;   /* NUL-ended */
+    ngx_str_t                      client_id;
+    ngx_str_t                      client_secret;
+    ngx_str_t                      token_url;   /* NUL-ended */
+    ngx_str_t                      domain;      /* the portal's host */
+    ngx_http_b24trigger_tokens_t  *loaded;      /* the state file, or NULL */
+    ngx_http_b24trigger_tokens_t  *tokens;      /* in the shared zone */
+};
+
+
+/* one refresh in flight in this worker */
+
+typedef struct {
+    ngx_http_b24trigger_portal_t  *portal;
+    ngx_uint_t                     version;
+    ngx_pool_t                    *pool;
+} ngx_http_b24trigger_refresh_t;
+
+
+static ngx_int_t ngx_http_b24trigger_oauth_load(ngx_conf_t *cf,
+    ngx_http_b24trigger_portal_t *portal);
+static ngx_int_t ngx_http_b24trigger_oauth_pair(json_t *root,
+    ngx_http_b24trigger_tokens_t *tk, time_t now);
+static ngx_int_t ngx_http_b24trigger_oauth_go(
+    ngx_http_b24trigger_call_t *call);
+static ngx_int_t ngx_http_b24trigger_oauth_wait(
+    ngx_http_b24trigger_call_t *call, ngx_msec_t delay);
+static void ngx_http_b24trigger_oauth_wake(ngx_event_t *ev);
+static void ngx_http_b24trigger_oauth_wait_cleanup(void *data);
+static ngx_int_t ngx_http_b24trigger_oauth_refresh(
+    ngx_http_b24trigger_portal_t *portal, ngx_uint_t version,
+    u_char *refresh, size_t len, ngx_log_t *log);
+static void ngx_http_b24trigger_oauth_refreshed(
+    ngx_http_b24trigger_transfer_t *t);
+static ngx_int_t ngx_http_b24trigger_oauth_answer(
+    ngx_http_b24trigger_transfer_t *t, ngx_http_b24trigger_portal_t *portal,
+    ngx_http_b24trigger_tokens_t *pair, ngx_uint_t *refused, ngx_uint_t level,
+    ngx_log_t *log);
+static void ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair);
+static void ngx_http_b24trigger_oauth_fail(
+    ngx_http_b24trigger_portal_t *portal, ngx_uint_t version,
+    ngx_uint_t failed, ngx_uint_t refused);
+static ngx_int_t ngx_http_b24trigger_oauth_store(ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk);
+static u_char *ngx_http_b24trigger_oauth_arg(u_char *p, const char *name,
+    u_char *value, size_t len);
+
+
+/*
+ * "https://HOST[:PORT][/PREFIX]/rest/": the application's client_endpoint;
+ * the method is appended per call.  Plain http only for loopback hosts.
+ */
+
+char *
+ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
+    ngx_http_b24trigger_portal_t *portal, ngx_str_t *url)
+{
+    u_char     *p, *last, *host, *path;
+    ngx_str_t   h;
+    ngx_uint_t  https;
+
+    p = url->data;
+    last = url->data + url->len;
+
+    while (last > p && (last[-1] == '\n' || last[-1] == '\r'
+                        || last[-1] == ' '))
+    {
+        last--;
+    }
+
+    if (last - p > 8 && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0) {
+        host = p + 8;
+        https = 1;
+
+    } else if (last - p > 7
+               && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0)
+    {
+        host = p + 7;
+        https = 0;
+
+    } else {
+        goto format;
+    }
+
+    path = ngx_strlchr(host, last, '/');
+
+    if (path == NULL || path == host
+        || ngx_strlchr(host, last, '?') || ngx_strlchr(host, last, '#')
+        || ngx_strlchr(host, path, '@'))
+    {
+        goto format;
+    }
+
+    if (last[-1] != '/') {
+        if (last - path < 5 || ngx_strncmp(last - 5, "/rest", 5) != 0) {
+            goto format;
+        }
+
+    } else if (last - path < 6 || ngx_strncmp(last - 6, "/rest/", 6) != 0) {
+        goto format;
+    }
+
+    h.data = host;
+    h.len = path - host;
+
+    portal->loopback = ngx_http_b24trigger_loopback(&h);
+
+    if (!https && !portal->loopback) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "portal \"%V\" at \"http://%V\": plain http is "
+                           "only allowed for loopback hosts, use "
+                           "\"https://\"", &portal->name, &h);
+        return NGX_CONF_ERROR;
+    }
+
+    portal->oauth->domain = h;
+
+    portal->url.len = (last - p) + (last[-1] == '/' ? 0 : 1);
+    portal->url.data = ngx_pnalloc(cf->pool, portal->url.len + 1);
+    if (portal->url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(portal->url.data, url->data, last - url->data);
+    if (last[-1] != '/') {
+        *p++ = '/';
+    }
+    *p = '\0';
+
+    portal->safe_url = portal->url;
+
+    portal->method_url.len = portal->url.len
+                             + sizeof("crm.automation.trigger") - 1;
+    portal->method_url.data = ngx_pnalloc(cf->pool,
+                                          portal->method_url.len + 1);
+    if (portal->method_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(portal->method_url.data, "%Vcrm.automation.trigger%Z",
+                &portal->url);
+
+    portal->execute_url.len = portal->url.len
+                              + sizeof("crm.automation.trigger.execute") - 1;
+    portal->execute_url.data = ngx_pnalloc(cf->pool,
+                                           portal->execute_url.len + 1);
+    if (portal->execute_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(portal->execute_url.data,
+                "%Vcrm.automation.trigger.execute%Z", &portal->url);
+
+    return NGX_CONF_OK;
+
+format:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "URL of OAuth portal \"%V\" must look like "
+                       "\"https://HOST/rest/\", the application's "
+                       "client_endpoint", &portal->name);
+    return NGX_CONF_ERROR;
+}
+
+
+ngx_http_b24trigger_oauth_t *
+ngx_http_b24trigger_oauth_create(ngx_conf_t *cf)
+{
+    return ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_oauth_t));
+}
+
+
+/* oauth=FILE client_id=ID client_secret=SECRET [oauth_server=URL] */
+
+char *
+ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_portal_t *portal, ngx_str_t *state,
+    ngx_str_t *client_id, ngx_str_t *secret, ngx_str_t *server)
+{
+    u_char                       *p;
+    ngx_str_t                     s;
+    ngx_http_b24trigger_oauth_t  *oa;
+
+    oa = portal->oauth;
+
+    if (state->len == 0 || client_id->len == 0 || secret->len == 0) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "OAuth portal \"%V\" needs \"oauth=\", "
+                           "\"client_id=\" and \"client_secret=\"",
+                           &portal->name);
+        return NGX_CONF_ERROR;
+    }
+
+    s = *state;
+
+    if (ngx_conf_full_name(cf->cycle, &s, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    oa->state_file.len = s.len;
+    oa->state_file.data = ngx_pnalloc(cf->pool, s.len + 1);
+    oa->state_tmp.len = s.len + sizeof(".tmp") - 1;
+    oa->state_tmp.data = ngx_pnalloc(cf->pool, oa->state_tmp.len + 1);
+
+    if (oa->state_file.data == NULL || oa->state_tmp.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_sprintf(oa->state_file.data, "%V%Z", &s);
+    ngx_sprintf(oa->state_tmp.data, "%V.tmp%Z", &s);
+
+    oa->client_id = *client_id;
+
+    if (ngx_http_b24trigger_secret_load(cf, secret, &oa->client_secret,
+                                        "client_secret")
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (ngx_http_b24trigger_redact_secret(cf, &oa->client_secret) != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    if (server->len == 0) {
+        ngx_str_set(server, "https://oauth.bitrix.info/");
+    }
+
+    if (!((server->len > 8
+           && ngx_strncasecmp(server->data, (u_char *) "https://", 8) == 0)
+          || (server->len > 7
+              && ngx_strncasecmp(server->data, (u_char *) "http://", 7)
+                 == 0)))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "oauth_server of portal \"%V\" must start with "
+                           "\"https://\"", &portal->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (server->len > 7
+        && ngx_strncasecmp(server->data, (u_char *) "http://", 7) == 0)
+    {
+        s.data = server->data + 7;
+        p = ngx_strlchr(s.data, server->data + server->len, '/');
+        s.len = (p ? p : server->data + server->len) - s.data;
+
+        if (!ngx_http_b24trigger_loopback(&s)) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "oauth_server of portal \"%V\": plain http "
+                               "is only allowed for loopback hosts",
+                               &portal->name);
+            return NGX_CONF_ERROR;
+        }
+    }
+
+    oa->token_url.len = server->len + sizeof("/oauth/token/") - 1;
+    oa->token_url.data = ngx_pnalloc(cf->pool, oa->token_url.len + 1);
+    if (oa->token_url.data == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_cpymem(oa->token_url.data, server->data, server->len);
+
+    if (p[-1] != '/') {
+        *p++ = '/';
+    }
+
+    p = ngx_cpymem(p, "oauth/token/", sizeof("oauth/token/") - 1);
+    *p = '\0';
+    oa->token_url.len = p - oa->token_url.data;
+
+    if (ngx_http_b24trigger_oauth_load(cf, portal) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * The state file, read when the configuration is loaded (by the master,
+ * never on the request path): {"access_token", "refresh_token",
+ * "expires", "member_id", "domain"}.  A missing file is an application
+ * not installed yet.
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_oauth_load(ngx_conf_t *cf,
+    ngx_http_b24trigger_portal_t *portal)
+{
+    json_t                        *root, *v;
+    ngx_str_t                      s;
+    json_error_t                   err;
+    ngx_file_info_t                fi;
+    ngx_http_b24trigger_oauth_t   *oa;
+    ngx_http_b24trigger_tokens_t  *tk;
+
+    oa = portal->oauth;
+
+    if (ngx_file_info(oa->state_file.data, &fi) == NGX_FILE_ERROR) {
+        if (ngx_errno == NGX_ENOENT) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "OAuth portal \"%V\" has no state file "
+                               "\"%V\" yet: calls fail until the "
+                               "application is installed",
+                               &portal->name, &oa->state_file);
+            return NGX_OK;
+        }
+
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, ngx_errno,
+                           ngx_file_info_n " \"%V\" failed",
+                           &oa->state_file);
+        return NGX_ERROR;
+    }
+
+    root = json_load_file((char *) oa->state_file.data, 0, &err);
+
+    if (root == NULL || !json_is_object(root)) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "state file \"%V\" of portal \"%V\" is not a "
+                           "JSON object", &oa->state_file, &portal->name);
+        goto failed;
+    }
+
+    tk = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_tokens_t));
+    if (tk == NULL) {
+        goto failed;
+    }
+
+    if (ngx_http_b24trigger_oauth_pair(root, tk, 0) != NGX_OK) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "state file \"%V\" of portal \"%V\" needs "
+                           "\"access_token\", \"refresh_token\" and "
+                           "\"expires\"", &oa->state_file, &portal->name);
+        goto failed;
+    }
+
+    v = json_object_get(root, "domain");
+
+    if (json_is_string(v)
+        && (json_string_length(v) != oa->domain.len
+            || ngx_strncasecmp((u_char *) json_string_value(v),
+                               oa->domain.data, oa->domain.len) != 0))
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "state file \"%V\" of portal \"%V\" belongs to "
+                           "another portal, \"%s\"", &oa->state_file,
+                           &portal->name, json_string_value(v));
+        goto failed;
+    }
+
+    json_decref(root);
+
+    /* known now: kept out of the error log from the start */
+
+    s.data = tk->access;
+    s.len = tk->access_len;
+
+    if (ngx_http_b24trigger_redact_secret(cf, &s) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    s.data = tk->refresh;
+    s.len = tk->refresh_len;
+
+    if (ngx_http_b24trigger_redact_secret(cf, &s) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    oa->loaded = tk;
+
+    return NGX_OK;
+
+failed:
+
+    if (root) {
+        json_decref(root);
+    }
+
+    return NGX_ERROR;
+}
+
+
+/* a token answer or the state file into *tk; now: add "expires_in" */
+
+static ngx_int_t
+ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
+    time_t now)
+{
+    json_t  *at, *rt, *exp, *mid;
+
+    at = json_object_get(root, "access_token");
+    rt = json_object_get(root, "refresh_token");
+    mid = json_object_get(root, "member_id");
+    exp = json_object_get(root, "expires");
+
+    if (!json_is_integer(exp) && now) {
+        exp = json_object_get(root, "expires_in");
+
+        if (json_is_integer(exp)) {
+            tk->expires = now + (time_t) json_integer_value(exp);
+        }
+
+    } else if (json_is_integer(exp)) {
+        tk->expires = (time_t) json_integer_value(exp);
+    }
+
+    if (!json_is_string(at) || !json_is_string(rt) || !json_is_integer(exp)
+        || json_string_length(at) == 0 || json_string_length(rt) == 0
+        || json_string_length(at) > NGX_HTTP_B24TRIGGER_TOKEN_MAX
+        || json_string_length(rt) > NGX_HTTP_B24TRIGGER_TOKEN_MAX)
+    {
+        return NGX_ERROR;
+    }
+
+    tk->access_len = json_string_length(at);
+    ngx_memcpy(tk->access, json_string_value(at), tk->access_len);
+
+    tk->refresh_len = json_string_length(rt);
+    ngx_memcpy(tk->refresh, json_string_value(rt), tk->refresh_len);
+
+    if (json_is_string(mid)
+        && json_string_length(mid) <= NGX_HTTP_B24TRIGGER_MEMBER_MAX)
+    {
+        tk->member_len = json_string_length(mid);
+        ngx_memcpy(tk->member, json_string_value(mid), tk->member_len);
+    }
+
+    return NGX_OK;
+}
+
+
+size_t
+ngx_http_b24trigger_oauth_shm_size(void)
+{
+    return sizeof(ngx_http_b24trigger_tokens_t);
+}
+
+
+/*
+ * In the master at every configuration load: the pair of the state file
+ * replaces the one in the zone when it differs (a new install, a first
+ * start); the one in the zone is kept otherwise.
+ */
+
+void
+ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
+    void *data, ngx_uint_t fresh)
+{
+    ngx_uint_t                     version;
+    ngx_http_b24trigger_tokens_t  *tk, *loaded;
+
+    tk = data;
+    loaded = portal->oauth->loaded;
+
+    portal->oauth->tokens = tk;
+
+    if (fresh) {
+        ngx_memzero(tk, sizeof(ngx_http_b24trigger_tokens_t));
+    }
+
+    if (loaded == NULL
+        || (tk->refresh_len == loaded->refresh_len
+            && ngx_memcmp(tk->refresh, loaded->refresh, tk->refresh_len)
+               == 0))
+    {
+        return;
+    }
+
+    version = tk->version;
+    ngx_memcpy(tk, loaded, sizeof(ngx_http_b24trigger_tokens_t));
+    tk->version = version + 1;
+}
+
+
+/* a call to an OAuth portal: with the token, or once there is one */
+
+ngx_int_t
+ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_b24trigger_oauth_go(call);
+
+    if (rc == NGX_DECLINED) {
+        /* the failure is reported from the event loop, as any other */
+        return ngx_http_b24trigger_oauth_wait(call, 0);
+    }
+
+    return rc;
+}
+
+
+/*
+ * After the portal answered: 401 expired_token or invalid_token means a
+ * refresh and the call once more (NGX_AGAIN); NGX_OK: the call is over.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call)
+{
+    ngx_int_t  rc;
+
+    if (call->outcome != NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR
+        || call->status != 401
+        || call->refreshed
+        || !((call->error.len == sizeof("expired_token") - 1
+              && ngx_strncmp(call->error.data, "expired_token",
+                             call->error.len) == 0)
+             || (call->error.len == sizeof("invalid_token") - 1
+                 && ngx_strncmp(call->error.data, "invalid_token",
+                                call->error.len) == 0)))
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, call->log, 0,
+                   "b24trigger oauth: \"%V\" token v%ui refused, refresh",
+                   &call->portal->name, call->version);
+
+    call->refreshed = 1;
+
+    rc = ngx_http_b24trigger_oauth_go(call);
+
+    if (rc == NGX_OK) {
+        return NGX_AGAIN;
+    }
+
+    if (rc == NGX_ERROR) {
+        call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * NGX_OK: the call went with a token, or waits for a refresh;
+ * NGX_DECLINED: it cannot go, its outcome says why; NGX_ERROR.
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
+{
+    time_t                         now;
+    size_t                         len;
+    ngx_str_t                      token;
+    ngx_uint_t                     version, stale, waited;
+    ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_oauth_t   *oa;
+    ngx_http_b24trigger_tokens_t  *tk;
+    u_char                         refresh[NGX_HTTP_B24TRIGGER_TOKEN_MAX];
+
+    oa = call->portal->oauth;
+    tk = oa->tokens;
+    mutex = ngx_http_b24trigger_shm_mutex();
+    now = ngx_time();
+
+    ngx_shmtx_lock(mutex);
+
+    version = tk->version;
+
+    if (tk->access_len == 0) {
+        ngx_shmtx_unlock(mutex);
+        ngx_str_set(&call->detail, "the OAuth application is not "
+                                   "installed (no state file)");
+        goto unreachable;
+    }
+
+    if (tk->refused == version + 1) {
+        ngx_shmtx_unlock(mutex);
+        ngx_str_set(&call->detail, "the token server refused the refresh "
+                                   "token: install the application again");
+        goto unreachable;
+    }
+
+    /* this call was refused with this very token */
+    stale = (call->refreshed && call->version == version);
+
+    waited = (call->waiting_for == version + 1);
+
+    if (!stale
+        && (tk->expires > now + NGX_HTTP_B24TRIGGER_OAUTH_MARGIN
+            || (waited && tk->failed == version + 1
+                && tk->expires > now)))
+    {
+        /* a token that is good, or still good after a failed refresh */
+        goto send;
+    }
+
+    if (waited && tk->failed == version + 1 && tk->refreshing == 0) {
+        ngx_shmtx_unlock(mutex);
+        ngx_str_set(&call->detail, "the access token could not be "
+                                   "refreshed");
+        goto unreachable;
+    }
+
+    call->waiting_for = version + 1;
+
+    if (tk->refreshing
+        && now - tk->refreshing
+           < (time_t) (call->portal->timeout / 1000) + 5)
+    {
+        /* another call, here or in another worker, refreshes it */
+        ngx_shmtx_unlock(mutex);
+        return ngx_http_b24trigger_oauth_wait(call,
+                                              NGX_HTTP_B24TRIGGER_OAUTH_POLL);
+    }
+
+    tk->refreshing = now;
+    tk->failed = 0;
+    len = tk->refresh_len;
+    ngx_memcpy(refresh, tk->refresh, len);
+
+    ngx_shmtx_unlock(mutex);
+
+    if (ngx_http_b24trigger_oauth_refresh(call->portal, version, refresh,
+                                          len, call->log)
+        != NGX_OK)
+    {
+        ngx_http_b24trigger_oauth_fail(call->portal, version, 1, 0);
+    }
+
+    ngx_explicit_memzero(refresh, len);
+
+    return ngx_http_b24trigger_oauth_wait(call,
+                                          NGX_HTTP_B24TRIGGER_OAUTH_POLL);
+
+send:
+
+    token.len = tk->access_len;
+    token.data = ngx_pnalloc(call->pool, token.len);
+
+    if (token.data == NULL) {
+        ngx_shmtx_unlock(mutex);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(token.data, tk->access, token.len);
+    call->version = version;
+
+    ngx_shmtx_unlock(mutex);
+
+    call->waiting_for = 0;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, call->log, 0,
+                   "b24trigger oauth: \"%V\" call with token v%ui",
+                   &call->portal->name, version);
+
+    return ngx_http_b24trigger_call_send(call, &token);
+
+unreachable:
+
+    call->outcome = NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE;
+    call->waiting_for = 0;
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_oauth_wait(ngx_http_b24trigger_call_t *call,
+    ngx_msec_t delay)
+{
+    ngx_event_t         *ev;
+    ngx_pool_cleanup_t  *cln;
+
+    ev = call->wait;
+
+    if (ev == NULL) {
+        ev = ngx_pcalloc(call->pool, sizeof(ngx_event_t));
+        if (ev == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln = ngx_pool_cleanup_add(call->pool, 0);
+        if (cln == NULL) {
+            return NGX_ERROR;
+        }
+
+        cln->handler = ngx_http_b24trigger_oauth_wait_cleanup;
+        cln->data = ev;
+
+        ev->handler = ngx_http_b24trigger_oauth_wake;
+        ev->data = call;
+        ev->log = call->log;
+        ev->cancelable = 1;
+
+        call->wait = ev;
+    }
+
+    ngx_add_timer(ev, delay);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_b24trigger_oauth_wait_cleanup(void *data)
+{
+    ngx_event_t  *ev = data;
+
+    if (ev->timer_set) {
+        ngx_del_timer(ev);
+    }
+}
+
+
+static void
+ngx_http_b24trigger_oauth_wake(ngx_event_t *ev)
+{
+    ngx_int_t                    rc;
+    ngx_http_b24trigger_call_t  *call;
+
+    call = ev->data;
+
+    rc = ngx_http_b24trigger_oauth_go(call);
+
+    if (rc == NGX_OK) {
+        return;
+    }
+
+    if (rc == NGX_ERROR) {
+        call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
+    }
+
+    ngx_http_b24trigger_call_finish(call);
+}
+
+
+/* grant_type=refresh_token, a POST form as CREST and the JS SDK send it */
+
+ngx_http_b24trigger_transfer_t *
+ngx_http_b24trigger_oauth_grant(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, u_char *refresh, size_t len)
+{
+    u_char                          *p, *body;
+    size_t                           size;
+    CURL                            *easy;
+    ngx_http_b24trigger_oauth_t     *oa;
+    ngx_http_b24trigger_transfer_t  *t;
+
+    oa = portal->oauth;
+
+    size = sizeof("grant_type=refresh_token&client_id=&client_secret="
+                  "&refresh_token=")
+           + 3 * (oa->client_id.len + oa->client_secret.len + len);
+
+    body = ngx_pnalloc(pool, size);
+    if (body == NULL) {
+        return NULL;
+    }
+
+    p = ngx_cpymem(body, "grant_type=refresh_token",
+                   sizeof("grant_type=refresh_token") - 1);
+    p = ngx_http_b24trigger_oauth_arg(p, "client_id", oa->client_id.data,
+                                      oa->client_id.len);
+    p = ngx_http_b24trigger_oauth_arg(p, "client_secret",
+                                      oa->client_secret.data,
+                                      oa->client_secret.len);
+    p = ngx_http_b24trigger_oauth_arg(p, "refresh_token", refresh, len);
+
+    t = ngx_http_b24trigger_transfer_create(pool, log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    easy = t->easy;
+
+    t->headers = curl_slist_append(NULL, "Accept: application/json");
+    if (t->headers == NULL) {
+        goto failed;
+    }
+
+    if (curl_easy_setopt(easy, CURLOPT_URL, (char *) oa->token_url.data)
+        != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) (p - body))
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_USERAGENT, "b24trigger/1.0")
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) portal->timeout)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                            (long) portal->connect_timeout)
+           != CURLE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_setopt() failed");
+        goto failed;
+    }
+
+    return t;
+
+failed:
+
+    ngx_http_b24trigger_transfer_cancel(t);
+    return NULL;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_oauth_refresh(ngx_http_b24trigger_portal_t *portal,
+    ngx_uint_t version, u_char *refresh, size_t len, ngx_log_t *log)
+{
+    ngx_pool_t                      *pool;
+    ngx_http_b24trigger_refresh_t   *rf;
+    ngx_http_b24trigger_transfer_t  *t;
+
+    pool = ngx_create_pool(1024, ngx_cycle->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    rf = ngx_pcalloc(pool, sizeof(ngx_http_b24trigger_refresh_t));
+    if (rf == NULL) {
+        goto failed;
+    }
+
+    rf->portal = portal;
+    rf->version = version;
+    rf->pool = pool;
+
+    t = ngx_http_b24trigger_oauth_grant(pool, ngx_cycle->log, portal,
+                                        refresh, len);
+    if (t == NULL) {
+        goto failed;
+    }
+
+    t->done = ngx_http_b24trigger_oauth_refreshed;
+    t->data = rf;
+
+    if (ngx_http_b24trigger_transfer_start(t) != NGX_OK) {
+        goto failed;
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "b24trigger oauth: \"%V\" refresh of v%ui started",
+                   &portal->name, version);
+
+    return NGX_OK;
+
+failed:
+
+    ngx_destroy_pool(pool);
+    return NGX_ERROR;
+}
+
+
+/*
+ * A token server's answer: NGX_OK and the new pair in *pair; NGX_DECLINED
+ * with *refused set for invalid_grant; NGX_ERROR otherwise.  Logged at
+ * "level" (the install handler's refusals are the sender's business).
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_oauth_answer(ngx_http_b24trigger_transfer_t *t,
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair,
+    ngx_uint_t *refused, ngx_uint_t level, ngx_log_t *log)
+{
+    json_t        *root, *error;
+    json_error_t   err;
+
+    *refused = 0;
+
+    if (t->result != CURLE_OK) {
+        ngx_log_error(level, log, 0,
+                      "b24trigger: access token of portal \"%V\" not "
+                      "refreshed, token server unreachable: %s",
+                      &portal->name,
+                      t->errbuf[0] ? t->errbuf
+                                   : curl_easy_strerror(t->result));
+        return NGX_ERROR;
+    }
+
+    root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
+
+    if (root == NULL || !json_is_object(root)) {
+        ngx_log_error(level, log, 0,
+                      "b24trigger: access token of portal \"%V\" not "
+                      "refreshed, token server answered HTTP %ui without "
+                      "JSON; check oauth_server", &portal->name, t->status);
+        goto failed;
+    }
+
+    error = json_object_get(root, "error");
+
+    if (json_is_string(error)) {
+        *refused = (ngx_strcmp(json_string_value(error), "invalid_grant")
+                    == 0);
+
+        if (!*refused) {
+            ngx_log_error(level, log, 0,
+                          "b24trigger: access token of portal \"%V\" not "
+                          "refreshed: HTTP %ui \"%s\"%s", &portal->name,
+                          t->status, json_string_value(error),
+                          ngx_strcmp(json_string_value(error),
+                                     "invalid_client") == 0
+                          ? "; check client_id and client_secret" : "");
+        }
+
+        json_decref(root);
+        return *refused ? NGX_DECLINED : NGX_ERROR;
+    }
+
+    ngx_memzero(pair, sizeof(ngx_http_b24trigger_tokens_t));
+
+    if (t->status != 200
+        || ngx_http_b24trigger_oauth_pair(root, pair, ngx_time()) != NGX_OK)
+    {
+        ngx_log_error(level, log, 0,
+                      "b24trigger: access token of portal \"%V\" not "
+                      "refreshed, token server answered HTTP %ui without "
+                      "a token pair", &portal->name, t->status);
+        goto failed;
+    }
+
+    json_decref(root);
+
+    return NGX_OK;
+
+failed:
+
+    if (root) {
+        json_decref(root);
+    }
+
+    return NGX_ERROR;
+}
+
+
+/*
+ * A new pair for every worker: to disk first (the old refresh token is
+ * dead now), then into the zone, where it clears any failure
+ */
+
+static void
+ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair)
+{
+    ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_tokens_t  *tk;
+
+    tk = portal->oauth->tokens;
+
+    if (pair->member_len == 0) {
+        pair->member_len = tk->member_len;
+        ngx_memcpy(pair->member, tk->member, tk->member_len);
+    }
+
+    (void) ngx_http_b24trigger_oauth_store(log, portal, pair);
+
+    mutex = ngx_http_b24trigger_shm_mutex();
+
+    ngx_shmtx_lock(mutex);
+
+    pair->version = tk->version + 1;
+    ngx_memcpy(tk, pair, sizeof(ngx_http_b24trigger_tokens_t));
+
+    ngx_shmtx_unlock(mutex);
+
+    ngx_explicit_memzero(pair, sizeof(ngx_http_b24trigger_tokens_t));
+}
+
+
+static void
+ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
+{
+    ngx_int_t                       rc;
+    ngx_uint_t                      refused;
+    ngx_http_b24trigger_portal_t   *portal;
+    ngx_http_b24trigger_tokens_t    pair;
+    ngx_http_b24trigger_refresh_t  *rf;
+
+    rf = t->data;
+    portal = rf->portal;
+
+    if (t->result == CURLE_ABORTED_BY_CALLBACK) {
+
+        /* the worker exits: the next call, in any worker, refreshes */
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "b24trigger: refresh of the access token of portal "
+                      "\"%V\" abandoned on exit", &portal->name);
+
+        ngx_http_b24trigger_oauth_fail(portal, rf->version, 0, 0);
+        ngx_destroy_pool(rf->pool);
+        return;
+    }
+
+    rc = ngx_http_b24trigger_oauth_answer(t, portal, &pair, &refused,
+                                          NGX_LOG_ERR, ngx_cycle->log);
+
+    if (rc == NGX_OK) {
+        ngx_http_b24trigger_oauth_publish(ngx_cycle->log, portal, &pair);
+
+        ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                      "b24trigger: access token of portal \"%V\" refreshed",
+                      &portal->name);
+
+        ngx_destroy_pool(rf->pool);
+        return;
+    }
+
+    if (refused) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "b24trigger: the token server refused the refresh "
+                      "token of portal \"%V\" (invalid_grant); no call "
+                      "reaches the portal until the application is "
+                      "installed again: open the application in Bitrix24 "
+                      "(Applications > My applications > Reinstall), its "
+                      "install handler stores the new pair",
+                      &portal->name);
+    }
+
+    ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, refused);
+    ngx_destroy_pool(rf->pool);
+}
+
+
+/* NULL: an install call for this portal; else why it is not */
+
+const char *
+ngx_http_b24trigger_oauth_install_check(ngx_http_b24trigger_portal_t *portal,
+    ngx_str_t *domain, ngx_str_t *member)
+{
+    ngx_uint_t                     ok;
+    ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_oauth_t   *oa;
+    ngx_http_b24trigger_tokens_t  *tk;
+
+    oa = portal->oauth;
+    tk = oa->tokens;
+
+    if (domain->len != oa->domain.len
+        || ngx_strncasecmp(domain->data, oa->domain.data, domain->len) != 0)
+    {
+        return "DOMAIN is another portal";
+    }
+
+    mutex = ngx_http_b24trigger_shm_mutex();
+
+    ngx_shmtx_lock(mutex);
+
+    ok = (tk->member_len == 0
+          || (tk->member_len == member->len
+              && ngx_memcmp(tk->member, member->data, member->len) == 0));
+
+    ngx_shmtx_unlock(mutex);
+
+    return ok ? NULL : "member_id is another portal's";
+}
+
+
+/*
+ * The install handler's check: the pair Bitrix24 posted is refreshed at
+ * once with this portal's client_id and client_secret; the token server
+ * takes a refresh token only from the application it was issued to, and
+ * names the portal in client_endpoint.  NGX_OK: the new pair is stored;
+ * NGX_DECLINED: it is not ours.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_oauth_install_done(ngx_http_b24trigger_transfer_t *t,
+    ngx_http_b24trigger_portal_t *portal, ngx_log_t *log)
+{
+    u_char                        *p, *last;
+    json_t                        *root, *v;
+    ngx_uint_t                     refused;
+    json_error_t                   err;
+    ngx_http_b24trigger_tokens_t   pair;
+
+    if (ngx_http_b24trigger_oauth_answer(t, portal, &pair, &refused,
+                                         NGX_LOG_INFO, log)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    /* client_endpoint, "https://HOST/rest/", must be this portal's */
+
+    root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
+    v = root ? json_object_get(root, "client_endpoint") : NULL;
+
+    if (json_is_string(v)) {
+        p = (u_char *) json_string_value(v);
+        last = p + json_string_length(v);
+
+        p = (u_char *) ngx_strstr(p, "://");
+        p = p ? p + 3 : last;
+        last = ngx_strlchr(p, last, '/');
+
+        if (last == NULL
+            || (size_t) (last - p) != portal->oauth->domain.len
+            || ngx_strncasecmp(p, portal->oauth->domain.data, last - p) != 0)
+        {
+            json_decref(root);
+            ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
+
+            ngx_log_error(NGX_LOG_INFO, log, 0,
+                          "b24trigger: the token server names another "
+                          "portal than \"%V\"", &portal->name);
+            return NGX_DECLINED;
+        }
+    }
+
+    if (root) {
+        json_decref(root);
+    }
+
+    ngx_http_b24trigger_oauth_publish(log, portal, &pair);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_b24trigger_oauth_fail(ngx_http_b24trigger_portal_t *portal,
+    ngx_uint_t version, ngx_uint_t failed, ngx_uint_t refused)
+{
+    ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_tokens_t  *tk;
+
+    tk = portal->oauth->tokens;
+    mutex = ngx_http_b24trigger_shm_mutex();
+
+    ngx_shmtx_lock(mutex);
+
+    if (tk->version == version) {
+        tk->refreshing = 0;
+
+        if (failed) {
+            tk->failed = version + 1;
+        }
+
+        if (refused) {
+            tk->refused = version + 1;
+        }
+    }
+
+    ngx_shmtx_unlock(mutex);
+}
+
+
+/* the state file, atomically: temporary file, fsync, rename */
+
+static ngx_int_t
+ngx_http_b24trigger_oauth_store(ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk)
+{
+    char                         *text;
+    json_t                       *root;
+    ngx_int_t                     rc;
+    ngx_http_b24trigger_oauth_t  *oa;
+
+    oa = portal->oauth;
+
+    root = json_pack("{s:s%,s:s%,s:I,s:s%,s:s%}",
+                     "access_token", tk->access, tk->access_len,
+                     "refresh_token", tk->refresh, tk->refresh_len,
+                     "expires", (json_int_t) tk->expires,
+                     "member_id", tk->member, tk->member_len,
+                     "domain", oa->domain.data, oa->domain.len);
+    if (root == NULL) {
+        return NGX_ERROR;
+    }
+
+    text = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+
+    if (text == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = ngx_http_b24trigger_spool_write(log, oa->state_tmp.data,
+                                         oa->state_file.data, (u_char *) text,
+                                         ngx_strlen(text), 1);
+
+    ngx_explicit_memzero(text, ngx_strlen(text));
+    free(text);
+
+    if (rc != NGX_OK) {
+        ngx_log_error(NGX_LOG_ERR, log, 0,
+                      "b24trigger: the new token pair of portal \"%V\" is "
+                      "not stored in \"%V\", only kept in memory: after a "
+                      "restart the application must be installed again; "
+                      "let nginx's user write to the file's directory",
+                      &portal->name, &oa->state_file);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+static u_char *
+ngx_http_b24trigger_oauth_arg(u_char *p, const char *name, u_char *value,
+    size_t len)
+{
+    *p++ = '&';
+
+    p = ngx_cpymem(p, name, ngx_strlen(name));
+    *p++ = '=';
+
+    return (u_char *) ngx_escape_uri(p, value, len, NGX_ESCAPE_ARGS);
+}
