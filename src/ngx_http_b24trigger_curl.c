@@ -210,6 +210,7 @@ ngx_http_b24trigger_transfer_t *
 ngx_http_b24trigger_transfer_create(ngx_pool_t *pool, ngx_log_t *log)
 {
     CURL                            *easy;
+    ngx_uint_t                       fresh;
     ngx_pool_cleanup_t              *cln;
     ngx_http_b24trigger_worker_t    *w;
     ngx_http_b24trigger_transfer_t  *t;
@@ -232,14 +233,19 @@ ngx_http_b24trigger_transfer_create(ngx_pool_t *pool, ngx_log_t *log)
         return NULL;
     }
 
-    /* a handle of an earlier call saves libcurl's allocations */
+    /*
+     * a handle of an earlier call saves libcurl's allocations, and keeps
+     * the options every call shares: every caller sets the same options
+     * of its own again, so no curl_easy_reset() is needed
+     */
 
     if (w->nidle) {
         easy = w->idle[--w->nidle];
-        curl_easy_reset(easy);
+        fresh = 0;
 
     } else {
         easy = curl_easy_init();
+        fresh = 1;
     }
 
     if (easy == NULL) {
@@ -259,14 +265,23 @@ ngx_http_b24trigger_transfer_create(ngx_pool_t *pool, ngx_log_t *log)
     if (curl_easy_setopt(easy, CURLOPT_PRIVATE, t) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf)
            != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) != CURLE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_setopt() failed");
+        return NULL;
+    }
+
+    if (!fresh) {
+        return t;
+    }
+
+    if (curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https")
            != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
                             ngx_http_b24trigger_curl_write)
            != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION,
                             ngx_http_b24trigger_curl_close)
            != CURLE_OK
