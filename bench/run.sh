@@ -198,7 +198,8 @@ run() {
     wrk -t"$threads" -c"$c" -d"$time" --latency -s "$dir/post.lua" \
         "http://127.0.0.1:$front$path" > "$dir/$name.txt" &
     pid=$!
-    while [ -d /proc/$pid ] && ! grep -q Requests/sec "$dir/$name.txt"; do
+    while [ -d /proc/$pid ] \
+          && ! grep -qs Requests/sec "$dir/$name.txt"; do
         r=$(rss)
         if [ "$r" -gt "$peak" ]; then peak=$r; fi
         sleep 0.5
