@@ -4,7 +4,8 @@
 #                     Debian's nginx-dev (or NGINX_SRC=/path/to/nginx-x.y.z)
 #   make test         the whole suite (prove t/), against /usr/sbin/nginx
 #   make demo         emulator + nginx + one webhook, then stop
-#   make test-valgrind, make bench, make fuzz, make install / uninstall
+#   make test-valgrind, make bench, make soak, make fuzz,
+#   make install / uninstall
 
 SHELL        := /bin/bash
 NGINX_SRC    ?= /usr/share/nginx/src
@@ -32,7 +33,7 @@ $(shell mkdir -p $(BUILD); [ "$$(cat $(SRC_STAMP) 2>/dev/null)" = \
         "$(NGINX_SRC)" ] || echo "$(NGINX_SRC)" > $(SRC_STAMP))
 
 .PHONY: all build deps-build deps-test deps-valgrind deps-bench deps-fuzz \
-        test test-valgrind demo bench fuzz fuzz-smoke install uninstall \
+        test test-valgrind demo bench soak fuzz fuzz-smoke install uninstall \
         clean style
 
 all: build
@@ -79,6 +80,9 @@ demo: deps-test $(MODULE)
 
 bench: deps-bench $(MODULE)
 	@bench/run.sh $(MODULE) $(NGINX_BIN)
+
+soak: deps-test $(MODULE)
+	@bench/soak.sh $(MODULE) $(NGINX_BIN)
 
 fuzz: deps-fuzz
 	@fuzz/run.sh $(FUZZ_TIME)

@@ -32,6 +32,7 @@ typedef struct {
     ngx_event_t          timer;
     ngx_log_t            log;
     ngx_queue_t          transfers;
+    ngx_queue_t          kept;          /* wrappers curl does not watch */
     CURL                *idle[NGX_HTTP_B24TRIGGER_IDLE];
     ngx_uint_t           nidle;
     ngx_str_t            cafile;
@@ -41,6 +42,8 @@ typedef struct {
 
 static int ngx_http_b24trigger_curl_socket(CURL *easy, curl_socket_t s,
     int what, void *userp, void *socketp);
+static ngx_connection_t *ngx_http_b24trigger_curl_kept(
+    ngx_http_b24trigger_worker_t *w, ngx_socket_t s);
 static int ngx_http_b24trigger_curl_interest(ngx_connection_t *c,
     ngx_uint_t in, ngx_uint_t out);
 static int ngx_http_b24trigger_curl_timer(CURLM *multi, long timeout_ms,
@@ -108,6 +111,7 @@ ngx_http_b24trigger_curl_init(ngx_cycle_t *cycle, ngx_str_t *cafile)
     w->log = *cycle->log;
     w->cafile = *cafile;
     ngx_queue_init(&w->transfers);
+    ngx_queue_init(&w->kept);
 
     w->multi = curl_multi_init();
     if (w->multi == NULL) {
@@ -210,6 +214,7 @@ ngx_http_b24trigger_transfer_t *
 ngx_http_b24trigger_transfer_create(ngx_pool_t *pool, ngx_log_t *log)
 {
     CURL                            *easy;
+    ngx_uint_t                       fresh;
     ngx_pool_cleanup_t              *cln;
     ngx_http_b24trigger_worker_t    *w;
     ngx_http_b24trigger_transfer_t  *t;
@@ -232,14 +237,19 @@ ngx_http_b24trigger_transfer_create(ngx_pool_t *pool, ngx_log_t *log)
         return NULL;
     }
 
-    /* a handle of an earlier call saves libcurl's allocations */
+    /*
+     * a handle of an earlier call saves libcurl's allocations, and keeps
+     * the options every call shares: every caller sets the same options
+     * of its own again, so no curl_easy_reset() is needed
+     */
 
     if (w->nidle) {
         easy = w->idle[--w->nidle];
-        curl_easy_reset(easy);
+        fresh = 0;
 
     } else {
         easy = curl_easy_init();
+        fresh = 1;
     }
 
     if (easy == NULL) {
@@ -259,14 +269,23 @@ ngx_http_b24trigger_transfer_create(ngx_pool_t *pool, ngx_log_t *log)
     if (curl_easy_setopt(easy, CURLOPT_PRIVATE, t) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, t->errbuf)
            != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) != CURLE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_setopt() failed");
+        return NULL;
+    }
+
+    if (!fresh) {
+        return t;
+    }
+
+    if (curl_easy_setopt(easy, CURLOPT_NOSIGNAL, 1L) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_PROTOCOLS_STR, "http,https")
            != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_FOLLOWLOCATION, 0L) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION,
                             ngx_http_b24trigger_curl_write)
            != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_WRITEDATA, t) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION,
                             ngx_http_b24trigger_curl_close)
            != CURLE_OK
@@ -405,14 +424,37 @@ ngx_http_b24trigger_curl_socket(CURL *easy, curl_socket_t s, int what,
         /* may come for a socket never announced (curl #17949) */
 
         if (c != NULL) {
-            ngx_http_b24trigger_curl_release(c, 0);
-
             if (w->multi) {
                 (void) curl_multi_assign(w->multi, s, NULL);
             }
+
+            if (w->exiting) {
+                ngx_http_b24trigger_curl_release(c, 0);
+                return 0;
+            }
+
+            /*
+             * a connection back in curl's cache is mostly used again by
+             * the next call: the wrapper and its events are kept, and an
+             * event that comes while curl does not watch the socket
+             * (the portal closed it, say) removes them
+             */
+
+            ngx_queue_insert_tail(&w->kept, &c->queue);
         }
 
         return 0;
+    }
+
+    if (c == NULL) {
+        c = ngx_http_b24trigger_curl_kept(w, s);
+
+        if (c != NULL) {
+            if (curl_multi_assign(w->multi, s, c) != CURLM_OK) {
+                ngx_http_b24trigger_curl_release(c, 0);
+                return -1;
+            }
+        }
     }
 
     if (c == NULL) {
@@ -443,6 +485,32 @@ ngx_http_b24trigger_curl_socket(CURL *easy, curl_socket_t s, int what,
 
     return ngx_http_b24trigger_curl_interest(c, what & CURL_POLL_IN,
                                              what & CURL_POLL_OUT);
+}
+
+
+/* the kept wrapper of a socket curl watches again, out of the kept ones */
+
+static ngx_connection_t *
+ngx_http_b24trigger_curl_kept(ngx_http_b24trigger_worker_t *w,
+    ngx_socket_t s)
+{
+    ngx_queue_t       *q;
+    ngx_connection_t  *c;
+
+    for (q = ngx_queue_head(&w->kept);
+         q != ngx_queue_sentinel(&w->kept);
+         q = ngx_queue_next(q))
+    {
+        c = ngx_queue_data(q, ngx_connection_t, queue);
+
+        if (c->fd == s) {
+            ngx_queue_remove(q);
+            c->queue.next = NULL;
+            return c;
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -539,6 +607,14 @@ ngx_http_b24trigger_curl_event(ngx_event_t *ev)
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, &w->log, 0,
                    "b24trigger curl event: fd:%d %s", fd,
                    ev->write ? "out" : "in");
+
+    if (c->queue.next != NULL) {
+
+        /* kept, not watched by curl: level-triggered, it would come back */
+
+        (void) ngx_http_b24trigger_curl_interest(c, 0, 0);
+        return;
+    }
 
     /* c may be released by the time socket_action returns */
 
@@ -696,6 +772,11 @@ ngx_http_b24trigger_curl_release(ngx_connection_t *c, ngx_uint_t flags)
 {
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, c->log, 0,
                    "b24trigger curl release: fd:%d c:%p", c->fd, c);
+
+    if (c->queue.next != NULL) {
+        ngx_queue_remove(&c->queue);
+        c->queue.next = NULL;
+    }
 
     if (c->read->timer_set) {
         ngx_del_timer(c->read);

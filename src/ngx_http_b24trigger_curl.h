@@ -55,7 +55,10 @@ ngx_int_t ngx_http_b24trigger_curl_init(ngx_cycle_t *cycle,
     ngx_str_t *cafile);
 void ngx_http_b24trigger_curl_exit(ngx_cycle_t *cycle);
 
-/* an easy handle with the options every call shares; NULL on failure */
+/*
+ * an easy handle with the options every call shares, perhaps of an
+ * earlier call; the caller sets all of its own options every time
+ */
 ngx_http_b24trigger_transfer_t *ngx_http_b24trigger_transfer_create(
     ngx_pool_t *pool, ngx_log_t *log);
 ngx_int_t ngx_http_b24trigger_transfer_start(

@@ -35,9 +35,25 @@ static ngx_int_t ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool,
     json_t *value, ngx_str_t *dst);
 static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token);
+static ngx_int_t ngx_http_b24trigger_payload_json(
+    ngx_http_b24trigger_call_t *call, ngx_str_t *token);
 static ngx_int_t ngx_http_b24trigger_payload_execute(
     ngx_http_b24trigger_call_t *call, json_t *root);
 static ngx_int_t ngx_http_b24trigger_owner_type(u_char *name, size_t len);
+static ngx_uint_t ngx_http_b24trigger_utf8_valid(ngx_str_t *s);
+
+
+/*
+ * the same headers on every call: a list of static nodes, so a call makes
+ * no allocation for them and nothing needs to be freed
+ */
+
+static struct curl_slist  ngx_http_b24trigger_headers[] = {
+    { (char *) "Content-Type: application/json",
+      &ngx_http_b24trigger_headers[1] },
+    { (char *) "Accept: application/json", &ngx_http_b24trigger_headers[2] },
+    { (char *) "Expect:", NULL }
+};
 
 
 static const char  *ngx_http_b24trigger_outcomes[] = {
@@ -523,13 +539,76 @@ ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
 
 
 /*
- * {"target":"DEAL_57","code":"c5u4m"}, with "auth" for OAuth portals;
+ * {"target":"DEAL_57","code":"c5u4m"}, with "auth" for OAuth portals, made
+ * in one piece: the target is TYPENAME_ID (checked before any call), the
+ * code and the token are escaped, and the code must be UTF-8, as jansson
+ * wanted it before; crm.automation.trigger.execute's form goes through
+ * jansson (ngx_http_b24trigger_payload_json)
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE) {
+        return ngx_http_b24trigger_payload_json(call, token);
+    }
+
+    if (!ngx_http_b24trigger_utf8_valid(&call->code)) {
+        ngx_log_error(NGX_LOG_ERR, call->log, 0,
+                      "b24trigger: code for target \"%V\" is not UTF-8, "
+                      "not sent to portal \"%V\"",
+                      &call->target, &call->portal->name);
+        return NGX_ERROR;
+    }
+
+    len = sizeof("{\"target\":\"\",\"code\":\"\",\"auth\":\"\"}") - 1
+          + call->target.len
+          + ngx_escape_json(NULL, call->target.data, call->target.len)
+          + call->code.len
+          + ngx_escape_json(NULL, call->code.data, call->code.len);
+
+    if (token) {
+        len += token->len + ngx_escape_json(NULL, token->data, token->len);
+    }
+
+    call->payload = ngx_pnalloc(call->pool, len);
+    if (call->payload == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(call->payload, "{\"target\":\"", 11);
+    p = (u_char *) ngx_escape_json(p, call->target.data, call->target.len);
+
+    if (call->code.len) {
+        p = ngx_cpymem(p, "\",\"code\":\"", 10);
+        p = (u_char *) ngx_escape_json(p, call->code.data, call->code.len);
+    }
+
+    if (token) {
+        p = ngx_cpymem(p, "\",\"auth\":\"", 10);
+        p = (u_char *) ngx_escape_json(p, token->data, token->len);
+    }
+
+    *p++ = '"';
+    *p++ = '}';
+
+    call->payload_len = p - call->payload;
+
+    return NGX_OK;
+}
+
+
+/*
  * {"CODE":"c5u4m","OWNER_TYPE_ID":2,"OWNER_ID":57,"auth":...} for
  * crm.automation.trigger.execute (reference/bitrix24-api.md §2.6)
  */
 
 static ngx_int_t
-ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
+ngx_http_b24trigger_payload_json(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token)
 {
     size_t   len;
@@ -540,27 +619,9 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
         return NGX_ERROR;
     }
 
-    if (call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE) {
-        if (ngx_http_b24trigger_payload_execute(call, root) != NGX_OK) {
-            goto failed;
-        }
-
-        goto auth;
-    }
-
-    v = json_stringn((char *) call->target.data, call->target.len);
-    if (v == NULL || json_object_set_new(root, "target", v) != 0) {
+    if (ngx_http_b24trigger_payload_execute(call, root) != NGX_OK) {
         goto failed;
     }
-
-    if (call->code.len) {
-        v = json_stringn((char *) call->code.data, call->code.len);
-        if (v == NULL || json_object_set_new(root, "code", v) != 0) {
-            goto failed;
-        }
-    }
-
-auth:
 
     if (token) {
         v = json_stringn((char *) token->data, token->len);
@@ -589,6 +650,65 @@ failed:
 
     json_decref(root);
     return NGX_ERROR;
+}
+
+
+/* as jansson checks strings: no overlong forms, surrogates, > U+10FFFF */
+
+static ngx_uint_t
+ngx_http_b24trigger_utf8_valid(ngx_str_t *s)
+{
+    u_char      *p, *last;
+    uint32_t     u, min;
+    ngx_uint_t   n;
+
+    p = s->data;
+    last = s->data + s->len;
+
+    while (p < last) {
+        u = *p++;
+
+        if (u < 0x80) {
+            continue;
+        }
+
+        if (u >= 0xc2 && u <= 0xdf) {
+            u &= 0x1f;
+            n = 1;
+            min = 0x80;
+
+        } else if (u >= 0xe0 && u <= 0xef) {
+            u &= 0x0f;
+            n = 2;
+            min = 0x800;
+
+        } else if (u >= 0xf0 && u <= 0xf4) {
+            u &= 0x07;
+            n = 3;
+            min = 0x10000;
+
+        } else {
+            return 0;
+        }
+
+        if ((size_t) (last - p) < n) {
+            return 0;
+        }
+
+        while (n--) {
+            if ((*p & 0xc0) != 0x80) {
+                return 0;
+            }
+
+            u = (u << 6) | (*p++ & 0x3f);
+        }
+
+        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -697,7 +817,6 @@ ngx_http_b24trigger_call_transfer(ngx_http_b24trigger_call_t *call,
     u_char *url)
 {
     CURL                            *easy;
-    struct curl_slist               *h;
     ngx_http_b24trigger_transfer_t  *t;
 
     t = ngx_http_b24trigger_transfer_create(call->pool, call->log);
@@ -707,23 +826,6 @@ ngx_http_b24trigger_call_transfer(ngx_http_b24trigger_call_t *call,
 
     easy = t->easy;
 
-    h = curl_slist_append(NULL, "Content-Type: application/json");
-    if (h == NULL) {
-        goto failed;
-    }
-
-    t->headers = h;
-
-    h = curl_slist_append(h, "Accept: application/json");
-    if (h == NULL) {
-        goto failed;
-    }
-
-    h = curl_slist_append(h, "Expect:");
-    if (h == NULL) {
-        goto failed;
-    }
-
     if (curl_easy_setopt(easy, CURLOPT_URL, (char *) url) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, call->payload)
@@ -731,7 +833,8 @@ ngx_http_b24trigger_call_transfer(ngx_http_b24trigger_call_t *call,
         || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE,
                             (long) call->payload_len)
            != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers)
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER,
+                            &ngx_http_b24trigger_headers[0])
            != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_USERAGENT, "b24trigger/1.0")
            != CURLE_OK

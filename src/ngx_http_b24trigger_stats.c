@@ -18,6 +18,7 @@
 #define NGX_HTTP_B24TRIGGER_STATS_ZONE  "b24trigger_stats"
 #define NGX_HTTP_B24TRIGGER_STATS_SIZE  (1024 * 1024)
 #define NGX_HTTP_B24TRIGGER_QUEUES_MAX  16
+#define NGX_HTTP_B24TRIGGER_STATS_CACHE 256
 
 
 typedef struct {
@@ -155,6 +156,15 @@ static ngx_str_t  ngx_http_b24trigger_le[] = {
 
 static ngx_http_b24trigger_stats_ctx_t  *ngx_http_b24trigger_stats;
 
+/*
+ * the series this worker has used, by hash: a series is never freed and
+ * its key never changes, so a hit needs neither the zone's mutex nor a
+ * walk down the tree
+ */
+
+static ngx_http_b24trigger_stat_t
+    *ngx_http_b24trigger_stats_cache[NGX_HTTP_B24TRIGGER_STATS_CACHE];
+
 
 ngx_int_t
 ngx_http_b24trigger_stats_init_conf(ngx_conf_t *cf)
@@ -208,6 +218,11 @@ void
 ngx_http_b24trigger_stats_init_process(ngx_http_b24trigger_main_conf_t *bmcf)
 {
     ngx_http_b24trigger_stats = bmcf->stats;
+
+    /* nothing the master may have looked up: the zone may be new */
+
+    ngx_memzero(ngx_http_b24trigger_stats_cache,
+                sizeof(ngx_http_b24trigger_stats_cache));
 }
 
 
@@ -309,7 +324,7 @@ ngx_http_b24trigger_stats_lookup(ngx_uint_t metric, ngx_str_t *l1,
     size_t                            len1, len2, n;
     uint32_t                          hash;
     ngx_rbtree_node_t                *node, *sentinel;
-    ngx_http_b24trigger_stat_t       *s;
+    ngx_http_b24trigger_stat_t       *s, **cache;
     ngx_http_b24trigger_stats_ctx_t  *ctx;
     u_char                            key[3 + 2 * 255];
 
@@ -334,6 +349,16 @@ ngx_http_b24trigger_stats_lookup(ngx_uint_t metric, ngx_str_t *l1,
     n = p - key;
     hash = ngx_crc32_short(key, n);
 
+    cache = &ngx_http_b24trigger_stats_cache[hash
+                                     % NGX_HTTP_B24TRIGGER_STATS_CACHE];
+    s = *cache;
+
+    if (s != NULL && s->node.key == hash
+        && ngx_memn2cmp(key, &s->metric, n, 3 + s->len1 + s->len2) == 0)
+    {
+        return s;
+    }
+
     ngx_shmtx_lock(&ctx->shpool->mutex);
 
     node = ctx->sh->rbtree.root;
@@ -355,6 +380,7 @@ ngx_http_b24trigger_stats_lookup(ngx_uint_t metric, ngx_str_t *l1,
 
         if (ngx_memn2cmp(key, &s->metric, n, 3 + s->len1 + s->len2) == 0) {
             ngx_shmtx_unlock(&ctx->shpool->mutex);
+            *cache = s;
             return s;
         }
 
@@ -378,6 +404,8 @@ ngx_http_b24trigger_stats_lookup(ngx_uint_t metric, ngx_str_t *l1,
     ngx_queue_insert_tail(&ctx->sh->all, &s->queue);
 
     ngx_shmtx_unlock(&ctx->shpool->mutex);
+
+    *cache = s;
 
     return s;
 }
