@@ -264,6 +264,21 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         return ngx_http_b24trigger_target_invalid(r, ctx);
     }
 
+    /* Bitrix24 takes JSON: a code that is not UTF-8 cannot be sent */
+
+    if (!ngx_http_b24trigger_utf8_string(&ctx->code)) {
+        clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "b24trigger: code for target \"%V\" is not UTF-8 "
+                      "in location \"%V\"; check b24trigger_code",
+                      &ctx->target, &clcf->name);
+
+        ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+
+        return ngx_http_b24trigger_reply_error(r, 422, "code_invalid", NULL);
+    }
+
     if (blcf->dry_run) {
         return ngx_http_b24trigger_dry_run(r, ctx);
     }

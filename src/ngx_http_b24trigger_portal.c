@@ -40,7 +40,6 @@ static ngx_int_t ngx_http_b24trigger_payload_json(
 static ngx_int_t ngx_http_b24trigger_payload_execute(
     ngx_http_b24trigger_call_t *call, json_t *root);
 static ngx_int_t ngx_http_b24trigger_owner_type(u_char *name, size_t len);
-static ngx_uint_t ngx_http_b24trigger_utf8_valid(ngx_str_t *s);
 
 
 /*
@@ -557,7 +556,7 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
         return ngx_http_b24trigger_payload_json(call, token);
     }
 
-    if (!ngx_http_b24trigger_utf8_valid(&call->code)) {
+    if (!ngx_http_b24trigger_utf8_string(&call->code)) {
         ngx_log_error(NGX_LOG_ERR, call->log, 0,
                       "b24trigger: code for target \"%V\" is not UTF-8, "
                       "not sent to portal \"%V\"",
@@ -655,8 +654,8 @@ failed:
 
 /* as jansson checks strings: no overlong forms, surrogates, > U+10FFFF */
 
-static ngx_uint_t
-ngx_http_b24trigger_utf8_valid(ngx_str_t *s)
+ngx_uint_t
+ngx_http_b24trigger_utf8_string(ngx_str_t *s)
 {
     u_char      *p, *last;
     uint32_t     u, min;
