@@ -220,7 +220,6 @@ void ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle);
 char *ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *url);
 ngx_int_t ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call);
-ngx_uint_t ngx_http_b24trigger_utf8_string(ngx_str_t *s);
 void ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call);
 const char *ngx_http_b24trigger_outcome_name(
     ngx_http_b24trigger_outcome_e outcome);

@@ -921,6 +921,36 @@ ngx_http_b24trigger_utf8_valid(u_char *p, u_char *last)
 }
 
 
+/* a whole string of well-formed UTF-8, as jansson and JSON want it */
+
+ngx_uint_t
+ngx_http_b24trigger_utf8_string(ngx_str_t *s)
+{
+    u_char  *p, *last;
+    size_t   n;
+
+    p = s->data;
+    last = s->data + s->len;
+
+    while (p < last) {
+
+        if (*p < 0x80) {
+            p++;
+            continue;
+        }
+
+        n = ngx_http_b24trigger_utf8_valid(p, last);
+        if (n == 0) {
+            return 0;
+        }
+
+        p += n;
+    }
+
+    return 1;
+}
+
+
 ngx_int_t
 ngx_http_b24trigger_form_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_array_t *pairs)

@@ -90,4 +90,8 @@ ngx_int_t ngx_http_b24trigger_form_lookup(ngx_array_t *pairs,
     ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value);
 
 
+/* a whole string of well-formed UTF-8 (RFC 3629) */
+ngx_uint_t ngx_http_b24trigger_utf8_string(ngx_str_t *s);
+
+
 #endif /* _NGX_HTTP_B24TRIGGER_PARSE_H_INCLUDED_ */

@@ -14,6 +14,7 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_parse.h"
 #include "ngx_http_b24trigger_queue.h"
 
 #include <jansson.h>
@@ -649,65 +650,6 @@ failed:
 
     json_decref(root);
     return NGX_ERROR;
-}
-
-
-/* as jansson checks strings: no overlong forms, surrogates, > U+10FFFF */
-
-ngx_uint_t
-ngx_http_b24trigger_utf8_string(ngx_str_t *s)
-{
-    u_char      *p, *last;
-    uint32_t     u, min;
-    ngx_uint_t   n;
-
-    p = s->data;
-    last = s->data + s->len;
-
-    while (p < last) {
-        u = *p++;
-
-        if (u < 0x80) {
-            continue;
-        }
-
-        if (u >= 0xc2 && u <= 0xdf) {
-            u &= 0x1f;
-            n = 1;
-            min = 0x80;
-
-        } else if (u >= 0xe0 && u <= 0xef) {
-            u &= 0x0f;
-            n = 2;
-            min = 0x800;
-
-        } else if (u >= 0xf0 && u <= 0xf4) {
-            u &= 0x07;
-            n = 3;
-            min = 0x10000;
-
-        } else {
-            return 0;
-        }
-
-        if ((size_t) (last - p) < n) {
-            return 0;
-        }
-
-        while (n--) {
-            if ((*p & 0xc0) != 0x80) {
-                return 0;
-            }
-
-            u = (u << 6) | (*p++ & 0x3f);
-        }
-
-        if (u < min || u > 0x10ffff || (u >= 0xd800 && u <= 0xdfff)) {
-            return 0;
-        }
-    }
-
-    return 1;
 }
 
 
