@@ -37,9 +37,30 @@ $t->nginx(<<"EOF", workers => 2);
     }
 EOF
 
+# the events on disk, by id: a worker may move one from queue/ to its
+# claim folder and back (the portal is down) while the folders are read,
+# so the count is taken until two looks agree
+
+sub events_once {
+    my %id;
+    for (grep { /\.json$/ } B24T->files("$spool/queue"),
+         map { B24T->files("$spool/claim/$_") } B24T->files("$spool/claim"))
+    {
+        my ($ev) = /(\d{13}-\d+-[0-9a-f]{8})\.json$/ or next;
+        $id{$ev} = 1;
+    }
+    return sort keys %id;
+}
+
 sub events {
-    return grep { /\.json$/ } B24T->files("$spool/queue"),
-           map { B24T->files("$spool/claim/$_") } B24T->files("$spool/claim");
+    my @last = events_once();
+    for (1 .. 50) {
+        my @now = events_once();
+        return @now if "@now" eq "@last";
+        @last = @now;
+        sleep 0.05;
+    }
+    return @last;
 }
 
 # max_size: about 120 bytes an event, 2k fills after some 16
