@@ -840,17 +840,24 @@ ngx_http_b24trigger_curl_find(ngx_socket_t s)
 
 
 /*
- * libcurl announces CURL_POLL_REMOVE before it closes a socket; should a
- * wrapper outlive that (curl #14976), it is dropped here, before close(),
- * so epoll never sees a closed fd
+ * The wrapper of a socket libcurl closes is dropped before close(), so
+ * epoll never sees a closed fd: mostly one of the kept ones (CURL_POLL_REMOVE
+ * came first); only a socket never announced as removed (curl #14976)
+ * needs the walk over all connections
  */
 
 static int
 ngx_http_b24trigger_curl_close(void *clientp, curl_socket_t s)
 {
+    ngx_http_b24trigger_worker_t  *w = clientp;
+
     ngx_connection_t  *c;
 
-    c = ngx_http_b24trigger_curl_find(s);
+    c = ngx_http_b24trigger_curl_kept(w, s);
+
+    if (c == NULL) {
+        c = ngx_http_b24trigger_curl_find(s);
+    }
 
     if (c != NULL) {
         ngx_http_b24trigger_curl_release(c, NGX_CLOSE_EVENT);

@@ -15,6 +15,7 @@
 #include "ngx_http_b24trigger_sig.h"
 
 
+static u_char ngx_http_b24trigger_hex_digit(u_char c);
 static void ngx_http_b24trigger_sig_trim(u_char **p, u_char **last);
 static ngx_int_t ngx_http_b24trigger_sig_add(
     ngx_http_b24trigger_sig_list_t *list, u_char *p, u_char *last);
@@ -59,10 +60,29 @@ static u_char  ngx_http_b24trigger_b64[256] = {
 };
 
 
+/* the value of a hex digit, either case, or 0xff */
+
+static u_char
+ngx_http_b24trigger_hex_digit(u_char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+
+    c = (u_char) (c | 0x20);
+
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+
+    return 0xff;
+}
+
+
 ssize_t
 ngx_http_b24trigger_hex_decode(u_char *dst, u_char *src, size_t len)
 {
-    u_char  c, h, l;
+    u_char  h, l;
     size_t  i;
 
     if (len % 2) {
@@ -71,30 +91,11 @@ ngx_http_b24trigger_hex_decode(u_char *dst, u_char *src, size_t len)
 
     for (i = 0; i < len; i += 2) {
 
-        c = src[i];
-        if (c >= '0' && c <= '9') {
-            h = c - '0';
+        h = ngx_http_b24trigger_hex_digit(src[i]);
+        l = ngx_http_b24trigger_hex_digit(src[i + 1]);
 
-        } else {
-            c = (u_char) (c | 0x20);
-            if (c < 'a' || c > 'f') {
-                return -1;
-            }
-
-            h = c - 'a' + 10;
-        }
-
-        c = src[i + 1];
-        if (c >= '0' && c <= '9') {
-            l = c - '0';
-
-        } else {
-            c = (u_char) (c | 0x20);
-            if (c < 'a' || c > 'f') {
-                return -1;
-            }
-
-            l = c - 'a' + 10;
+        if (h > 0x0f || l > 0x0f) {
+            return -1;
         }
 
         *dst++ = (u_char) ((h << 4) | l);
