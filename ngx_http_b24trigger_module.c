@@ -11,6 +11,7 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_http.h"
 #include "ngx_http_b24trigger_verify.h"
 #include "ngx_http_b24trigger_fields.h"
 #include "ngx_http_b24trigger_queue.h"
@@ -263,7 +264,8 @@ ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
 
     if (ngx_http_b24trigger_shm_add(cf, bmcf) != NGX_OK
-        || ngx_http_b24trigger_body_init(cf) != NGX_OK)
+        || ngx_http_b24trigger_body_init(cf) != NGX_OK
+        || ngx_http_b24trigger_http_init_conf(cf, bmcf) != NGX_OK)
     {
         return NGX_ERROR;
     }
@@ -610,6 +612,10 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (rv != NGX_CONF_OK) {
         return rv;
+    }
+
+    if (ngx_http_b24trigger_http_peer(cf, portal) != NGX_OK) {
+        return NGX_CONF_ERROR;
     }
 
     for (i = 3; i < cf->args->nelts; i++) {
@@ -991,7 +997,17 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
 static void
 ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
 {
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_cycle_get_module_main_conf(cycle,
+                                               ngx_http_b24trigger_module);
+
     ngx_http_b24trigger_delivery_exit(cycle);
+
+    if (bmcf != NULL) {
+        ngx_http_b24trigger_http_exit(cycle, bmcf);
+    }
+
     ngx_http_b24trigger_curl_exit(cycle);
     ngx_http_b24trigger_redact_exit(cycle);
 }

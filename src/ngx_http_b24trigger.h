@@ -48,6 +48,8 @@ typedef struct {
     ngx_uint_t                     burst;
     ngx_msec_t                     wait;
     void                          *bucket;    /* in shared memory */
+    void                          *peer;      /* its address (http.c);
+                                                 NULL: libcurl's */
     unsigned                       loopback:1;
 } ngx_http_b24trigger_portal_t;
 

@@ -29,6 +29,7 @@ typedef void (*ngx_http_b24trigger_transfer_done_pt)(
 
 struct ngx_http_b24trigger_transfer_s {
     CURL                                  *easy;
+    void                                  *native;     /* http.c, not curl */
     struct curl_slist                     *headers;
     ngx_queue_t                            queue;
     ngx_pool_t                            *pool;

@@ -21,17 +21,6 @@
 #include "ngx_http_b24trigger_parse.h"
 
 
-typedef enum {
-    NGX_HTTP_B24TRIGGER_JSON_OBJECT = 0,
-    NGX_HTTP_B24TRIGGER_JSON_ARRAY,
-    NGX_HTTP_B24TRIGGER_JSON_STRING,
-    NGX_HTTP_B24TRIGGER_JSON_NUMBER,
-    NGX_HTTP_B24TRIGGER_JSON_TRUE,
-    NGX_HTTP_B24TRIGGER_JSON_FALSE,
-    NGX_HTTP_B24TRIGGER_JSON_NULL
-} ngx_http_b24trigger_json_type_e;
-
-
 typedef struct {
     uint32_t                       start;    /* in the body or the arena */
     uint32_t                       len;
@@ -448,6 +437,24 @@ ngx_int_t
 ngx_http_b24trigger_json_lookup(ngx_http_b24trigger_json_t *json,
     ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value)
 {
+    switch (ngx_http_b24trigger_json_find(json, segs, nsegs, value)) {
+
+    case NGX_HTTP_B24TRIGGER_JSON_STRING:
+    case NGX_HTTP_B24TRIGGER_JSON_NUMBER:
+    case NGX_HTTP_B24TRIGGER_JSON_TRUE:
+    case NGX_HTTP_B24TRIGGER_JSON_FALSE:
+        return NGX_OK;
+
+    default:
+        return NGX_DECLINED;
+    }
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_json_find(ngx_http_b24trigger_json_t *json,
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value)
+{
     u_char                           *name;
     ngx_uint_t                        n, k, i, found;
     ngx_http_b24trigger_json_node_t  *node, *key;
@@ -511,20 +518,11 @@ ngx_http_b24trigger_json_lookup(ngx_http_b24trigger_json_t *json,
 
     node = &json->nodes[n];
 
-    switch (node->type) {
+    value->data = node->decoded ? json->arena + node->start
+                                : json->data + node->start;
+    value->len = node->len;
 
-    case NGX_HTTP_B24TRIGGER_JSON_STRING:
-    case NGX_HTTP_B24TRIGGER_JSON_NUMBER:
-    case NGX_HTTP_B24TRIGGER_JSON_TRUE:
-    case NGX_HTTP_B24TRIGGER_JSON_FALSE:
-        value->data = node->decoded ? json->arena + node->start
-                                    : json->data + node->start;
-        value->len = node->len;
-        return NGX_OK;
-
-    default:
-        return NGX_DECLINED;
-    }
+    return node->type;
 }
 
 

@@ -27,6 +27,19 @@
 typedef struct ngx_http_b24trigger_json_s  ngx_http_b24trigger_json_t;
 
 
+/* what a JSON value is */
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_JSON_OBJECT = 0,
+    NGX_HTTP_B24TRIGGER_JSON_ARRAY,
+    NGX_HTTP_B24TRIGGER_JSON_STRING,
+    NGX_HTTP_B24TRIGGER_JSON_NUMBER,
+    NGX_HTTP_B24TRIGGER_JSON_TRUE,
+    NGX_HTTP_B24TRIGGER_JSON_FALSE,
+    NGX_HTTP_B24TRIGGER_JSON_NULL
+} ngx_http_b24trigger_json_type_e;
+
+
 /* one segment of a path: "items", or "0", which may also index an array */
 
 typedef struct {
@@ -70,6 +83,14 @@ ngx_uint_t ngx_http_b24trigger_json_count(ngx_http_b24trigger_json_t *json);
  * an array.
  */
 ngx_int_t ngx_http_b24trigger_json_lookup(ngx_http_b24trigger_json_t *json,
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value);
+
+/*
+ * Any value at a path: its type, and for a scalar its text (strings
+ * decoded, numbers and literals as written); NGX_DECLINED if missing.
+ * No segments: the whole text.
+ */
+ngx_int_t ngx_http_b24trigger_json_find(ngx_http_b24trigger_json_t *json,
     ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value);
 
 /*

@@ -14,6 +14,7 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_http.h"
 #include "ngx_http_b24trigger_parse.h"
 #include "ngx_http_b24trigger_queue.h"
 
@@ -25,6 +26,7 @@
 
 static ngx_int_t ngx_http_b24trigger_call_transfer(
     ngx_http_b24trigger_call_t *call, u_char *url);
+static void ngx_http_b24trigger_call_stop(ngx_http_b24trigger_transfer_t *t);
 static void ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t);
 static ngx_int_t ngx_http_b24trigger_call_over(
     ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
@@ -33,7 +35,8 @@ static ngx_int_t ngx_http_b24trigger_call_redirect(
 static void ngx_http_b24trigger_call_classify(
     ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
 static ngx_int_t ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool,
-    json_t *value, ngx_str_t *dst);
+    ngx_str_t *value, ngx_str_t *dst);
+static time_t ngx_http_b24trigger_json_time(ngx_str_t *v);
 static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token);
 static ngx_int_t ngx_http_b24trigger_payload_json(
@@ -53,6 +56,20 @@ static struct curl_slist  ngx_http_b24trigger_headers[] = {
       &ngx_http_b24trigger_headers[1] },
     { (char *) "Accept: application/json", &ngx_http_b24trigger_headers[2] },
     { (char *) "Expect:", NULL }
+};
+
+
+/* where Bitrix24 puts what it says */
+
+static ngx_http_b24trigger_seg_t  ngx_http_b24trigger_a_error =
+    { ngx_string("error"), NGX_HTTP_B24TRIGGER_NO_INDEX };
+static ngx_http_b24trigger_seg_t  ngx_http_b24trigger_a_description =
+    { ngx_string("error_description"), NGX_HTTP_B24TRIGGER_NO_INDEX };
+static ngx_http_b24trigger_seg_t  ngx_http_b24trigger_a_result =
+    { ngx_string("result"), NGX_HTTP_B24TRIGGER_NO_INDEX };
+static ngx_http_b24trigger_seg_t  ngx_http_b24trigger_a_reset[] = {
+    { ngx_string("time"), NGX_HTTP_B24TRIGGER_NO_INDEX },
+    { ngx_string("operating_reset_at"), NGX_HTTP_B24TRIGGER_NO_INDEX }
 };
 
 
@@ -524,7 +541,7 @@ ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
         || (call->wait != NULL && call->wait->timer_set))
     {
         if (call->transfer != NULL) {
-            ngx_http_b24trigger_transfer_cancel(call->transfer);
+            ngx_http_b24trigger_call_stop(call->transfer);
             call->transfer = NULL;
         }
 
@@ -760,6 +777,25 @@ ngx_http_b24trigger_call_transfer(ngx_http_b24trigger_call_t *call,
     CURL                            *easy;
     ngx_http_b24trigger_transfer_t  *t;
 
+    /* the portal's own address over nginx's connections, as configured */
+
+    if (call->portal->peer != NULL && call->redirects == 0) {
+        t = ngx_http_b24trigger_http_start(call->pool, call->log,
+                                           call->portal->peer, url,
+                                           call->payload, call->payload_len,
+                                           call->portal->timeout,
+                                           call->portal->connect_timeout);
+        if (t == NULL) {
+            return NGX_ERROR;
+        }
+
+        t->done = ngx_http_b24trigger_call_done;
+        t->data = call;
+        call->transfer = t;
+
+        return NGX_OK;
+    }
+
     t = ngx_http_b24trigger_transfer_create(call->pool, call->log);
     if (t == NULL) {
         return NGX_ERROR;
@@ -806,6 +842,18 @@ failed:
 
     ngx_http_b24trigger_transfer_cancel(t);
     return NGX_ERROR;
+}
+
+
+static void
+ngx_http_b24trigger_call_stop(ngx_http_b24trigger_transfer_t *t)
+{
+    if (t->native) {
+        ngx_http_b24trigger_http_cancel(t);
+
+    } else {
+        ngx_http_b24trigger_transfer_cancel(t);
+    }
 }
 
 
@@ -951,8 +999,10 @@ static void
 ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
     ngx_http_b24trigger_transfer_t *t)
 {
-    json_t        *root, *error, *desc, *result, *time, *reset;
-    json_error_t   err;
+    ngx_int_t                           rc;
+    ngx_str_t                           v;
+    ngx_http_b24trigger_json_t         *json;
+    ngx_http_b24trigger_parse_error_t   perr;
 
     call->status = t->status;
 
@@ -978,39 +1028,46 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
         return;
     }
 
-    root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
+    rc = ngx_http_b24trigger_json_parse(call->pool, t->response.data,
+                                        t->response.len, &json, &perr);
 
-    if (root == NULL || !json_is_object(root)) {
-        call->outcome = NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE;
-        ngx_str_set(&call->detail, "answer is not a JSON object");
-
-        if (root) {
-            json_decref(root);
-        }
-
+    if (rc == NGX_ERROR) {
+        call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
         return;
     }
 
-    error = json_object_get(root, "error");
+    if (rc != NGX_OK
+        || ngx_http_b24trigger_json_find(json, NULL, 0, &v)
+           != NGX_HTTP_B24TRIGGER_JSON_OBJECT)
+    {
+        call->outcome = NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE;
+        ngx_str_set(&call->detail, "answer is not a JSON object");
+        return;
+    }
 
-    if (error != NULL && json_is_string(error)) {
-
-        desc = json_object_get(root, "error_description");
-
-        if (ngx_http_b24trigger_copy_json_string(call->pool, error,
+    if (ngx_http_b24trigger_json_find(json, &ngx_http_b24trigger_a_error, 1,
+                                      &v)
+        == NGX_HTTP_B24TRIGGER_JSON_STRING)
+    {
+        if (ngx_http_b24trigger_copy_json_string(call->pool, &v,
                                                  &call->error)
-            != NGX_OK
-            || (desc != NULL && json_is_string(desc)
-                && ngx_http_b24trigger_copy_json_string(call->pool, desc,
-                                                   &call->error_description)
-                   != NGX_OK))
+            != NGX_OK)
         {
-            json_decref(root);
             call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
             return;
         }
 
-        json_decref(root);
+        if (ngx_http_b24trigger_json_find(json,
+                                          &ngx_http_b24trigger_a_description,
+                                          1, &v)
+            == NGX_HTTP_B24TRIGGER_JSON_STRING
+            && ngx_http_b24trigger_copy_json_string(call->pool, &v,
+                                                   &call->error_description)
+               != NGX_OK)
+        {
+            call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
+            return;
+        }
 
         if (call->error.len == sizeof("QUERY_LIMIT_EXCEEDED") - 1
             && ngx_strncmp(call->error.data, "QUERY_LIMIT_EXCEEDED",
@@ -1035,60 +1092,80 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
         return;
     }
 
-    result = json_object_get(root, "result");
-
-    if (result != NULL && t->status >= 200 && t->status < 300) {
-
+    if (ngx_http_b24trigger_json_find(json, &ngx_http_b24trigger_a_result, 1,
+                                      &v)
+        != NGX_DECLINED
+        && t->status >= 200 && t->status < 300)
+    {
         /* when OPERATION_TIME_LIMIT would lift (cloud portals only) */
 
-        time = json_object_get(root, "time");
-        reset = json_is_object(time) ? json_object_get(time,
-                                                       "operating_reset_at")
-                                     : NULL;
-
-        if (json_is_integer(reset)) {
-            call->operating_reset_at = (time_t) json_integer_value(reset);
-
-        } else if (json_is_real(reset)) {
-            call->operating_reset_at = (time_t) json_real_value(reset);
+        if (ngx_http_b24trigger_json_find(json, ngx_http_b24trigger_a_reset,
+                                          2, &v)
+            == NGX_HTTP_B24TRIGGER_JSON_NUMBER)
+        {
+            call->operating_reset_at = ngx_http_b24trigger_json_time(&v);
         }
 
-        json_decref(root);
         call->outcome = NGX_HTTP_B24TRIGGER_CALL_OK;
         return;
     }
-
-    json_decref(root);
 
     call->outcome = NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE;
     ngx_str_set(&call->detail, "answer has neither \"result\" nor \"error\"");
 }
 
 
+/* what the portal says is logged and echoed: bounded, NUL-ended */
+
 static ngx_int_t
-ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool, json_t *value,
+ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool, ngx_str_t *value,
     ngx_str_t *dst)
 {
-    size_t       len;
-    const char  *s;
+    size_t  len;
 
-    s = json_string_value(value);
-    len = json_string_length(value);
-
-    /* what the portal says is logged and echoed: keep it bounded */
-
-    if (len > 512) {
-        len = 512;
-    }
+    len = ngx_min(value->len, 512);
 
     dst->data = ngx_pnalloc(pool, len + 1);
     if (dst->data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(dst->data, s, len);
+    ngx_memcpy(dst->data, value->data, len);
     dst->data[len] = '\0';
     dst->len = len;
 
     return NGX_OK;
+}
+
+
+/* a JSON number of seconds, "1700000000" or "1700000000.25", as time_t */
+
+static time_t
+ngx_http_b24trigger_json_time(ngx_str_t *v)
+{
+    u_char  *p, *last;
+    time_t   t;
+
+    p = v->data;
+    last = v->data + v->len;
+    t = 0;
+
+    if (p == last || *p == '-') {
+        return 0;
+    }
+
+    for ( /* void */ ; p < last && *p >= '0' && *p <= '9'; p++) {
+        if (t > (NGX_MAX_TIME_T_VALUE - 9) / 10) {
+            return 0;
+        }
+
+        t = t * 10 + (*p - '0');
+    }
+
+    if (p < last && *p != '.') {
+        /* an exponent: not a time Bitrix24 would send */
+        return 0;
+    }
+
+    return t;
 }

@@ -36,7 +36,14 @@ $conf =~ s/EMUPORT/$port/;
 
 (my $good = $conf) =~ s/CAFILE/ca.crt/;
 (my $other = $conf) =~ s/CAFILE/other-ca.crt/;
-(my $system = $conf) =~ s/\n    b24trigger_ssl_trusted_certificate[^\n]*//;
+(my $system = $conf) =~ s/^ *b24trigger_ssl_trusted_certificate[^\n]*\n//m;
+(my $missing = $conf) =~ s/CAFILE/no-such-ca.crt/;
+
+# the CA file is read when the configuration is loaded
+
+my ($rc, $out) = $t->nginx_test($missing);
+isnt($rc, 0, 'a missing CA file: nginx -t fails');
+like($out, qr/\[emerg\].*no-such-ca\.crt/, 'a missing CA file: named');
 
 $t->nginx($good);
 

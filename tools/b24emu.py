@@ -115,7 +115,8 @@ JSON_FAULTS_POSITIONAL = {
 RAW_FAULTS = ("html502", "html504", "empty_200", "garbage_200", "reset",
               "hang", "close", "redirect")
 # applied to the answer the call would normally get
-DELIVERY_FAULTS = ("slow_body", "truncated")
+DELIVERY_FAULTS = ("slow_body", "truncated", "chunked", "close_delimited",
+                   "continue_100", "slow_head", "huge")
 FAULT_MODES = (("none",) + tuple(JSON_FAULTS_IMMEDIATE)
                + tuple(JSON_FAULTS_POSITIONAL) + RAW_FAULTS + DELIVERY_FAULTS)
 
@@ -1029,11 +1030,25 @@ class Handler(BaseHTTPRequestHandler):
         return body
 
     def write_answer(self, ans, head_only=False):
-        """Status line, headers and body in a single write."""
+        """Status line, headers and body in a single write, unless a
+        delivery fault frames or paces them otherwise."""
+        body = ans.body
+        how = ans.delivery if body else None
+        if how == "huge":
+            # valid JSON, larger than any client should take (64 KiB)
+            body = body + b" " * (70 * 1024)
+        if how == "continue_100":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
         self.send_response(ans.status)
         for k, v in ans.headers:
             self.send_header(k, v)
-        self.send_header("Content-Length", str(len(ans.body)))
+        if how == "chunked":
+            self.send_header("Transfer-Encoding", "chunked")
+        elif how == "close_delimited":
+            # no length: the answer ends when the connection does
+            self.close_connection = True
+        else:
+            self.send_header("Content-Length", str(len(body)))
         if self.close_connection:
             self.send_header("Connection", "close")
         elif self.request_version == "HTTP/1.0":
@@ -1041,13 +1056,14 @@ class Handler(BaseHTTPRequestHandler):
         self._headers_buffer.append(b"\r\n")
         head = b"".join(self._headers_buffer)
         self._headers_buffer = []
-        body = b"" if head_only else ans.body
-        if ans.delivery == "truncated" and body:
+        if head_only:
+            body = b""
+        if how == "truncated":
             self.wfile.write(head + body[:len(body) // 2])
             self.close_connection = True
             self.shutdown_write()
             return
-        if ans.delivery == "slow_body" and body:
+        if how == "slow_body":
             self.wfile.write(head)
             gap = self.server.state.slow_body_interval_ms / 1000.0
             for i in range(len(body)):
@@ -1056,7 +1072,30 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 self.wfile.write(body[i:i + 1])
             return
+        if how == "chunked":
+            # small chunks, an extension, a trailer; head and chunks apart
+            out = b""
+            for i in range(0, len(body), 7):
+                piece = body[i:i + 7]
+                out += b"%x;n=%d\r\n" % (len(piece), i) + piece + b"\r\n"
+            out += b"0\r\nX-Checksum: none\r\n\r\n"
+            self.wfile.write(head)
+            self.wfile.flush()
+            time.sleep(0.01)
+            self.wfile.write(out)
+            return
+        if how == "slow_head":
+            # the status line and headers in pieces of 5 bytes
+            for i in range(0, len(head), 5):
+                if self.server.state.stopping.wait(0.002):
+                    self.close_connection = True
+                    return
+                self.wfile.write(head[i:i + 5])
+            self.wfile.write(body)
+            return
         self.wfile.write(head + body)
+        if how == "close_delimited":
+            self.shutdown_write()
 
     def shutdown_write(self):
         try:
@@ -1153,6 +1192,7 @@ class Handler(BaseHTTPRequestHandler):
             "ts": round(ts, 6),
             "listener": self.server.listener,
             "client": self.client_address[0],
+            "client_port": self.client_address[1],
             "http_method": self.command,
             "path": redact_path(path, has_secret),
             "query": redact_query(query),
