@@ -82,7 +82,8 @@ typedef struct {
     ngx_http_complex_value_t      *code;
     ngx_http_b24trigger_verify_t  *verify;
     ngx_array_t                   *secrets;   /* ngx_str_t, as loaded */
-    ngx_array_t                   *keys;      /* ngx_str_t, for the scheme */
+    ngx_array_t                   *keys;      /* made for the scheme,
+                                                 opaque here */
     size_t                         body_max;
     ngx_uint_t                     methods;
     ngx_array_t                   *ignore;    /* predicates, as

@@ -365,12 +365,15 @@ ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *secrets,
     ngx_str_t *location)
 {
-    ngx_str_t    *secret, *key;
-    ngx_uint_t    i;
-    ngx_array_t  *keys;
+    ngx_int_t                   rc;
+    ngx_str_t                  *secret;
+    ngx_uint_t                  i;
+    ngx_array_t                *keys;
+    ngx_http_b24trigger_key_t  *key;
 
     if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_NONE) {
-        return ngx_array_create(cf->pool, 1, sizeof(ngx_str_t));
+        return ngx_array_create(cf->pool, 1,
+                                sizeof(ngx_http_b24trigger_key_t));
     }
 
     if (secrets == NULL || secrets->nelts == 0) {
@@ -380,7 +383,8 @@ ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
         return NULL;
     }
 
-    keys = ngx_array_create(cf->pool, secrets->nelts, sizeof(ngx_str_t));
+    keys = ngx_array_create(cf->pool, secrets->nelts,
+                            sizeof(ngx_http_b24trigger_key_t));
     if (keys == NULL) {
         return NULL;
     }
@@ -394,10 +398,13 @@ ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
             return NULL;
         }
 
+        key->hmac = NULL;
+
         switch (v->scheme->key) {
 
         case NGX_HTTP_B24TRIGGER_KEY_STANDARD:
-            if (ngx_http_b24trigger_key_standard(cf->pool, &secret[i], key)
+            if (ngx_http_b24trigger_key_standard(cf->pool, &secret[i],
+                                                 &key->value)
                 != NGX_OK)
             {
                 ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -410,7 +417,8 @@ ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
             break;
 
         case NGX_HTTP_B24TRIGGER_KEY_HTML:
-            if (ngx_http_b24trigger_key_html(cf->pool, &secret[i], key)
+            if (ngx_http_b24trigger_key_html(cf->pool, &secret[i],
+                                             &key->value)
                 != NGX_OK)
             {
                 return NULL;
@@ -419,7 +427,27 @@ ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
             break;
 
         default:
-            *key = secret[i];
+            key->value = secret[i];
+        }
+
+        /* an HMAC key is keyed here once, not on every request */
+
+        if (v->hmac == NULL) {
+            continue;
+        }
+
+        rc = ngx_http_b24trigger_hmac_key(cf->pool, v->md, key);
+
+        if (rc == NGX_ERROR) {
+            return NULL;
+        }
+
+        if (rc != NGX_OK) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "secret %ui of location \"%V\" cannot key "
+                               "an HMAC: EVP_Digest() failed", i + 1,
+                               location);
+            return NULL;
         }
     }
 
@@ -740,8 +768,8 @@ ngx_http_b24trigger_token_verify(ngx_http_request_t *r,
 static ngx_uint_t
 ngx_http_b24trigger_token_match(ngx_array_t *keys, u_char *data, size_t len)
 {
-    ngx_uint_t   i, match;
-    ngx_str_t   *key;
+    ngx_uint_t                  i, match;
+    ngx_http_b24trigger_key_t  *key;
 
     key = keys->elts;
     match = 0;
@@ -749,7 +777,8 @@ ngx_http_b24trigger_token_match(ngx_array_t *keys, u_char *data, size_t len)
     /* every key is tried, so the time taken does not tell which matched */
 
     for (i = 0; i < keys->nelts; i++) {
-        match |= ngx_http_b24trigger_secure_equal(key[i].data, key[i].len,
+        match |= ngx_http_b24trigger_secure_equal(key[i].value.data,
+                                                  key[i].value.len,
                                                   data, len);
     }
 

@@ -42,9 +42,11 @@ char *ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
 /*
  * At merge time: turns the location's secrets (ngx_str_t, already loaded
  * from literal, file: or env:) into the keys the scheme uses (e.g. the
- * base64-decoded "whsec_" key of Standard Webhooks), refusing a scheme
- * that needs a secret and has none.  Returns the array of keys (may be
- * empty for "none") or NULL after an EMERG message naming the location.
+ * base64-decoded "whsec_" key of Standard Webhooks; for an HMAC scheme,
+ * its hash states keyed once), refusing a scheme that needs a secret and
+ * has none.  Returns the array of keys, opaque outside the verification
+ * files (may be empty for "none"), or NULL after an EMERG message naming
+ * the location.
  */
 ngx_array_t *ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *secrets,

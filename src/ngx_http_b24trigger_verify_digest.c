@@ -420,10 +420,11 @@ ngx_http_b24trigger_digest_match(ngx_http_request_t *r, const EVP_MD *md,
 {
     ssize_t                      n;
     ngx_int_t                    rc;
-    ngx_str_t                   *key, *s;
+    ngx_str_t                   *s;
     ngx_uint_t                   i, j;
     EVP_MD_CTX                  *ctx;
     unsigned int                 len;
+    ngx_http_b24trigger_key_t   *key;
     ngx_http_b24trigger_item_t  *item;
     u_char                       expect[NGX_HTTP_B24TRIGGER_SIG_MAX];
     u_char                       md_out[EVP_MAX_MD_SIZE];
@@ -451,7 +452,7 @@ ngx_http_b24trigger_digest_match(ngx_http_request_t *r, const EVP_MD *md,
 
         for (j = 0; j < items->nelts; j++) {
 
-            s = item[j].value.data ? &item[j].value : &key[i];
+            s = item[j].value.data ? &item[j].value : &key[i].value;
 
             if ((j && EVP_DigestUpdate(ctx, sep->data, sep->len) != 1)
                 || EVP_DigestUpdate(ctx, s->data, s->len) != 1)

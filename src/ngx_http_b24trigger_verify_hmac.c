@@ -8,8 +8,19 @@
  * CloudPayments), each described here exactly as its provider signs, and
  * the two handshakes (Slack url_verification, the WooCommerce ping).
  * Every configured key is tried against every signature the request
- * lists, with no early exit.  Knows nothing about Bitrix24.
+ * lists, with no early exit.  Each key's HMAC is keyed once, at
+ * configuration time: per request only the message is hashed.  Knows
+ * nothing about Bitrix24.
  */
+
+
+/*
+ * The keyed states are OpenSSL's low-level SHA contexts, deprecated in
+ * 3.0 but still there; nginx's ngx_event_openssl.h defines this too
+ */
+#ifndef OPENSSL_SUPPRESS_DEPRECATED
+#define OPENSSL_SUPPRESS_DEPRECATED
+#endif
 
 
 #include <ngx_config.h>
@@ -18,10 +29,48 @@
 
 #include <openssl/crypto.h>
 #include <openssl/hmac.h>
+#include <openssl/sha.h>
 
 #include <jansson.h>
 
 #include "ngx_http_b24trigger_verify_schemes.h"
+
+
+/*
+ * An OpenSSL built without the 3.0 deprecated API has no SHA contexts:
+ * every HMAC is then computed by HMAC(), keyed on every request
+ */
+#ifndef OPENSSL_NO_DEPRECATED_3_0
+#define NGX_HTTP_B24TRIGGER_HMAC_KEYED  1
+#else
+#define NGX_HTTP_B24TRIGGER_HMAC_KEYED  0
+#endif
+
+
+#if (NGX_HTTP_B24TRIGGER_HMAC_KEYED)
+
+typedef union {
+    SHA_CTX                      sha1;
+    SHA256_CTX                   sha256;
+    SHA512_CTX                   sha512;
+} ngx_http_b24trigger_sha_ctx_t;
+
+
+/*
+ * RFC 2104: HMAC(K, m) = H((K' ^ opad) || H((K' ^ ipad) || m)), K' the key
+ * padded to the hash's block, or its hash when longer than a block.  Both
+ * states after their first block are kept; a request copies them and
+ * hashes only m, then the inner digest.
+ */
+
+struct ngx_http_b24trigger_hmac_key_s {
+    int                              nid;        /* NID_sha1, NID_sha256,
+                                                    NID_sha512 */
+    ngx_http_b24trigger_sha_ctx_t    inner;      /* after K' ^ ipad */
+    ngx_http_b24trigger_sha_ctx_t    outer;      /* after K' ^ opad */
+};
+
+#endif
 
 
 static ngx_int_t ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
@@ -33,6 +82,9 @@ static ngx_int_t ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
 static ngx_uint_t ngx_http_b24trigger_hmac_match(ngx_pool_t *pool,
     const EVP_MD *md, ngx_uint_t encoding, ngx_array_t *keys,
     ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n, ngx_int_t *err);
+static ngx_int_t ngx_http_b24trigger_hmac(const EVP_MD *md,
+    ngx_http_b24trigger_key_t *key, ngx_str_t *msg, u_char *mac,
+    unsigned int *len);
 static ngx_int_t ngx_http_b24trigger_slack_handshake(ngx_http_request_t *r,
     ngx_str_t *body, ngx_http_b24trigger_verdict_t *vd);
 static ngx_int_t ngx_http_b24trigger_woo_ping(ngx_http_request_t *r,
@@ -720,12 +772,12 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
     ngx_uint_t encoding, ngx_array_t *keys, ngx_str_t *msg, ngx_str_t *sigs,
     ngx_uint_t n, ngx_int_t *err)
 {
-    u_char        *dec;
-    ssize_t       *declen;
-    ngx_str_t     *key;
-    ngx_uint_t     i, j, match;
-    unsigned int   maclen;
-    u_char         mac[EVP_MAX_MD_SIZE];
+    u_char                     *dec;
+    ssize_t                    *declen;
+    ngx_uint_t                  i, j, match;
+    unsigned int                maclen;
+    ngx_http_b24trigger_key_t  *key;
+    u_char                      mac[EVP_MAX_MD_SIZE];
 
     /* decoded once, before any key is used */
 
@@ -748,9 +800,8 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
 
     for (i = 0; i < keys->nelts; i++) {
 
-        if (HMAC(md, key[i].data, (int) key[i].len, msg->data, msg->len,
-                 mac, &maclen)
-            == NULL)
+        if (ngx_http_b24trigger_hmac(md, &key[i], msg, mac, &maclen)
+            != NGX_OK)
         {
             *err = NGX_ERROR;
             break;
@@ -769,6 +820,193 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
     ngx_explicit_memzero(mac, sizeof(mac));
 
     return match;
+}
+
+
+/*
+ * At configuration time: the key's two states, for sha1, sha256 and
+ * sha512.  Any other digest, or an OpenSSL without the SHA contexts,
+ * leaves key->hmac NULL (HMAC() per request).  NGX_DECLINED: the key
+ * could not be hashed.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_hmac_key(ngx_pool_t *pool, const EVP_MD *md,
+    ngx_http_b24trigger_key_t *key)
+{
+#if (NGX_HTTP_B24TRIGGER_HMAC_KEYED)
+
+    int                              nid;
+    size_t                           i, block;
+    ngx_http_b24trigger_hmac_key_t  *hk;
+    u_char                           k[SHA512_CBLOCK];
+    u_char                           ipad[SHA512_CBLOCK];
+    u_char                           opad[SHA512_CBLOCK];
+
+    key->hmac = NULL;
+
+    nid = EVP_MD_type(md);
+
+    switch (nid) {
+
+    case NID_sha1:
+        block = SHA_CBLOCK;
+        break;
+
+    case NID_sha256:
+        block = SHA256_CBLOCK;
+        break;
+
+    case NID_sha512:
+        block = SHA512_CBLOCK;
+        break;
+
+    default:
+        return NGX_OK;
+    }
+
+    hk = ngx_palloc(pool, sizeof(ngx_http_b24trigger_hmac_key_t));
+    if (hk == NULL) {
+        return NGX_ERROR;
+    }
+
+    hk->nid = nid;
+
+    /* K': a key longer than a block is hashed first, then zero-padded */
+
+    ngx_memzero(k, sizeof(k));
+
+    if (key->value.len > block) {
+        if (EVP_Digest(key->value.data, key->value.len, k, NULL, md, NULL)
+            != 1)
+        {
+            ngx_explicit_memzero(k, sizeof(k));
+            return NGX_DECLINED;
+        }
+
+    } else {
+        ngx_memcpy(k, key->value.data, key->value.len);
+    }
+
+    for (i = 0; i < block; i++) {
+        ipad[i] = k[i] ^ 0x36;
+        opad[i] = k[i] ^ 0x5c;
+    }
+
+    switch (nid) {
+
+    case NID_sha1:
+        (void) SHA1_Init(&hk->inner.sha1);
+        (void) SHA1_Update(&hk->inner.sha1, ipad, block);
+        (void) SHA1_Init(&hk->outer.sha1);
+        (void) SHA1_Update(&hk->outer.sha1, opad, block);
+        break;
+
+    case NID_sha256:
+        (void) SHA256_Init(&hk->inner.sha256);
+        (void) SHA256_Update(&hk->inner.sha256, ipad, block);
+        (void) SHA256_Init(&hk->outer.sha256);
+        (void) SHA256_Update(&hk->outer.sha256, opad, block);
+        break;
+
+    default: /* NID_sha512 */
+        (void) SHA512_Init(&hk->inner.sha512);
+        (void) SHA512_Update(&hk->inner.sha512, ipad, block);
+        (void) SHA512_Init(&hk->outer.sha512);
+        (void) SHA512_Update(&hk->outer.sha512, opad, block);
+        break;
+    }
+
+    ngx_explicit_memzero(k, sizeof(k));
+    ngx_explicit_memzero(ipad, sizeof(ipad));
+    ngx_explicit_memzero(opad, sizeof(opad));
+
+    key->hmac = hk;
+
+#else
+
+    key->hmac = NULL;
+
+#endif
+
+    return NGX_OK;
+}
+
+
+/*
+ * Per request: the HMAC of msg, from the key's states copied by
+ * assignment (no allocation, no lookup of the algorithm), else by HMAC()
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_hmac(const EVP_MD *md, ngx_http_b24trigger_key_t *key,
+    ngx_str_t *msg, u_char *mac, unsigned int *len)
+{
+#if (NGX_HTTP_B24TRIGGER_HMAC_KEYED)
+
+    ngx_http_b24trigger_sha_ctx_t    ctx;
+    ngx_http_b24trigger_hmac_key_t  *hk;
+
+    hk = key->hmac;
+
+    if (hk) {
+
+        switch (hk->nid) {
+
+        case NID_sha1:
+            ctx.sha1 = hk->inner.sha1;
+            (void) SHA1_Update(&ctx.sha1, msg->data, msg->len);
+            (void) SHA1_Final(mac, &ctx.sha1);
+
+            ctx.sha1 = hk->outer.sha1;
+            (void) SHA1_Update(&ctx.sha1, mac, SHA_DIGEST_LENGTH);
+            (void) SHA1_Final(mac, &ctx.sha1);
+
+            *len = SHA_DIGEST_LENGTH;
+            break;
+
+        case NID_sha256:
+            ctx.sha256 = hk->inner.sha256;
+            (void) SHA256_Update(&ctx.sha256, msg->data, msg->len);
+            (void) SHA256_Final(mac, &ctx.sha256);
+
+            ctx.sha256 = hk->outer.sha256;
+            (void) SHA256_Update(&ctx.sha256, mac, SHA256_DIGEST_LENGTH);
+            (void) SHA256_Final(mac, &ctx.sha256);
+
+            *len = SHA256_DIGEST_LENGTH;
+            break;
+
+        default: /* NID_sha512 */
+            ctx.sha512 = hk->inner.sha512;
+            (void) SHA512_Update(&ctx.sha512, msg->data, msg->len);
+            (void) SHA512_Final(mac, &ctx.sha512);
+
+            ctx.sha512 = hk->outer.sha512;
+            (void) SHA512_Update(&ctx.sha512, mac, SHA512_DIGEST_LENGTH);
+            (void) SHA512_Final(mac, &ctx.sha512);
+
+            *len = SHA512_DIGEST_LENGTH;
+            break;
+        }
+
+        /* the copies hold the keyed state: not left on the stack */
+
+        ngx_explicit_memzero(&ctx, sizeof(ngx_http_b24trigger_sha_ctx_t));
+
+        return NGX_OK;
+    }
+
+#endif
+
+    if (HMAC(md, key->value.data, (int) key->value.len, msg->data, msg->len,
+             mac, len)
+        == NULL)
+    {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 

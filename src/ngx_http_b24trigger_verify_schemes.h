@@ -41,6 +41,20 @@ typedef enum {
 } ngx_http_b24trigger_key_e;
 
 
+/*
+ * A key as a scheme uses it, made of one secret at configuration time by
+ * ngx_http_b24trigger_verify_keys(); the key of an HMAC scheme carries
+ * its hash states, keyed once (ngx_http_b24trigger_verify_hmac.c)
+ */
+
+typedef struct ngx_http_b24trigger_hmac_key_s  ngx_http_b24trigger_hmac_key_t;
+
+typedef struct {
+    ngx_str_t                        value;
+    ngx_http_b24trigger_hmac_key_t  *hmac;       /* or NULL: HMAC() */
+} ngx_http_b24trigger_key_t;
+
+
 /* how the signature header of an HMAC scheme reads */
 
 typedef enum {
@@ -175,6 +189,8 @@ extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_cloudpayments;
 
 char *ngx_http_b24trigger_hmac_parse(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+ngx_int_t ngx_http_b24trigger_hmac_key(ngx_pool_t *pool, const EVP_MD *md,
+    ngx_http_b24trigger_key_t *key);
 ngx_int_t ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd);

@@ -4,6 +4,10 @@
 # preset.  alg, header, prefix, encoding; message= a complex value in which
 # {body} stands for the raw body; timestamp= and tolerance=.  Written out
 # here for Intercom, Zoom, Square and HubSpot v3, with their vectors.
+# Keys around and beyond the hash's block (64 bytes, 128 for SHA-512),
+# which RFC 2104 hashes first, and RFC 4231 / RFC 2202's "Jefe" vectors,
+# each among rotated keys: the HMAC states are keyed once per key at
+# configuration time.
 
 use strict;
 use warnings;
@@ -17,6 +21,9 @@ use B24TV;
 my $t = B24T->new;
 my $s1 = B24T::random_secret(32);
 my $s2 = B24T::random_secret(32);
+
+# keys at and across the block size of each hash
+my %long = map { $_ => B24T::random_secret($_) } 64, 65, 128, 129, 200, 300;
 
 $t->emulator;
 $t->nginx(http_block(
@@ -56,6 +63,15 @@ $t->nginx(http_block(
              verify => 'hmac header=X-Signature timestamp=$http_x_ts '
                      . 'tolerance=60s "message=$http_x_ts.{body}"',
              secrets => [$s1]),
+    location(path => '/keys-sha1',
+             verify => 'hmac alg=sha1 header=X-Signature',
+             secrets => ['Jefe', @long{64, 65, 200}]),
+    location(path => '/keys-sha256',
+             verify => 'hmac header=X-Signature',
+             secrets => ['Jefe', @long{64, 65, 200}]),
+    location(path => '/keys-sha512',
+             verify => 'hmac alg=sha512 header=X-Signature',
+             secrets => ['Jefe', @long{128, 129, 300}]),
 ));
 
 sub pad { my $b = shift; $b .= '=' while length($b) % 4; $b }
@@ -193,6 +209,54 @@ $r = $t->post('/ts60?deal=13', $body, 'X-Ts' => 'yesterday',
               'X-Signature' => hmac_sha256_hex("yesterday.$body", $s1));
 refused($t, $r, 'signature_invalid', 'timestamp not a number');
 
+# RFC 2202 (HMAC-SHA1) and RFC 4231 (HMAC-SHA256, -SHA512), test case 2
+
+my $jefe = 'what do ya want for nothing?';
+my %rfc = (
+    sha1   => 'effcdf6ae5eb2fa2d27416d5f184df9c259a7c79',
+    sha256 => '5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec'
+            . '3843',
+    sha512 => '164b7a7bfcf819e2e395fbe73b56e0a387bd64222e831fd610270cd7ea25'
+            . '05549758bf75c05a994a6d034f65f8f0e6fdcaeab1a34d4a6b4b636e070a'
+            . '38bce737',
+);
+my %hmac = (sha1 => \&hmac_sha1_hex, sha256 => \&hmac_sha256_hex,
+            sha512 => \&hmac_sha512_hex);
+my %keys = (sha1 => [64, 65, 200], sha256 => [64, 65, 200],
+            sha512 => [128, 129, 300]);
+my $deal = 100;
+
+for my $alg (qw(sha1 sha256 sha512)) {
+    is($hmac{$alg}->($jefe, 'Jefe'), $rfc{$alg},
+       "Perl computes the RFC vector of HMAC-\U$alg");
+
+    $r = $t->post("/keys-$alg?deal=$deal", $jefe,
+                  'X-Signature' => $rfc{$alg});
+    forwarded($t, $r, $deal++, "RFC vector of HMAC-\U$alg\E, 1st of 4 keys");
+
+    for my $n (@{ $keys{$alg} }) {
+        $r = $t->post("/keys-$alg?deal=$deal", $body,
+                      'X-Signature' => $hmac{$alg}->($body, $long{$n}));
+        forwarded($t, $r, $deal++, "$alg, key of $n bytes");
+    }
+
+    # a key one byte short of a long one is another key
+
+    for my $n (@{ $keys{$alg} }) {
+        $r = $t->post("/keys-$alg?deal=$deal", $body,
+                      'X-Signature' => $hmac{$alg}->($body,
+                                                     substr($long{$n}, 0,
+                                                            $n - 1)));
+        refused($t, $r, 'signature_invalid',
+                "$alg, first " . ($n - 1) . " bytes of the $n-byte key");
+    }
+
+    $r = $t->post("/keys-$alg?deal=$deal", $tampered,
+                  'X-Signature' => $hmac{$alg}->($body,
+                                                 $long{ $keys{$alg}[-1] }));
+    refused($t, $r, 'signature_invalid', "$alg, long key, tampered body");
+}
+
 rejection_logged($t, '/plain', 'signature_missing', 'no "X-Signature" header');
 rejection_logged($t, '/zoom', 'timestamp_out_of_range');
 rejection_logged($t, '/ts60', 'signature_invalid', 'malformed timestamp');
@@ -201,6 +265,7 @@ $t->finish;
 $t->secret_nowhere;
 nothing_leaked($t, 'no webhook secret, no computed signature in any log',
                $s1, $s2, 'ic_client_secret', 'zm_secret', 'asdf1234',
+               values %long,
                hmac_sha256_hex($tampered, $s1),
                hmac_sha256_hex("v0:$now:$tampered", $s1));
 

@@ -23,11 +23,17 @@ my $s1 = random_key();
 my $s2 = random_key();
 my $s3 = random_key();
 
+# 100 bytes of any value: longer than SHA-256's block, hashed first
+my $s4 = 'whsec_' . encode_base64(join('', map { chr int rand 256 } 1 .. 100),
+                                  '');
+
 $t->emulator;
 $t->nginx(http_block(
     location(path => '/sw', verify => 'standard', secrets => [$s1, $s2]),
     location(path => '/sw-supabase', verify => 'standard',
              secrets => ["v1,$s3"]),
+    location(path => '/sw-long', verify => 'standard',
+             secrets => [$s1, $s4]),
     location(path => '/sw-vector', verify => 'standard tolerance=20y',
              secrets => ['whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw']),
 ));
@@ -90,6 +96,10 @@ forwarded($t, $r, 4, 'second secret, svix-* headers');
 $r = $t->post('/sw-supabase?deal=5', $body,
               headers('webhook', $s3, $id, $now, $body));
 forwarded($t, $r, 5, 'secret written as v1,whsec_...');
+
+$r = $t->post('/sw-long?deal=10', $body,
+              headers('webhook', $s4, $id, $now, $body));
+forwarded($t, $r, 10, 'second secret, a binary key of 100 bytes');
 
 # tampered, wrong secret, missing headers, id and timestamp are signed
 
@@ -169,7 +179,7 @@ rejection_logged($t, '/sw', 'signature_invalid',
 $t->finish;
 $t->secret_nowhere;
 nothing_leaked($t, 'no webhook secret, no computed signature in any log',
-               $s1, $s2, $s3, map { substr($_, 3) }
+               $s1, $s2, $s3, $s4, map { substr($_, 3) }
                sig($s1, $id, $now, $tampered),
                sig($s2, $id, $now, $tampered));
 
