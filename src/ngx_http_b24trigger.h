@@ -175,6 +175,9 @@ struct ngx_http_b24trigger_call_s {
     size_t                             payload_len;
     ngx_msec_t                         started;
     ngx_str_t                          location;
+    u_char                            *url;          /* of this attempt */
+    ngx_msec_t                         spent;        /* by nginx's client */
+    unsigned                           fallback:1;   /* libcurl's turn */
 
     /* private to the OAuth client */
     ngx_event_t                       *wait;

@@ -47,6 +47,7 @@ struct ngx_http_b24trigger_transfer_s {
     ngx_msec_t                             time;
 
     unsigned                               too_large:1;
+    unsigned                               unsent:1;  /* nothing left */
 
     char                                   errbuf[CURL_ERROR_SIZE];
 };

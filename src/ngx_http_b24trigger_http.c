@@ -1439,6 +1439,9 @@ ngx_http_b24trigger_http_fail(ngx_http_b24trigger_http_t *h,
 
     t = h->transfer;
 
+    /* nothing reached the portal: it may be elsewhere now */
+    t->unsent = (h->out_pos == h->out);
+
     va_start(args, fmt);
     p = ngx_vslprintf((u_char *) t->errbuf,
                       (u_char *) t->errbuf + CURL_ERROR_SIZE - 1, fmt, args);

@@ -35,6 +35,7 @@ typedef struct {
     ngx_uint_t          nidle;
     unsigned            https:1;
     unsigned            literal:1;  /* the host is an IP address */
+    unsigned            moved:1;    /* warned: it has another now */
 } ngx_http_b24trigger_peer_t;
 
 

@@ -481,6 +481,12 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
 {
     call->started = ngx_current_msec;
 
+    /* an attempt of its own, whatever the last one of a queued event did */
+
+    call->redirects = 0;
+    call->fallback = 0;
+    call->spent = 0;
+
     if (call->portal->oauth) {
 
         /* with a token, now or once it is refreshed (oauth.c) */
@@ -777,9 +783,13 @@ ngx_http_b24trigger_call_transfer(ngx_http_b24trigger_call_t *call,
     CURL                            *easy;
     ngx_http_b24trigger_transfer_t  *t;
 
+    call->url = url;
+
     /* the portal's own address over nginx's connections, as configured */
 
-    if (call->portal->peer != NULL && call->redirects == 0) {
+    if (call->portal->peer != NULL && call->redirects == 0
+        && !call->fallback)
+    {
         t = ngx_http_b24trigger_http_start(call->pool, call->log,
                                            call->portal->peer, url,
                                            call->payload, call->payload_len,
@@ -816,7 +826,7 @@ ngx_http_b24trigger_call_transfer(ngx_http_b24trigger_call_t *call,
         || curl_easy_setopt(easy, CURLOPT_USERAGENT, "b24trigger/1.0")
            != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS,
-                            (long) call->portal->timeout)
+                            (long) (call->portal->timeout - call->spent))
            != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
                             (long) call->portal->connect_timeout)
@@ -903,6 +913,45 @@ static ngx_int_t
 ngx_http_b24trigger_call_over(ngx_http_b24trigger_call_t *call,
     ngx_http_b24trigger_transfer_t *t)
 {
+    ngx_http_b24trigger_peer_t  *peer;
+
+    /*
+     * The address resolved at load took nothing: perhaps the portal's
+     * name points elsewhere now.  Once more through libcurl, which
+     * resolves it afresh, within what is left of timeout=.
+     */
+
+    peer = call->portal->peer;
+
+    if (t->native && t->result != CURLE_OK && t->unsent && !peer->literal
+        && !call->fallback && t->time + 1 < call->portal->timeout)
+    {
+        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, call->log, 0,
+                       "b24trigger: portal \"%V\" failed at its address "
+                       "of the configuration load (%s), libcurl resolves "
+                       "it anew", &call->portal->name, t->errbuf);
+
+        call->fallback = 1;
+        call->spent = t->time;
+
+        if (ngx_http_b24trigger_call_transfer(call, call->url) == NGX_OK) {
+            return NGX_AGAIN;
+        }
+
+        call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
+        return NGX_OK;
+    }
+
+    if (call->fallback && t->result == CURLE_OK && !peer->moved) {
+        peer->moved = 1;
+
+        ngx_log_error(NGX_LOG_WARN, call->log, 0,
+                      "b24trigger: portal \"%V\" answered at the address "
+                      "its host has now, not at the one it had when the "
+                      "configuration was loaded; reload nginx",
+                      &call->portal->name);
+    }
+
     if (t->result == CURLE_OK
         && (t->status == 301 || t->status == 302 || t->status == 303
             || t->status == 307 || t->status == 308)

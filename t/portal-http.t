@@ -17,11 +17,14 @@ my $t = B24T->new;
 $t->emulator(args => ['--idle-timeout', '1']);
 
 my ($emu_port) = $t->emu =~ /:(\d+)$/;
+my $down = B24T::free_port();
 
 $t->nginx(<<"EOF");
     b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/ timeout=3s
                       rate=1000r/s burst=1000;
     b24trigger_portal byname http://localhost:$emu_port/rest/1/%%SECRET%%/;
+    b24trigger_portal namedown http://localhost:$down/rest/1/%%SECRET%%/;
+    b24trigger_portal ipdown http://127.0.0.1:$down/rest/1/%%SECRET%%/;
 
     server {
         listen %%LISTEN%%;
@@ -32,6 +35,8 @@ $t->nginx(<<"EOF");
 
         location /main { b24trigger_pass main; }
         location /name { b24trigger_pass byname; }
+        location /namedown { b24trigger_pass namedown; }
+        location /ipdown { b24trigger_pass ipdown; }
     }
 EOF
 
@@ -116,6 +121,20 @@ $t->emu_reset;
 forwarded('by host name', '/name?id=17');
 is($t->calls->[0]{headers}{host}, "localhost:$emu_port",
    'by host name: Host as in the URL');
+
+# a name whose address of the load takes nothing: libcurl resolves it
+# anew and tries once more; an address is not tried twice
+
+$r = $t->post('/namedown?id=18', '');
+is($r->{status}, 502, 'a name, nothing listening: 502');
+like($t->error_log,
+     qr/\[debug\].*portal "namedown" failed at its address of the configuration load \(Failed to connect to localhost port $down/,
+     'a name: once more through libcurl');
+
+$r = $t->post('/ipdown?id=19', '');
+is($r->{status}, 502, 'an address, nothing listening: 502');
+unlike($t->error_log, qr/portal "ipdown" failed at its address/,
+       'an address: not tried again');
 
 # many at once: at most a connection per call in flight, then kept
 
