@@ -21,6 +21,7 @@
 #include <ngx_event_connect.h>
 
 #include "ngx_http_b24trigger_http.h"
+#include "ngx_http_b24trigger_answer.h"
 
 #if (NGX_SSL)
 #include <openssl/x509v3.h>
@@ -29,7 +30,6 @@
 
 #define NGX_HTTP_B24TRIGGER_HTTP_IDLE        64    /* per portal, worker */
 #define NGX_HTTP_B24TRIGGER_HTTP_IDLE_TIME   60000
-#define NGX_HTTP_B24TRIGGER_HTTP_HEADERS     16384
 #define NGX_HTTP_B24TRIGGER_HTTP_BUF         4096
 
 
@@ -40,12 +40,6 @@ typedef struct {
 } ngx_http_b24trigger_keep_t;
 
 
-typedef enum {
-    ngx_http_b24trigger_chunk_size = 0,
-    ngx_http_b24trigger_chunk_data,
-    ngx_http_b24trigger_chunk_crlf,
-    ngx_http_b24trigger_chunk_trailer
-} ngx_http_b24trigger_chunk_e;
 
 
 typedef struct {
@@ -64,22 +58,12 @@ typedef struct {
     u_char                          *in_end;
     size_t                           received;
 
-    size_t                           scanned;    /* for the header end */
-    size_t                           body;       /* offset, decoded from */
-    size_t                           body_end;   /* decoded up to */
-    size_t                           chunk_pos;  /* raw, parsed up to */
-    off_t                            chunk_left;
-    off_t                            length;     /* -1: not given */
-    ngx_http_b24trigger_chunk_e      chunk_state;
-    ngx_str_t                        location;
+    ngx_http_b24trigger_answer_t     answer;
 
     ngx_uint_t                       addr;       /* addresses tried */
     ngx_msec_t                       start;
     ngx_msec_t                       connect_timeout;
 
-    unsigned                         headers:1;
-    unsigned                         chunked:1;
-    unsigned                         close:1;
     unsigned                         connecting:1;
     unsigned                         reused:1;
     unsigned                         retried:1;
@@ -99,12 +83,6 @@ static ngx_int_t ngx_http_b24trigger_http_check_peer(
 static void ngx_http_b24trigger_http_write(ngx_event_t *wev);
 static void ngx_http_b24trigger_http_read(ngx_event_t *rev);
 static void ngx_http_b24trigger_http_send(ngx_http_b24trigger_http_t *h);
-static ngx_int_t ngx_http_b24trigger_http_parse(
-    ngx_http_b24trigger_http_t *h);
-static ngx_int_t ngx_http_b24trigger_http_status(
-    ngx_http_b24trigger_http_t *h, u_char *p, u_char *last);
-static ngx_int_t ngx_http_b24trigger_http_chunks(
-    ngx_http_b24trigger_http_t *h);
 static void ngx_http_b24trigger_http_complete(ngx_http_b24trigger_http_t *h);
 static ngx_int_t ngx_http_b24trigger_http_retry(
     ngx_http_b24trigger_http_t *h);
@@ -375,7 +353,6 @@ ngx_http_b24trigger_http_start(ngx_pool_t *pool, ngx_log_t *log,
 
     h->transfer = t;
     h->peer = peer;
-    h->length = -1;
     h->connect_timeout = connect_timeout;
     h->start = ngx_current_msec;
 
@@ -402,6 +379,9 @@ ngx_http_b24trigger_http_start(ngx_pool_t *pool, ngx_log_t *log,
 
     h->out_last = ngx_cpymem(p, body, len);
     h->out_pos = h->out;
+
+    ngx_http_b24trigger_answer_init(&h->answer,
+                                    NGX_HTTP_B24TRIGGER_RESPONSE_MAX);
 
     h->timer.handler = ngx_http_b24trigger_http_timeout;
     h->timer.data = h;
@@ -854,7 +834,7 @@ static void
 ngx_http_b24trigger_http_read(ngx_event_t *rev)
 {
     u_char                      *p;
-    size_t                       size, max;
+    size_t                       size, max, len;
     ssize_t                      n;
     ngx_int_t                    rc;
     ngx_err_t                    err;
@@ -875,8 +855,8 @@ ngx_http_b24trigger_http_read(ngx_event_t *rev)
         return;
     }
 
-    max = NGX_HTTP_B24TRIGGER_HTTP_HEADERS + NGX_HTTP_B24TRIGGER_RESPONSE_MAX
-          + 4096;
+    max = NGX_HTTP_B24TRIGGER_ANSWER_HEADERS
+          + NGX_HTTP_B24TRIGGER_RESPONSE_MAX + 4096;
 
     for ( ;; ) {
 
@@ -889,8 +869,8 @@ ngx_http_b24trigger_http_read(ngx_event_t *rev)
             }
 
             if (h->in && (size_t) (h->in_end - h->in) >= size) {
+                /* chunk framing of more than 4 kB: as too large */
                 h->transfer->too_large = 1;
-                h->close = 1;
                 ngx_http_b24trigger_http_fail(h, CURLE_WRITE_ERROR,
                                               "answer too large");
                 return;
@@ -949,23 +929,25 @@ ngx_http_b24trigger_http_read(ngx_event_t *rev)
                 return;
             }
 
-            if (h->headers && h->length == -1 && !h->chunked) {
-                h->body_end = h->in_last - h->in;
-                h->close = 1;
+            if (ngx_http_b24trigger_answer_eof(&h->answer,
+                                               h->in_last - h->in)
+                == NGX_OK)
+            {
                 ngx_http_b24trigger_http_complete(h);
                 return;
             }
 
-            ngx_http_b24trigger_http_fail(h, CURLE_PARTIAL_FILE,
-                                          "transfer closed with outstanding "
-                                          "read data remaining");
+            ngx_http_b24trigger_http_fail(h, CURLE_PARTIAL_FILE, "%s",
+                                          h->answer.error);
             return;
         }
 
         h->in_last += n;
         h->received += n;
 
-        rc = ngx_http_b24trigger_http_parse(h);
+        len = h->in_last - h->in;
+        rc = ngx_http_b24trigger_answer_parse(&h->answer, h->in, &len);
+        h->in_last = h->in + len;
 
         if (rc == NGX_OK) {
             ngx_http_b24trigger_http_complete(h);
@@ -973,372 +955,14 @@ ngx_http_b24trigger_http_read(ngx_event_t *rev)
         }
 
         if (rc == NGX_ERROR) {
-            /* failed already */
+            h->transfer->too_large = h->answer.too_large;
+            ngx_http_b24trigger_http_fail(h, h->answer.too_large
+                                             ? CURLE_WRITE_ERROR
+                                             : CURLE_WEIRD_SERVER_REPLY,
+                                          "%s", h->answer.error);
             return;
         }
     }
-}
-
-
-/* NGX_OK: the whole answer is in; NGX_AGAIN: more to read */
-
-static ngx_int_t
-ngx_http_b24trigger_http_parse(ngx_http_b24trigger_http_t *h)
-{
-    u_char  *p, *end;
-    size_t   have;
-
-    while (!h->headers) {
-        p = h->in + (h->scanned > 3 ? h->scanned - 3 : 0);
-
-        end = ngx_strlcasestrn(p, h->in_last, (u_char *) CRLF CRLF, 4 - 1);
-
-        if (end == NULL) {
-            h->scanned = h->in_last - h->in;
-
-            if (h->scanned > NGX_HTTP_B24TRIGGER_HTTP_HEADERS) {
-                ngx_http_b24trigger_http_fail(h, CURLE_WEIRD_SERVER_REPLY,
-                                              "header too large");
-                return NGX_ERROR;
-            }
-
-            return NGX_AGAIN;
-        }
-
-        switch (ngx_http_b24trigger_http_status(h, h->in, end + 2)) {
-
-        case NGX_ERROR:
-            ngx_http_b24trigger_http_fail(h, CURLE_WEIRD_SERVER_REPLY,
-                                          "Invalid response header");
-            return NGX_ERROR;
-
-        case NGX_AGAIN:
-
-            /* 1xx: the real answer follows */
-
-            end += 4;
-            ngx_memmove(h->in, end, h->in_last - end);
-            h->in_last -= end - h->in;
-            h->scanned = 0;
-            h->length = -1;
-            h->chunked = 0;
-            h->close = 0;
-            h->location.len = 0;
-            continue;
-
-        default:
-            break;
-        }
-
-        h->headers = 1;
-        h->body = end + 4 - h->in;
-        h->body_end = h->body;
-        h->chunk_pos = h->body;
-
-        if (h->transfer->status == 204 || h->transfer->status == 304) {
-            h->length = 0;
-            h->chunked = 0;
-        }
-    }
-
-    if (h->chunked) {
-        return ngx_http_b24trigger_http_chunks(h);
-    }
-
-    have = (h->in_last - h->in) - h->body;
-
-    if (h->length == -1) {
-        h->close = 1;
-
-        if (have > NGX_HTTP_B24TRIGGER_RESPONSE_MAX) {
-            h->transfer->too_large = 1;
-            ngx_http_b24trigger_http_fail(h, CURLE_WRITE_ERROR,
-                                          "answer too large");
-            return NGX_ERROR;
-        }
-
-        return NGX_AGAIN;
-    }
-
-    if (h->length > NGX_HTTP_B24TRIGGER_RESPONSE_MAX) {
-        h->transfer->too_large = 1;
-        h->close = 1;
-        ngx_http_b24trigger_http_fail(h, CURLE_WRITE_ERROR,
-                                      "answer too large");
-        return NGX_ERROR;
-    }
-
-    if ((off_t) have < h->length) {
-        return NGX_AGAIN;
-    }
-
-    if ((off_t) have > h->length) {
-        /* more than the answer: the connection is not trusted again */
-        h->close = 1;
-    }
-
-    h->body_end = h->body + h->length;
-
-    return NGX_OK;
-}
-
-
-/*
- * "HTTP/1.x NNN ..." and the headers up to last (the final CRLF); fills
- * status, length, chunked, close and location.  NGX_AGAIN: a 1xx.
- */
-
-static ngx_int_t
-ngx_http_b24trigger_http_status(ngx_http_b24trigger_http_t *h, u_char *p,
-    u_char *last)
-{
-    u_char     *eol, *name, *colon, *v, *ve;
-    size_t      len;
-    ngx_int_t   status;
-
-    if (last - p < 12
-        || ngx_strncmp(p, "HTTP/1.", 7) != 0
-        || (p[7] != '0' && p[7] != '1')
-        || p[8] != ' ')
-    {
-        return NGX_ERROR;
-    }
-
-    status = ngx_atoi(p + 9, 3);
-
-    if (status < 100 || status > 999) {
-        return NGX_ERROR;
-    }
-
-    h->transfer->status = status;
-    h->close = (p[7] == '0');
-
-    if (status < 200) {
-        return NGX_AGAIN;
-    }
-
-    eol = ngx_strlchr(p, last, LF);
-    if (eol == NULL) {
-        return NGX_ERROR;
-    }
-
-    for (p = eol + 1; p < last; p = eol + 1) {
-
-        eol = ngx_strlchr(p, last, LF);
-        if (eol == NULL) {
-            return NGX_ERROR;
-        }
-
-        name = p;
-        colon = ngx_strlchr(p, eol, ':');
-        if (colon == NULL || colon == name) {
-            if (eol - p <= 1) {
-                continue;
-            }
-
-            return NGX_ERROR;
-        }
-
-        len = colon - name;
-
-        v = colon + 1;
-        ve = eol;
-
-        while (v < ve && (*v == ' ' || *v == '\t')) {
-            v++;
-        }
-
-        while (ve > v && (ve[-1] == '\r' || ve[-1] == ' ' || ve[-1] == '\t'))
-        {
-            ve--;
-        }
-
-        if (len == 14
-            && ngx_strncasecmp(name, (u_char *) "Content-Length", 14) == 0)
-        {
-            if (h->length != -1) {
-                return NGX_ERROR;
-            }
-
-            h->length = ngx_atoof(v, ve - v);
-            if (h->length == NGX_ERROR) {
-                return NGX_ERROR;
-            }
-
-        } else if (len == 17
-                   && ngx_strncasecmp(name, (u_char *) "Transfer-Encoding",
-                                      17)
-                      == 0)
-        {
-            if (ve - v != 7
-                || ngx_strncasecmp(v, (u_char *) "chunked", 7) != 0)
-            {
-                return NGX_ERROR;
-            }
-
-            h->chunked = 1;
-
-        } else if (len == 10
-                   && ngx_strncasecmp(name, (u_char *) "Connection", 10)
-                      == 0)
-        {
-            if (ngx_strlcasestrn(v, ve, (u_char *) "close", 5 - 1)) {
-                h->close = 1;
-            }
-
-        } else if (len == 8
-                   && ngx_strncasecmp(name, (u_char *) "Location", 8) == 0)
-        {
-            h->location.data = v;
-            h->location.len = ve - v;
-        }
-    }
-
-    if (h->chunked) {
-        h->length = -1;
-    }
-
-    return NGX_OK;
-}
-
-
-/* decodes the chunks in place, body .. body_end, as they come */
-
-static ngx_int_t
-ngx_http_b24trigger_http_chunks(ngx_http_b24trigger_http_t *h)
-{
-    u_char  *p, *last, *eol;
-    off_t    size;
-    size_t   n;
-
-    last = h->in_last;
-
-    for ( ;; ) {
-        p = h->in + h->chunk_pos;
-
-        switch (h->chunk_state) {
-
-        case ngx_http_b24trigger_chunk_size:
-
-            eol = ngx_strlchr(p, last, LF);
-            if (eol == NULL) {
-                if (last - p > 256) {
-                    goto invalid;
-                }
-
-                return NGX_AGAIN;
-            }
-
-            size = 0;
-            n = 0;
-
-            while (p < eol && n < 16) {
-                if (*p >= '0' && *p <= '9') {
-                    size = size * 16 + (*p - '0');
-
-                } else if ((*p | 0x20) >= 'a' && (*p | 0x20) <= 'f') {
-                    size = size * 16 + ((*p | 0x20) - 'a' + 10);
-
-                } else {
-                    break;
-                }
-
-                p++;
-                n++;
-            }
-
-            if (n == 0 || n == 16
-                || (p < eol && *p != ';' && *p != '\r' && *p != ' '))
-            {
-                goto invalid;
-            }
-
-            h->chunk_pos = eol + 1 - h->in;
-
-            if (size == 0) {
-                h->chunk_state = ngx_http_b24trigger_chunk_trailer;
-                break;
-            }
-
-            if (size > NGX_HTTP_B24TRIGGER_RESPONSE_MAX
-                || h->body_end - h->body + size
-                   > NGX_HTTP_B24TRIGGER_RESPONSE_MAX)
-            {
-                h->transfer->too_large = 1;
-                h->close = 1;
-                ngx_http_b24trigger_http_fail(h, CURLE_WRITE_ERROR,
-                                              "answer too large");
-                return NGX_ERROR;
-            }
-
-            h->chunk_left = size;
-            h->chunk_state = ngx_http_b24trigger_chunk_data;
-            break;
-
-        case ngx_http_b24trigger_chunk_data:
-
-            n = ngx_min((off_t) (last - p), h->chunk_left);
-
-            if (n == 0) {
-                return NGX_AGAIN;
-            }
-
-            ngx_memmove(h->in + h->body_end, p, n);
-            h->body_end += n;
-            h->chunk_pos += n;
-            h->chunk_left -= n;
-
-            if (h->chunk_left == 0) {
-                h->chunk_state = ngx_http_b24trigger_chunk_crlf;
-            }
-
-            break;
-
-        case ngx_http_b24trigger_chunk_crlf:
-
-            if (last - p < 2) {
-                return NGX_AGAIN;
-            }
-
-            if (p[0] != CR || p[1] != LF) {
-                goto invalid;
-            }
-
-            h->chunk_pos += 2;
-            h->chunk_state = ngx_http_b24trigger_chunk_size;
-            break;
-
-        case ngx_http_b24trigger_chunk_trailer:
-
-            eol = ngx_strlchr(p, last, LF);
-            if (eol == NULL) {
-                if (last - p > 4096) {
-                    goto invalid;
-                }
-
-                return NGX_AGAIN;
-            }
-
-            h->chunk_pos = eol + 1 - h->in;
-
-            if (eol == p || (eol == p + 1 && *p == CR)) {
-
-                if (h->in + h->chunk_pos < last) {
-                    h->close = 1;
-                }
-
-                return NGX_OK;
-            }
-
-            break;
-        }
-    }
-
-invalid:
-
-    ngx_http_b24trigger_http_fail(h, CURLE_RECV_ERROR,
-                                  "invalid chunked encoding");
-    return NGX_ERROR;
 }
 
 
@@ -1346,49 +970,47 @@ static void
 ngx_http_b24trigger_http_complete(ngx_http_b24trigger_http_t *h)
 {
     u_char                          *p;
+    ngx_str_t                        location;
     ngx_http_b24trigger_peer_t      *peer;
+    ngx_http_b24trigger_answer_t    *a;
     ngx_http_b24trigger_transfer_t  *t;
 
     t = h->transfer;
     peer = h->peer;
 
-    t->response.data = h->in + h->body;
-    t->response.len = h->body_end - h->body;
+    a = &h->answer;
+
+    t->status = a->status;
+    t->response.data = h->in + a->body;
+    t->response.len = a->body_end - a->body;
 
     /* Location, made absolute and NUL-ended, as libcurl gives it */
 
-    if (h->location.len) {
-        if (h->location.data[0] == '/') {
-            t->redirect.len = (peer->https ? 8 : 7) + peer->host.len
-                              + h->location.len;
-            t->redirect.data = ngx_pnalloc(t->pool, t->redirect.len + 1);
+    if (a->location_len) {
+        location.data = h->in + a->location;
+        location.len = a->location_len;
 
-            if (t->redirect.data) {
+        t->redirect.data = ngx_pnalloc(t->pool, sizeof("https://") - 1
+                                                + peer->host.len
+                                                + location.len + 1);
+        if (t->redirect.data != NULL) {
+
+            if (location.data[0] == '/') {
                 p = ngx_sprintf(t->redirect.data, "%s%V%V",
                                 peer->https ? "https://" : "http://",
-                                &peer->host, &h->location);
-                *p = '\0';
+                                &peer->host, &location);
 
             } else {
-                t->redirect.len = 0;
+                p = ngx_cpymem(t->redirect.data, location.data,
+                               location.len);
             }
 
-        } else {
-            t->redirect.len = h->location.len;
-            t->redirect.data = ngx_pnalloc(t->pool, t->redirect.len + 1);
-
-            if (t->redirect.data) {
-                p = ngx_cpymem(t->redirect.data, h->location.data,
-                               h->location.len);
-                *p = '\0';
-
-            } else {
-                t->redirect.len = 0;
-            }
+            *p = '\0';
+            t->redirect.len = p - t->redirect.data;
         }
     }
 
-    if (h->close) {
+    if (a->close) {
         ngx_http_b24trigger_http_close(h->keep->connection);
         h->keep = NULL;
 
