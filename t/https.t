@@ -61,6 +61,8 @@ is($calls[0]{target}, 'DEAL_1', 'target');
 $t->emu_reset;
 is(scalar(grep { $t->post("/hook?id=$_", '')->{status} == 200 } 3 .. 5), 3,
    'three more calls over the kept-alive connection');
+my %ports = map { $_->{client_port} => 1 } @{ $t->calls };
+is(scalar keys %ports, 1, 'one TLS connection for the three');
 
 $t->emu_reset;
 $t->reload($other);

@@ -108,7 +108,7 @@ sub emulator {
 
     if ($opts{https}) {
         my $c = $self->certs;
-        push @args, '--https-listen', '127.0.0.1:0',
+        push @args, '--https-listen', ($opts{https_host} || '127.0.0.1') . ':0',
                     '--cert', "$c/server.crt", '--key', "$c/server.key";
     }
 
