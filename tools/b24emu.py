@@ -1742,8 +1742,12 @@ def main(argv=None):
             raise SystemExit("b24emu: cannot write --pid-file: %s"
                              % e.strerror)
 
+    # the handler only notes the signal: Event.set() there could wait for
+    # the lock the interrupted Event.wait() below holds, forever
+    signalled = []
+
     def on_signal(signum, frame):
-        state.stopping.set()
+        signalled.append(signum)
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
@@ -1758,8 +1762,10 @@ def main(argv=None):
     sys.stdout.write("b24emu ready %s\n" % " ".join(ready))
     sys.stdout.flush()
 
-    while not state.stopping.wait(0.2):
+    while not signalled and not state.stopping.wait(0.2):
         pass
+
+    state.stopping.set()
 
     for s in servers:
         s.shutdown()
