@@ -71,6 +71,7 @@ typedef struct {
 } ngx_http_b24trigger_http_t;
 
 
+static void ngx_http_b24trigger_http_cleanup(void *data);
 static void ngx_http_b24trigger_http_connect(ngx_http_b24trigger_http_t *h,
     ngx_uint_t fresh);
 static void ngx_http_b24trigger_http_connected(
@@ -334,6 +335,7 @@ ngx_http_b24trigger_http_start(ngx_pool_t *pool, ngx_log_t *log,
 {
     u_char                          *p;
     size_t                           n;
+    ngx_pool_cleanup_t              *cln;
     ngx_http_b24trigger_http_t      *h;
     ngx_http_b24trigger_transfer_t  *t;
 
@@ -346,6 +348,16 @@ ngx_http_b24trigger_http_start(ngx_pool_t *pool, ngx_log_t *log,
     if (h == NULL) {
         return NULL;
     }
+
+    /* whatever happens to the pool, its timer and connection go first */
+
+    cln = ngx_pool_cleanup_add(pool, 0);
+    if (cln == NULL) {
+        return NULL;
+    }
+
+    cln->handler = ngx_http_b24trigger_http_cleanup;
+    cln->data = t;
 
     t->pool = pool;
     t->log = log;
@@ -423,6 +435,19 @@ ngx_http_b24trigger_http_cancel(ngx_http_b24trigger_transfer_t *t)
     if (h->keep) {
         ngx_http_b24trigger_http_close(h->keep->connection);
         h->keep = NULL;
+    }
+}
+
+
+static void
+ngx_http_b24trigger_http_cleanup(void *data)
+{
+    ngx_http_b24trigger_transfer_t  *t = data;
+
+    ngx_http_b24trigger_http_t  *h = t->native;
+
+    if (h->timer.timer_set || h->post.posted || h->keep) {
+        ngx_http_b24trigger_http_cancel(t);
     }
 }
 
