@@ -1187,11 +1187,30 @@ ngx_http_b24trigger_http_keep(ngx_http_b24trigger_http_t *h)
     }
 
     if (ngx_terminate || ngx_exiting
+        || c->read->eof || c->read->error || c->write->error
         || ngx_handle_read_event(c->read, 0) != NGX_OK)
     {
         ngx_http_b24trigger_http_close(c);
         return;
     }
+
+#if (NGX_SSL)
+
+    /*
+     * what OpenSSL has read past the answer (more data; a close_notify,
+     * perhaps already processed) would never wake the idle check, and the
+     * next call would take it for its answer, or wait for one
+     */
+
+    if (c->ssl
+        && (SSL_has_pending(c->ssl->connection)
+            || (SSL_get_shutdown(c->ssl->connection) & SSL_RECEIVED_SHUTDOWN)))
+    {
+        ngx_http_b24trigger_http_close(c);
+        return;
+    }
+
+#endif
 
     if (peer->nidle >= NGX_HTTP_B24TRIGGER_HTTP_IDLE) {
         q = ngx_queue_last(&peer->idle);

@@ -923,8 +923,13 @@ ngx_http_b24trigger_call_over(ngx_http_b24trigger_call_t *call,
 
     peer = call->portal->peer;
 
-    if (t->native && t->result != CURLE_OK && t->unsent && !peer->literal
-        && !call->fallback && t->time + 1 < call->portal->timeout)
+    if (t->native && t->unsent && !peer->literal && !call->fallback
+        && (t->result == CURLE_COULDNT_CONNECT
+            || t->result == CURLE_OPERATION_TIMEDOUT
+            || t->result == CURLE_SSL_CONNECT_ERROR
+            || t->result == CURLE_PEER_FAILED_VERIFICATION)
+        && t->time + 1 < call->portal->timeout
+        && !ngx_exiting && !ngx_terminate)
     {
         ngx_log_debug2(NGX_LOG_DEBUG_EVENT, call->log, 0,
                        "b24trigger: portal \"%V\" failed at its address "

@@ -64,6 +64,21 @@ is(scalar(grep { $t->post("/hook?id=$_", '')->{status} == 200 } 3 .. 5), 3,
 my %ports = map { $_->{client_port} => 1 } @{ $t->calls };
 is(scalar keys %ports, 1, 'one TLS connection for the three');
 
+# what OpenSSL read past an answer (more bytes, a close_notify with TCP
+# left open) never wakes nginx: the connection must not be kept
+
+for my $f ('trailing_garbage', 'close_notify') {
+    $t->emu_reset;
+    $t->emu_config(faults => [$f]);
+    is($t->post('/hook?id=8', '')->{status}, 200, "$f over TLS: forwarded");
+    select undef, undef, undef, 0.3;
+    my $r = $t->post('/hook?id=9', '');
+    is($r->{status}, 200, "$f over TLS: the next call forwarded");
+    is($r->{json}{target}, 'DEAL_9', "$f over TLS: with its own answer");
+    my %p = map { $_->{client_port} => 1 } @{ $t->calls };
+    is(scalar keys %p, 2, "$f over TLS: on a new connection");
+}
+
 $t->emu_reset;
 $t->reload($other);
 

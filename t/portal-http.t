@@ -98,11 +98,22 @@ forwarded('after the portal closed an idle connection', '/main?id=13');
 my $after = () = $t->log_lines('error');
 is($after, $before, 'no error logged for a closed idle connection');
 
+# bytes after the answer: the connection is not used again, and the next
+# call gets its own answer, not those bytes
+
+$t->emu_reset;
+$t->emu_config(faults => ['trailing_garbage']);
+forwarded('an answer followed by another', '/main?id=20');
+my $r = forwarded('the next call', '/main?id=21');
+is($r->{json}{target}, 'DEAL_21', 'the next call: its own answer');
+%ports = map { $_ => 1 } ports();
+is(scalar keys %ports, 2, 'the next call: on a new connection');
+
 # too large, cut short
 
 $t->emu_reset;
 $t->emu_config(faults => ['huge']);
-my $r = $t->post('/main?id=14', '');
+$r = $t->post('/main?id=14', '');
 is($r->{status}, 502, 'an answer over 64 KiB: 502');
 is($r->{json}{error}, 'portal_invalid_response', 'too large: invalid');
 like($t->error_log, qr/\[error\].*answer too large/,

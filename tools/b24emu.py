@@ -116,7 +116,8 @@ RAW_FAULTS = ("html502", "html504", "empty_200", "garbage_200", "reset",
               "hang", "close", "redirect")
 # applied to the answer the call would normally get
 DELIVERY_FAULTS = ("slow_body", "truncated", "chunked", "close_delimited",
-                   "continue_100", "slow_head", "huge")
+                   "continue_100", "slow_head", "huge", "trailing_garbage",
+                   "close_notify")
 FAULT_MODES = (("none",) + tuple(JSON_FAULTS_IMMEDIATE)
                + tuple(JSON_FAULTS_POSITIONAL) + RAW_FAULTS + DELIVERY_FAULTS)
 
@@ -1037,8 +1038,18 @@ class Handler(BaseHTTPRequestHandler):
         if how == "huge":
             # valid JSON, larger than any client should take (64 KiB)
             body = body + b" " * (70 * 1024)
+        if how == "trailing_garbage":
+            # the answer padded to exactly 4096 bytes, a client's usual
+            # first read: what follows stays in the socket, or in TLS
+            body = body + b" " * max(0, 3000 - len(body))
         if how == "continue_100":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if how == "close_notify":
+            try:
+                self.connection.setsockopt(socket.IPPROTO_TCP,
+                                           socket.TCP_CORK, 1)
+            except OSError:
+                pass
         self.send_response(ans.status)
         for k, v in ans.headers:
             self.send_header(k, v)
@@ -1056,6 +1067,11 @@ class Handler(BaseHTTPRequestHandler):
         self._headers_buffer.append(b"\r\n")
         head = b"".join(self._headers_buffer)
         self._headers_buffer = []
+        if how == "trailing_garbage" and len(head) + len(body) < 4096:
+            # to exactly 4096; the length keeps its 4 digits
+            cl = b"Content-Length: %d\r\n" % len(body)
+            body += b" " * (4096 - len(head) - len(body))
+            head = head.replace(cl, b"Content-Length: %d\r\n" % len(body))
         if head_only:
             body = b""
         if how == "truncated":
@@ -1093,9 +1109,28 @@ class Handler(BaseHTTPRequestHandler):
                 self.wfile.write(head[i:i + 5])
             self.wfile.write(body)
             return
+        if how == "trailing_garbage":
+            # an answer nobody asked for, in the same write: a client that
+            # keeps the connection would take it for its next answer
+            stale = json.dumps({"error": "STALE", "error_description":
+                                "an answer to no request"}).encode()
+            body += (b"HTTP/1.1 200 OK\r\nContent-Type: application/json"
+                     b"\r\nContent-Length: %d\r\n\r\n" % len(stale)
+                     + stale)
         self.wfile.write(head + body)
         if how == "close_delimited":
             self.shutdown_write()
+        if how == "close_notify" and isinstance(self.connection,
+                                                ssl.SSLSocket):
+            # TLS closed, TCP left open: the client must not reuse it.  The
+            # answer and the close_notify leave in one segment (corked; the
+            # kernel sends after 200 ms at most), so that the client reads
+            # both at once
+            self.close_connection = True
+            try:
+                self.connection.unwrap()
+            except (OSError, ValueError):
+                pass
 
     def shutdown_write(self):
         try:
