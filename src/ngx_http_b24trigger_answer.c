@@ -182,6 +182,31 @@ ngx_http_b24trigger_answer_eof(ngx_http_b24trigger_answer_t *a, size_t len)
 }
 
 
+/*
+ * Chunked: the framing parsed so far lies between the decoded body and
+ * the raw rest; moving the rest down frees that room, so that framing does
+ * not count against the room of a buffer.  Returns the new length.
+ */
+
+size_t
+ngx_http_b24trigger_answer_compact(ngx_http_b24trigger_answer_t *a,
+    u_char *buf, size_t len)
+{
+    size_t  gap;
+
+    if (!a->headers || !a->chunked || a->raw <= a->body_end) {
+        return len;
+    }
+
+    gap = a->raw - a->body_end;
+
+    ngx_memmove(buf + a->body_end, buf + a->raw, len - a->raw);
+    a->raw = a->body_end;
+
+    return len - gap;
+}
+
+
 /* the status line and headers, buf .. last; NGX_AGAIN for a 1xx */
 
 static ngx_int_t

@@ -61,6 +61,10 @@ void ngx_http_b24trigger_answer_init(ngx_http_b24trigger_answer_t *a,
 ngx_int_t ngx_http_b24trigger_answer_parse(ngx_http_b24trigger_answer_t *a,
     u_char *buf, size_t *len);
 
+/* the buffer holds len bytes, what is left once the chunk framing is out */
+size_t ngx_http_b24trigger_answer_compact(ngx_http_b24trigger_answer_t *a,
+    u_char *buf, size_t len);
+
 /* the connection closed: NGX_OK if the answer ends there */
 ngx_int_t ngx_http_b24trigger_answer_eof(ngx_http_b24trigger_answer_t *a,
     size_t len);

@@ -68,6 +68,7 @@ typedef struct {
     unsigned                         reused:1;
     unsigned                         retried:1;
     unsigned                         starting:1;
+    unsigned                         sent:1;     /* a byte, ever */
 } ngx_http_b24trigger_http_t;
 
 
@@ -762,6 +763,22 @@ ngx_http_b24trigger_http_write(ngx_event_t *wev)
     }
 
     if (wev->timedout) {
+
+        /* a silent address: the next one, if any */
+
+        if (h->addr + 1 < h->peer->naddrs) {
+            ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
+                          "connect() to %V failed",
+                          &h->peer->addrs[(h->peer->next + h->addr)
+                                          % h->peer->naddrs].name);
+            ngx_http_b24trigger_http_close(c);
+            h->keep = NULL;
+            h->connecting = 0;
+            h->addr++;
+            ngx_http_b24trigger_http_connect(h, 1);
+            return;
+        }
+
         ngx_http_b24trigger_http_fail(h, CURLE_OPERATION_TIMEDOUT,
                                       "Connection timed out after %M "
                                       "milliseconds",
@@ -783,7 +800,8 @@ ngx_http_b24trigger_http_write(ngx_event_t *wev)
     }
 
     ngx_log_error(NGX_LOG_INFO, c->log, err, "connect() to %V failed",
-                  c->addr_text.len ? &c->addr_text : &h->peer->name);
+                  &h->peer->addrs[(h->peer->next + h->addr)
+                                  % h->peer->naddrs].name);
 
     ngx_http_b24trigger_http_close(c);
     h->keep = NULL;
@@ -840,6 +858,7 @@ ngx_http_b24trigger_http_send(ngx_http_b24trigger_http_t *h)
         }
 
         h->out_pos += n;
+        h->sent = 1;
     }
 
     /* all sent: the answer, perhaps already here */
@@ -885,9 +904,23 @@ ngx_http_b24trigger_http_read(ngx_event_t *rev)
 
     for ( ;; ) {
 
+        if (h->in_last == h->in_end && h->in) {
+            len = ngx_http_b24trigger_answer_compact(&h->answer, h->in,
+                                                     h->in_last - h->in);
+            h->in_last = h->in + len;
+        }
+
         if (h->in_last == h->in_end) {
             size = h->in ? (size_t) (h->in_end - h->in) * 2
                          : NGX_HTTP_B24TRIGGER_HTTP_BUF;
+
+            /* the whole answer at once, when its length is known */
+
+            if (h->answer.headers && h->answer.length >= 0
+                && size < h->answer.body + (size_t) h->answer.length)
+            {
+                size = h->answer.body + (size_t) h->answer.length;
+            }
 
             if (size > max) {
                 size = max;
@@ -1086,8 +1119,11 @@ ngx_http_b24trigger_http_fail(ngx_http_b24trigger_http_t *h,
 
     t = h->transfer;
 
-    /* nothing reached the portal: it may be elsewhere now */
-    t->unsent = (h->out_pos == h->out);
+    /* nothing ever reached the portal: it may be elsewhere now */
+    t->unsent = !h->sent;
+
+    /* the status of an answer that went wrong afterwards, for the log */
+    t->status = h->answer.status;
 
     va_start(args, fmt);
     p = ngx_vslprintf((u_char *) t->errbuf,
@@ -1197,13 +1233,15 @@ ngx_http_b24trigger_http_keep(ngx_http_b24trigger_http_t *h)
 #if (NGX_SSL)
 
     /*
-     * what OpenSSL has read past the answer (more data; a close_notify,
-     * perhaps already processed) would never wake the idle check, and the
-     * next call would take it for its answer, or wait for one
+     * what OpenSSL has read past the answer (more data; a close_notify or
+     * an error, perhaps already processed) would never wake the idle
+     * check, and the next call would take it for its answer, wait for
+     * one, or fail
      */
 
     if (c->ssl
-        && (SSL_has_pending(c->ssl->connection)
+        && (c->ssl->last == NGX_ERROR || c->ssl->last == NGX_DONE
+            || SSL_has_pending(c->ssl->connection)
             || (SSL_get_shutdown(c->ssl->connection) & SSL_RECEIVED_SHUTDOWN)))
     {
         ngx_http_b24trigger_http_close(c);

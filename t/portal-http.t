@@ -71,7 +71,9 @@ is($calls[0]{http_method}, 'POST', 'a POST');
 
 # however the answer is framed or paced
 
-for my $m ('chunked', 'continue_100', 'slow_head', 'close_delimited') {
+for my $m ('chunked', 'chunked_bytes', 'continue_100', 'slow_head',
+           'close_delimited')
+{
     $t->emu_reset;
     $t->emu_config(faults => [$m]);
     my $r = forwarded($m, '/main?id=10');

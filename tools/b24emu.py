@@ -117,7 +117,7 @@ RAW_FAULTS = ("html502", "html504", "empty_200", "garbage_200", "reset",
 # applied to the answer the call would normally get
 DELIVERY_FAULTS = ("slow_body", "truncated", "chunked", "close_delimited",
                    "continue_100", "slow_head", "huge", "trailing_garbage",
-                   "close_notify")
+                   "close_notify", "chunked_bytes")
 FAULT_MODES = (("none",) + tuple(JSON_FAULTS_IMMEDIATE)
                + tuple(JSON_FAULTS_POSITIONAL) + RAW_FAULTS + DELIVERY_FAULTS)
 
@@ -1053,7 +1053,11 @@ class Handler(BaseHTTPRequestHandler):
         self.send_response(ans.status)
         for k, v in ans.headers:
             self.send_header(k, v)
-        if how == "chunked":
+        if how == "chunked_bytes":
+            # 30 000 bytes of answer (JSON and spaces), a byte per chunk:
+            # six times as much framing as answer
+            body = body + b" " * max(0, 30000 - len(body))
+        if how in ("chunked", "chunked_bytes"):
             self.send_header("Transfer-Encoding", "chunked")
         elif how == "close_delimited":
             # no length: the answer ends when the connection does
@@ -1088,17 +1092,17 @@ class Handler(BaseHTTPRequestHandler):
                     return
                 self.wfile.write(body[i:i + 1])
             return
-        if how == "chunked":
+        if how in ("chunked", "chunked_bytes"):
             # small chunks, an extension, a trailer; head and chunks apart
-            out = b""
-            for i in range(0, len(body), 7):
-                piece = body[i:i + 7]
-                out += b"%x;n=%d\r\n" % (len(piece), i) + piece + b"\r\n"
-            out += b"0\r\nX-Checksum: none\r\n\r\n"
+            step = 7 if how == "chunked" else 1
+            out = [b"%x;n=%d\r\n%s\r\n" % (len(body[i:i + step]), i,
+                                            body[i:i + step])
+                   for i in range(0, len(body), step)]
+            out.append(b"0\r\nX-Checksum: none\r\n\r\n")
             self.wfile.write(head)
             self.wfile.flush()
             time.sleep(0.01)
-            self.wfile.write(out)
+            self.wfile.write(b"".join(out))
             return
         if how == "slow_head":
             # the status line and headers in pieces of 5 bytes

@@ -373,7 +373,7 @@ is "slow_body: client times out mid-body (curl 28)" "$RC $ST" "28 200"
 emu_config "$E" '{"mode":"slow_body","slow_body_interval_ms":1}' > /dev/null
 call --max-time 10 "$B/$T?target=DEAL_1"
 like "slow_body: complete body arrives" "$RC $ST $BODY" '^0 200 \{"result":true'
-for m in chunked close_delimited continue_100 slow_head; do
+for m in chunked chunked_bytes close_delimited continue_100 slow_head; do
     emu_config "$E" "{\"mode\":\"$m\"}" > /dev/null
     call --max-time 5 "$B/$T?target=DEAL_1"
     like "$m: the whole answer" "$RC $ST $BODY" '^0 200 \{"result":true'
