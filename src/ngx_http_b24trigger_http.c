@@ -78,6 +78,7 @@ static void ngx_http_b24trigger_http_connect(ngx_http_b24trigger_http_t *h,
 static void ngx_http_b24trigger_http_connected(
     ngx_http_b24trigger_http_t *h);
 #if (NGX_SSL)
+static void ngx_http_b24trigger_http_handshake(ngx_event_t *ev);
 static void ngx_http_b24trigger_http_handshaked(ngx_connection_t *c);
 static ngx_int_t ngx_http_b24trigger_http_check_peer(
     ngx_http_b24trigger_http_t *h, ngx_connection_t *c);
@@ -627,6 +628,8 @@ ngx_http_b24trigger_http_connected(ngx_http_b24trigger_http_t *h)
 
         if (rc == NGX_AGAIN) {
             c->ssl->handler = ngx_http_b24trigger_http_handshaked;
+            c->read->handler = ngx_http_b24trigger_http_handshake;
+            c->write->handler = ngx_http_b24trigger_http_handshake;
             return;
         }
 
@@ -645,6 +648,39 @@ ngx_http_b24trigger_http_connected(ngx_http_b24trigger_http_t *h)
 
 
 #if (NGX_SSL)
+
+/*
+ * nginx's own handshake handler, but for a worker that exits: it stops
+ * at once instead of going on until connect_timeout
+ */
+
+static void
+ngx_http_b24trigger_http_handshake(ngx_event_t *ev)
+{
+    ngx_connection_t            *c;
+    ngx_http_b24trigger_http_t  *h;
+
+    c = ev->data;
+    h = c->data;
+
+    if (c->close) {
+        ngx_http_b24trigger_http_fail(h, CURLE_ABORTED_BY_CALLBACK,
+                                      "worker is shutting down");
+        return;
+    }
+
+    if (!ev->timedout && ngx_ssl_handshake(c) == NGX_AGAIN) {
+
+        /* ngx_ssl_handshake() set its own handlers */
+
+        c->read->handler = ngx_http_b24trigger_http_handshake;
+        c->write->handler = ngx_http_b24trigger_http_handshake;
+        return;
+    }
+
+    ngx_http_b24trigger_http_handshaked(c);
+}
+
 
 static void
 ngx_http_b24trigger_http_handshaked(ngx_connection_t *c)
