@@ -40,6 +40,12 @@ typedef struct {
 } ngx_http_b24trigger_keep_t;
 
 
+#if (NGX_SSL)
+/* the peer of a TLS connection, whatever the connection's state */
+static int  ngx_http_b24trigger_http_peer_index = -1;
+#endif
+
+
 
 
 typedef struct {
@@ -79,6 +85,8 @@ static void ngx_http_b24trigger_http_connected(
     ngx_http_b24trigger_http_t *h);
 #if (NGX_SSL)
 static void ngx_http_b24trigger_http_handshake(ngx_event_t *ev);
+static void ngx_http_b24trigger_http_save_session(ngx_connection_t *c);
+static void ngx_http_b24trigger_http_forget(ngx_http_b24trigger_peer_t *peer);
 static void ngx_http_b24trigger_http_handshaked(ngx_connection_t *c);
 static ngx_int_t ngx_http_b24trigger_http_check_peer(
     ngx_http_b24trigger_http_t *h, ngx_connection_t *c);
@@ -261,6 +269,23 @@ ngx_http_b24trigger_http_init_conf(ngx_conf_t *cf,
             cln->handler = ngx_ssl_cleanup_ctx;
             cln->data = ssl;
 
+            /* sessions resumed on new connections, kept per worker */
+
+            if (ngx_ssl_client_session_cache(cf, ssl, 1) != NGX_OK) {
+                return NGX_ERROR;
+            }
+
+            if (ngx_http_b24trigger_http_peer_index == -1) {
+                ngx_http_b24trigger_http_peer_index =
+                                  SSL_get_ex_new_index(0, NULL, NULL, NULL,
+                                                       NULL);
+                if (ngx_http_b24trigger_http_peer_index == -1) {
+                    ngx_ssl_error(NGX_LOG_EMERG, cf->log, 0,
+                                  "SSL_get_ex_new_index() failed");
+                    return NGX_ERROR;
+                }
+            }
+
             if (bmcf->ssl_trusted_certificate.len) {
 
                 /*
@@ -326,6 +351,13 @@ ngx_http_b24trigger_http_exit(ngx_cycle_t *cycle,
         }
 
         peer->nidle = 0;
+
+#if (NGX_SSL)
+        if (peer->session) {
+            ngx_ssl_free_session(peer->session);
+            peer->session = NULL;
+        }
+#endif
     }
 }
 
@@ -624,6 +656,19 @@ ngx_http_b24trigger_http_connected(ngx_http_b24trigger_http_t *h)
             return;
         }
 
+        if (SSL_set_ex_data(c->ssl->connection,
+                            ngx_http_b24trigger_http_peer_index, peer)
+            != 1
+            || (peer->session
+                && ngx_ssl_set_session(c, peer->session) != NGX_OK))
+        {
+            ngx_http_b24trigger_http_fail(h, CURLE_SSL_CONNECT_ERROR,
+                                          "SSL connect error");
+            return;
+        }
+
+        c->ssl->save_session = ngx_http_b24trigger_http_save_session;
+
         rc = ngx_ssl_handshake(c);
 
         if (rc == NGX_AGAIN) {
@@ -722,6 +767,37 @@ ngx_http_b24trigger_http_handshaked(ngx_connection_t *c)
 }
 
 
+/* a new session of the portal (TLS 1.3 sends them after the handshake) */
+
+static void
+ngx_http_b24trigger_http_save_session(ngx_connection_t *c)
+{
+    ngx_ssl_session_t           *session;
+    ngx_http_b24trigger_peer_t  *peer;
+
+    peer = SSL_get_ex_data(c->ssl->connection,
+                           ngx_http_b24trigger_http_peer_index);
+    if (peer == NULL) {
+        return;
+    }
+
+    session = ngx_ssl_get_session(c);
+    if (session == NULL) {
+        return;
+    }
+
+    if (peer->session) {
+        ngx_ssl_free_session(peer->session);
+    }
+
+    peer->session = session;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_EVENT, c->log, 0,
+                   "b24trigger http: TLS session of \"%s\" kept",
+                   peer->name.data);
+}
+
+
 /* as libcurl does by default: the chain, then the name or address */
 
 static ngx_int_t
@@ -738,6 +814,7 @@ ngx_http_b24trigger_http_check_peer(ngx_http_b24trigger_http_t *h,
     v = SSL_get_verify_result(c->ssl->connection);
 
     if (v != X509_V_OK) {
+        ngx_http_b24trigger_http_forget(peer);
         ngx_http_b24trigger_http_fail(h, CURLE_PEER_FAILED_VERIFICATION,
                                       "SSL certificate problem: %s",
                                       X509_verify_cert_error_string(v));
@@ -747,6 +824,7 @@ ngx_http_b24trigger_http_check_peer(ngx_http_b24trigger_http_t *h,
     cert = SSL_get_peer_certificate(c->ssl->connection);
 
     if (cert == NULL) {
+        ngx_http_b24trigger_http_forget(peer);
         ngx_http_b24trigger_http_fail(h, CURLE_PEER_FAILED_VERIFICATION,
                                       "SSL: no certificate");
         return NGX_ERROR;
@@ -763,6 +841,7 @@ ngx_http_b24trigger_http_check_peer(ngx_http_b24trigger_http_t *h,
     X509_free(cert);
 
     if (rc != 1) {
+        ngx_http_b24trigger_http_forget(peer);
         ngx_http_b24trigger_http_fail(h, CURLE_PEER_FAILED_VERIFICATION,
                                       "SSL: no alternative certificate "
                                       "subject name matches target host "
@@ -771,6 +850,18 @@ ngx_http_b24trigger_http_check_peer(ngx_http_b24trigger_http_t *h,
     }
 
     return NGX_OK;
+}
+
+
+/* a session of a portal that failed its checks is not resumed */
+
+static void
+ngx_http_b24trigger_http_forget(ngx_http_b24trigger_peer_t *peer)
+{
+    if (peer->session) {
+        ngx_ssl_free_session(peer->session);
+        peer->session = NULL;
+    }
 }
 
 #endif

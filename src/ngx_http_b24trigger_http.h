@@ -30,6 +30,7 @@ typedef struct {
                                        NUL-ended */
 #if (NGX_SSL)
     ngx_ssl_t          *ssl;        /* NULL: plain http */
+    ngx_ssl_session_t  *session;    /* the last one, per worker */
 #endif
     ngx_queue_t         idle;       /* kept-alive connections, per worker */
     ngx_uint_t          nidle;

@@ -64,6 +64,16 @@ is(scalar(grep { $t->post("/hook?id=$_", '')->{status} == 200 } 3 .. 5), 3,
 my %ports = map { $_->{client_port} => 1 } @{ $t->calls };
 is(scalar keys %ports, 1, 'one TLS connection for the three');
 
+# a new connection resumes the TLS session of the last one
+
+$t->emu_reset;
+$t->emu_config(faults => ['close_delimited']);
+is($t->post('/hook?id=6', '')->{status}, 200, 'an answer that closes');
+is($t->post('/hook?id=7', '')->{status}, 200, 'then a new connection');
+my @c = @{ $t->calls };
+is(scalar @c, 2, 'two calls');
+ok($c[1]{tls_resumed}, 'the new connection resumed the TLS session');
+
 # what OpenSSL read past an answer (more bytes, a close_notify with TCP
 # left open) never wakes nginx: the connection must not be kept
 

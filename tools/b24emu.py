@@ -1232,6 +1232,9 @@ class Handler(BaseHTTPRequestHandler):
             "listener": self.server.listener,
             "client": self.client_address[0],
             "client_port": self.client_address[1],
+            "tls_resumed": (self.connection.session_reused
+                            if isinstance(self.connection, ssl.SSLSocket)
+                            else None),
             "http_method": self.command,
             "path": redact_path(path, has_secret),
             "query": redact_query(query),

@@ -435,7 +435,7 @@ is "reset/hang/close logged with status null" "$n" \
     "[('reset', None), ('close', None), ('hang', None)]"
 n=$(calls_py "$E" "sorted(c[0])")
 is "log record fields" "$n" \
-    "['client', 'client_port', 'code', 'content_type', 'error', 'fault', 'headers', 'http_method', 'listener', 'method', 'params', 'path', 'query', 'seq', 'status', 'target', 'ts', 'user']"
+    "['client', 'client_port', 'code', 'content_type', 'error', 'fault', 'headers', 'http_method', 'listener', 'method', 'params', 'path', 'query', 'seq', 'status', 'target', 'tls_resumed', 'ts', 'user']"
 n=$(calls_py "$E" "(c[0]['method'], c[0]['params'], c[0]['target'], c[0]['code'], c[0]['user'], c[0]['status'], c[0]['error'], c[0]['path'], sorted(c[0]['headers']))")
 is "first call as logged" "$n" \
     "('crm.automation.trigger', {'target': 'DEAL_57', 'code': 'c5u4m'}, 'DEAL_57', 'c5u4m', '1', 200, None, '/rest/1/***/crm.automation.trigger', ['accept', 'content-type', 'host', 'user-agent'])"
