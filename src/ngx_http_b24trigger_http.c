@@ -5,13 +5,15 @@
  * The portal call over nginx's own connections, as proxy_pass makes
  * them: one HTTP/1.1 POST per call on a kept-alive connection of the
  * worker, TLS by nginx's OpenSSL layer (the certificate and the host name
- * checked before a byte is sent), the whole answer read into the call's
- * pool.  Every call to a portal whose address was resolved when the
- * configuration was loaded goes this way; libcurl (curl.c) keeps the
- * rest: a moved portal's new address, a host that could not be resolved
- * then, and the OAuth token server.  It fills the same transfer as
- * curl.c, with libcurl's result codes and words, so the portal client
- * classifies both alike.  Knows nothing about Bitrix24 answers.
+ * checked before a byte is sent, the worker's last session resumed), the
+ * whole answer read into the call's pool (answer.c parses it).  Every
+ * call to a portal whose address was resolved when the configuration was
+ * loaded starts this way; libcurl (curl.c) keeps the rest: a moved
+ * portal's new address, a host that could not be resolved then or whose
+ * address no longer takes calls (portal.c decides), and the OAuth token
+ * server.  It fills the same transfer as curl.c, with libcurl's result
+ * codes and words, so the portal client classifies both alike.  Knows
+ * nothing about Bitrix24 answers.
  */
 
 
