@@ -94,6 +94,8 @@ static ngx_int_t ngx_http_b24trigger_http_check_peer(
     ngx_http_b24trigger_http_t *h, ngx_connection_t *c);
 #endif
 static void ngx_http_b24trigger_http_write(ngx_event_t *wev);
+static void ngx_http_b24trigger_http_next(ngx_http_b24trigger_http_t *h,
+    ngx_err_t err);
 static void ngx_http_b24trigger_http_read(ngx_event_t *rev);
 static void ngx_http_b24trigger_http_send(ngx_http_b24trigger_http_t *h);
 static void ngx_http_b24trigger_http_complete(ngx_http_b24trigger_http_t *h);
@@ -496,7 +498,6 @@ ngx_http_b24trigger_http_connect(ngx_http_b24trigger_http_t *h,
 {
     ngx_int_t                    rc;
     ngx_err_t                    err;
-    ngx_uint_t                   i;
     ngx_queue_t                 *q;
     ngx_addr_t                  *addr;
     ngx_connection_t            *c;
@@ -539,42 +540,33 @@ ngx_http_b24trigger_http_connect(ngx_http_b24trigger_http_t *h,
 
     h->reused = 0;
 
-    for ( ;; ) {
-        i = (peer->next + h->addr) % peer->naddrs;
-        addr = &peer->addrs[i];
+    addr = &peer->addrs[(peer->next + h->addr) % peer->naddrs];
 
-        ngx_memzero(&pc, sizeof(ngx_peer_connection_t));
+    ngx_memzero(&pc, sizeof(ngx_peer_connection_t));
 
-        pc.sockaddr = addr->sockaddr;
-        pc.socklen = addr->socklen;
-        pc.name = &addr->name;
-        pc.get = ngx_event_get_peer;
-        pc.log = h->transfer->log;
-        pc.log_error = NGX_ERROR_INFO;
+    pc.sockaddr = addr->sockaddr;
+    pc.socklen = addr->socklen;
+    pc.name = &addr->name;
+    pc.get = ngx_event_get_peer;
+    pc.log = h->transfer->log;
+    pc.log_error = NGX_ERROR_INFO;
 
-        rc = ngx_event_connect_peer(&pc);
-        err = ngx_socket_errno;
+    rc = ngx_event_connect_peer(&pc);
+    err = ngx_socket_errno;
 
-        ngx_log_debug2(NGX_LOG_DEBUG_EVENT, pc.log, 0,
-                       "b24trigger http connect to %V: %i", pc.name, rc);
+    ngx_log_debug2(NGX_LOG_DEBUG_EVENT, pc.log, 0,
+                   "b24trigger http connect to %V: %i", pc.name, rc);
 
-        if (rc == NGX_OK || rc == NGX_AGAIN) {
-            break;
-        }
+    if (rc == NGX_DECLINED) {
+        /* connect() failed at once, and nginx said so */
+        ngx_http_b24trigger_http_next(h, err);
+        return;
+    }
 
-        if (++h->addr < peer->naddrs && rc == NGX_DECLINED) {
-            continue;
-        }
-
-        ngx_http_b24trigger_http_fail(h, CURLE_COULDNT_CONNECT,
-                                      "Failed to connect to %s port %d "
-                                      "after %M ms: %s", peer->name.data,
-                                      (int) ngx_inet_get_port(
-                                                       addr->sockaddr),
-                                      ngx_current_msec - h->start,
-                                      rc == NGX_DECLINED && err
-                                      ? strerror(err)
-                                      : "Could not connect");
+    if (rc != NGX_OK && rc != NGX_AGAIN) {
+        /* no socket, no connection: another address would fare no better */
+        h->addr = peer->naddrs;
+        ngx_http_b24trigger_http_next(h, 0);
         return;
     }
 
@@ -892,26 +884,7 @@ ngx_http_b24trigger_http_write(ngx_event_t *wev)
     }
 
     if (wev->timedout) {
-
-        /* a silent address: the next one, if any */
-
-        if (h->addr + 1 < h->peer->naddrs) {
-            ngx_log_error(NGX_LOG_INFO, c->log, NGX_ETIMEDOUT,
-                          "connect() to %V failed",
-                          &h->peer->addrs[(h->peer->next + h->addr)
-                                          % h->peer->naddrs].name);
-            ngx_http_b24trigger_http_close(c);
-            h->keep = NULL;
-            h->connecting = 0;
-            h->addr++;
-            ngx_http_b24trigger_http_connect(h, 1);
-            return;
-        }
-
-        ngx_http_b24trigger_http_fail(h, CURLE_OPERATION_TIMEDOUT,
-                                      "Connection timed out after %M "
-                                      "milliseconds",
-                                      ngx_current_msec - h->start);
+        ngx_http_b24trigger_http_next(h, NGX_ETIMEDOUT);
         return;
     }
 
@@ -928,26 +901,61 @@ ngx_http_b24trigger_http_write(ngx_event_t *wev)
         return;
     }
 
-    ngx_log_error(NGX_LOG_INFO, c->log, err, "connect() to %V failed",
-                  &h->peer->addrs[(h->peer->next + h->addr)
-                                  % h->peer->naddrs].name);
+    ngx_http_b24trigger_http_next(h, err);
+}
 
-    ngx_http_b24trigger_http_close(c);
-    h->keep = NULL;
-    h->connecting = 0;
 
-    if (++h->addr < h->peer->naddrs) {
+/*
+ * The address tried took nothing (err, or 0 when no connection could even
+ * be made): the next one of the name, or the call fails as libcurl says
+ */
+
+static void
+ngx_http_b24trigger_http_next(ngx_http_b24trigger_http_t *h, ngx_err_t err)
+{
+    ngx_http_b24trigger_peer_t  *peer;
+
+    peer = h->peer;
+
+    if (h->keep) {
+
+        /*
+         * a connect() in progress that failed, which nginx does not log;
+         * the last address's timeout is the call's own line
+         */
+
+        if (err != NGX_ETIMEDOUT || h->addr + 1 < peer->naddrs) {
+            ngx_log_error(NGX_LOG_INFO, h->keep->connection->log, err,
+                          "connect() to %V failed",
+                          &peer->addrs[(peer->next + h->addr)
+                                       % peer->naddrs].name);
+        }
+
+        ngx_http_b24trigger_http_close(h->keep->connection);
+        h->keep = NULL;
+        h->connecting = 0;
+    }
+
+    if (++h->addr < peer->naddrs) {
         ngx_http_b24trigger_http_connect(h, 1);
+        return;
+    }
+
+    if (err == NGX_ETIMEDOUT) {
+        ngx_http_b24trigger_http_fail(h, CURLE_OPERATION_TIMEDOUT,
+                                      "Connection timed out after %M "
+                                      "milliseconds",
+                                      ngx_current_msec - h->start);
         return;
     }
 
     ngx_http_b24trigger_http_fail(h, CURLE_COULDNT_CONNECT,
                                   "Failed to connect to %s port %d after "
-                                  "%M ms: %s", h->peer->name.data,
+                                  "%M ms: %s", peer->name.data,
                                   (int) ngx_inet_get_port(
-                                            h->peer->addrs[0].sockaddr),
+                                                   peer->addrs[0].sockaddr),
                                   ngx_current_msec - h->start,
-                                  strerror(err));
+                                  err ? strerror(err) : "Could not connect");
 }
 
 
