@@ -18,12 +18,15 @@ JOBS         ?= 2
 FUZZ_TIME    ?= 30
 
 # what each target needs from Debian (checked by deps-*, installed as root)
-PKG_BUILD    := nginx nginx-dev gcc make libcurl4-openssl-dev libjansson-dev \
-                libssl-dev
+# (nginx-dev only when building against Debian's tree, not NGINX_SRC=...)
+PKG_BUILD    := nginx $(if $(filter /usr/share/nginx/src,$(NGINX_SRC)),nginx-dev) \
+                gcc make libcurl4-openssl-dev libjansson-dev libssl-dev
 PKG_TEST     := $(PKG_BUILD) python3 perl curl openssl procps
 PKG_VALGRIND := $(PKG_TEST) valgrind
 PKG_BENCH    := $(PKG_TEST) wrk
 PKG_FUZZ     := $(PKG_BUILD) clang libclang-rt-14-dev
+PKG_DEB      := $(PKG_BUILD) debhelper dpkg-dev fakeroot lintian
+PKG_DEPS     := build test valgrind bench fuzz deb
 
 SOURCES      := config ngx_http_b24trigger_module.c $(wildcard src/*.[ch])
 
@@ -32,21 +35,30 @@ SRC_STAMP    := $(BUILD)/.nginx-src
 $(shell mkdir -p $(BUILD); [ "$$(cat $(SRC_STAMP) 2>/dev/null)" = \
         "$(NGINX_SRC)" ] || echo "$(NGINX_SRC)" > $(SRC_STAMP))
 
-.PHONY: all build deps-build deps-test deps-valgrind deps-bench deps-fuzz \
+.PHONY: all build $(addprefix deps-,$(PKG_DEPS)) \
         test test-valgrind demo bench soak fuzz fuzz-smoke install uninstall \
         clean style
 
 all: build
 
+# the deps-* steps may call apt-get: never two at once
+.NOTPARALLEL:
+
 build: deps-build $(MODULE)
 
-deps-%:
-	@tools/deps.sh $(PKG_$(shell echo $* | tr a-z A-Z))
+# One explicit rule per package set: make skips pattern rules for .PHONY
+# targets, so a "deps-%" rule would silently never run.  Each deps-* step
+# runs before anything is built (the module's order-only prerequisite).
+define deps_rule
+deps-$(1):
+	@tools/deps.sh $$(PKG_$(shell echo $(1) | tr a-z A-Z))
+endef
+$(foreach d,$(PKG_DEPS),$(eval $(call deps_rule,$(d))))
 
 # The module is configured with the exact flags of the nginx it will be
 # loaded into (--with-compat and the rest), read from nginx-dev's conf_flags
 # when building against Debian's tree.
-$(MODULE): $(SOURCES) $(SRC_STAMP)
+$(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	@mkdir -p $(BUILD)
 	@if [ ! -f $(BUILD)/nginx/configure ] || \
 	    [ "$$(cat $(BUILD)/nginx/.b24-source 2>/dev/null)" != "$(NGINX_SRC)" ]; \
