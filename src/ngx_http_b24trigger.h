@@ -64,6 +64,9 @@ typedef struct {
     ngx_flag_t                     status;
     ngx_http_b24trigger_spool_t   *spool;     /* b24trigger_queue */
     ngx_shm_zone_t                *shm_zone;  /* buckets, spool size */
+    ngx_array_t                    reach;     /* folders workers write
+                                                 in, reach.c */
+    ngx_cycle_t                   *cycle;     /* the one configured */
 } ngx_http_b24trigger_main_conf_t;
 
 
@@ -247,6 +250,13 @@ void ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
     void *data, ngx_uint_t fresh);
 ngx_int_t ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call);
 ngx_int_t ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call);
+
+/* the worker user's way to the module's folders (ngx_http_b24trigger_reach.c) */
+ngx_int_t ngx_http_b24trigger_reach_add(ngx_conf_t *cf, ngx_str_t *dir,
+    const char *what, ngx_uint_t write, ngx_uint_t level);
+ngx_int_t ngx_http_b24trigger_reach_check(
+    ngx_http_b24trigger_main_conf_t *bmcf, ngx_log_t *log);
+
 /* the install handler (ngx_http_b24trigger_install.c) */
 ngx_int_t ngx_http_b24trigger_install_handler(ngx_http_request_t *r);
 

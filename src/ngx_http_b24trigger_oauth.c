@@ -262,6 +262,22 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
     ngx_sprintf(oa->state_file.data, "%V%Z", &s);
     ngx_sprintf(oa->state_tmp.data, "%V.tmp%Z", &s);
 
+    /* the workers write the new pairs beside it */
+
+    while (s.len > 1 && s.data[s.len - 1] != '/') {
+        s.len--;
+    }
+
+    if (s.len > 1) {
+        s.len--;
+    }
+
+    if (ngx_http_b24trigger_reach_add(cf, &s, "oauth=", 1, NGX_LOG_WARN)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     oa->client_id = *client_id;
 
     if (ngx_http_b24trigger_secret_load(cf, secret, &oa->client_secret,

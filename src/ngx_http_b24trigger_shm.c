@@ -106,6 +106,12 @@ ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     bmcf = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
+    /* the first point of a load where the worker user is known */
+
+    if (ngx_http_b24trigger_reach_check(bmcf, shm_zone->shm.log) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     if (obmcf == NULL || shpool->data == NULL) {
         sh = ngx_slab_alloc(shpool, sizeof(ngx_http_b24trigger_shm_t));
         if (sh == NULL) {

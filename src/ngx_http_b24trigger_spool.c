@@ -166,6 +166,13 @@ ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
+    if (ngx_http_b24trigger_reach_add(cf, &spool->path, "b24trigger_queue", 0,
+                                    NGX_LOG_EMERG)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     bmcf->spool = spool;
 
     return NGX_CONF_OK;
