@@ -10,9 +10,15 @@ dir=$2
 port=$3
 root=$(cd "$(dirname "$0")/.." && pwd)
 
-printf 'pid %s/nginx.pid;\nerror_log %s/error.log info;\n' "$dir" "$dir"
+# for sed's replacement side: \, | and & stand for themselves; for nginx,
+# the module's path is quoted (a clone may sit in a folder with spaces)
+quote() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
+module_q=$(quote "$module")
+dir=$(quote "$dir")
 
-sed -e "s|^load_module modules/ngx_http_b24trigger_module.so;|load_module $module;|" \
+printf 'pid "%s/nginx.pid";\nerror_log "%s/error.log" info;\n' "$2" "$2"
+
+sed -e "s|^load_module modules/ngx_http_b24trigger_module.so;|load_module \"$module_q\";|" \
     -e "s|^worker_processes auto;|worker_processes 2;|" \
     -e "s|/etc/nginx/b24trigger/|$dir/|g" \
     -e "s|/var/log/nginx/|$dir/|g" \
