@@ -10,8 +10,11 @@
 SHELL        := /bin/bash
 NGINX_SRC    ?= /usr/share/nginx/src
 NGINX_BIN    ?= /usr/sbin/nginx
-BUILD        := $(CURDIR)/build
+# relative, so that a clone in a folder with spaces builds (make and
+# nginx's configure both split on spaces); scripts get "$(CURDIR)/..."
+BUILD        := build
 MODULE       := $(BUILD)/ngx_http_b24trigger_module.so
+MODULE_ABS    = "$(CURDIR)/$(MODULE)"
 DESTDIR      ?=
 MODULES_DIR  ?= /usr/lib/nginx/modules
 JOBS         ?= 2
@@ -63,7 +66,7 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	@if [ ! -f $(BUILD)/nginx/configure ] || \
 	    [ "$$(cat $(BUILD)/nginx/.b24-source 2>/dev/null)" != "$(NGINX_SRC)" ]; \
 	then \
-	    rm -rf $(BUILD)/nginx && cp -r $(NGINX_SRC) $(BUILD)/nginx \
+	    rm -rf $(BUILD)/nginx && cp -r "$(NGINX_SRC)" $(BUILD)/nginx \
 	    && echo "$(NGINX_SRC)" > $(BUILD)/nginx/.b24-source; fi
 	@cd $(BUILD)/nginx && flags=(--with-compat); \
 	    if [ -f conf_flags ]; then . ./conf_flags; \
@@ -71,8 +74,8 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	    if [ ! -f objs/Makefile ] || \
 	       ! grep -q b24trigger objs/Makefile || [ ../../config -nt objs/Makefile ]; then \
 	        ./configure "$${flags[@]}" $(NGX_EXTRA_FLAGS) \
-	            --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
-	        || { tail -20 $(BUILD)/configure.log; exit 1; }; fi
+	            --add-dynamic-module=../.. > ../configure.log 2>&1 \
+	        || { tail -20 ../configure.log; exit 1; }; fi
 	@set -o pipefail; $(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules \
 	    -j$(JOBS) 2>&1 | { grep -v '^make' || true; }
 	@test -f $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so
@@ -80,21 +83,21 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	@echo "built $(MODULE)"
 
 test: deps-test $(MODULE)
-	B24_MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) \
+	B24_MODULE=$(MODULE_ABS) NGINX_BIN=$(NGINX_BIN) \
 	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
 
 test-valgrind: deps-valgrind $(MODULE)
-	B24_MODULE=$(MODULE) NGINX_BIN=$(NGINX_BIN) B24_VALGRIND=1 \
+	B24_MODULE=$(MODULE_ABS) NGINX_BIN=$(NGINX_BIN) B24_VALGRIND=1 \
 	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
 
 demo: deps-test $(MODULE)
-	@tools/demo.sh $(MODULE) $(NGINX_BIN)
+	@tools/demo.sh $(MODULE_ABS) $(NGINX_BIN)
 
 bench: deps-bench $(MODULE)
-	@bench/run.sh $(MODULE) $(NGINX_BIN)
+	@bench/run.sh $(MODULE_ABS) $(NGINX_BIN)
 
 soak: deps-test $(MODULE)
-	@bench/soak.sh $(MODULE) $(NGINX_BIN)
+	@bench/soak.sh $(MODULE_ABS) $(NGINX_BIN)
 
 fuzz: deps-fuzz
 	@fuzz/run.sh $(FUZZ_TIME)
