@@ -32,7 +32,7 @@ put('lead-token', "new-$token");
 put('lead-token.old', "old-$token");
 put('stripe', $stripe);
 
-$t->{port} = B24T::free_port();
+$t->{port} = $t->held_port;
 
 my $conf = `$B24T::ROOT/tools/example-conf.sh $t->{module} $dir $t->{port}`;
 is($?, 0, 'example-conf.sh');

@@ -16,7 +16,7 @@ my $t = B24T->new;
 my $dir = $t->dir;
 my $spool = "$dir/spool";
 my $csecret = B24T::random_secret(32);
-my $down = B24T::free_port();
+my $down = $t->held_port;
 
 chmod 0711, $dir;
 mkdir "$dir/oauth";

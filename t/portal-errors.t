@@ -10,7 +10,7 @@ use Test::More;
 use B24T;
 
 my $t = B24T->new;
-my $down = B24T::free_port();
+my $down = $t->held_port;
 
 $t->emulator(moved => 'http', args => ['--deny', 'DEAL_13']);
 $t->nginx(<<"EOF");

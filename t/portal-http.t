@@ -17,7 +17,7 @@ my $t = B24T->new;
 $t->emulator(args => ['--idle-timeout', '1']);
 
 my ($emu_port) = $t->emu =~ /:(\d+)$/;
-my $down = B24T::free_port();
+my $down = $t->held_port;
 
 $t->nginx(<<"EOF");
     b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/ timeout=3s

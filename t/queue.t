@@ -12,7 +12,7 @@ use Time::HiRes qw(sleep time);
 use B24T;
 
 my $t = B24T->new;
-my $port = B24T::free_port();
+my $port = $t->held_port;
 my $spool = $t->dir . '/spool';
 
 # the workers (nobody, when the tests run as root) walk to the spool

@@ -12,7 +12,7 @@ use B24T;
 
 my $t = B24T->new;
 my $spool = $t->dir . '/spool';
-my $down = B24T::free_port();
+my $down = $t->held_port;
 chmod 0711, $t->dir;
 
 $t->emulator(args => ['--bucket', 0]);

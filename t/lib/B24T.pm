@@ -82,6 +82,20 @@ sub free_port {
     return $port;
 }
 
+# A port of the test's own, for a portal that goes away and comes back at
+# the same address: a socket stays bound to it (SO_REUSEADDR, never
+# listening) for the whole test, so no other process is given the port
+# while the emulator is down, connections to it are refused meanwhile,
+# and the emulator (which binds with SO_REUSEADDR too) can listen on it.
+sub held_port {
+    my ($self) = @_;
+    my $s = IO::Socket::INET->new(LocalAddr => '127.0.0.1', LocalPort => 0,
+                                  ReuseAddr => 1, Proto => 'tcp')
+        or die "no free port: $!";
+    push @{ $self->{held} }, $s;
+    return $s->sockport;
+}
+
 sub certs {
     my ($self) = @_;
     my $d = "$ROOT/build/test-certs";
@@ -189,7 +203,7 @@ sub stop_emulator {
 sub expand {
     my ($self, $text) = @_;
 
-    $self->{port} ||= free_port();
+    $self->{port} ||= $self->held_port;
 
     my %v = (
         LISTEN    => "127.0.0.1:$self->{port}",
