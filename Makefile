@@ -28,7 +28,8 @@ PKG_FUZZ     := $(PKG_BUILD) clang libclang-rt-14-dev
 PKG_DEB      := $(PKG_BUILD) debhelper dpkg-dev fakeroot lintian
 PKG_DEPS     := build test valgrind bench fuzz deb
 
-SOURCES      := config ngx_http_b24trigger_module.c $(wildcard src/*.[ch])
+SOURCES      := config debian/changelog ngx_http_b24trigger_module.c \
+                $(wildcard src/*.[ch])
 
 # which nginx tree the module was built against: another one rebuilds it
 SRC_STAMP    := $(BUILD)/.nginx-src
@@ -69,7 +70,8 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	        flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
 	    if [ ! -f objs/Makefile ] || \
-	       ! grep -q b24trigger objs/Makefile || [ ../../config -nt objs/Makefile ]; then \
+	       ! grep -q b24trigger objs/Makefile || [ ../../config -nt objs/Makefile ] \
+	       || [ ../../debian/changelog -nt objs/Makefile ]; then \
 	        ./configure "$${flags[@]}" $(NGX_EXTRA_FLAGS) \
 	            --add-dynamic-module=$(CURDIR) > $(BUILD)/configure.log 2>&1 \
 	        || { tail -20 $(BUILD)/configure.log; exit 1; }; fi
