@@ -28,10 +28,14 @@ PKG_TEST     := $(PKG_BUILD) python3 perl curl openssl procps
 PKG_VALGRIND := $(PKG_TEST) valgrind
 PKG_BENCH    := $(PKG_TEST) wrk
 PKG_FUZZ     := $(PKG_BUILD) clang libclang-rt-14-dev
-PKG_DEB      := $(PKG_BUILD) debhelper dpkg-dev fakeroot lintian
+# (deb: always nginx-dev, whose dh_nginx and tree the package is built
+# with; dpkg-buildpackage needs no fakeroot: Rules-Requires-Root: no;
+# git lists the files the package is built from)
+PKG_DEB      := $(sort $(PKG_BUILD) nginx-dev debhelper dpkg-dev lintian git)
 PKG_DEPS     := build test valgrind bench fuzz deb
 
-SOURCES      := config ngx_http_b24trigger_module.c $(wildcard src/*.[ch])
+SOURCES      := config debian/changelog ngx_http_b24trigger_module.c \
+                $(wildcard src/*.[ch])
 
 # which nginx tree the module was built against: another one rebuilds it
 SRC_STAMP    := $(BUILD)/.nginx-src
@@ -40,7 +44,7 @@ $(shell mkdir -p $(BUILD); [ "$$(cat $(SRC_STAMP) 2>/dev/null)" = \
 
 .PHONY: all build $(addprefix deps-,$(PKG_DEPS)) \
         test test-valgrind demo bench soak fuzz fuzz-smoke install uninstall \
-        clean style
+        clean style deb
 
 all: build
 
@@ -72,7 +76,8 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	    if [ -f conf_flags ]; then . ./conf_flags; \
 	        flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
 	    if [ ! -f objs/Makefile ] || \
-	       ! grep -q b24trigger objs/Makefile || [ ../../config -nt objs/Makefile ]; then \
+	       ! grep -q b24trigger objs/Makefile || [ ../../config -nt objs/Makefile ] \
+	       || [ ../../debian/changelog -nt objs/Makefile ]; then \
 	        ./configure "$${flags[@]}" $(NGX_EXTRA_FLAGS) \
 	            --add-dynamic-module=../.. > ../configure.log 2>&1 \
 	        || { tail -20 ../configure.log; exit 1; }; fi
@@ -119,6 +124,35 @@ uninstall:
 	rm -f $(DESTDIR)$(MODULES_DIR)/ngx_http_b24trigger_module.so \
 	    $(DESTDIR)/usr/share/nginx/modules-available/mod-http-b24trigger.conf \
 	    $(DESTDIR)/etc/nginx/modules-enabled/50-mod-http-b24trigger.conf
+
+# The Debian package, built the way Debian builds its nginx modules
+# (debhelper with dh-sequence-nginx: nginx-dev's tree, "nginx -t" as the
+# test unless DEB_BUILD_OPTIONS=nocheck, dh_nginx), from a copy of the
+# files git tracks (and new ones it does not ignore), so that nothing is
+# written outside build/; then lintian, which must report no error and no
+# warning that debian/*.lintian-overrides does not explain.
+DEB_VERSION   = $(shell dpkg-parsechangelog -l debian/changelog -S Version)
+DEB_ARCH      = $(shell dpkg --print-architecture)
+DEB_NAME      = libnginx-mod-http-b24trigger_$(DEB_VERSION)_$(DEB_ARCH)
+DEB           = $(BUILD)/$(DEB_NAME).deb
+
+deb: deps-deb
+	@git rev-parse --git-dir >/dev/null 2>&1 \
+	    || { echo "make deb: the package is built from the files git" \
+	              "tracks: run it in a git checkout" >&2; exit 1; }
+	@rm -rf $(BUILD)/deb $(DEB) && mkdir -p $(BUILD)/deb/src
+	@git ls-files -z --cached --others --exclude-standard \
+	    | tar --null -T - --ignore-failed-read -cf - \
+	    | tar -xf - -C $(BUILD)/deb/src
+	@echo "dpkg-buildpackage -b -us -uc in $(BUILD)/deb/src" \
+	    "(log: $(BUILD)/deb/build.log)"
+	@cd $(BUILD)/deb/src && dpkg-buildpackage -b -us -uc -j$(JOBS) \
+	    > $(BUILD)/deb/build.log 2>&1 \
+	    || { tail -40 $(BUILD)/deb/build.log; exit 1; }
+	@cp $(BUILD)/deb/$(DEB_NAME).deb $(DEB)
+	@echo "lintian $(BUILD)/deb/$(DEB_NAME).changes"
+	@lintian --allow-root --fail-on error,warning $(BUILD)/deb/$(DEB_NAME).changes
+	@echo "built $(DEB)"
 
 style:
 	@tools/style.sh

@@ -990,7 +990,14 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
-    return ngx_http_b24trigger_delivery_init(cycle, bmcf);
+    if (ngx_http_b24trigger_delivery_init(cycle, bmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
+                  "b24trigger " NGX_HTTP_B24TRIGGER_VERSION " started");
+
+    return NGX_OK;
 }
 
 

@@ -660,12 +660,15 @@ ngx_http_b24trigger_status_json(ngx_http_b24trigger_out_t *o)
     ngx_http_b24trigger_stat_t    *s, *s2;
     ngx_http_b24trigger_metric_t  *mt;
 
-    if (ngx_http_b24trigger_out(o, 1) != NGX_OK) {
+    if (ngx_http_b24trigger_out(o, sizeof(NGX_HTTP_B24TRIGGER_VERSION) + 16)
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
-    *o->pos++ = '{';
-    first = 1;
+    o->pos = ngx_sprintf(o->pos, "{\"version\":\"%s\"",
+                         NGX_HTTP_B24TRIGGER_VERSION);
+    first = 0;
 
     for (m = 0; m < NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET; m++) {
         mt = &ngx_http_b24trigger_metrics[m];
@@ -842,6 +845,18 @@ ngx_http_b24trigger_status_prometheus(ngx_http_b24trigger_out_t *o)
     ngx_http_b24trigger_metric_t  *mt;
 
     nle = sizeof(ngx_http_b24trigger_le) / sizeof(ngx_str_t);
+
+    if (ngx_http_b24trigger_out(o, sizeof(NGX_HTTP_B24TRIGGER_VERSION) + 128)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    o->pos = ngx_sprintf(o->pos,
+                         "# HELP b24trigger_info The module's version.\n"
+                         "# TYPE b24trigger_info gauge\n"
+                         "b24trigger_info{version=\"%s\"} 1\n",
+                         NGX_HTTP_B24TRIGGER_VERSION);
 
     for (m = 0; m < NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET; m++) {
         mt = &ngx_http_b24trigger_metrics[m];

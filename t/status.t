@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
 # b24trigger_status: JSON and Prometheus text after a mixed workload, with
-# exact counts, across workers and across a reload.
+# exact counts, across workers and across a reload, and the version.
 
 use strict;
 use warnings;
@@ -68,6 +68,7 @@ is($r->{status}, 200, 'status: 200');
 is($r->{headers}{'content-type'}, 'application/json', 'status: JSON');
 
 my $j = $r->{json};
+is($j->{version}, B24T::version(), 'version: the one of debian/changelog');
 is_deeply($j->{webhooks}{'/hook'},
           { forwarded => 5, failed => 2, rejected => 3 },
           'webhooks by result');
@@ -91,6 +92,9 @@ like($p->{headers}{'content-type'}, qr{^text/plain; version=0\.0\.4},
      'prometheus: content type');
 
 my $text = $p->{body};
+my $v = quotemeta B24T::version();
+like($text, qr/^b24trigger_info\{version="$v"\} 1$/m,
+     'prometheus: version');
 like($text, qr/^b24trigger_webhooks_total\{location="\/hook",result="forwarded"\} 5$/m,
      'prometheus: forwarded');
 like($text, qr/^b24trigger_portal_calls_total\{portal="main",outcome="ACCESS_DENIED"\} 1$/m,

@@ -1654,10 +1654,16 @@ def connect_host(host):
 
 
 def build_parser():
+    # the name it was run by: tools/b24emu.py, or the packaged
+    # b24trigger-emulator
     ap = argparse.ArgumentParser(
-        prog="b24emu.py",
         description="Bitrix24 portal emulator: incoming-webhook REST calls "
-                    "(crm.automation.trigger) with fault injection.")
+                    "(crm.automation.trigger) with fault injection.",
+        epilog="example: --listen 127.0.0.1:8081 --webhook 1:0123456789abcdef"
+               " --log calls.log, then in nginx: b24trigger_portal main "
+               "http://127.0.0.1:8081/rest/1/0123456789abcdef/; the control "
+               "API (/_emu/calls, /_emu/config) is described in "
+               "tools/README.md.")
     ap.add_argument("--listen", default="127.0.0.1:0", metavar="HOST:PORT",
                     help="plain HTTP listener (default 127.0.0.1:0 = a free "
                          "port, shown in the ready line)")

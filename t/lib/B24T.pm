@@ -64,6 +64,16 @@ sub new {
     return $self;
 }
 
+# the module's version: the first line of debian/changelog, where it is kept
+sub version {
+    open my $fh, '<', "$ROOT/debian/changelog"
+        or die "debian/changelog: $!";
+    my $line = <$fh>;
+    close $fh;
+    $line =~ /^\S+ \(([^)]+)\)/ or die "no version in debian/changelog";
+    return $1;
+}
+
 sub dir { $_[0]{dir} }
 sub secret { $_[0]{secret} }
 
