@@ -146,9 +146,9 @@ deb: deps-deb
 	    | tar -xf - -C $(BUILD)/deb/src
 	@echo "dpkg-buildpackage -b -us -uc in $(BUILD)/deb/src" \
 	    "(log: $(BUILD)/deb/build.log)"
-	@cd $(BUILD)/deb/src && dpkg-buildpackage -b -us -uc -j$(JOBS) \
-	    > $(BUILD)/deb/build.log 2>&1 \
-	    || { tail -40 $(BUILD)/deb/build.log; exit 1; }
+	@log="$$(cd $(BUILD)/deb && pwd)/build.log"; \
+	    cd $(BUILD)/deb/src && dpkg-buildpackage -b -us -uc -j$(JOBS) \
+	    > "$$log" 2>&1 || { tail -40 "$$log"; exit 1; }
 	@cp $(BUILD)/deb/$(DEB_NAME).deb $(DEB)
 	@echo "lintian $(BUILD)/deb/$(DEB_NAME).changes"
 	@lintian --allow-root --fail-on error,warning $(BUILD)/deb/$(DEB_NAME).changes
