@@ -34,8 +34,9 @@ my $NGINX = '/usr/sbin/nginx';     # the package is built for Debian's
 
 plan skip_all => 'building and installing a package needs root'
     if $> != 0;
-plan skip_all => 'dpkg-buildpackage not found (Debian package dpkg-dev)'
-    unless `which dpkg-buildpackage 2>/dev/null`;
+
+# no skip without dpkg-buildpackage: as root "make deb" installs what it
+# needs (deps-deb), as on a fresh CI machine
 plan skip_all => "$ROOT is not a git checkout: make deb builds from git's files"
     if system("git -C '$ROOT' rev-parse --git-dir >/dev/null 2>&1") != 0;
 
