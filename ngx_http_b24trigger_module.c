@@ -214,6 +214,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       0,
       NULL },
 
+    { ngx_string("b24trigger_replay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_b24trigger_replay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -326,6 +333,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
      *     blcf->keys = NULL;
      *     blcf->methods = 0;
      *     blcf->dedup_key = NULL;
+     *     blcf->replay_window = 0;
      */
 
     blcf->target = NGX_CONF_UNSET_PTR;
@@ -339,6 +347,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
     blcf->delivery = NGX_CONF_UNSET_UINT;
     blcf->method = NGX_CONF_UNSET_UINT;
     blcf->dedup_zone = NGX_CONF_UNSET_PTR;
+    blcf->replay_zone = NGX_CONF_UNSET_PTR;
 
     return blcf;
 }
@@ -376,6 +385,13 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->dedup_zone, prev->dedup_zone, NULL);
+
+    if (conf->replay_zone == NGX_CONF_UNSET_PTR) {
+        conf->replay_zone = prev->replay_zone;
+        conf->replay_window = prev->replay_window;
+    }
+
+    ngx_conf_merge_ptr_value(conf->replay_zone, prev->replay_zone, NULL);
 
     /* every error log a request may write to is redacted */
 

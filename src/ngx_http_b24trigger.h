@@ -94,6 +94,8 @@ typedef struct {
     ngx_uint_t                     method;    /* b24trigger_method */
     ngx_shm_zone_t                *dedup_zone;
     ngx_http_complex_value_t      *dedup_key;
+    ngx_shm_zone_t                *replay_zone;  /* b24trigger_replay */
+    time_t                         replay_window; /* 0: the zone's ttl */
     ngx_str_t                      install_name;
     ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
 } ngx_http_b24trigger_loc_conf_t;
@@ -198,7 +200,9 @@ typedef struct {
     ngx_uint_t                         attempts;
     ngx_http_b24trigger_fields_t      *fields;       /* the body parsed,
                                                         once (fields.c) */
-    void                              *dedup;        /* key in flight */
+    void                              *dedup;        /* keys in flight */
+    ngx_str_t                          signature;    /* verified, decoded:
+                                                        the replay key */
 
     unsigned                           reading:1;
     unsigned                           too_large:1;
