@@ -96,6 +96,8 @@ typedef struct {
     ngx_http_complex_value_t      *dedup_key;
     ngx_shm_zone_t                *replay_zone;  /* b24trigger_replay */
     time_t                         replay_window; /* 0: the zone's ttl */
+    ngx_array_t                   *unsigned_vars; /* ngx_uint_t indexes,
+                                                    b24trigger_unsigned */
     ngx_str_t                      install_name;
     ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
 } ngx_http_b24trigger_loc_conf_t;
@@ -253,6 +255,12 @@ ngx_int_t ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call);
 ngx_int_t ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call);
 /* the install handler (ngx_http_b24trigger_install.c) */
 ngx_int_t ngx_http_b24trigger_install_handler(ngx_http_request_t *r);
+
+/* only signed data decides (ngx_http_b24trigger_trust.c) */
+ngx_int_t ngx_http_b24trigger_trust_init(ngx_conf_t *cf);
+void ngx_http_b24trigger_trust_done(ngx_conf_t *cf);
+char *ngx_http_b24trigger_trust_check(ngx_conf_t *cf,
+    ngx_http_b24trigger_loc_conf_t *blcf);
 
 /* the request flow (ngx_http_b24trigger_handler.c) */
 ngx_int_t ngx_http_b24trigger_handler(ngx_http_request_t *r);

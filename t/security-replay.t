@@ -8,7 +8,8 @@
 # matched (its case, a junk signature beside it, other unsigned fields or
 # headers make no other request); a repeat is answered as a duplicate;
 # the key is remembered only once forwarded or queued, so the retry of a
-# failed attempt goes through.
+# failed attempt goes through; nginx -t warns of a scheme without a
+# signed timestamp that runs without a shield.
 
 use strict;
 use warnings;
@@ -26,7 +27,7 @@ my $spool = $t->dir . '/spool';
 chmod 0711, $t->dir;
 
 ###############################################################################
-# nginx -t
+# nginx -t: the warning
 
 sub t_conf {
     my ($location) = @_;
@@ -47,7 +48,48 @@ $location
 EOF
 }
 
-my ($rc, $out);
+my $warning = qr/\[warn\] (?:\d+#\d+: )?"b24trigger_verify github" in /
+            . qr/location "\/h" signs no timestamp: a captured request can /
+            . qr/be replayed at any time; add "b24trigger_replay ZONE" to /
+            . qr/forward each signed request once/;
+
+my ($rc, $out) = $t->nginx_test(t_conf('b24trigger_verify github;'));
+is($rc, 0, 'github without a shield: nginx -t passes');
+like($out, qr/$warning/, 'github without a shield: the warning') or diag($out);
+
+for my $case (
+    [ 'github with a shield',
+      "b24trigger_verify github;\n b24trigger_replay replays;", 0 ],
+    [ 'a shield with a window',
+      "b24trigger_verify github;\n b24trigger_replay replays window=1h;", 0 ],
+    [ 'stripe, a signed timestamp', 'b24trigger_verify stripe;', 0 ],
+    [ 'robokassa', 'b24trigger_verify robokassa;', 1 ],
+    [ 'token', 'b24trigger_verify token header=X-Key;', 1 ],
+    [ 'hmac of the body', 'b24trigger_verify hmac header=X-Sig;', 1 ],
+    [ 'hmac, a timestamp checked but not signed',
+      'b24trigger_verify hmac header=X-Sig timestamp=$http_x_ts;', 1 ],
+    [ 'hmac, a signed timestamp',
+      'b24trigger_verify hmac header=X-Sig "message=$http_x_ts.{body}" '
+      . 'timestamp=$http_x_ts;', 0 ],
+    [ 'none', 'b24trigger_verify none;', 0 ])
+{
+    my ($name, $conf, $warns) = @$case;
+    ($rc, $out) = $t->nginx_test(t_conf($conf));
+    is($rc, 0, "$name: nginx -t passes") or diag($out);
+
+    if ($warns) {
+        like($out, qr/\[warn\].* signs no timestamp: a captured request /,
+             "$name: the warning");
+    } else {
+        unlike($out, qr/\[warn\]/, "$name: no warning");
+    }
+}
+
+($rc, $out) = $t->nginx_test(t_conf("b24trigger_verify none;\n"
+                                    . 'b24trigger_replay replays;'));
+isnt($rc, 0, '"none" with a shield: refused');
+like($out, qr/\[emerg\] (?:\d+#\d+: )?"b24trigger_replay" in location "\/h" has no signature to key on: "b24trigger_verify none" checks none \(use "b24trigger_dedup" with an event id\)/,
+     '"none" with a shield: the message');
 
 ($rc, $out) = $t->nginx_test(t_conf("b24trigger_verify github;\n"
                                     . 'b24trigger_replay replays ttl=1h;'));
