@@ -493,6 +493,47 @@ is_deeply([ map { $_->{target} } @{ $t->calls } ],
           [ 'DEAL_57', 'DEAL_57', 'DEAL_999', 'DEAL_58' ],
           'what reached the portal');
 
+# a reload: maps are followed again; one of a header is refused, and the
+# running configuration goes on
+
+my $mapped = conf(<<'EOF', <<'EOF');
+    b24trigger_field $ref  ref;
+    map $ref $deal {
+        "~deal-(?<id>[0-9]+)"  $id;
+        default                "";
+    }
+EOF
+        location = /m {
+            b24trigger_pass    crm;
+            b24trigger_verify  github;
+            b24trigger_secret  HOOKSECRET;
+            b24trigger_replay  replays;
+            b24trigger_target  DEAL_$deal;
+        }
+EOF
+
+$t->reload($mapped);
+
+my $branch = '{"ref":"refs/heads/deal-64","pusher":{"name":"octocat"}}';
+$r = $t->post('/m', $branch, 'Content-Type' => 'application/json',
+              'X-Hub-Signature-256' => github_signature($secret, $branch));
+is($r->{json}{target}, 'DEAL_64', 'reloaded: a map of a signed field');
+
+(my $unsigned = $mapped) =~ s/map \$ref \$deal/map \$http_x_ref \$deal/;
+$t->write_conf($unsigned);
+$t->signal('HUP');
+
+ok($t->wait_log(qr/\[emerg\].*"b24trigger_target" in location "\/m" uses "\$http_x_ref" \(a request header\) through "\$deal"/),
+   'reload to a map of a header: refused');
+
+$branch = '{"ref":"refs/heads/deal-65","pusher":{"name":"octocat"}}';
+$r = $t->post('/m', $branch, 'Content-Type' => 'application/json',
+              'X-Hub-Signature-256' => github_signature($secret, $branch),
+              'X-Ref' => 'deal-999');
+is($r->{json}{target}, 'DEAL_65', 'the running configuration goes on');
+
+$t->{allow_alerts} = qr/\[emerg\].*b24trigger_target/;
+
 $t->finish;
 $t->secret_nowhere;
 
