@@ -41,6 +41,8 @@ static char *ngx_http_b24trigger_field(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static char *ngx_http_b24trigger_reply_directive(ngx_conf_t *cf,
     ngx_command_t *cmd, void *conf);
+static char *ngx_http_b24trigger_unsigned(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_b24trigger_parse_rate(ngx_str_t *value,
     ngx_uint_t *rate);
 static ngx_int_t ngx_http_b24trigger_init_process(ngx_cycle_t *cycle);
@@ -214,6 +216,20 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       0,
       NULL },
 
+    { ngx_string("b24trigger_replay"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_TAKE12,
+      ngx_http_b24trigger_replay,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_unsigned"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_unsigned,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
       ngx_null_command
 };
 
@@ -252,6 +268,10 @@ ngx_module_t  ngx_http_b24trigger_module = {
 static ngx_int_t
 ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf)
 {
+    if (ngx_http_b24trigger_trust_init(cf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     return ngx_http_b24trigger_add_variables(cf);
 }
 
@@ -262,6 +282,8 @@ ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
     ngx_http_b24trigger_main_conf_t  *bmcf;
 
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    ngx_http_b24trigger_trust_done(cf);
 
     if (ngx_http_b24trigger_shm_add(cf, bmcf) != NGX_OK
         || ngx_http_b24trigger_body_init(cf) != NGX_OK
@@ -326,6 +348,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
      *     blcf->keys = NULL;
      *     blcf->methods = 0;
      *     blcf->dedup_key = NULL;
+     *     blcf->replay_window = 0;
      */
 
     blcf->target = NGX_CONF_UNSET_PTR;
@@ -339,6 +362,8 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
     blcf->delivery = NGX_CONF_UNSET_UINT;
     blcf->method = NGX_CONF_UNSET_UINT;
     blcf->dedup_zone = NGX_CONF_UNSET_PTR;
+    blcf->replay_zone = NGX_CONF_UNSET_PTR;
+    blcf->unsigned_vars = NGX_CONF_UNSET_PTR;
 
     return blcf;
 }
@@ -376,6 +401,14 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     }
 
     ngx_conf_merge_ptr_value(conf->dedup_zone, prev->dedup_zone, NULL);
+
+    if (conf->replay_zone == NGX_CONF_UNSET_PTR) {
+        conf->replay_zone = prev->replay_zone;
+        conf->replay_window = prev->replay_window;
+    }
+
+    ngx_conf_merge_ptr_value(conf->replay_zone, prev->replay_zone, NULL);
+    ngx_conf_merge_ptr_value(conf->unsigned_vars, prev->unsigned_vars, NULL);
 
     /* every error log a request may write to is redacted */
 
@@ -467,6 +500,12 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     conf->keys = ngx_http_b24trigger_verify_keys(cf, conf->verify,
                                                  conf->secrets, &clcf->name);
     if (conf->keys == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    /* only what the scheme signs decides; replays */
+
+    if (ngx_http_b24trigger_trust_check(cf, conf) != NGX_CONF_OK) {
         return NGX_CONF_ERROR;
     }
 
@@ -929,6 +968,61 @@ ngx_http_b24trigger_reply_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     }
 
     blcf->reply = reply;
+
+    return NGX_CONF_OK;
+}
+
+
+/*
+ * "b24trigger_unsigned $VARIABLE ...": the operator's word that these may
+ * choose the target, code, dedup key or ignore though the scheme does not
+ * sign them
+ */
+
+static char *
+ngx_http_b24trigger_unsigned(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_int_t    index;
+    ngx_str_t   *value, name;
+    ngx_uint_t   i, *n;
+
+    if (blcf->unsigned_vars != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    blcf->unsigned_vars = ngx_array_create(cf->pool, cf->args->nelts - 1,
+                                           sizeof(ngx_uint_t));
+    if (blcf->unsigned_vars == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    value = cf->args->elts;
+
+    for (i = 1; i < cf->args->nelts; i++) {
+
+        if (value[i].len < 2 || value[i].data[0] != '$') {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid variable name \"%V\"", &value[i]);
+            return NGX_CONF_ERROR;
+        }
+
+        name.data = value[i].data + 1;
+        name.len = value[i].len - 1;
+
+        index = ngx_http_get_variable_index(cf, &name);
+        if (index == NGX_ERROR) {
+            return NGX_CONF_ERROR;
+        }
+
+        n = ngx_array_push(blcf->unsigned_vars);
+        if (n == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        *n = index;
+    }
 
     return NGX_CONF_OK;
 }

@@ -97,6 +97,10 @@ typedef struct {
     ngx_uint_t                     method;    /* b24trigger_method */
     ngx_shm_zone_t                *dedup_zone;
     ngx_http_complex_value_t      *dedup_key;
+    ngx_shm_zone_t                *replay_zone;  /* b24trigger_replay */
+    time_t                         replay_window; /* 0: the zone's ttl */
+    ngx_array_t                   *unsigned_vars; /* ngx_uint_t indexes,
+                                                    b24trigger_unsigned */
     ngx_str_t                      install_name;
     ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
 } ngx_http_b24trigger_loc_conf_t;
@@ -201,7 +205,9 @@ typedef struct {
     ngx_uint_t                         attempts;
     ngx_http_b24trigger_fields_t      *fields;       /* the body parsed,
                                                         once (fields.c) */
-    void                              *dedup;        /* key in flight */
+    void                              *dedup;        /* keys in flight */
+    ngx_str_t                          signature;    /* verified, decoded:
+                                                        the replay key */
 
     unsigned                           reading:1;
     unsigned                           too_large:1;
@@ -259,6 +265,12 @@ ngx_int_t ngx_http_b24trigger_reach_check(
 
 /* the install handler (ngx_http_b24trigger_install.c) */
 ngx_int_t ngx_http_b24trigger_install_handler(ngx_http_request_t *r);
+
+/* only signed data decides (ngx_http_b24trigger_trust.c) */
+ngx_int_t ngx_http_b24trigger_trust_init(ngx_conf_t *cf);
+void ngx_http_b24trigger_trust_done(ngx_conf_t *cf);
+char *ngx_http_b24trigger_trust_check(ngx_conf_t *cf,
+    ngx_http_b24trigger_loc_conf_t *blcf);
 
 /* the request flow (ngx_http_b24trigger_handler.c) */
 ngx_int_t ngx_http_b24trigger_handler(ngx_http_request_t *r);

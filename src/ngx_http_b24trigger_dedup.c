@@ -7,14 +7,19 @@
  * zone is full, as limit_req does), and "b24trigger_dedup ZONE KEY" asks it
  * before a webhook is delivered.  A key is in flight while its webhook is
  * being forwarded or queued, remembered for ttl once that succeeded, and
- * forgotten if it failed, so the sender may retry.  Also the JSON reply
- * with Retry-After shared by the queue and the bucket.
+ * forgotten if it failed, so the sender may retry.  The replay shield,
+ * "b24trigger_replay ZONE [window=]", keeps in the same zones a key made
+ * of the verified signature itself, so that one signed request is
+ * forwarded at most once within the window.  Also the JSON reply with
+ * Retry-After shared by the queue and the bucket.
  */
 
 
 #include "ngx_http_b24trigger_queue.h"
 
 #include <ngx_md5.h>
+
+#include <openssl/evp.h>
 
 
 /* how long a key may stay in flight: longer than any call, shorter than
@@ -51,17 +56,27 @@ typedef struct {
 } ngx_http_b24trigger_dedup_ctx_t;
 
 
-/* a key this request holds in flight */
+/* a key this request holds in flight: its dedup key, its replay key */
 
-typedef struct {
-    ngx_shm_zone_t                  *zone;
-    ngx_str_t                        key;
-    uint32_t                         hash;
-    ngx_log_t                       *log;
-    unsigned                         done:1;
-} ngx_http_b24trigger_dedup_hold_t;
+typedef struct ngx_http_b24trigger_dedup_hold_s
+    ngx_http_b24trigger_dedup_hold_t;
+
+struct ngx_http_b24trigger_dedup_hold_s {
+    ngx_shm_zone_t                    *zone;
+    ngx_str_t                          key;
+    uint32_t                           hash;
+    time_t                             ttl;      /* once remembered */
+    ngx_log_t                         *log;
+    ngx_http_b24trigger_dedup_hold_t  *next;
+    unsigned                           done:1;
+};
 
 
+static ngx_int_t ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_shm_zone_t *zone, ngx_str_t *key,
+    time_t ttl, ngx_uint_t replay);
+static void ngx_http_b24trigger_dedup_forget(
+    ngx_http_b24trigger_dedup_hold_t *hold);
 static ngx_int_t ngx_http_b24trigger_dedup_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_b24trigger_dedup_rbtree_insert(ngx_rbtree_node_t *temp,
@@ -305,6 +320,69 @@ ngx_http_b24trigger_dedup_rbtree_insert(ngx_rbtree_node_t *temp,
 
 
 /*
+ * "b24trigger_replay ZONE [window=TIME] | off": the zone is one of
+ * b24trigger_dedup_zone; window 0 stands for the zone's ttl
+ */
+
+char *
+ngx_http_b24trigger_replay(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_str_t   *value, s;
+    ngx_uint_t   i;
+
+    if (blcf->replay_zone != NGX_CONF_UNSET_PTR) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    if (ngx_strcmp(value[1].data, "off") == 0 && cf->args->nelts == 2) {
+        blcf->replay_zone = NULL;
+        return NGX_CONF_OK;
+    }
+
+    blcf->replay_window = 0;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "window=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            blcf->replay_window = ngx_parse_time(&s, 1);
+            if (blcf->replay_window == (time_t) NGX_ERROR
+                || blcf->replay_window == 0)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    /* a zone declared nowhere fails with "zero size shared memory zone" */
+
+    blcf->replay_zone = ngx_shared_memory_add(cf, &value[1], 0,
+                                              &ngx_http_b24trigger_module);
+    if (blcf->replay_zone == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/*
  * NGX_DECLINED: go on (no key, or the key is now in flight and held by
  * ctx->dedup); anything else is the reply (duplicate, 409, error).
  */
@@ -313,18 +391,12 @@ ngx_int_t
 ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
-    u_char                            *p;
-    time_t                             now;
-    uint32_t                           hash;
-    ngx_md5_t                          md5;
-    ngx_str_t                          key, json;
-    ngx_rbtree_node_t                 *node;
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_b24trigger_dedup_ctx_t   *dctx;
-    ngx_http_b24trigger_dedup_node_t  *dn;
-    ngx_http_b24trigger_dedup_hold_t  *hold;
-    ngx_http_b24trigger_loc_conf_t    *blcf;
-    u_char                             digest[16];
+    u_char                           *p;
+    ngx_md5_t                         md5;
+    ngx_str_t                         key;
+    ngx_http_b24trigger_dedup_ctx_t  *dctx;
+    ngx_http_b24trigger_loc_conf_t   *blcf;
+    u_char                            digest[16];
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
 
@@ -357,6 +429,129 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
         key.len = p - key.data;
     }
 
+    dctx = blcf->dedup_zone->data;
+
+    return ngx_http_b24trigger_dedup_hold(r, ctx, blcf->dedup_zone, &key,
+                                          dctx->ttl, 0);
+}
+
+
+/*
+ * The replay shield.  The key is SHA-256 over the location's name and
+ * the verified signature, so that one signed request counts once per
+ * location whatever else a replay changes; a token signs nothing, so
+ * there it is the body, the target and the code.  Each part is preceded
+ * by its length.  Same answers as b24trigger_dedup.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    u_char                           *p;
+    size_t                            len;
+    time_t                            window;
+    ngx_str_t                         key, *part[4];
+    ngx_uint_t                        i, n;
+    EVP_MD_CTX                       *md;
+    unsigned int                      dlen;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_b24trigger_dedup_ctx_t  *dctx;
+    ngx_http_b24trigger_loc_conf_t   *blcf;
+    u_char                            digest[EVP_MAX_MD_SIZE];
+    u_char                            plen[NGX_SIZE_T_LEN + 1];
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    if (blcf->replay_zone == NULL) {
+        return NGX_DECLINED;
+    }
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    part[0] = &clcf->name;
+
+    if (ctx->signature.len) {
+        part[1] = &ctx->signature;
+        n = 2;
+
+    } else {
+        part[1] = &ctx->body;
+        part[2] = &ctx->target;
+        part[3] = &ctx->code;
+        n = 4;
+    }
+
+    md = EVP_MD_CTX_new();
+    if (md == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+        goto failed;
+    }
+
+    for (i = 0; i < n; i++) {
+        len = ngx_sprintf(plen, "%uz:", part[i]->len) - plen;
+
+        if (EVP_DigestUpdate(md, plen, len) != 1
+            || EVP_DigestUpdate(md, part[i]->data, part[i]->len) != 1)
+        {
+            goto failed;
+        }
+    }
+
+    if (EVP_DigestFinal_ex(md, digest, &dlen) != 1) {
+        goto failed;
+    }
+
+    EVP_MD_CTX_free(md);
+
+    key.data = ngx_pnalloc(r->pool, sizeof("replay:") - 1 + 2 * dlen);
+    if (key.data == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    p = ngx_cpymem(key.data, "replay:", sizeof("replay:") - 1);
+    p = ngx_hex_dump(p, digest, dlen);
+    key.len = p - key.data;
+
+    dctx = blcf->replay_zone->data;
+    window = blcf->replay_window ? blcf->replay_window : dctx->ttl;
+
+    return ngx_http_b24trigger_dedup_hold(r, ctx, blcf->replay_zone, &key,
+                                          window, 1);
+
+failed:
+
+    EVP_MD_CTX_free(md);
+
+    ngx_log_error(NGX_LOG_ALERT, r->connection->log, 0,
+                  "b24trigger: EVP_Digest*() failed");
+
+    return NGX_HTTP_INTERNAL_SERVER_ERROR;
+}
+
+
+/* the key is looked up and, if free, held in flight by this request */
+
+static ngx_int_t
+ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_shm_zone_t *zone, ngx_str_t *key,
+    time_t ttl, ngx_uint_t replay)
+{
+    time_t                             now;
+    uint32_t                           hash;
+    ngx_str_t                          json;
+    ngx_rbtree_node_t                 *node;
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_core_loc_conf_t          *clcf;
+    ngx_http_b24trigger_dedup_ctx_t   *dctx;
+    ngx_http_b24trigger_dedup_node_t  *dn;
+    ngx_http_b24trigger_dedup_hold_t  *hold;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
     hold = ngx_pcalloc(r->pool, sizeof(ngx_http_b24trigger_dedup_hold_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
 
@@ -364,15 +559,15 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    dctx = blcf->dedup_zone->data;
-    hash = ngx_crc32_short(key.data, key.len);
+    dctx = zone->data;
+    hash = ngx_crc32_short(key->data, key->len);
     now = ngx_time();
 
     ngx_shmtx_lock(&dctx->shpool->mutex);
 
     ngx_http_b24trigger_dedup_expire(dctx, 2);
 
-    node = ngx_http_b24trigger_dedup_lookup(dctx, &key, hash);
+    node = ngx_http_b24trigger_dedup_lookup(dctx, key, hash);
 
     if (node) {
         dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
@@ -382,9 +577,18 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
             if (dn->state == NGX_HTTP_B24TRIGGER_DEDUP_DONE) {
                 ngx_shmtx_unlock(&dctx->shpool->mutex);
 
-                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                              "b24trigger: duplicate of \"%V\" not "
-                              "forwarded", &key);
+                if (replay) {
+                    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                                  "b24trigger: replay not forwarded: "
+                                  "location \"%V\" forwarded or queued "
+                                  "the same signed request less than "
+                                  "%T s ago", &clcf->name, ttl);
+
+                } else {
+                    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                                  "b24trigger: duplicate of \"%V\" not "
+                                  "forwarded", key);
+                }
 
                 ctx->result = NGX_HTTP_B24TRIGGER_DUPLICATE;
                 ngx_str_set(&json, "{\"result\":\"duplicate\"}");
@@ -395,9 +599,17 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
 
             ngx_shmtx_unlock(&dctx->shpool->mutex);
 
-            ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                          "b24trigger: \"%V\" is in flight, the duplicate "
-                          "is answered 409", &key);
+            if (replay) {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "b24trigger: the same signed request is in "
+                              "flight in location \"%V\", the replay is "
+                              "answered 409", &clcf->name);
+
+            } else {
+                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                              "b24trigger: \"%V\" is in flight, the "
+                              "duplicate is answered 409", key);
+            }
 
             ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
             ngx_str_set(&ctx->error, "duplicate_in_flight");
@@ -415,15 +627,25 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
         ngx_queue_insert_head(&dctx->sh->queue, &dn->queue);
 
     } else {
-        dn = ngx_http_b24trigger_dedup_alloc(dctx, &key, hash);
+        dn = ngx_http_b24trigger_dedup_alloc(dctx, key, hash);
 
         if (dn == NULL) {
             ngx_shmtx_unlock(&dctx->shpool->mutex);
 
-            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                          "b24trigger: no room for key \"%V\" in "
-                          "b24trigger_dedup_zone \"%V\", not de-duplicated",
-                          &key, &blcf->dedup_zone->shm.name);
+            if (replay) {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "b24trigger: no room in "
+                              "b24trigger_dedup_zone \"%V\", the request "
+                              "is forwarded without its replay shield",
+                              &zone->shm.name);
+
+            } else {
+                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                              "b24trigger: no room for key \"%V\" in "
+                              "b24trigger_dedup_zone \"%V\", not "
+                              "de-duplicated", key, &zone->shm.name);
+            }
+
             return NGX_DECLINED;
         }
 
@@ -433,10 +655,12 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&dctx->shpool->mutex);
 
-    hold->zone = blcf->dedup_zone;
-    hold->key = key;
+    hold->zone = zone;
+    hold->key = *key;
     hold->hash = hash;
+    hold->ttl = ttl;
     hold->log = r->connection->log;
+    hold->next = ctx->dedup;
 
     cln->handler = ngx_http_b24trigger_dedup_cleanup;
     cln->data = hold;
@@ -444,13 +668,13 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
     ctx->dedup = hold;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "b24trigger dedup: \"%V\" in flight", &key);
+                   "b24trigger dedup: \"%V\" in flight", key);
 
     return NGX_DECLINED;
 }
 
 
-/* forwarded or queued: the key is remembered for ttl */
+/* forwarded or queued: every key the request holds is remembered */
 
 void
 ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
@@ -461,49 +685,54 @@ ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
     ngx_http_b24trigger_dedup_node_t  *dn;
     ngx_http_b24trigger_dedup_hold_t  *hold;
 
-    hold = ctx->dedup;
+    for (hold = ctx->dedup; hold; hold = hold->next) {
 
-    if (hold == NULL || hold->done) {
-        return;
+        if (hold->done) {
+            continue;
+        }
+
+        hold->done = 1;
+        dctx = hold->zone->data;
+
+        ngx_shmtx_lock(&dctx->shpool->mutex);
+
+        node = ngx_http_b24trigger_dedup_lookup(dctx, &hold->key,
+                                                hold->hash);
+
+        if (node) {
+            dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
+
+        } else {
+            /* evicted while in flight */
+            dn = ngx_http_b24trigger_dedup_alloc(dctx, &hold->key,
+                                                 hold->hash);
+        }
+
+        if (dn) {
+            dn->state = NGX_HTTP_B24TRIGGER_DEDUP_DONE;
+            dn->expire = ngx_time() + hold->ttl;
+        }
+
+        ngx_shmtx_unlock(&dctx->shpool->mutex);
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "b24trigger dedup: \"%V\" remembered", &hold->key);
     }
-
-    hold->done = 1;
-    dctx = hold->zone->data;
-
-    ngx_shmtx_lock(&dctx->shpool->mutex);
-
-    node = ngx_http_b24trigger_dedup_lookup(dctx, &hold->key, hold->hash);
-
-    if (node) {
-        dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
-
-    } else {
-        /* evicted while in flight */
-        dn = ngx_http_b24trigger_dedup_alloc(dctx, &hold->key, hold->hash);
-    }
-
-    if (dn) {
-        dn->state = NGX_HTTP_B24TRIGGER_DEDUP_DONE;
-        dn->expire = ngx_time() + dctx->ttl;
-    }
-
-    ngx_shmtx_unlock(&dctx->shpool->mutex);
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "b24trigger dedup: \"%V\" remembered", &hold->key);
 }
 
 
 /*
- * The webhook failed: its key is free again before the sender hears of
+ * The webhook failed: its keys are free again before the sender hears of
  * it, so that an immediate retry is not taken for a duplicate in flight
  */
 
 void
 ngx_http_b24trigger_dedup_release(ngx_http_b24trigger_ctx_t *ctx)
 {
-    if (ctx->dedup != NULL) {
-        ngx_http_b24trigger_dedup_cleanup(ctx->dedup);
+    ngx_http_b24trigger_dedup_hold_t  *hold;
+
+    for (hold = ctx->dedup; hold; hold = hold->next) {
+        ngx_http_b24trigger_dedup_forget(hold);
     }
 }
 
@@ -513,8 +742,13 @@ ngx_http_b24trigger_dedup_release(ngx_http_b24trigger_ctx_t *ctx)
 static void
 ngx_http_b24trigger_dedup_cleanup(void *data)
 {
-    ngx_http_b24trigger_dedup_hold_t  *hold = data;
+    ngx_http_b24trigger_dedup_forget(data);
+}
 
+
+static void
+ngx_http_b24trigger_dedup_forget(ngx_http_b24trigger_dedup_hold_t *hold)
+{
     ngx_rbtree_node_t                 *node;
     ngx_http_b24trigger_dedup_ctx_t   *dctx;
     ngx_http_b24trigger_dedup_node_t  *dn;

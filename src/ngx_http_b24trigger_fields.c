@@ -118,6 +118,26 @@ ngx_http_b24trigger_field_add(ngx_conf_t *cf, ngx_str_t *name,
 }
 
 
+ngx_int_t
+ngx_http_b24trigger_field_path(ngx_http_variable_t *v, ngx_str_t *path,
+    ngx_str_t *root, ngx_uint_t *depth)
+{
+    ngx_http_b24trigger_field_t  *field;
+
+    if (v->get_handler != ngx_http_b24trigger_field_variable) {
+        return NGX_DECLINED;
+    }
+
+    field = (ngx_http_b24trigger_field_t *) v->data;
+
+    *path = field->path;
+    *root = field->segs[0].name;
+    *depth = field->nsegs;
+
+    return NGX_OK;
+}
+
+
 static ngx_int_t
 ngx_http_b24trigger_field_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data)

@@ -38,6 +38,14 @@ char *ngx_http_b24trigger_field_add(ngx_conf_t *cf, ngx_str_t *name,
     ngx_str_t *path);
 
 /*
+ * At configuration time: is v a "b24trigger_field" variable?  Then its
+ * path as written, the path's first name and its number of segments
+ * (NGX_OK); NGX_DECLINED if not
+ */
+ngx_int_t ngx_http_b24trigger_field_path(ngx_http_variable_t *v,
+    ngx_str_t *path, ngx_str_t *root, ngx_uint_t *depth);
+
+/*
  * Was a field looked up in a body that is not JSON nor a form, or not
  * valid?  Then ngx_http_b24trigger_fields_reject() answers 400 or 415.
  */

@@ -189,6 +189,7 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
     switch (rc) {
 
     case NGX_OK:
+        ctx->signature = vd.signature;
         break;
 
     case NGX_DECLINED:
@@ -281,6 +282,13 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
 
     if (blcf->dry_run) {
         return ngx_http_b24trigger_dry_run(r, ctx);
+    }
+
+    /* a replay of a signed request, then a duplicate of an event */
+
+    rc = ngx_http_b24trigger_replay_check(r, ctx);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     rc = ngx_http_b24trigger_dedup_check(r, ctx);

@@ -619,6 +619,168 @@ ngx_http_b24trigger_verify_needs_body(ngx_http_b24trigger_verify_t *v)
 }
 
 
+ngx_uint_t
+ngx_http_b24trigger_verify_signs(ngx_http_b24trigger_verify_t *v)
+{
+    ngx_uint_t                   i;
+    ngx_http_b24trigger_part_t  *part;
+
+    if (v->scheme->verify == ngx_http_b24trigger_none_verify) {
+        return NGX_HTTP_B24TRIGGER_SIGNS_REQUEST
+               |NGX_HTTP_B24TRIGGER_SIGNS_NOTHING;
+    }
+
+    if (v->scheme->verify == ngx_http_b24trigger_token_verify) {
+        return NGX_HTTP_B24TRIGGER_SIGNS_REQUEST;
+    }
+
+    if (v->hmac == NULL) {
+
+        /* tbank, robokassa, yoomoney: some fields of the body */
+
+        return NGX_HTTP_B24TRIGGER_SIGNS_BODY;
+    }
+
+    switch (v->hmac->message) {
+
+    case NGX_HTTP_B24TRIGGER_MSG_BODY:
+        return NGX_HTTP_B24TRIGGER_SIGNS_BODY;
+
+    case NGX_HTTP_B24TRIGGER_MSG_TEMPLATE:
+
+        /* "hmac": its timestamp, if any, is for the caller to judge */
+
+        part = v->message->elts;
+
+        for (i = 0; i < v->message->nelts; i++) {
+            if (part[i].body) {
+                return NGX_HTTP_B24TRIGGER_SIGNS_BODY;
+            }
+        }
+
+        return 0;
+
+    default:
+
+        /* Stripe, Standard Webhooks, Slack, Paddle: a timestamp, the body */
+
+        return NGX_HTTP_B24TRIGGER_SIGNS_BODY
+               |NGX_HTTP_B24TRIGGER_SIGNS_TIMESTAMP;
+    }
+}
+
+
+/*
+ * The body field whose path begins with the name root and has depth
+ * segments: signed?  An HMAC of the body signs all of it; the digests
+ * over fields sign the fields they hash, by their exact names
+ */
+
+ngx_uint_t
+ngx_http_b24trigger_verify_signs_field(ngx_http_b24trigger_verify_t *v,
+    ngx_str_t *root, ngx_uint_t depth)
+{
+    ngx_uint_t  signs, i;
+
+    static ngx_str_t  robokassa[] = {
+        ngx_string("OutSum"),
+        ngx_string("InvId"),
+        ngx_string("SignatureValue"),
+        ngx_null_string
+    };
+
+    static ngx_str_t  yoomoney[] = {
+        ngx_string("notification_type"),
+        ngx_string("operation_id"),
+        ngx_string("amount"),
+        ngx_string("currency"),
+        ngx_string("datetime"),
+        ngx_string("sender"),
+        ngx_string("codepro"),
+        ngx_string("label"),
+        ngx_string("sha1_hash"),
+        ngx_null_string
+    };
+
+    signs = ngx_http_b24trigger_verify_signs(v);
+
+    if (signs & NGX_HTTP_B24TRIGGER_SIGNS_REQUEST) {
+        return 1;
+    }
+
+    if (!(signs & NGX_HTTP_B24TRIGGER_SIGNS_BODY)) {
+        return 0;
+    }
+
+    if (v->hmac) {
+        return 1;
+    }
+
+    /* T-Bank: the scalar fields at the root */
+
+    if (v->scheme->verify == ngx_http_b24trigger_tbank_verify) {
+        return depth == 1;
+    }
+
+    if (depth != 1) {
+        return 0;
+    }
+
+    if (v->scheme->verify == ngx_http_b24trigger_robokassa_verify) {
+
+        /* every Shp_ field, whatever the case of its prefix */
+
+        if (root->len > 4
+            && ngx_strncasecmp(root->data, (u_char *) "shp_", 4) == 0)
+        {
+            return 1;
+        }
+
+        for (i = 0; robokassa[i].len; i++) {
+            if (root->len == robokassa[i].len
+                && ngx_strncmp(root->data, robokassa[i].data, root->len)
+                   == 0)
+            {
+                return 1;
+            }
+        }
+
+        return 0;
+    }
+
+    for (i = 0; yoomoney[i].len; i++) {
+        if (root->len == yoomoney[i].len
+            && ngx_strncmp(root->data, yoomoney[i].data, root->len) == 0)
+        {
+            return 1;
+        }
+    }
+
+    return 0;
+}
+
+
+ngx_array_t *
+ngx_http_b24trigger_verify_message(ngx_http_b24trigger_verify_t *v)
+{
+    return v->message;
+}
+
+
+ngx_http_complex_value_t *
+ngx_http_b24trigger_verify_timestamp(ngx_http_b24trigger_verify_t *v)
+{
+    return v->timestamp;
+}
+
+
+ngx_str_t *
+ngx_http_b24trigger_verify_name(ngx_http_b24trigger_verify_t *v)
+{
+    return &v->scheme->name;
+}
+
+
 ngx_int_t
 ngx_http_b24trigger_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
@@ -884,6 +1046,36 @@ ngx_http_b24trigger_check_time(ngx_http_request_t *r, time_t ts,
                      - p;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A verified signature in hex, decoded into the verdict: the replay
+ * shield's key.  It matched, so it decodes.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_verdict_signature(ngx_http_request_t *r,
+    ngx_http_b24trigger_verdict_t *vd, ngx_str_t *sig)
+{
+    u_char   *p;
+    ssize_t   n;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_B24TRIGGER_SIG_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_http_b24trigger_sig_decode(NGX_HTTP_B24TRIGGER_HEX, p,
+                                       sig->data, sig->len);
+    if (n <= 0) {
+        return NGX_ERROR;
+    }
+
+    vd->signature.data = p;
+    vd->signature.len = n;
+
+    return NGX_OK;
 }
 
 

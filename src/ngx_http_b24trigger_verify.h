@@ -29,7 +29,30 @@ typedef struct {
     ngx_str_t   reply;       /* handshake (Slack url_verification, ...):
                                 the body to answer with */
     ngx_str_t   reply_type;  /* its content type */
+    ngx_str_t   signature;   /* verified: the signature that matched,
+                                decoded (what the sender sent, so no
+                                secret); empty for "none" and "token" */
 } ngx_http_b24trigger_verdict_t;
+
+
+/* a piece of the "message=" template of "hmac" */
+
+typedef struct {
+    ngx_http_complex_value_t  *value;       /* or NULL */
+    ngx_uint_t                 body;        /* then the raw body */
+} ngx_http_b24trigger_part_t;
+
+
+/* what a scheme vouches for: ngx_http_b24trigger_verify_signs() */
+
+/* "none", "token": the request as a whole, whatever it holds */
+#define NGX_HTTP_B24TRIGGER_SIGNS_REQUEST    0x01
+/* the body, or some of its fields: ask ..._signs_field() */
+#define NGX_HTTP_B24TRIGGER_SIGNS_BODY       0x02
+/* a timestamp, signed and checked against the clock */
+#define NGX_HTTP_B24TRIGGER_SIGNS_TIMESTAMP  0x04
+/* "none": no signature at all */
+#define NGX_HTTP_B24TRIGGER_SIGNS_NOTHING    0x08
 
 
 /*
@@ -51,6 +74,24 @@ char *ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
 ngx_array_t *ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *secrets,
     ngx_str_t *location);
+
+/*
+ * For the configuration check that only signed data chooses the target
+ * (ngx_http_b24trigger_trust.c): what the scheme vouches for
+ * (NGX_HTTP_B24TRIGGER_SIGNS_*); whether it signs the body field whose
+ * path starts with the name root and has depth segments; the "message="
+ * template of "hmac" (ngx_http_b24trigger_part_t, or NULL) and its
+ * "timestamp=" (or NULL), which are signed only as far as the template
+ * holds their variables; the scheme's name, for messages.
+ */
+ngx_uint_t ngx_http_b24trigger_verify_signs(ngx_http_b24trigger_verify_t *v);
+ngx_uint_t ngx_http_b24trigger_verify_signs_field(
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *root, ngx_uint_t depth);
+ngx_array_t *ngx_http_b24trigger_verify_message(
+    ngx_http_b24trigger_verify_t *v);
+ngx_http_complex_value_t *ngx_http_b24trigger_verify_timestamp(
+    ngx_http_b24trigger_verify_t *v);
+ngx_str_t *ngx_http_b24trigger_verify_name(ngx_http_b24trigger_verify_t *v);
 
 /* does this scheme need the raw body before it can decide */
 ngx_uint_t ngx_http_b24trigger_verify_needs_body(

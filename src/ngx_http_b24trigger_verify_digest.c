@@ -186,7 +186,10 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
         ngx_http_b24trigger_refuse(vd, "signature_invalid",
                                    "\"Token\" does not match");
         rc = NGX_DECLINED;
+        goto done;
     }
+
+    rc = ngx_http_b24trigger_verdict_signature(r, vd, &sig);
 
 done:
 
@@ -320,7 +323,7 @@ ngx_http_b24trigger_robokassa_verify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    return NGX_OK;
+    return ngx_http_b24trigger_verdict_signature(r, vd, sig);
 }
 
 
@@ -403,7 +406,7 @@ ngx_http_b24trigger_yoomoney_verify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    return NGX_OK;
+    return ngx_http_b24trigger_verdict_signature(r, vd, sig);
 }
 
 

@@ -81,7 +81,8 @@ static ngx_int_t ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
     ngx_str_t *body, ngx_str_t *msg);
 static ngx_uint_t ngx_http_b24trigger_hmac_match(ngx_pool_t *pool,
     const EVP_MD *md, ngx_uint_t encoding, ngx_array_t *keys,
-    ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n, ngx_int_t *err);
+    ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n, ngx_str_t *matched,
+    ngx_int_t *err);
 static ngx_int_t ngx_http_b24trigger_hmac(const EVP_MD *md,
     ngx_http_b24trigger_key_t *key, ngx_str_t *msg, u_char *mac,
     unsigned int *len);
@@ -536,7 +537,7 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
     rc = NGX_OK;
     match = ngx_http_b24trigger_hmac_match(r->pool, v->md, h->encoding,
                                            keys, &msg, list.sigs, list.nsigs,
-                                           &rc);
+                                           &vd->signature, &rc);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -764,17 +765,19 @@ ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
 /*
  * HMAC of msg with every key, compared in constant time with every
  * signature that decodes to an HMAC's length; no early exit, so the time
- * taken tells neither which key nor which signature matched
+ * taken tells neither which key nor which signature matched.  The
+ * signature that matched is copied to matched, through a mask, in the
+ * same constant time (it is what the sender sent, so no secret).
  */
 
 static ngx_uint_t
 ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
     ngx_uint_t encoding, ngx_array_t *keys, ngx_str_t *msg, ngx_str_t *sigs,
-    ngx_uint_t n, ngx_int_t *err)
+    ngx_uint_t n, ngx_str_t *matched, ngx_int_t *err)
 {
-    u_char                     *dec;
+    u_char                     *dec, mask;
     ssize_t                    *declen;
-    ngx_uint_t                  i, j, match;
+    ngx_uint_t                  i, j, k, match, eq;
     unsigned int                maclen;
     ngx_http_b24trigger_key_t  *key;
     u_char                      mac[EVP_MAX_MD_SIZE];
@@ -783,11 +786,14 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
 
     declen = ngx_palloc(pool, n * sizeof(ssize_t));
     dec = ngx_pnalloc(pool, n * NGX_HTTP_B24TRIGGER_SIG_MAX);
+    matched->data = ngx_pcalloc(pool, EVP_MAX_MD_SIZE);
 
-    if (declen == NULL || dec == NULL) {
+    if (declen == NULL || dec == NULL || matched->data == NULL) {
         *err = NGX_ERROR;
         return 0;
     }
+
+    maclen = 0;
 
     for (j = 0; j < n; j++) {
         declen[j] = ngx_http_b24trigger_sig_decode(encoding,
@@ -809,15 +815,23 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
 
         for (j = 0; j < n; j++) {
             if (declen[j] == (ssize_t) maclen) {
-                match |= (CRYPTO_memcmp(mac,
-                                        dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
-                                        maclen)
-                          == 0);
+                eq = (CRYPTO_memcmp(mac,
+                                    dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
+                                    maclen)
+                      == 0);
+                match |= eq;
+                mask = (u_char) (0 - eq);
+
+                for (k = 0; k < maclen; k++) {
+                    matched->data[k] |= mac[k] & mask;
+                }
             }
         }
     }
 
     ngx_explicit_memzero(mac, sizeof(mac));
+
+    matched->len = match ? maclen : 0;
 
     return match;
 }

@@ -109,14 +109,6 @@ typedef struct {
 } ngx_http_b24trigger_hmac_t;
 
 
-/* a piece of the "message=" template of "hmac" */
-
-typedef struct {
-    ngx_http_complex_value_t        *value;      /* or NULL */
-    ngx_uint_t                       body;       /* then the raw body */
-} ngx_http_b24trigger_part_t;
-
-
 typedef char *(*ngx_http_b24trigger_scheme_parse_pt)(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
 typedef ngx_int_t (*ngx_http_b24trigger_scheme_verify_pt)(
@@ -175,6 +167,8 @@ ngx_int_t ngx_http_b24trigger_refusal(ngx_http_request_t *r,
     ngx_http_b24trigger_verdict_t *vd, char *error, const char *fmt, ...);
 ngx_int_t ngx_http_b24trigger_check_time(ngx_http_request_t *r,
     time_t ts, time_t tolerance, ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_verdict_signature(ngx_http_request_t *r,
+    ngx_http_b24trigger_verdict_t *vd, ngx_str_t *sig);
 
 /* ngx_http_b24trigger_verify_hmac.c: "hmac" and the HMAC presets */
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_stripe;

@@ -37,6 +37,7 @@ $t->nginx(<<"EOF");
             b24trigger_pass main;
             b24trigger_verify stripe;
             b24trigger_secret whsec_$token;
+            b24trigger_unsigned \$arg_target;
         }
         location /tight { b24trigger_pass tight; }
         location /queue { b24trigger_pass main; b24trigger_delivery queue; }

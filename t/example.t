@@ -43,6 +43,7 @@ close $fh;
 
 my $out = `$t->{nginx} -t -p $dir -c $dir/example.conf -e stderr 2>&1`;
 is($?, 0, 'nginx -t passes on nginx.conf.example') or diag($out);
+unlike($out, qr/\[warn\]/, 'without a warning') or diag($out);
 
 my $pid = fork();
 if ($pid == 0) {

@@ -3,7 +3,9 @@
 # Recipe "CloudPayments: the Pay notification moves a deal", with the
 # {"code":0} reply; the notification signed as CloudPayments signs it
 # (Content-HMAC and X-Content-HMAC, the API Secret), a wrong signature
-# refused without {"code":0}.
+# refused without {"code":0}; the notification captured and sent again,
+# with a query string and other headers, is acknowledged and not
+# forwarded a second time (the replay shield).
 
 use strict;
 use warnings;
@@ -32,10 +34,11 @@ my $pay = 'TransactionId=1211506522&Amount=129900.00&Currency=RUB'
 # X-Content-HMAC, said to differ only in the URL encoding of the signed
 # bytes, over the decoded body: a match in either passes
 sub cloudpayments {
-    my ($body, $key) = @_;
+    my ($body, $key, $query, @extra) = @_;
     (my $decoded = $body) =~ tr/+/ /;
     $decoded =~ s/%([0-9A-Fa-f]{2})/chr hex $1/ge;
-    return $t->post('/hooks/cloudpayments/pay', $body,
+    return $t->post('/hooks/cloudpayments/pay' . ($query || ''), $body,
+                    @extra,
                     'Content-Type' => 'application/x-www-form-urlencoded',
                     'Content-HMAC' => cloudpayments_hmac($key, $body),
                     'X-Content-HMAC' => cloudpayments_hmac($key, $decoded));
@@ -54,6 +57,13 @@ is($r->{status}, 401, 'signed with another secret: 401');
 is_deeply($r->{json}, { error => 'signature_invalid' },
           'signed with another secret: signature_invalid');
 isnt($r->{body}, '{"code":0}', 'and no {"code":0}');
+
+$r = cloudpayments($pay, $secret, '?InvoiceId=999',
+                   'X-Forwarded-For' => '192.0.2.9');
+is($r->{status}, 200, 'Pay replayed: 200');
+is($r->{body}, '{"code":0}', 'Pay replayed: {"code":0}, CloudPayments stops');
+like($t->error_log, qr/\[info\].*b24trigger: replay not forwarded/,
+     'Pay replayed: not forwarded, logged');
 
 is(scalar @{ $t->calls }, 1, 'one call in all');
 

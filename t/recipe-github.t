@@ -1,9 +1,11 @@
 #!/usr/bin/perl
 
 # Recipe "GitHub: a push to a branch named after a deal": a regex map
-# over the ref, the event header, pings acknowledged; every delivery
-# signed as GitHub signs it (X-Hub-Signature-256), a wrong signature
-# refused.
+# over the ref, a push known by its pusher (GitHub does not sign the
+# X-GitHub-Event header), pings acknowledged; every delivery signed as
+# GitHub signs it (X-Hub-Signature-256), a wrong signature refused; a
+# captured delivery sent again with another event header and a query
+# string is a duplicate, never a second call nor another deal.
 
 use strict;
 use warnings;
@@ -31,9 +33,9 @@ sub push_event {
 
 # what GitHub sends with a secret set: both signature headers
 sub github {
-    my ($event, $body, $key) = @_;
+    my ($event, $body, $key, $query) = @_;
     $key = $secret unless defined $key;
-    return $t->post('/hooks/github', $body,
+    return $t->post('/hooks/github' . ($query || ''), $body,
                     'Content-Type' => 'application/json',
                     'X-GitHub-Event' => $event,
                     'X-GitHub-Delivery' => '72d3162e-cc78-11e3-81ab-4c9367dc0958',
@@ -62,8 +64,21 @@ $r = github('ping', '{"zen":"Design for failure.","hook_id":12345678,'
                     . '"events":["push"],"active":true}}');
 is_deeply($r->{json}, { result => 'ignored' }, 'ping: ignored');
 
-$r = github('pull_request', push_event('refs/heads/deal-60'));
+$r = github('pull_request',
+            '{"action":"opened","number":2,"pull_request":{"head":'
+            . '{"ref":"deal-60"}},"repository":{"id":1296269}}');
 is_deeply($r->{json}, { result => 'ignored' }, 'another event: ignored');
+
+# the first push, captured and sent again as another event, re-aimed
+
+$r = github('deployment', push_event('refs/heads/feature/DEAL-57-checkout'),
+            undef, '?deal=999');
+is($r->{status}, 200, 'the first push replayed as another event: 200');
+is_deeply($r->{json}, { result => 'duplicate' }, 'a duplicate');
+my $replayed = qr/\[info\].*b24trigger: replay not forwarded: location /
+             . qr/"\/hooks\/github" forwarded or queued the same signed /
+             . qr/request less than 86400 s ago/;
+like($t->error_log, qr/$replayed/, 'the replay, logged at info');
 
 $r = github('push', push_event('refs/heads/deal-61'),
             B24T::random_secret(64));

@@ -22,13 +22,14 @@ B24TRecipe::run($t, 'robokassa', env => { ROBOKASSA_PASSWORD2 => $password });
 # a ResultURL POST, as Robokassa sends it (the old names out_summ, inv_id
 # and crc alongside the new ones)
 sub result {
-    my ($key) = @_;
+    my ($key, $email) = @_;
+    $email ||= 'client%40example.com';
     my %f = (OutSum => '100.000000', InvId => '450009', Shp_deal => '57');
     my $sig = robokassa_signature($key, \%f);
     return 'out_summ=100.000000&OutSum=100.000000&inv_id=450009'
          . "&InvId=450009&crc=$sig&SignatureValue=$sig"
          . '&PaymentMethod=BankCard&IncSum=100.000000&IncCurrLabel=BankCardPSR'
-         . '&EMail=client%40example.com&Fee=3.900000&Shp_deal=57';
+         . "&EMail=$email&Fee=3.900000&Shp_deal=57";
 }
 
 my @form = ('Content-Type' => 'application/x-www-form-urlencoded');
@@ -46,6 +47,16 @@ is($r->{status}, 401, 'signed with another password: 401');
 is_deeply($r->{json}, { error => 'signature_invalid' },
           'signed with another password: signature_invalid');
 unlike($r->{body}, qr/^OK/, 'and no OK');
+
+# the notification captured and sent again: other unsigned fields, a
+# Shp_deal in the query string; the same signature, so the same request
+
+$r = $t->post('/hooks/robokassa/result?Shp_deal=999',
+              result($password, 'other%40example.com'), @form);
+is($r->{status}, 200, 'replayed: 200');
+is($r->{body}, 'OK450009', 'replayed: OK<InvId>, Robokassa stops');
+like($t->error_log, qr/\[info\].*b24trigger: replay not forwarded/,
+     'replayed: not forwarded, logged');
 
 is(scalar @{ $t->calls }, 1, 'one call in all');
 

@@ -54,6 +54,15 @@ is_deeply($r->{json}, { error => 'signature_invalid' },
           'a Token made with another password: signature_invalid');
 isnt($r->{body}, 'OK', 'and no OK');
 
+# T-Bank repeats a notification until it gets OK; a captured one is the
+# same: once forwarded, the repeat is acknowledged and not forwarded
+
+$r = $t->post('/hooks/tbank?OrderId=999', notification('CONFIRMED'), @json);
+is($r->{status}, 200, 'CONFIRMED again: 200');
+is($r->{body}, 'OK', 'CONFIRMED again: OK');
+like($t->error_log, qr/\[info\].*b24trigger: replay not forwarded/,
+     'CONFIRMED again: not forwarded, logged');
+
 is(scalar @{ $t->calls }, 1, 'one call in all');
 
 $t->finish;

@@ -1,6 +1,8 @@
 #!/usr/bin/perl
 
-# Recipe "Tilda (or any website form): a filled form moves a lead".
+# Recipe "Tilda (or any website form): a filled form moves a lead"; the
+# same form sent twice is forwarded once (a token signs nothing: the
+# replay shield keys on the body, the target and the code).
 
 use strict;
 use warnings;
@@ -22,15 +24,19 @@ is($r->{status}, 200, 'the connection test: 200');
 is_deeply($r->{json}, { result => 'ignored' }, 'the connection test: ignored');
 is(scalar @{ $t->calls }, 0, 'the test reached no portal');
 
-$r = $t->post("/hooks/tilda?key=$key",
-              'Name=%D0%98%D0%B2%D0%B0%D0%BD&Phone=%2B7+900+000-00-00'
-              . '&Email=ivan%40example.com&lead_id=12'
-              . '&tranid=5312345%3A2345678&formid=form123456', @form);
+my $filled = 'Name=%D0%98%D0%B2%D0%B0%D0%BD&Phone=%2B7+900+000-00-00'
+           . '&Email=ivan%40example.com&lead_id=12'
+           . '&tranid=5312345%3A2345678&formid=form123456';
+
+$r = $t->post("/hooks/tilda?key=$key", $filled, @form);
 is($r->{status}, 200, 'a filled form: 200');
 is_deeply($r->{json}, { result => 'forwarded', target => 'LEAD_12',
                         code => 'site_form' }, 'a filled form: forwarded');
 is_deeply($t->calls->[0]{params}, { target => 'LEAD_12', code => 'site_form' },
           'the portal got LEAD_12');
+
+$r = $t->post("/hooks/tilda?key=$key", $filled, @form);
+is_deeply($r->{json}, { result => 'duplicate' }, 'the same form again');
 
 $r = $t->post("/hooks/tilda?key=$key", 'Name=x', @form);
 is($r->{status}, 422, 'a form without lead_id: 422');

@@ -2,10 +2,13 @@
 
 # Every verification recipe of README.md, run as written: a request signed as the
 # provider signs it reaches the portal with the recipe's target and code
-# (and gets the reply the provider wants); the same request signed with
-# another secret is refused and reaches nothing.  Only two things are
-# changed for the test: "file:/etc/nginx/secrets/NAME" points into the
-# test's directory, and 127.0.0.1 is allowed before a recipe's "deny all".
+# (and gets the reply the provider wants); the same request captured and
+# sent again, re-aimed with a query string (?deal=999) and other unsigned
+# headers, reaches no other target, and where the recipe has a replay
+# shield, nothing at all; the same request signed with another secret is
+# refused and reaches nothing.  Only two things are changed for the test:
+# "file:/etc/nginx/secrets/NAME" points into the test's directory, and
+# 127.0.0.1 is allowed before a recipe's "deny all".
 
 use strict;
 use warnings;
@@ -44,23 +47,36 @@ sub recipe {
 
     $t->emulator;
     $t->nginx("    b24trigger_portal crm http://%%EMU%%/rest/1/%%SECRET%%/;\n"
+              . "    b24trigger_dedup_zone replays:1m;\n"
               . substr($snippet, 0, $at)
               . "    server {\n        listen %%LISTEN%%;\n"
               . substr($snippet, $at) . "    }\n");
 
-    return ($t, $secret);
+    return ($t, $secret, $snippet =~ /b24trigger_replay/);
 }
 
-# the signed request, then the same signed with another secret
+# the path re-aimed at another object, whatever the recipe's argument
+sub reaim {
+    my ($path) = @_;
+    return $path . ($path =~ /\?/ ? '&' : '?')
+           . 'deal=999&lead=999&contact=999&InvId=999&label=999';
+}
+
+# what an attacker may change in a captured request without its secret
+my @unsigned = ('X-GitHub-Event' => 'deployment',
+                'X-Forwarded-For' => '192.0.2.9');
+
+# the signed request, the same re-aimed, the same signed with another
+# secret
 sub check {
     my (%o) = @_;
 
-    my ($t, $secret) = recipe($o{recipe}, %o);
+    my ($t, $secret, $shield) = recipe($o{recipe}, %o);
     my $name = $o{recipe};
+    my @signed = $o{sign}->($secret, $o{body});
 
     my $r = $t->request('POST', $o{path}, body => $o{body},
-                        headers => [ $o{sign}->($secret, $o{body}),
-                                     @{ $o{headers} || [] } ]);
+                        headers => [ @signed, @{ $o{headers} || [] } ]);
 
     is($r->{status}, 200, "$name: 200") or diag($r->{body});
     is($r->{body}, $o{reply}, "$name: the reply $o{reply}") if $o{reply};
@@ -70,11 +86,28 @@ sub check {
     is_deeply($calls->[0] && $calls->[0]{params}, $o{params},
               "$name: target and code");
 
+    unless ($o{token}) {
+        $r = $t->request('POST', reaim($o{path}), body => $o{body},
+                         headers => [ @signed, @unsigned,
+                                      @{ $o{headers} || [] } ]);
+        is($r->{status}, 200, "$name: re-aimed replay: 200");
+        is_deeply([ grep { $_->{target} ne $o{params}{target}
+                           || $_->{code} ne $o{params}{code} } @{ $t->calls } ],
+                  [], "$name: re-aimed replay: no other target or code");
+
+        if ($shield) {
+            is(scalar @{ $t->calls }, 1,
+               "$name: re-aimed replay: not forwarded (replay shield)");
+        }
+    }
+
+    my $sent = scalar @{ $t->calls };
+
     $r = $t->request('POST', $o{path}, body => $o{body},
                      headers => [ $o{sign}->('other' . $secret, $o{body}),
                                   @{ $o{headers} || [] } ]);
     is($r->{status}, 401, "$name: other secret, 401");
-    is(scalar @{ $t->calls }, 1, "$name: other secret, nothing forwarded");
+    is(scalar @{ $t->calls }, $sent, "$name: other secret, nothing forwarded");
 
     $t->finish;
     $t->secret_nowhere("$name: no portal secret anywhere");
@@ -112,14 +145,16 @@ check(recipe => 'verify-standard', path => '/hooks/clerk',
       },
       params => { target => 'DEAL_58', code => 'clerk_user' });
 
-check(recipe => 'verify-github', path => '/hooks/github?deal=59',
+check(recipe => 'verify-github', path => '/hooks/github',
       headers => [ @json, 'X-GitHub-Event' => 'push' ],
-      body => '{"ref":"refs/heads/main"}',
+      body => '{"ref":"refs/heads/main","repository":{"id":1296269,'
+              . '"full_name":"octocat/Hello-World"},'
+              . '"pusher":{"name":"octocat"}}',
       sign => sub {
           ('X-Hub-Signature-256' => 'sha256=' . hmac_sha256_hex($_[1],
                                                                 $_[0]));
       },
-      params => { target => 'DEAL_59', code => 'push' });
+      params => { target => 'DEAL_57', code => 'github_push' });
 
 check(recipe => 'verify-shopify', path => '/hooks/shopify',
       headers => \@json,
@@ -130,16 +165,18 @@ check(recipe => 'verify-shopify', path => '/hooks/shopify',
       },
       params => { target => 'DEAL_60', code => 'shopify_order' });
 
-check(recipe => 'verify-slack', path => '/hooks/slack?lead=61',
-      headers => \@json,
-      body => '{"type":"event_callback","event":{"type":"app_mention"}}',
+check(recipe => 'verify-slack', path => '/hooks/slack',
+      headers => \@form,
+      body => 'token=gIkuvaNzQIHg97ATvDxqgjtO&team_id=T0001'
+              . '&channel_id=C2147483705&user_id=U2147483697'
+              . '&command=%2Flead&text=61&trigger_id=13345224609.7380',
       sign => sub {
           my $t = time;
           ('X-Slack-Request-Timestamp' => $t,
            'X-Slack-Signature' => 'v0=' . hmac_sha256_hex("v0:$t:$_[1]",
                                                           $_[0]));
       },
-      params => { target => 'LEAD_61', code => 'slack_event' });
+      params => { target => 'LEAD_61', code => 'slack_command' });
 
 check(recipe => 'verify-paddle', path => '/hooks/paddle',
       headers => \@json,
@@ -179,9 +216,19 @@ check(recipe => 'verify-cloudpayments', path => '/hooks/cloudpayments',
       },
       params => { target => 'DEAL_65', code => 'cloudpayments_paid' });
 
-# T-Bank and Robokassa sign inside the body: the body is made per secret
+# T-Bank, Robokassa and YooMoney sign inside the body: the body is made
+# per secret
 
 my ($t, $secret, $r);
+
+# the signed body again, re-aimed: not forwarded (replay shield)
+sub replayed {
+    my ($t, $name, $path, $body, @headers) = @_;
+
+    my $r = $t->post(reaim($path), $body, @headers, @unsigned);
+    is($r->{status}, 200, "$name: re-aimed replay: 200");
+    is(scalar @{ $t->calls }, 1, "$name: re-aimed replay: not forwarded");
+}
 
 sub tbank_body {
     my ($password) = @_;
@@ -202,6 +249,7 @@ is(scalar @{ $t->calls }, 1, 'verify-tbank: one portal call');
 is_deeply($t->calls->[0]{params},
           { target => 'DEAL_66', code => 'tbank_payment' },
           'verify-tbank: target and code');
+replayed($t, 'verify-tbank', '/hooks/tbank', tbank_body($secret), @json);
 $r = $t->post('/hooks/tbank', tbank_body("other$secret"), @json);
 is($r->{status}, 401, 'verify-tbank: other password, 401');
 is(scalar @{ $t->calls }, 1, 'verify-tbank: nothing forwarded');
@@ -223,6 +271,8 @@ is(scalar @{ $t->calls }, 1, 'verify-robokassa: one portal call');
 is_deeply($t->calls->[0]{params},
           { target => 'DEAL_67', code => 'robokassa_paid' },
           'verify-robokassa: target and code');
+replayed($t, 'verify-robokassa', '/hooks/robokassa',
+         robokassa_body($secret) . '&EMail=x%40example.com', @form);
 $r = $t->post('/hooks/robokassa', robokassa_body("other$secret"), @form);
 is($r->{status}, 401, 'verify-robokassa: other password, 401');
 is(scalar @{ $t->calls }, 1, 'verify-robokassa: nothing forwarded');
@@ -246,6 +296,8 @@ is($r->{status}, 200, 'verify-yoomoney: 200');
 is_deeply($t->calls->[0] && $t->calls->[0]{params},
           { target => 'DEAL_68', code => 'yoomoney_paid' },
           'verify-yoomoney: target and code');
+replayed($t, 'verify-yoomoney', '/hooks/yoomoney',
+         yoomoney_body($secret) . '&withdraw_amount=9.80', @form);
 $r = $t->post('/hooks/yoomoney', yoomoney_body("other$secret"), @form);
 is($r->{status}, 401, 'verify-yoomoney: other secret, 401');
 is(scalar @{ $t->calls }, 1, 'verify-yoomoney: nothing forwarded');
@@ -254,15 +306,20 @@ nothing_leaked($t, 'verify-yoomoney: no secret anywhere', $secret);
 
 # the generic hmac
 
-check(recipe => 'verify-intercom', path => '/hooks/intercom?contact=69',
-      headers => \@json, body => '{"type":"notification_event"}',
+check(recipe => 'verify-intercom', path => '/hooks/intercom',
+      headers => \@json,
+      body => '{"type":"notification_event","topic":"contact.user.created",'
+              . '"data":{"item":{"type":"contact","id":"63a0",'
+              . '"custom_attributes":{"b24_contact":"69"}}}}',
       sign => sub {
           ('X-Hub-Signature' => 'sha1=' . hmac_sha1_hex($_[1], $_[0]));
       },
       params => { target => 'CONTACT_69', code => 'intercom_event' });
 
-check(recipe => 'verify-zoom', path => '/hooks/zoom?deal=70',
-      headers => \@json, body => '{"event":"meeting.started"}',
+check(recipe => 'verify-zoom', path => '/hooks/zoom',
+      headers => \@json,
+      body => '{"event":"meeting.started","payload":{"object":'
+              . '{"id":"85","topic":"Deal 70: kick-off"}}}',
       sign => sub {
           my $t = time;
           ('x-zm-request-timestamp' => $t,
@@ -271,16 +328,21 @@ check(recipe => 'verify-zoom', path => '/hooks/zoom?deal=70',
       },
       params => { target => 'DEAL_70', code => 'zoom_meeting' });
 
-check(recipe => 'verify-square', path => '/hooks/square?deal=71',
-      headers => \@json, body => '{"type":"payment.updated"}',
+check(recipe => 'verify-square', path => '/hooks/square',
+      headers => \@json,
+      body => '{"type":"payment.updated","data":{"type":"payment",'
+              . '"object":{"payment":{"id":"KkAk","reference_id":"71"}}}}',
       sign => sub {
           ('X-Square-Hmacsha256-Signature' => pad(hmac_sha256_base64(
                "https://hooks.example.com/hooks/square$_[1]", $_[0])));
       },
       params => { target => 'DEAL_71', code => 'square_payment' });
 
-check(recipe => 'verify-hubspot', path => '/hooks/hubspot?deal=72',
-      headers => \@json, body => '[{"eventId":1}]',
+check(recipe => 'verify-hubspot', path => '/hooks/hubspot',
+      headers => \@json,
+      body => '[{"eventId":1,"subscriptionType":"deal.propertyChange",'
+              . '"objectId":1246965,"propertyName":"b24_deal",'
+              . '"propertyValue":"72"}]',
       sign => sub {
           my $ms = time * 1000;
           ('X-HubSpot-Request-Timestamp' => $ms,
@@ -290,7 +352,7 @@ check(recipe => 'verify-hubspot', path => '/hooks/hubspot?deal=72',
       },
       params => { target => 'DEAL_72', code => 'hubspot_event' });
 
-check(recipe => 'verify-token', path => '/hooks/forms?lead=73',
+check(recipe => 'verify-token', path => '/hooks/forms?lead=73', token => 1,
       headers => \@form, body => 'name=Ann&phone=%2B7000',
       sign => sub { ('X-Api-Key' => $_[0]) },
       params => { target => 'LEAD_73', code => 'form_filled' });

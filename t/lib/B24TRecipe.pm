@@ -3,7 +3,8 @@ package B24TRecipe;
 # The recipes of the documentation, run as they are written.  A recipe is
 # the ```nginx block after "<!-- recipe: NAME -->" in README.md; its lines
 # up to the first "location" go to the http level, the rest into a server
-# of the test, next to the portal "crm" (the emulator).
+# of the test, next to the portal "crm" (the emulator) and the zone
+# "replays", as README.md's recipes say.
 #
 #   my $t = B24T->new; $t->emulator;
 #   my $snippet = B24TRecipe::run($t, 'stripe',
@@ -40,6 +41,7 @@ sub run {
 
     $t->nginx(<<"EOF", env => $opts{env} || {});
 b24trigger_portal crm http://%%EMU%%/rest/1/%%SECRET%%/;
+b24trigger_dedup_zone replays:1m;
 
 $http
 server {

@@ -36,7 +36,9 @@ our @EXPORT_OK = qw(stripe_signature github_signature cloudpayments_hmac
                     tbank_json robokassa_signature);
 
 # a relaying location: the target is DEAL_$arg_deal, so that every request
-# of a test can name its own call
+# of a test can name its own call.  Nothing signs the query: these tests
+# are about signatures, so the location says so with b24trigger_unsigned
+# (t/security-unsigned.t is about what that lets through)
 sub location {
     my (%o) = @_;
 
@@ -48,6 +50,7 @@ sub location {
           . "            b24trigger_verify $o{verify};\n";
     $s .= "            b24trigger_secret $secrets;\n" if $secrets;
     $s .= "            b24trigger_target DEAL_\$arg_deal;\n"
+        . "            b24trigger_unsigned \$arg_deal;\n"
         . "            b24trigger_code c1;\n"
         . "            add_header X-B24-Error \$b24trigger_error always;\n"
         . "            $extra\n"
