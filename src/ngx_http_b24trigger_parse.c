@@ -71,6 +71,7 @@ static ngx_uint_t ngx_http_b24trigger_form_match(ngx_str_t *key,
     ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_uint_t *counters);
 static void ngx_http_b24trigger_form_decode(u_char *dst, size_t *dlen,
     u_char *src, size_t len);
+static int ngx_http_b24trigger_root_cmp(const void *one, const void *two);
 
 
 ngx_int_t
@@ -183,16 +184,27 @@ ngx_int_t
 ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_http_b24trigger_json_t **jsonp, ngx_http_b24trigger_parse_error_t *err)
 {
+    return ngx_http_b24trigger_json_parse_max(pool, data, len, 0, jsonp, err);
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_uint_t max, ngx_http_b24trigger_json_t **jsonp,
+    ngx_http_b24trigger_parse_error_t *err)
+{
     u_char                            *p, *last, *q;
     uint32_t                           stack[NGX_HTTP_B24TRIGGER_DEPTH_MAX];
     ngx_str_t                         *lit;
-    ngx_uint_t                         depth, top, type;
+    ngx_uint_t                         depth, top, type, values;
     const char                        *error;
     ngx_http_b24trigger_json_t        *json;
     ngx_http_b24trigger_json_state_e   state;
 
     p = data;
     last = data + len;
+
+    err->too_many = 0;
 
     if (len >= 0xffffffff) {
         err->what = "body too large to index";
@@ -210,6 +222,12 @@ ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     json->pool = pool;
     json->nalloc = len / 8 + 16;
 
+    /* max values, and as many names at most */
+
+    if (max && json->nalloc > 2 * max + 16) {
+        json->nalloc = 2 * max + 16;
+    }
+
     json->nodes = ngx_palloc(pool, json->nalloc
                                    * sizeof(ngx_http_b24trigger_json_node_t));
     if (json->nodes == NULL) {
@@ -223,6 +241,7 @@ ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     }
 
     depth = 0;
+    values = 0;
     state = sw_value;
     error = NULL;
 
@@ -236,6 +255,12 @@ ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
 
             if (p == last) {
                 error = "unexpected end";
+                goto invalid;
+            }
+
+            if (max && ++values > max) {
+                err->too_many = 1;
+                error = "too many values";
                 goto invalid;
             }
 
@@ -1002,9 +1027,38 @@ ngx_http_b24trigger_form_parse(ngx_pool_t *pool, u_char *data, size_t len,
 }
 
 
+ngx_uint_t
+ngx_http_b24trigger_form_count(u_char *data, size_t len)
+{
+    u_char      *p, *last, *amp;
+    ngx_uint_t   n;
+
+    p = data;
+    last = data + len;
+    n = 0;
+
+    while (p < last) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp != p) {
+            n++;
+        }
+
+        p = amp + 1;
+    }
+
+    return n;
+}
+
+
 ngx_int_t
 ngx_http_b24trigger_form_lookup(ngx_array_t *pairs,
-    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value)
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_uint_t strict,
+    ngx_str_t *value)
 {
     ngx_uint_t     i, counters[NGX_HTTP_B24TRIGGER_DEPTH_MAX];
     ngx_keyval_t  *kv, *found;
@@ -1018,7 +1072,7 @@ ngx_http_b24trigger_form_lookup(ngx_array_t *pairs,
 
     for (i = 0; i < pairs->nelts; i++) {
         if (ngx_http_b24trigger_form_match(&kv[i].key, segs, nsegs,
-                                           counters))
+                                           strict ? NULL : counters))
         {
             found = &kv[i];
         }
@@ -1037,8 +1091,9 @@ ngx_http_b24trigger_form_lookup(ngx_array_t *pairs,
 /*
  * Does a decoded form name match the path?  "a[b][0]" is a, b, 0; the
  * n-th "[]" under the same prefix is n-1 (counters hold, per depth, how
- * many such "[]" came before).  A name that is not NAME[..][..] exactly
- * ("a[b", "a[b]c", "[a]") is one segment, taken as it is.
+ * many such "[]" came before; without counters "[]" matches nothing).
+ * A name that is not NAME[..][..] exactly ("a[b", "a[b]c", "[a]") is one
+ * segment, taken as it is.
  */
 
 static ngx_uint_t
@@ -1103,7 +1158,7 @@ ngx_http_b24trigger_form_match(ngx_str_t *key,
 
             /* "[]": the next index under this prefix */
 
-            if (segs[j].index != counters[j]++) {
+            if (counters == NULL || segs[j].index != counters[j]++) {
                 return 0;
             }
 
@@ -1117,6 +1172,169 @@ ngx_http_b24trigger_form_match(ngx_str_t *key,
     }
 
     return j + 1 == nsegs;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_json_root(ngx_pool_t *pool,
+    ngx_http_b24trigger_json_t *json, ngx_array_t *root)
+{
+    ngx_uint_t                        k, n;
+    ngx_http_b24trigger_root_t       *f;
+    ngx_http_b24trigger_json_node_t  *obj, *name, *value;
+
+    obj = &json->nodes[0];
+    n = 0;
+
+    if (obj->type == NGX_HTTP_B24TRIGGER_JSON_OBJECT) {
+        for (k = 1; k < obj->next; k = json->nodes[k + 1].next) {
+            n++;
+        }
+    }
+
+    if (ngx_array_init(root, pool, n ? n : 1,
+                       sizeof(ngx_http_b24trigger_root_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    /* an object's children alternate name, value */
+
+    for (k = 1; k < obj->next; k = json->nodes[k + 1].next) {
+        name = &json->nodes[k];
+        value = &json->nodes[k + 1];
+
+        f = ngx_array_push(root);
+
+        f->name.data = name->decoded ? json->arena + name->start
+                                     : json->data + name->start;
+        f->name.len = name->len;
+        f->value.data = value->decoded ? json->arena + value->start
+                                       : json->data + value->start;
+        f->value.len = value->len;
+        f->type = value->type;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_form_root(ngx_pool_t *pool, ngx_array_t *pairs,
+    ngx_array_t *root)
+{
+    ngx_uint_t                   i;
+    ngx_keyval_t                *kv;
+    ngx_http_b24trigger_root_t  *f;
+
+    if (ngx_array_init(root, pool, pairs->nelts ? pairs->nelts : 1,
+                       sizeof(ngx_http_b24trigger_root_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    kv = pairs->elts;
+
+    for (i = 0; i < pairs->nelts; i++) {
+        f = ngx_array_push(root);
+
+        f->name = kv[i].key;
+        f->value = kv[i].value;
+        f->type = NGX_HTTP_B24TRIGGER_JSON_STRING;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the names sorted (pointers to them, so the fields keep their order) */
+
+ngx_int_t
+ngx_http_b24trigger_root_unique(ngx_pool_t *pool, ngx_array_t *root,
+    ngx_str_t *name)
+{
+    ngx_uint_t                    i;
+    ngx_http_b24trigger_root_t   *f, **sorted;
+
+    if (root->nelts < 2) {
+        return NGX_OK;
+    }
+
+    sorted = ngx_palloc(pool, root->nelts * sizeof(void *));
+    if (sorted == NULL) {
+        return NGX_ERROR;
+    }
+
+    f = root->elts;
+
+    for (i = 0; i < root->nelts; i++) {
+        sorted[i] = &f[i];
+    }
+
+    /* not ngx_sort(): an insertion sort, quadratic */
+
+    ngx_qsort(sorted, root->nelts, sizeof(void *),
+              ngx_http_b24trigger_root_cmp);
+
+    for (i = 1; i < root->nelts; i++) {
+        if (sorted[i]->name.len == sorted[i - 1]->name.len
+            && ngx_memcmp(sorted[i]->name.data, sorted[i - 1]->name.data,
+                          sorted[i]->name.len)
+               == 0)
+        {
+            *name = sorted[i]->name;
+            ngx_pfree(pool, sorted);
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_pfree(pool, sorted);
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_b24trigger_root_cmp(const void *one, const void *two)
+{
+    int                          rc;
+    ngx_http_b24trigger_root_t  *a, *b;
+
+    a = *(ngx_http_b24trigger_root_t **) one;
+    b = *(ngx_http_b24trigger_root_t **) two;
+
+    rc = ngx_memcmp(a->name.data, b->name.data,
+                    ngx_min(a->name.len, b->name.len));
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->name.len > b->name.len) - (a->name.len < b->name.len);
+}
+
+
+ngx_http_b24trigger_root_t *
+ngx_http_b24trigger_root_get(ngx_array_t *root, u_char *name, size_t len)
+{
+    ngx_uint_t                   i;
+    ngx_http_b24trigger_root_t  *f;
+
+    f = root->elts;
+
+    for (i = 0; i < root->nelts; i++) {
+        if (f[i].name.len == len && ngx_memcmp(f[i].name.data, name, len) == 0)
+        {
+            return &f[i];
+        }
+    }
+
+    return NULL;
 }
 
 
