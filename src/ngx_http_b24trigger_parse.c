@@ -21,12 +21,16 @@
 #include "ngx_http_b24trigger_parse.h"
 
 
+/* 12 bytes a value: a text of 256 MB at most is indexed */
+
+#define NGX_HTTP_B24TRIGGER_JSON_LEN_MAX  0x0fffffff
+
 typedef struct {
     uint32_t                       start;    /* in the body or the arena */
-    uint32_t                       len;
     uint32_t                       next;     /* the node after the subtree */
-    u_char                         type;
-    u_char                         decoded;  /* start is in the arena */
+    unsigned                       len:28;
+    unsigned                       type:3;
+    unsigned                       decoded:1;  /* start is in the arena */
 } ngx_http_b24trigger_json_node_t;
 
 
@@ -58,6 +62,7 @@ static ngx_str_t  ngx_http_b24trigger_json_null = ngx_string("null");
 static ngx_int_t ngx_http_b24trigger_json_node(
     ngx_http_b24trigger_json_t *json, ngx_uint_t type, u_char *start,
     size_t len);
+static size_t ngx_http_b24trigger_json_measure(u_char *p, u_char *last);
 static u_char *ngx_http_b24trigger_json_skip(u_char *p, u_char *last);
 static u_char *ngx_http_b24trigger_json_scan_string(
     ngx_http_b24trigger_json_t *json, u_char *p, u_char *last,
@@ -206,7 +211,7 @@ ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
 
     err->too_many = 0;
 
-    if (len >= 0xffffffff) {
+    if (len > NGX_HTTP_B24TRIGGER_JSON_LEN_MAX) {
         err->what = "body too large to index";
         err->offset = 0;
         return NGX_DECLINED;
@@ -220,12 +225,18 @@ ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
     json->data = data;
     json->len = len;
     json->pool = pool;
-    json->nalloc = len / 8 + 16;
+
+    /*
+     * the index is allocated once, as large as the text needs: the
+     * memory is a small multiple of the body, never a doubled copy
+     */
+
+    json->nalloc = ngx_http_b24trigger_json_measure(p, last);
 
     /* max values, and as many names at most */
 
-    if (max && json->nalloc > 2 * max + 16) {
-        json->nalloc = 2 * max + 16;
+    if (max && json->nalloc > 2 * max + 2) {
+        json->nalloc = 2 * max + 2;
     }
 
     json->nodes = ngx_palloc(pool, json->nalloc
@@ -579,12 +590,54 @@ ngx_http_b24trigger_json_node(ngx_http_b24trigger_json_t *json,
     node = &json->nodes[json->nnodes++];
 
     node->start = (uint32_t) (start - json->data);
-    node->len = (uint32_t) len;
+    node->len = len;
     node->next = (uint32_t) json->nnodes;
-    node->type = (u_char) type;
+    node->type = type;
     node->decoded = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * How many values and names a JSON text has at most: one, and one after
+ * each "[", "{", "," and ":" outside strings.  Exact for a valid text but
+ * for empty arrays and objects; the parse grows the index if an invalid
+ * one needs more before it is refused.
+ */
+
+static size_t
+ngx_http_b24trigger_json_measure(u_char *p, u_char *last)
+{
+    size_t  n;
+
+    n = 1;
+
+    while (p < last) {
+
+        switch (*p) {
+
+        case '"':
+            while (++p < last && *p != '"') {
+                if (*p == '\\' && ++p == last) {
+                    break;
+                }
+            }
+
+            break;
+
+        case '[':
+        case '{':
+        case ',':
+        case ':':
+            n++;
+            break;
+        }
+
+        p++;
+    }
+
+    return n;
 }
 
 
