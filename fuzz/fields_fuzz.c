@@ -215,7 +215,10 @@ fields_fuzz_form(ngx_pool_t *pool, u_char *body, size_t len,
     }
 
     if (nsegs) {
-        (void) ngx_http_b24trigger_form_lookup(&pairs, segs, nsegs, &value);
+        (void) ngx_http_b24trigger_form_lookup(&pairs, segs, nsegs, 0,
+                                               &value);
+        (void) ngx_http_b24trigger_form_lookup(&pairs, segs, nsegs, 1,
+                                               &value);
     }
 }
 

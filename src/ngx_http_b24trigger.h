@@ -205,6 +205,8 @@ typedef struct {
     ngx_uint_t                         attempts;
     ngx_http_b24trigger_fields_t      *fields;       /* the body parsed,
                                                         once (fields.c) */
+    ngx_uint_t                         body_read;    /* how: the scheme's
+                                                        READ_* (fields.h) */
     void                              *dedup;        /* keys in flight */
     ngx_str_t                          signature;    /* verified, decoded:
                                                         the replay key */

@@ -2,11 +2,15 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * Fields of the request body: the "b24trigger_field" variables and
- * ngx_http_b24trigger_field_value().  Decides what the body is (its
- * content type, or its first byte), parses it once per request, when the
- * first field is looked up, and keeps the result in the request's
- * context.  The parsing itself is in ngx_http_b24trigger_parse.c.  Knows
+ * Fields of the request body: the "b24trigger_field" variables,
+ * ngx_http_b24trigger_field_value() and the root fields the digest
+ * schemes hash.  Decides what the body is (as the location's scheme
+ * says: always JSON, always a form, its first byte, or its content type),
+ * parses it once per request, when the first field is looked up, and
+ * keeps the result in the request's context, so that verification and
+ * mapping read the same values.  Where fields are read before the
+ * signature is checked, it bounds them and refuses a root name given
+ * twice.  The parsing itself is in ngx_http_b24trigger_parse.c.  Knows
  * the body and nothing about portals or signatures.
  */
 
@@ -20,7 +24,8 @@ typedef enum {
     NGX_HTTP_B24TRIGGER_BODY_JSON,
     NGX_HTTP_B24TRIGGER_BODY_FORM,
     NGX_HTTP_B24TRIGGER_BODY_INVALID,
-    NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED
+    NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED,
+    NGX_HTTP_B24TRIGGER_BODY_TOO_MANY
 } ngx_http_b24trigger_body_e;
 
 
@@ -28,7 +33,11 @@ struct ngx_http_b24trigger_fields_s {
     ngx_http_b24trigger_body_e     kind;
     ngx_http_b24trigger_json_t    *json;
     ngx_array_t                    pairs;      /* ngx_keyval_t */
+    ngx_array_t                    root;       /* ngx_http_b24trigger_
+                                                  root_t, if has_root */
     ngx_str_t                      reason;     /* why not usable */
+    unsigned                       strict:1;
+    unsigned                       has_root:1;
 };
 
 
@@ -41,14 +50,24 @@ typedef struct {
 } ngx_http_b24trigger_field_t;
 
 
+/* a name in a reason: at most this many bytes of it, escaped */
+#define NGX_HTTP_B24TRIGGER_NAME_SHOWN  64
+
+
 static ngx_int_t ngx_http_b24trigger_field_variable(ngx_http_request_t *r,
     ngx_http_variable_value_t *v, uintptr_t data);
 static ngx_int_t ngx_http_b24trigger_field_lookup(ngx_http_request_t *r,
     ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value);
 static ngx_http_b24trigger_fields_t *ngx_http_b24trigger_fields_get(
     ngx_http_request_t *r, ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
+    ngx_http_b24trigger_fields_t *f, ngx_str_t *body);
+static ngx_int_t ngx_http_b24trigger_fields_unique(ngx_http_request_t *r,
+    ngx_http_b24trigger_fields_t *f);
 static ngx_http_b24trigger_body_e ngx_http_b24trigger_body_kind(
-    ngx_http_request_t *r, ngx_str_t *body);
+    ngx_http_request_t *r, ngx_str_t *body, ngx_uint_t read);
+static ngx_http_b24trigger_body_e ngx_http_b24trigger_body_sniff(
+    ngx_str_t *body);
 
 
 char *
@@ -221,11 +240,74 @@ ngx_http_b24trigger_field_lookup(ngx_http_request_t *r,
 
     case NGX_HTTP_B24TRIGGER_BODY_FORM:
         return ngx_http_b24trigger_form_lookup(&f->pairs, segs, nsegs,
-                                               value);
+                                               f->strict, value);
 
     default:
         return NGX_DECLINED;
     }
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_fields_root(ngx_http_request_t *r, ngx_array_t **root)
+{
+    ngx_http_b24trigger_ctx_t     *ctx;
+    ngx_http_b24trigger_fields_t  *f;
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+
+    if (ctx == NULL || !ctx->body_done || ctx->too_large) {
+        return NGX_DECLINED;
+    }
+
+    f = ngx_http_b24trigger_fields_get(r->main, ctx);
+    if (f == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (f->has_root) {
+        *root = &f->root;
+        return NGX_OK;
+    }
+
+    switch (f->kind) {
+
+    case NGX_HTTP_B24TRIGGER_BODY_JSON:
+        if (ngx_http_b24trigger_json_root(r->pool, f->json, &f->root)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    case NGX_HTTP_B24TRIGGER_BODY_FORM:
+        if (ngx_http_b24trigger_form_root(r->pool, &f->pairs, &f->root)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    case NGX_HTTP_B24TRIGGER_BODY_EMPTY:
+        if (ngx_array_init(&f->root, r->pool, 1,
+                           sizeof(ngx_http_b24trigger_root_t))
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        break;
+
+    default:
+        return NGX_DECLINED;
+    }
+
+    f->has_root = 1;
+    *root = &f->root;
+
+    return NGX_OK;
 }
 
 
@@ -235,10 +317,8 @@ static ngx_http_b24trigger_fields_t *
 ngx_http_b24trigger_fields_get(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
-    u_char                             *p;
-    ngx_int_t                           rc;
-    ngx_http_b24trigger_fields_t       *f;
-    ngx_http_b24trigger_parse_error_t   err;
+    ngx_str_t                      body;
+    ngx_http_b24trigger_fields_t  *f;
 
     if (ctx->fields) {
         return ctx->fields;
@@ -249,23 +329,68 @@ ngx_http_b24trigger_fields_get(ngx_http_request_t *r,
         return NULL;
     }
 
-    f->kind = ngx_http_b24trigger_body_kind(r, &ctx->body);
+    f->strict = (ctx->body_read & NGX_HTTP_B24TRIGGER_READ_STRICT) ? 1 : 0;
+
+    body = ctx->body;
+
+    /* Robokassa's GET: the same fields in the query string */
+
+    if (body.len == 0 && (ctx->body_read & NGX_HTTP_B24TRIGGER_READ_QUERY)) {
+        body = r->args;
+    }
+
+    f->kind = ngx_http_b24trigger_body_kind(r, &body, ctx->body_read);
+
+    if (ngx_http_b24trigger_fields_parse(r, f, &body) != NGX_OK) {
+        return NULL;
+    }
+
+    if (f->strict && ngx_http_b24trigger_fields_unique(r, f) != NGX_OK) {
+        return NULL;
+    }
+
+    ctx->fields = f;
+
+    return f;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
+    ngx_http_b24trigger_fields_t *f, ngx_str_t *body)
+{
+    u_char                             *p;
+    ngx_int_t                           rc;
+    ngx_uint_t                          max, n;
+    ngx_http_b24trigger_parse_error_t   err;
+
+    max = f->strict ? NGX_HTTP_B24TRIGGER_FIELDS_MAX : 0;
 
     switch (f->kind) {
 
     case NGX_HTTP_B24TRIGGER_BODY_JSON:
 
-        rc = ngx_http_b24trigger_json_parse(r->pool, ctx->body.data,
-                                            ctx->body.len, &f->json, &err);
+        rc = ngx_http_b24trigger_json_parse_max(r->pool, body->data,
+                                                body->len, max, &f->json,
+                                                &err);
         if (rc == NGX_ERROR) {
-            return NULL;
+            return NGX_ERROR;
+        }
+
+        if (rc == NGX_DECLINED && err.too_many) {
+            f->kind = NGX_HTTP_B24TRIGGER_BODY_TOO_MANY;
+
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "b24trigger body has more than %ui values, "
+                           "not parsed further", max);
+            break;
         }
 
         if (rc == NGX_DECLINED) {
             p = ngx_pnalloc(r->pool, sizeof("JSON:  at byte ") - 1
                                      + ngx_strlen(err.what) + NGX_SIZE_T_LEN);
             if (p == NULL) {
-                return NULL;
+                return NGX_ERROR;
             }
 
             f->kind = NGX_HTTP_B24TRIGGER_BODY_INVALID;
@@ -286,17 +411,31 @@ ngx_http_b24trigger_fields_get(ngx_http_request_t *r,
 
     case NGX_HTTP_B24TRIGGER_BODY_FORM:
 
-        if (ngx_array_init(&f->pairs, r->pool, 8, sizeof(ngx_keyval_t))
-            != NGX_OK)
-        {
-            return NULL;
+        /* counted first: nothing is allocated for a form too large */
+
+        n = ngx_http_b24trigger_form_count(body->data, body->len);
+
+        if (max && n > max) {
+            f->kind = NGX_HTTP_B24TRIGGER_BODY_TOO_MANY;
+
+            ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                           "b24trigger form has %ui fields, more than %ui",
+                           n, max);
+            break;
         }
 
-        if (ngx_http_b24trigger_form_parse(r->pool, ctx->body.data,
-                                           ctx->body.len, &f->pairs)
+        if (ngx_array_init(&f->pairs, r->pool, n ? n : 1,
+                           sizeof(ngx_keyval_t))
             != NGX_OK)
         {
-            return NULL;
+            return NGX_ERROR;
+        }
+
+        if (ngx_http_b24trigger_form_parse(r->pool, body->data, body->len,
+                                           &f->pairs)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
         }
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
@@ -320,24 +459,108 @@ ngx_http_b24trigger_fields_get(ngx_http_request_t *r,
         break;
     }
 
-    ctx->fields = f;
-
-    return f;
+    return NGX_OK;
 }
 
 
 /*
- * JSON: application/json and any type/subtype+json; a form:
- * application/x-www-form-urlencoded; parameters (charset) are not looked
- * at.  Without a Content-Type the first byte decides: "{" or "[" (after
- * white space or a UTF-8 byte order mark) is JSON, anything else a form.
- * An empty body has no fields whatever its type.
+ * A name given twice at the root: verification could hash one and
+ * mapping read the other.  Refused: 'field "label" appears twice', the
+ * name escaped (bytes outside printable ASCII, '"' and '\' as \xNN) and
+ * cut, so that the reason is safe in a log line and a reply.
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_fields_unique(ngx_http_request_t *r,
+    ngx_http_b24trigger_fields_t *f)
+{
+    u_char                      *p;
+    size_t                       i, len;
+    ngx_int_t                    rc;
+    ngx_str_t                    name;
+    ngx_array_t                 *root;
+
+    if (f->kind != NGX_HTTP_B24TRIGGER_BODY_JSON
+        && f->kind != NGX_HTTP_B24TRIGGER_BODY_FORM)
+    {
+        return NGX_OK;
+    }
+
+    if (f->kind == NGX_HTTP_B24TRIGGER_BODY_JSON) {
+        rc = ngx_http_b24trigger_json_root(r->pool, f->json, &f->root);
+
+    } else {
+        rc = ngx_http_b24trigger_form_root(r->pool, &f->pairs, &f->root);
+    }
+
+    if (rc != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    f->has_root = 1;
+    root = &f->root;
+
+    rc = ngx_http_b24trigger_root_unique(r->pool, root, &name);
+
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
+
+    len = ngx_min(name.len, NGX_HTTP_B24TRIGGER_NAME_SHOWN);
+
+    p = ngx_pnalloc(r->pool, sizeof("field \"...\" appears twice") - 1
+                             + 4 * len);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    f->kind = NGX_HTTP_B24TRIGGER_BODY_INVALID;
+    f->reason.data = p;
+
+    p = ngx_cpymem(p, "field \"", sizeof("field \"") - 1);
+
+    for (i = 0; i < len; i++) {
+        if (name.data[i] < 0x20 || name.data[i] >= 0x7f
+            || name.data[i] == '"' || name.data[i] == '\\')
+        {
+            p = ngx_sprintf(p, "\\x%02Xd", name.data[i]);
+
+        } else {
+            *p++ = name.data[i];
+        }
+    }
+
+    if (len < name.len) {
+        p = ngx_cpymem(p, "...", 3);
+    }
+
+    p = ngx_cpymem(p, "\" appears twice", sizeof("\" appears twice") - 1);
+
+    f->reason.len = p - f->reason.data;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger body refused: %V", &f->reason);
+
+    return NGX_OK;
+}
+
+
+/*
+ * What the scheme says the body is: JSON, a form, or as its first byte
+ * says ("{" or "[" after white space or a UTF-8 byte order mark is JSON,
+ * anything else a form): the signed bytes decide, not the unsigned
+ * Content-Type.  Otherwise by Content-Type: JSON for application/json
+ * and any type/subtype+json, a form for
+ * application/x-www-form-urlencoded, parameters (charset) not looked at;
+ * without a Content-Type, by the first byte.  An empty body has no
+ * fields whatever its type.
  */
 
 static ngx_http_b24trigger_body_e
-ngx_http_b24trigger_body_kind(ngx_http_request_t *r, ngx_str_t *body)
+ngx_http_b24trigger_body_kind(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_uint_t read)
 {
-    u_char     *p, *last, *semi;
+    u_char     *semi;
     size_t      len;
     ngx_str_t  *type;
 
@@ -345,46 +568,70 @@ ngx_http_b24trigger_body_kind(ngx_http_request_t *r, ngx_str_t *body)
         return NGX_HTTP_B24TRIGGER_BODY_EMPTY;
     }
 
-    if (r->headers_in.content_type != NULL
-        && r->headers_in.content_type->value.len)
-    {
-        type = &r->headers_in.content_type->value;
+    switch (read & NGX_HTTP_B24TRIGGER_READ_KIND) {
 
-        semi = ngx_strlchr(type->data, type->data + type->len, ';');
-        len = (semi ? semi : type->data + type->len) - type->data;
+    case NGX_HTTP_B24TRIGGER_READ_JSON:
+        return NGX_HTTP_B24TRIGGER_BODY_JSON;
 
-        while (len && (type->data[len - 1] == ' '
-                       || type->data[len - 1] == '\t'))
-        {
-            len--;
-        }
+    case NGX_HTTP_B24TRIGGER_READ_FORM:
+        return NGX_HTTP_B24TRIGGER_BODY_FORM;
 
-        if (len == sizeof("application/json") - 1
-            && ngx_strncasecmp(type->data, (u_char *) "application/json", len)
-               == 0)
-        {
-            return NGX_HTTP_B24TRIGGER_BODY_JSON;
-        }
+    case NGX_HTTP_B24TRIGGER_READ_SNIFF:
+        return ngx_http_b24trigger_body_sniff(body);
 
-        if (len == sizeof("application/x-www-form-urlencoded") - 1
-            && ngx_strncasecmp(type->data,
-                               (u_char *) "application/x-www-form-urlencoded",
-                               len)
-               == 0)
-        {
-            return NGX_HTTP_B24TRIGGER_BODY_FORM;
-        }
-
-        if (len > sizeof("+json") - 1
-            && ngx_strlchr(type->data, type->data + len, '/') != NULL
-            && ngx_strncasecmp(type->data + len - 5, (u_char *) "+json", 5)
-               == 0)
-        {
-            return NGX_HTTP_B24TRIGGER_BODY_JSON;
-        }
-
-        return NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED;
+    default: /* NGX_HTTP_B24TRIGGER_READ_TYPE */
+        break;
     }
+
+    if (r->headers_in.content_type == NULL
+        || r->headers_in.content_type->value.len == 0)
+    {
+        return ngx_http_b24trigger_body_sniff(body);
+    }
+
+    type = &r->headers_in.content_type->value;
+
+    semi = ngx_strlchr(type->data, type->data + type->len, ';');
+    len = (semi ? semi : type->data + type->len) - type->data;
+
+    while (len && (type->data[len - 1] == ' '
+                   || type->data[len - 1] == '\t'))
+    {
+        len--;
+    }
+
+    if (len == sizeof("application/json") - 1
+        && ngx_strncasecmp(type->data, (u_char *) "application/json", len)
+           == 0)
+    {
+        return NGX_HTTP_B24TRIGGER_BODY_JSON;
+    }
+
+    if (len == sizeof("application/x-www-form-urlencoded") - 1
+        && ngx_strncasecmp(type->data,
+                           (u_char *) "application/x-www-form-urlencoded",
+                           len)
+           == 0)
+    {
+        return NGX_HTTP_B24TRIGGER_BODY_FORM;
+    }
+
+    if (len > sizeof("+json") - 1
+        && ngx_strlchr(type->data, type->data + len, '/') != NULL
+        && ngx_strncasecmp(type->data + len - 5, (u_char *) "+json", 5)
+           == 0)
+    {
+        return NGX_HTTP_B24TRIGGER_BODY_JSON;
+    }
+
+    return NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED;
+}
+
+
+static ngx_http_b24trigger_body_e
+ngx_http_b24trigger_body_sniff(ngx_str_t *body)
+{
+    u_char  *p, *last;
 
     p = body->data;
     last = body->data + body->len;
@@ -411,12 +658,15 @@ ngx_http_b24trigger_fields_failed(ngx_http_b24trigger_ctx_t *ctx)
 {
     return ctx->fields != NULL
            && (ctx->fields->kind == NGX_HTTP_B24TRIGGER_BODY_INVALID
-               || ctx->fields->kind == NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED);
+               || ctx->fields->kind == NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED
+               || ctx->fields->kind == NGX_HTTP_B24TRIGGER_BODY_TOO_MANY);
 }
 
 
 /*
  * 400 {"error":"body_invalid","reason":"JSON: invalid UTF-8 at byte 9"}
+ * 400 {"error":"body_invalid","reason":"field \"label\" appears twice"}
+ * 413 {"error":"too_many_fields","reason":"more than 1000 fields"}
  * 415 {"error":"content_type_unsupported","content_type":"text/plain"}
  */
 
@@ -435,6 +685,31 @@ ngx_http_b24trigger_fields_reject(ngx_http_request_t *r,
     unsupported = (f->kind == NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED);
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (f->kind == NGX_HTTP_B24TRIGGER_BODY_TOO_MANY) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: too many fields in location \"%V\", "
+                      "more than %ui before the signature is checked",
+                      &clcf->name, (ngx_uint_t) NGX_HTTP_B24TRIGGER_FIELDS_MAX);
+
+        ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+
+        extra.data = ngx_pnalloc(r->pool,
+                                 sizeof(",\"reason\":\"more than  fields\"")
+                                 - 1 + NGX_INT_T_LEN);
+        if (extra.data == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        extra.len = ngx_sprintf(extra.data,
+                                ",\"reason\":\"more than %ui fields\"",
+                                (ngx_uint_t) NGX_HTTP_B24TRIGGER_FIELDS_MAX)
+                    - extra.data;
+
+        return ngx_http_b24trigger_reply_error(r,
+                                          NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
+                                          "too_many_fields", &extra);
+    }
 
     p = ngx_http_b24trigger_json_string(r->pool, &f->reason, 100, &len);
     if (p == NULL) {

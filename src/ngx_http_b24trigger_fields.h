@@ -23,6 +23,28 @@
 
 
 /*
+ * How a location reads its body, as its verification scheme says
+ * (ngx_http_b24trigger_verify_reads()): a kind, and flags
+ */
+
+#define NGX_HTTP_B24TRIGGER_READ_TYPE    0     /* by its Content-Type */
+#define NGX_HTTP_B24TRIGGER_READ_SNIFF   1     /* by its first byte */
+#define NGX_HTTP_B24TRIGGER_READ_JSON    2     /* JSON, whatever the type */
+#define NGX_HTTP_B24TRIGGER_READ_FORM    3     /* a form, whatever the type */
+#define NGX_HTTP_B24TRIGGER_READ_KIND    0x0f
+
+/* an empty body: the fields are those of the query string */
+#define NGX_HTTP_B24TRIGGER_READ_QUERY   0x10
+
+/*
+ * fields read before the signature is checked: at most
+ * NGX_HTTP_B24TRIGGER_FIELDS_MAX of them, no root name twice, and no path
+ * that reaches two names
+ */
+#define NGX_HTTP_B24TRIGGER_READ_STRICT  0x20
+
+
+/*
  * The value at PATH in the body of r ("data.object.id", "items.0.id" for
  * JSON; a field name, "a.b.0" for the PHP-style "a[b][0]", for
  * application/x-www-form-urlencoded).  Strings as they are, numbers,
@@ -46,8 +68,18 @@ ngx_int_t ngx_http_b24trigger_field_path(ngx_http_variable_t *v,
     ngx_str_t *path, ngx_str_t *root, ngx_uint_t *depth);
 
 /*
- * Was a field looked up in a body that is not JSON nor a form, or not
- * valid?  Then ngx_http_b24trigger_fields_reject() answers 400 or 415.
+ * The fields at the root of the body (ngx_http_b24trigger_root_t), from
+ * the same parse as every other field of r: what a scheme that signs
+ * field values hashes.  NGX_OK, NGX_DECLINED (the body cannot give them:
+ * ngx_http_b24trigger_fields_failed() is then true) or NGX_ERROR.
+ */
+ngx_int_t ngx_http_b24trigger_fields_root(ngx_http_request_t *r,
+    ngx_array_t **root);
+
+/*
+ * Was a field looked up in a body that is not JSON nor a form, not valid,
+ * with a root name twice or too many fields where that matters?  Then
+ * ngx_http_b24trigger_fields_reject() answers 400, 413 or 415.
  */
 ngx_uint_t ngx_http_b24trigger_fields_failed(ngx_http_b24trigger_ctx_t *ctx);
 ngx_int_t ngx_http_b24trigger_fields_reject(ngx_http_request_t *r,

@@ -63,6 +63,10 @@ ngx_http_b24trigger_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_b24trigger_module);
 
+    /* verification and mapping read the body one way: the scheme's */
+
+    ctx->body_read = ngx_http_b24trigger_verify_reads(blcf->verify);
+
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "b24trigger handler, portal \"%V\"", &blcf->portal->name);
 
@@ -193,6 +197,13 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         break;
 
     case NGX_DECLINED:
+
+        /* fields checked before the signature: a body that cannot be read */
+
+        if (ngx_http_b24trigger_fields_failed(ctx)) {
+            return ngx_http_b24trigger_fields_reject(r, ctx);
+        }
+
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

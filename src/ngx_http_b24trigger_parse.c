@@ -21,12 +21,16 @@
 #include "ngx_http_b24trigger_parse.h"
 
 
+/* 12 bytes a value: a text of 256 MB at most is indexed */
+
+#define NGX_HTTP_B24TRIGGER_JSON_LEN_MAX  0x0fffffff
+
 typedef struct {
     uint32_t                       start;    /* in the body or the arena */
-    uint32_t                       len;
     uint32_t                       next;     /* the node after the subtree */
-    u_char                         type;
-    u_char                         decoded;  /* start is in the arena */
+    unsigned                       len:28;
+    unsigned                       type:3;
+    unsigned                       decoded:1;  /* start is in the arena */
 } ngx_http_b24trigger_json_node_t;
 
 
@@ -58,6 +62,7 @@ static ngx_str_t  ngx_http_b24trigger_json_null = ngx_string("null");
 static ngx_int_t ngx_http_b24trigger_json_node(
     ngx_http_b24trigger_json_t *json, ngx_uint_t type, u_char *start,
     size_t len);
+static size_t ngx_http_b24trigger_json_measure(u_char *p, u_char *last);
 static u_char *ngx_http_b24trigger_json_skip(u_char *p, u_char *last);
 static u_char *ngx_http_b24trigger_json_scan_string(
     ngx_http_b24trigger_json_t *json, u_char *p, u_char *last,
@@ -71,6 +76,7 @@ static ngx_uint_t ngx_http_b24trigger_form_match(ngx_str_t *key,
     ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_uint_t *counters);
 static void ngx_http_b24trigger_form_decode(u_char *dst, size_t *dlen,
     u_char *src, size_t len);
+static int ngx_http_b24trigger_root_cmp(const void *one, const void *two);
 
 
 ngx_int_t
@@ -183,10 +189,19 @@ ngx_int_t
 ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     ngx_http_b24trigger_json_t **jsonp, ngx_http_b24trigger_parse_error_t *err)
 {
+    return ngx_http_b24trigger_json_parse_max(pool, data, len, 0, jsonp, err);
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_uint_t max, ngx_http_b24trigger_json_t **jsonp,
+    ngx_http_b24trigger_parse_error_t *err)
+{
     u_char                            *p, *last, *q;
     uint32_t                           stack[NGX_HTTP_B24TRIGGER_DEPTH_MAX];
     ngx_str_t                         *lit;
-    ngx_uint_t                         depth, top, type;
+    ngx_uint_t                         depth, top, type, values;
     const char                        *error;
     ngx_http_b24trigger_json_t        *json;
     ngx_http_b24trigger_json_state_e   state;
@@ -194,7 +209,9 @@ ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     p = data;
     last = data + len;
 
-    if (len >= 0xffffffff) {
+    err->too_many = 0;
+
+    if (len > NGX_HTTP_B24TRIGGER_JSON_LEN_MAX) {
         err->what = "body too large to index";
         err->offset = 0;
         return NGX_DECLINED;
@@ -208,7 +225,19 @@ ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     json->data = data;
     json->len = len;
     json->pool = pool;
-    json->nalloc = len / 8 + 16;
+
+    /*
+     * the index is allocated once, as large as the text needs: the
+     * memory is a small multiple of the body, never a doubled copy
+     */
+
+    json->nalloc = ngx_http_b24trigger_json_measure(p, last);
+
+    /* max values, and as many names at most */
+
+    if (max && json->nalloc > 2 * max + 2) {
+        json->nalloc = 2 * max + 2;
+    }
 
     json->nodes = ngx_palloc(pool, json->nalloc
                                    * sizeof(ngx_http_b24trigger_json_node_t));
@@ -223,6 +252,7 @@ ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
     }
 
     depth = 0;
+    values = 0;
     state = sw_value;
     error = NULL;
 
@@ -236,6 +266,12 @@ ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data, size_t len,
 
             if (p == last) {
                 error = "unexpected end";
+                goto invalid;
+            }
+
+            if (max && ++values > max) {
+                err->too_many = 1;
+                error = "too many values";
                 goto invalid;
             }
 
@@ -554,12 +590,54 @@ ngx_http_b24trigger_json_node(ngx_http_b24trigger_json_t *json,
     node = &json->nodes[json->nnodes++];
 
     node->start = (uint32_t) (start - json->data);
-    node->len = (uint32_t) len;
+    node->len = len;
     node->next = (uint32_t) json->nnodes;
-    node->type = (u_char) type;
+    node->type = type;
     node->decoded = 0;
 
     return NGX_OK;
+}
+
+
+/*
+ * How many values and names a JSON text has at most: one, and one after
+ * each "[", "{", "," and ":" outside strings.  Exact for a valid text but
+ * for empty arrays and objects; the parse grows the index if an invalid
+ * one needs more before it is refused.
+ */
+
+static size_t
+ngx_http_b24trigger_json_measure(u_char *p, u_char *last)
+{
+    size_t  n;
+
+    n = 1;
+
+    while (p < last) {
+
+        switch (*p) {
+
+        case '"':
+            while (++p < last && *p != '"') {
+                if (*p == '\\' && ++p == last) {
+                    break;
+                }
+            }
+
+            break;
+
+        case '[':
+        case '{':
+        case ',':
+        case ':':
+            n++;
+            break;
+        }
+
+        p++;
+    }
+
+    return n;
 }
 
 
@@ -1002,9 +1080,38 @@ ngx_http_b24trigger_form_parse(ngx_pool_t *pool, u_char *data, size_t len,
 }
 
 
+ngx_uint_t
+ngx_http_b24trigger_form_count(u_char *data, size_t len)
+{
+    u_char      *p, *last, *amp;
+    ngx_uint_t   n;
+
+    p = data;
+    last = data + len;
+    n = 0;
+
+    while (p < last) {
+
+        amp = ngx_strlchr(p, last, '&');
+        if (amp == NULL) {
+            amp = last;
+        }
+
+        if (amp != p) {
+            n++;
+        }
+
+        p = amp + 1;
+    }
+
+    return n;
+}
+
+
 ngx_int_t
 ngx_http_b24trigger_form_lookup(ngx_array_t *pairs,
-    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value)
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_uint_t strict,
+    ngx_str_t *value)
 {
     ngx_uint_t     i, counters[NGX_HTTP_B24TRIGGER_DEPTH_MAX];
     ngx_keyval_t  *kv, *found;
@@ -1018,7 +1125,7 @@ ngx_http_b24trigger_form_lookup(ngx_array_t *pairs,
 
     for (i = 0; i < pairs->nelts; i++) {
         if (ngx_http_b24trigger_form_match(&kv[i].key, segs, nsegs,
-                                           counters))
+                                           strict ? NULL : counters))
         {
             found = &kv[i];
         }
@@ -1037,8 +1144,9 @@ ngx_http_b24trigger_form_lookup(ngx_array_t *pairs,
 /*
  * Does a decoded form name match the path?  "a[b][0]" is a, b, 0; the
  * n-th "[]" under the same prefix is n-1 (counters hold, per depth, how
- * many such "[]" came before).  A name that is not NAME[..][..] exactly
- * ("a[b", "a[b]c", "[a]") is one segment, taken as it is.
+ * many such "[]" came before; without counters "[]" matches nothing).
+ * A name that is not NAME[..][..] exactly ("a[b", "a[b]c", "[a]") is one
+ * segment, taken as it is.
  */
 
 static ngx_uint_t
@@ -1103,7 +1211,7 @@ ngx_http_b24trigger_form_match(ngx_str_t *key,
 
             /* "[]": the next index under this prefix */
 
-            if (segs[j].index != counters[j]++) {
+            if (counters == NULL || segs[j].index != counters[j]++) {
                 return 0;
             }
 
@@ -1117,6 +1225,169 @@ ngx_http_b24trigger_form_match(ngx_str_t *key,
     }
 
     return j + 1 == nsegs;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_json_root(ngx_pool_t *pool,
+    ngx_http_b24trigger_json_t *json, ngx_array_t *root)
+{
+    ngx_uint_t                        k, n;
+    ngx_http_b24trigger_root_t       *f;
+    ngx_http_b24trigger_json_node_t  *obj, *name, *value;
+
+    obj = &json->nodes[0];
+    n = 0;
+
+    if (obj->type == NGX_HTTP_B24TRIGGER_JSON_OBJECT) {
+        for (k = 1; k < obj->next; k = json->nodes[k + 1].next) {
+            n++;
+        }
+    }
+
+    if (ngx_array_init(root, pool, n ? n : 1,
+                       sizeof(ngx_http_b24trigger_root_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (n == 0) {
+        return NGX_OK;
+    }
+
+    /* an object's children alternate name, value */
+
+    for (k = 1; k < obj->next; k = json->nodes[k + 1].next) {
+        name = &json->nodes[k];
+        value = &json->nodes[k + 1];
+
+        f = ngx_array_push(root);
+
+        f->name.data = name->decoded ? json->arena + name->start
+                                     : json->data + name->start;
+        f->name.len = name->len;
+        f->value.data = value->decoded ? json->arena + value->start
+                                       : json->data + value->start;
+        f->value.len = value->len;
+        f->type = value->type;
+    }
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_form_root(ngx_pool_t *pool, ngx_array_t *pairs,
+    ngx_array_t *root)
+{
+    ngx_uint_t                   i;
+    ngx_keyval_t                *kv;
+    ngx_http_b24trigger_root_t  *f;
+
+    if (ngx_array_init(root, pool, pairs->nelts ? pairs->nelts : 1,
+                       sizeof(ngx_http_b24trigger_root_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    kv = pairs->elts;
+
+    for (i = 0; i < pairs->nelts; i++) {
+        f = ngx_array_push(root);
+
+        f->name = kv[i].key;
+        f->value = kv[i].value;
+        f->type = NGX_HTTP_B24TRIGGER_JSON_STRING;
+    }
+
+    return NGX_OK;
+}
+
+
+/* the names sorted (pointers to them, so the fields keep their order) */
+
+ngx_int_t
+ngx_http_b24trigger_root_unique(ngx_pool_t *pool, ngx_array_t *root,
+    ngx_str_t *name)
+{
+    ngx_uint_t                    i;
+    ngx_http_b24trigger_root_t   *f, **sorted;
+
+    if (root->nelts < 2) {
+        return NGX_OK;
+    }
+
+    sorted = ngx_palloc(pool, root->nelts * sizeof(void *));
+    if (sorted == NULL) {
+        return NGX_ERROR;
+    }
+
+    f = root->elts;
+
+    for (i = 0; i < root->nelts; i++) {
+        sorted[i] = &f[i];
+    }
+
+    /* not ngx_sort(): an insertion sort, quadratic */
+
+    ngx_qsort(sorted, root->nelts, sizeof(void *),
+              ngx_http_b24trigger_root_cmp);
+
+    for (i = 1; i < root->nelts; i++) {
+        if (sorted[i]->name.len == sorted[i - 1]->name.len
+            && ngx_memcmp(sorted[i]->name.data, sorted[i - 1]->name.data,
+                          sorted[i]->name.len)
+               == 0)
+        {
+            *name = sorted[i]->name;
+            ngx_pfree(pool, sorted);
+            return NGX_DECLINED;
+        }
+    }
+
+    ngx_pfree(pool, sorted);
+
+    return NGX_OK;
+}
+
+
+static int
+ngx_http_b24trigger_root_cmp(const void *one, const void *two)
+{
+    int                          rc;
+    ngx_http_b24trigger_root_t  *a, *b;
+
+    a = *(ngx_http_b24trigger_root_t **) one;
+    b = *(ngx_http_b24trigger_root_t **) two;
+
+    rc = ngx_memcmp(a->name.data, b->name.data,
+                    ngx_min(a->name.len, b->name.len));
+    if (rc != 0) {
+        return rc;
+    }
+
+    return (a->name.len > b->name.len) - (a->name.len < b->name.len);
+}
+
+
+ngx_http_b24trigger_root_t *
+ngx_http_b24trigger_root_get(ngx_array_t *root, u_char *name, size_t len)
+{
+    ngx_uint_t                   i;
+    ngx_http_b24trigger_root_t  *f;
+
+    f = root->elts;
+
+    for (i = 0; i < root->nelts; i++) {
+        if (f[i].name.len == len && ngx_memcmp(f[i].name.data, name, len) == 0)
+        {
+            return &f[i];
+        }
+    }
+
+    return NULL;
 }
 
 

@@ -23,6 +23,15 @@
 
 #define NGX_HTTP_B24TRIGGER_NO_INDEX   ((ngx_uint_t) -1)
 
+/*
+ * The most fields a body may have where they are read before the
+ * signature is checked (the tbank, robokassa and yoomoney presets): form
+ * pairs, or JSON values at any depth (names not counted).  A real
+ * notification has a few dozen; more is refused before any work that
+ * grows with them.
+ */
+#define NGX_HTTP_B24TRIGGER_FIELDS_MAX  1000
+
 
 typedef struct ngx_http_b24trigger_json_s  ngx_http_b24trigger_json_t;
 
@@ -54,7 +63,21 @@ typedef struct {
 typedef struct {
     const char                    *what;
     size_t                         offset;
+    ngx_uint_t                     too_many;  /* more values than allowed */
 } ngx_http_b24trigger_parse_error_t;
+
+
+/*
+ * A field at the root of a body: a member of a JSON object (its value's
+ * text as ngx_http_b24trigger_json_find() gives it), or a form pair (a
+ * NGX_HTTP_B24TRIGGER_JSON_STRING).  Names and values are decoded.
+ */
+
+typedef struct {
+    ngx_str_t                      name;
+    ngx_str_t                      value;
+    ngx_uint_t                     type;
+} ngx_http_b24trigger_root_t;
 
 
 /*
@@ -72,6 +95,15 @@ ngx_int_t ngx_http_b24trigger_path_parse(ngx_str_t *path,
  */
 ngx_int_t ngx_http_b24trigger_json_parse(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_http_b24trigger_json_t **json,
+    ngx_http_b24trigger_parse_error_t *error);
+
+/*
+ * The same, stopping at the value after the first max (0: no limit), in
+ * memory for max values only: NGX_DECLINED with error->too_many set
+ */
+ngx_int_t ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool,
+    u_char *data, size_t len, ngx_uint_t max,
+    ngx_http_b24trigger_json_t **json,
     ngx_http_b24trigger_parse_error_t *error);
 
 /* values in the index, objects and arrays included */
@@ -101,14 +133,40 @@ ngx_int_t ngx_http_b24trigger_json_find(ngx_http_b24trigger_json_t *json,
 ngx_int_t ngx_http_b24trigger_form_parse(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_array_t *pairs);
 
+/* how many pairs ngx_http_b24trigger_form_parse() would make, in one scan */
+ngx_uint_t ngx_http_b24trigger_form_count(u_char *data, size_t len);
+
 /*
  * The value of the form field at a path, in ngx_keyval_t pairs as
  * ngx_http_b24trigger_form_parse() makes them: "a[b][0]" is at "a.b.0",
  * the n-th "a[]" at "a.(n-1)", the last of repeated fields wins.
- * NGX_OK or NGX_DECLINED.
+ * Strict: "a[]" is at no path, so that a path reaches one name only
+ * ("a[]" and "a[0]" would both be at "a.0").  NGX_OK or NGX_DECLINED.
  */
 ngx_int_t ngx_http_b24trigger_form_lookup(ngx_array_t *pairs,
-    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value);
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_uint_t strict,
+    ngx_str_t *value);
+
+/*
+ * The root fields (ngx_http_b24trigger_root_t), in the order of the body,
+ * into an array not yet initialized: of a JSON object (another JSON value
+ * has none), or of form pairs.  NGX_OK or NGX_ERROR.
+ */
+ngx_int_t ngx_http_b24trigger_json_root(ngx_pool_t *pool,
+    ngx_http_b24trigger_json_t *json, ngx_array_t *root);
+ngx_int_t ngx_http_b24trigger_form_root(ngx_pool_t *pool,
+    ngx_array_t *pairs, ngx_array_t *root);
+
+/*
+ * No name twice among the root fields, in O(n log n): NGX_OK, NGX_DECLINED
+ * with *name set to one that repeats, or NGX_ERROR
+ */
+ngx_int_t ngx_http_b24trigger_root_unique(ngx_pool_t *pool,
+    ngx_array_t *root, ngx_str_t *name);
+
+/* the root field of exactly that name (bytes, case included), or NULL */
+ngx_http_b24trigger_root_t *ngx_http_b24trigger_root_get(ngx_array_t *root,
+    u_char *name, size_t len);
 
 
 /* a whole string of well-formed UTF-8 (RFC 3629) */

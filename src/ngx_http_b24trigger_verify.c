@@ -49,89 +49,108 @@ static ngx_http_b24trigger_scheme_t  ngx_http_b24trigger_schemes[] = {
     { ngx_string("none"),
       ngx_http_b24trigger_none_parse,
       ngx_http_b24trigger_none_verify,
-      NGX_HTTP_B24TRIGGER_KEY_NONE, NULL, 0, NULL },
+      NGX_HTTP_B24TRIGGER_KEY_NONE, NULL, 0, NULL,
+      NGX_HTTP_B24TRIGGER_READ_TYPE },
 
     { ngx_string("token"),
       ngx_http_b24trigger_token_parse,
       ngx_http_b24trigger_token_verify,
-      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, NULL },
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, NULL,
+      NGX_HTTP_B24TRIGGER_READ_TYPE },
 
     { ngx_string("hmac"),
       ngx_http_b24trigger_hmac_parse,
       ngx_http_b24trigger_hmac_verify,
-      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha256" },
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_SNIFF },
 
     { ngx_string("stripe"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_stripe,
-      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256" },
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
 
     { ngx_string("standard"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_STANDARD, &ngx_http_b24trigger_standard,
-      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256" },
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_SNIFF },
 
     { ngx_string("github"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_github,
-      0, "sha256" },
+      0, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_SNIFF },
 
     { ngx_string("shopify"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_shopify,
-      0, "sha256" },
+      0, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
 
     { ngx_string("slack"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_slack,
-      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256" },
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_SNIFF },
 
     { ngx_string("paddle"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_paddle,
-      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256" },
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
 
     { ngx_string("typeform"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_typeform,
-      0, "sha256" },
+      0, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
 
     { ngx_string("woocommerce"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_HTML, &ngx_http_b24trigger_woocommerce,
-      NGX_HTTP_B24TRIGGER_PARAM_ALG, "sha256" },
+      NGX_HTTP_B24TRIGGER_PARAM_ALG, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
 
     { ngx_string("cloudpayments"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_cloudpayments,
-      0, "sha256" },
+      0, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_SNIFF },
 
     { ngx_string("tbank"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_tbank_verify,
-      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha256" },
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON
+      | NGX_HTTP_B24TRIGGER_READ_STRICT },
 
     { ngx_string("robokassa"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_robokassa_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, NULL,
-      NGX_HTTP_B24TRIGGER_PARAM_ALG, "md5" },
+      NGX_HTTP_B24TRIGGER_PARAM_ALG, "md5",
+      NGX_HTTP_B24TRIGGER_READ_FORM
+      | NGX_HTTP_B24TRIGGER_READ_QUERY
+      | NGX_HTTP_B24TRIGGER_READ_STRICT },
 
     { ngx_string("yoomoney"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_yoomoney_verify,
-      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha1" },
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha1",
+      NGX_HTTP_B24TRIGGER_READ_FORM
+      | NGX_HTTP_B24TRIGGER_READ_STRICT },
 
-    { ngx_null_string, NULL, NULL, 0, NULL, 0, NULL }
+    { ngx_null_string, NULL, NULL, 0, NULL, 0, NULL, 0 }
 };
 
 
@@ -778,6 +797,13 @@ ngx_str_t *
 ngx_http_b24trigger_verify_name(ngx_http_b24trigger_verify_t *v)
 {
     return &v->scheme->name;
+}
+
+
+ngx_uint_t
+ngx_http_b24trigger_verify_reads(ngx_http_b24trigger_verify_t *v)
+{
+    return v->scheme->read;
 }
 
 

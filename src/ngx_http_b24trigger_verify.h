@@ -98,6 +98,14 @@ ngx_uint_t ngx_http_b24trigger_verify_needs_body(
     ngx_http_b24trigger_verify_t *v);
 
 /*
+ * How a location verified by this scheme reads its body, for verification
+ * and mapping alike: NGX_HTTP_B24TRIGGER_READ_* of
+ * ngx_http_b24trigger_fields.h (JSON or a form whatever the Content-Type
+ * says, where the provider always sends one of them)
+ */
+ngx_uint_t ngx_http_b24trigger_verify_reads(ngx_http_b24trigger_verify_t *v);
+
+/*
  * Per request, once the body is in memory.  Returns NGX_OK (verified),
  * NGX_DECLINED (refused: vd->error and vd->reason are set), NGX_DONE
  * (a verified handshake: answer vd->reply, forward nothing) or NGX_ERROR.

@@ -7,8 +7,12 @@
  * body.  T-Bank ("Token": SHA-256 over the sorted root fields and the
  * terminal password), Robokassa ("SignatureValue" over OutSum, InvId,
  * password #2 and the sorted Shp_ fields) and YooMoney ("sha1_hash" over
- * a fixed list of fields and the notification secret).  Every key is
- * tried, comparisons are constant-time.  Knows nothing about Bitrix24.
+ * a fixed list of fields and the notification secret).  The fields are
+ * those b24trigger_field reads, from the same parse
+ * (src/ngx_http_b24trigger_fields.c): names matched exactly, a root name
+ * given twice and more fields than NGX_HTTP_B24TRIGGER_FIELDS_MAX refused
+ * there; sorting is O(n log n).  Every key is tried, comparisons are
+ * constant-time.  Knows nothing about Bitrix24.
  */
 
 
@@ -17,8 +21,6 @@
 #include <ngx_http.h>
 
 #include <openssl/crypto.h>
-
-#include <jansson.h>
 
 #include "ngx_http_b24trigger_verify_schemes.h"
 #include "ngx_http_b24trigger_fields.h"
@@ -35,22 +37,22 @@ typedef struct {
 } ngx_http_b24trigger_item_t;
 
 
+static ngx_int_t ngx_http_b24trigger_digest_fields(ngx_http_request_t *r,
+    ngx_http_b24trigger_verdict_t *vd, ngx_array_t **root);
+static ngx_str_t *ngx_http_b24trigger_digest_get(ngx_array_t *root,
+    char *name);
 static ngx_int_t ngx_http_b24trigger_digest_match(ngx_http_request_t *r,
     const EVP_MD *md, ngx_array_t *keys, ngx_array_t *items,
     ngx_str_t *sep, ngx_str_t *sig, ngx_uint_t *match);
 static ngx_int_t ngx_http_b24trigger_item_add(ngx_array_t *items,
-    char *name, size_t nlen, u_char *value, size_t vlen);
-static ngx_int_t ngx_http_b24trigger_item_cmp(const void *one,
-    const void *two);
-static ngx_int_t ngx_http_b24trigger_form_fields(ngx_http_request_t *r,
-    ngx_str_t *body, ngx_array_t *pairs);
-static ngx_str_t *ngx_http_b24trigger_form_get(ngx_array_t *pairs,
-    char *name);
+    u_char *name, size_t nlen, u_char *value, size_t vlen);
+static int ngx_http_b24trigger_item_cmp(const void *one, const void *two);
 
 
 /*
  * T-Bank: root scalar fields except "Token", plus "Password", sorted by
- * name, values concatenated; SHA-256 in hex
+ * name, values concatenated; SHA-256 in hex.  Strings decoded, numbers,
+ * true and false as written: what b24trigger_field gives for them.
  */
 
 ngx_int_t
@@ -58,94 +60,48 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd)
 {
-    char          *dump;
-    u_char        *p;
-    size_t         len;
-    json_t        *root, *value, *token;
-    ngx_int_t      rc;
-    ngx_str_t      sig, sep;
-    ngx_uint_t     match;
-    const char    *name;
-    ngx_array_t   *items;
-    json_error_t   err;
+    ngx_int_t                    rc;
+    ngx_str_t                    sep;
+    ngx_uint_t                   i, match;
+    ngx_array_t                 *root, items;
+    ngx_http_b24trigger_root_t  *f, *token;
 
-    /*
-     * a key given twice could be read one way here and another way by
-     * whoever maps the fields: refused
-     */
+    rc = ngx_http_b24trigger_digest_fields(r, vd, &root);
+    if (rc != NGX_OK) {
+        return rc;
+    }
 
-    root = json_loadb((char *) body->data, body->len,
-                      JSON_REJECT_DUPLICATES, &err);
+    token = ngx_http_b24trigger_root_get(root, (u_char *) "Token", 5);
 
-    if (root == NULL || !json_is_object(root)) {
-        if (root) {
-            json_decref(root);
-        }
-
+    if (token == NULL || token->type != NGX_HTTP_B24TRIGGER_JSON_STRING
+        || token->value.len == 0)
+    {
         ngx_http_b24trigger_refuse(vd, "signature_missing",
-                                   "body is not a JSON object with unique "
-                                   "keys");
+                                   "no \"Token\" field");
         return NGX_DECLINED;
     }
 
-    /* NGX_ERROR until the digest has been compared: never fail open */
-
-    rc = NGX_ERROR;
-
-    token = json_object_get(root, "Token");
-
-    if (!json_is_string(token) || json_string_length(token) == 0) {
-        ngx_http_b24trigger_refuse(vd, "signature_missing",
-                                   "no \"Token\" field");
-        rc = NGX_DECLINED;
-        goto done;
+    if (ngx_array_init(&items, r->pool, root->nelts + 1,
+                       sizeof(ngx_http_b24trigger_item_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
     }
 
-    items = ngx_array_create(r->pool, 16, sizeof(ngx_http_b24trigger_item_t));
-    if (items == NULL) {
-        goto done;
-    }
+    f = root->elts;
 
-    json_object_foreach(root, name, value) {
+    for (i = 0; i < root->nelts; i++) {
 
-        if (ngx_strcmp(name, "Token") == 0) {
+        if (&f[i] == token) {
             continue;
         }
 
-        switch (json_typeof(value)) {
+        switch (f[i].type) {
 
-        case JSON_STRING:
-            p = (u_char *) json_string_value(value);
-            len = json_string_length(value);
-            break;
-
-        case JSON_TRUE:
-            p = (u_char *) "true";
-            len = 4;
-            break;
-
-        case JSON_FALSE:
-            p = (u_char *) "false";
-            len = 5;
-            break;
-
-        case JSON_INTEGER:
-        case JSON_REAL:
-            dump = json_dumps(value, JSON_ENCODE_ANY);
-            if (dump == NULL) {
-                goto done;
-            }
-
-            len = ngx_strlen(dump);
-
-            p = ngx_pnalloc(r->pool, len);
-            if (p == NULL) {
-                free(dump);
-                goto done;
-            }
-
-            ngx_memcpy(p, dump, len);
-            free(dump);
+        case NGX_HTTP_B24TRIGGER_JSON_STRING:
+        case NGX_HTTP_B24TRIGGER_JSON_NUMBER:
+        case NGX_HTTP_B24TRIGGER_JSON_TRUE:
+        case NGX_HTTP_B24TRIGGER_JSON_FALSE:
             break;
 
         default:
@@ -155,54 +111,50 @@ ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
             continue;
         }
 
-        if (ngx_http_b24trigger_item_add(items, (char *) name,
-                                         ngx_strlen(name), p, len)
+        if (ngx_http_b24trigger_item_add(&items, f[i].name.data,
+                                         f[i].name.len, f[i].value.data,
+                                         f[i].value.len)
             != NGX_OK)
         {
-            goto done;
+            return NGX_ERROR;
         }
     }
 
-    if (ngx_http_b24trigger_item_add(items, "Password", 8, NULL, 0)
+    if (ngx_http_b24trigger_item_add(&items, (u_char *) "Password", 8, NULL,
+                                     0)
         != NGX_OK)
     {
-        goto done;
+        return NGX_ERROR;
     }
 
-    ngx_sort(items->elts, items->nelts, sizeof(ngx_http_b24trigger_item_t),
-             ngx_http_b24trigger_item_cmp);
+    /* not ngx_sort(): an insertion sort, quadratic */
 
-    sig.data = (u_char *) json_string_value(token);
-    sig.len = json_string_length(token);
+    ngx_qsort(items.elts, items.nelts, sizeof(ngx_http_b24trigger_item_t),
+              ngx_http_b24trigger_item_cmp);
+
     ngx_str_null(&sep);
 
-    rc = ngx_http_b24trigger_digest_match(r, v->md, keys, items, &sep, &sig,
-                                          &match);
+    rc = ngx_http_b24trigger_digest_match(r, v->md, keys, &items, &sep,
+                                          &token->value, &match);
     if (rc != NGX_OK) {
-        goto done;
+        return rc;
     }
 
     if (!match) {
         ngx_http_b24trigger_refuse(vd, "signature_invalid",
                                    "\"Token\" does not match");
-        rc = NGX_DECLINED;
-        goto done;
+        return NGX_DECLINED;
     }
 
-    rc = ngx_http_b24trigger_verdict_signature(r, vd, &sig);
-
-done:
-
-    json_decref(root);
-
-    return rc;
+    return ngx_http_b24trigger_verdict_signature(r, vd, &token->value);
 }
 
 
 /*
  * Robokassa: "OutSum:InvId:Password#2[:Shp_a=1:Shp_b=2]", the Shp_ fields
- * sorted by name; MD5 by default, hex compared without regard to case.
- * Fields come from the form body, or from the query string of a GET.
+ * (any case of the prefix) sorted by name; MD5 by default, hex compared
+ * without regard to case.  Fields come from the form body, or from the
+ * query string of a GET.
  */
 
 ngx_int_t
@@ -211,22 +163,20 @@ ngx_http_b24trigger_robokassa_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verdict_t *vd)
 {
     u_char                      *p;
+    size_t                       n;
     ngx_int_t                    rc;
     ngx_str_t                   *sig, *val, sep, empty;
-    ngx_uint_t                   i, n, match;
-    ngx_array_t                  pairs, *items, shp;
-    ngx_keyval_t                *kv;
+    ngx_uint_t                   i, match;
+    ngx_array_t                 *root, items, shp;
+    ngx_http_b24trigger_root_t  *f;
     ngx_http_b24trigger_item_t  *item, *it;
 
-    if (ngx_array_init(&pairs, r->pool, 16, sizeof(ngx_keyval_t)) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_http_b24trigger_digest_fields(r, vd, &root);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    if (ngx_http_b24trigger_form_fields(r, body, &pairs) != NGX_OK) {
-        return NGX_ERROR;
-    }
-
-    sig = ngx_http_b24trigger_form_get(&pairs, "SignatureValue");
+    sig = ngx_http_b24trigger_digest_get(root, "SignatureValue");
 
     if (sig == NULL || sig->len == 0) {
         ngx_http_b24trigger_refuse(vd, "signature_missing",
@@ -234,74 +184,75 @@ ngx_http_b24trigger_robokassa_verify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    items = ngx_array_create(r->pool, 8, sizeof(ngx_http_b24trigger_item_t));
-    if (items == NULL) {
-        return NGX_ERROR;
-    }
-
-    if (ngx_array_init(&shp, r->pool, 4, sizeof(ngx_http_b24trigger_item_t))
-        != NGX_OK)
+    if (ngx_array_init(&items, r->pool, root->nelts + 3,
+                       sizeof(ngx_http_b24trigger_item_t))
+        != NGX_OK
+        || ngx_array_init(&shp, r->pool, root->nelts ? root->nelts : 1,
+                          sizeof(ngx_http_b24trigger_item_t))
+           != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     ngx_str_set(&empty, "");
 
-    val = ngx_http_b24trigger_form_get(&pairs, "OutSum");
+    val = ngx_http_b24trigger_digest_get(root, "OutSum");
     val = val ? val : &empty;
 
-    if (ngx_http_b24trigger_item_add(items, "", 0, val->data, val->len)
+    if (ngx_http_b24trigger_item_add(&items, NULL, 0, val->data, val->len)
         != NGX_OK)
     {
         return NGX_ERROR;
     }
 
-    val = ngx_http_b24trigger_form_get(&pairs, "InvId");
+    val = ngx_http_b24trigger_digest_get(root, "InvId");
     val = val ? val : &empty;
 
-    if (ngx_http_b24trigger_item_add(items, "", 0, val->data, val->len)
+    if (ngx_http_b24trigger_item_add(&items, NULL, 0, val->data, val->len)
         != NGX_OK
-        || ngx_http_b24trigger_item_add(items, "", 0, NULL, 0) != NGX_OK)
+        || ngx_http_b24trigger_item_add(&items, NULL, 0, NULL, 0) != NGX_OK)
     {
         return NGX_ERROR;
     }
 
     /* Shp_ fields as "Shp_name=value", by name */
 
-    kv = pairs.elts;
+    f = root->elts;
 
-    for (i = 0; i < pairs.nelts; i++) {
+    for (i = 0; i < root->nelts; i++) {
 
-        if (kv[i].key.len <= 4
-            || ngx_strncasecmp(kv[i].key.data, (u_char *) "shp_", 4) != 0)
+        if (f[i].name.len <= 4
+            || ngx_strncasecmp(f[i].name.data, (u_char *) "shp_", 4) != 0)
         {
             continue;
         }
 
-        n = kv[i].key.len + 1 + kv[i].value.len;
+        n = f[i].name.len + 1 + f[i].value.len;
 
         p = ngx_pnalloc(r->pool, n);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        ngx_sprintf(p, "%V=%V", &kv[i].key, &kv[i].value);
+        ngx_sprintf(p, "%V=%V", &f[i].name, &f[i].value);
 
-        if (ngx_http_b24trigger_item_add(&shp, (char *) kv[i].key.data,
-                                         kv[i].key.len, p, n)
+        if (ngx_http_b24trigger_item_add(&shp, f[i].name.data, f[i].name.len,
+                                         p, n)
             != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
-    ngx_sort(shp.elts, shp.nelts, sizeof(ngx_http_b24trigger_item_t),
-             ngx_http_b24trigger_item_cmp);
+    /* not ngx_sort(): an insertion sort, quadratic */
+
+    ngx_qsort(shp.elts, shp.nelts, sizeof(ngx_http_b24trigger_item_t),
+              ngx_http_b24trigger_item_cmp);
 
     it = shp.elts;
 
     for (i = 0; i < shp.nelts; i++) {
-        item = ngx_array_push(items);
+        item = ngx_array_push(&items);
         if (item == NULL) {
             return NGX_ERROR;
         }
@@ -311,7 +262,7 @@ ngx_http_b24trigger_robokassa_verify(ngx_http_request_t *r,
 
     ngx_str_set(&sep, ":");
 
-    rc = ngx_http_b24trigger_digest_match(r, v->md, keys, items, &sep, sig,
+    rc = ngx_http_b24trigger_digest_match(r, v->md, keys, &items, &sep, sig,
                                           &match);
     if (rc != NGX_OK) {
         return rc;
@@ -340,25 +291,19 @@ ngx_http_b24trigger_yoomoney_verify(ngx_http_request_t *r,
     ngx_int_t     rc;
     ngx_str_t    *sig, *val, sep;
     ngx_uint_t    i, match;
-    ngx_array_t   pairs, *items;
+    ngx_array_t  *root, items;
 
     static char  *fields[] = {
         "notification_type", "operation_id", "amount", "currency",
         "datetime", "sender", "codepro", NULL, "label"
     };
 
-    if (ngx_array_init(&pairs, r->pool, 16, sizeof(ngx_keyval_t)) != NGX_OK) {
-        return NGX_ERROR;
+    rc = ngx_http_b24trigger_digest_fields(r, vd, &root);
+    if (rc != NGX_OK) {
+        return rc;
     }
 
-    if (ngx_http_b24trigger_form_parse(r->pool, body->data, body->len,
-                                       &pairs)
-        != NGX_OK)
-    {
-        return NGX_ERROR;
-    }
-
-    sig = ngx_http_b24trigger_form_get(&pairs, "sha1_hash");
+    sig = ngx_http_b24trigger_digest_get(root, "sha1_hash");
 
     if (sig == NULL || sig->len == 0) {
         ngx_http_b24trigger_refuse(vd, "signature_missing",
@@ -366,25 +311,27 @@ ngx_http_b24trigger_yoomoney_verify(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    items = ngx_array_create(r->pool, 9, sizeof(ngx_http_b24trigger_item_t));
-    if (items == NULL) {
+    if (ngx_array_init(&items, r->pool, 9, sizeof(ngx_http_b24trigger_item_t))
+        != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
     for (i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
 
-        val = fields[i] ? ngx_http_b24trigger_form_get(&pairs, fields[i])
+        val = fields[i] ? ngx_http_b24trigger_digest_get(root, fields[i])
                         : NULL;
 
         if (fields[i] && val == NULL) {
-            rc = ngx_http_b24trigger_item_add(items, "", 0, (u_char *) "", 0);
+            rc = ngx_http_b24trigger_item_add(&items, NULL, 0,
+                                              (u_char *) "", 0);
 
         } else if (fields[i]) {
-            rc = ngx_http_b24trigger_item_add(items, "", 0, val->data,
+            rc = ngx_http_b24trigger_item_add(&items, NULL, 0, val->data,
                                               val->len);
 
         } else {
-            rc = ngx_http_b24trigger_item_add(items, "", 0, NULL, 0);
+            rc = ngx_http_b24trigger_item_add(&items, NULL, 0, NULL, 0);
         }
 
         if (rc != NGX_OK) {
@@ -394,7 +341,7 @@ ngx_http_b24trigger_yoomoney_verify(ngx_http_request_t *r,
 
     ngx_str_set(&sep, "&");
 
-    rc = ngx_http_b24trigger_digest_match(r, v->md, keys, items, &sep, sig,
+    rc = ngx_http_b24trigger_digest_match(r, v->md, keys, &items, &sep, sig,
                                           &match);
     if (rc != NGX_OK) {
         return rc;
@@ -407,6 +354,45 @@ ngx_http_b24trigger_yoomoney_verify(ngx_http_request_t *r,
     }
 
     return ngx_http_b24trigger_verdict_signature(r, vd, sig);
+}
+
+
+/*
+ * The body's root fields, from the parse mapping reads too
+ * (src/ngx_http_b24trigger_fields.c): JSON or a form as the scheme says,
+ * no name twice, at most NGX_HTTP_B24TRIGGER_FIELDS_MAX fields.  A body
+ * that cannot give them is refused; the handler answers it as a body
+ * that is not valid (400, 413, 415), not as a signature.
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_digest_fields(ngx_http_request_t *r,
+    ngx_http_b24trigger_verdict_t *vd, ngx_array_t **root)
+{
+    ngx_int_t  rc;
+
+    rc = ngx_http_b24trigger_fields_root(r, root);
+
+    if (rc == NGX_DECLINED) {
+        ngx_http_b24trigger_refuse(vd, "signature_missing",
+                                   "the body has no fields to check");
+    }
+
+    return rc;
+}
+
+
+/* the root field of exactly that name, as b24trigger_field finds it */
+
+static ngx_str_t *
+ngx_http_b24trigger_digest_get(ngx_array_t *root, char *name)
+{
+    ngx_http_b24trigger_root_t  *f;
+
+    f = ngx_http_b24trigger_root_get(root, (u_char *) name,
+                                     ngx_strlen(name));
+
+    return f ? &f->value : NULL;
 }
 
 
@@ -488,7 +474,7 @@ ngx_http_b24trigger_digest_match(ngx_http_request_t *r, const EVP_MD *md,
 
 
 static ngx_int_t
-ngx_http_b24trigger_item_add(ngx_array_t *items, char *name, size_t nlen,
+ngx_http_b24trigger_item_add(ngx_array_t *items, u_char *name, size_t nlen,
     u_char *value, size_t vlen)
 {
     ngx_http_b24trigger_item_t  *item;
@@ -498,7 +484,7 @@ ngx_http_b24trigger_item_add(ngx_array_t *items, char *name, size_t nlen,
         return NGX_ERROR;
     }
 
-    item->name.data = (u_char *) name;
+    item->name.data = name;
     item->name.len = nlen;
     item->value.data = value;
     item->value.len = vlen;
@@ -507,62 +493,26 @@ ngx_http_b24trigger_item_add(ngx_array_t *items, char *name, size_t nlen,
 }
 
 
-static ngx_int_t
+/* by name; a field named as the secret comes before the secret */
+
+static int
 ngx_http_b24trigger_item_cmp(const void *one, const void *two)
 {
-    size_t                       len;
-    ngx_int_t                    rc;
+    int                          rc;
     ngx_http_b24trigger_item_t  *a, *b;
 
     a = (ngx_http_b24trigger_item_t *) one;
     b = (ngx_http_b24trigger_item_t *) two;
 
-    len = ngx_min(a->name.len, b->name.len);
-
-    rc = ngx_memcmp(a->name.data, b->name.data, len);
+    rc = ngx_memcmp(a->name.data, b->name.data,
+                    ngx_min(a->name.len, b->name.len));
     if (rc != 0) {
         return rc;
     }
 
-    return (ngx_int_t) a->name.len - (ngx_int_t) b->name.len;
-}
-
-
-/* the fields of a form body, or of the query string when there is none */
-
-static ngx_int_t
-ngx_http_b24trigger_form_fields(ngx_http_request_t *r, ngx_str_t *body,
-    ngx_array_t *pairs)
-{
-    if (body->len) {
-        return ngx_http_b24trigger_form_parse(r->pool, body->data, body->len,
-                                              pairs);
+    if (a->name.len != b->name.len) {
+        return (a->name.len > b->name.len) ? 1 : -1;
     }
 
-    return ngx_http_b24trigger_form_parse(r->pool, r->args.data,
-                                          r->args.len, pairs);
-}
-
-
-/* the first field of that name, compared without regard to case */
-
-static ngx_str_t *
-ngx_http_b24trigger_form_get(ngx_array_t *pairs, char *name)
-{
-    size_t         len;
-    ngx_uint_t     i;
-    ngx_keyval_t  *kv;
-
-    len = ngx_strlen(name);
-    kv = pairs->elts;
-
-    for (i = 0; i < pairs->nelts; i++) {
-        if (kv[i].key.len == len
-            && ngx_strncasecmp(kv[i].key.data, (u_char *) name, len) == 0)
-        {
-            return &kv[i].value;
-        }
-    }
-
-    return NULL;
+    return (a->value.data == NULL) - (b->value.data == NULL);
 }

@@ -124,6 +124,8 @@ typedef struct {
     ngx_http_b24trigger_hmac_t           *hmac;
     ngx_uint_t                            params;
     const char                           *alg;     /* default, if any */
+    ngx_uint_t                            read;    /* how the body is read:
+                                                      READ_* (fields.h) */
 } ngx_http_b24trigger_scheme_t;
 
 

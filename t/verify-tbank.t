@@ -125,15 +125,28 @@ refused($t, $r, 'signature_invalid', 'wrong password');
 $r = $t->post('/tb?deal=8', $notoken);
 refused($t, $r, 'signature_missing', 'no Token');
 
-$r = $t->post('/tb?deal=8', 'TerminalKey=x&Token=y');
-refused($t, $r, 'signature_missing', 'not JSON');
+# a body whose fields cannot be read: 400, as where mapping needs them
+
+sub body_invalid {
+    my ($r, $reason, $name) = @_;
+    is($r->{status}, 400, "$name: 400") or diag($r->{body});
+    is_deeply($r->{json}, { error => 'body_invalid', reason => $reason },
+              "$name: body_invalid");
+    is($r->{headers}{'x-b24-error'}, 'body_invalid',
+       "$name: \$b24trigger_error is body_invalid");
+}
+
+$r = $t->post('/tb?deal=8', 'TerminalKey=x&Token=y',
+              'Content-Type' => 'application/x-www-form-urlencoded');
+body_invalid($r, 'JSON: unexpected character at byte 0',
+             'not JSON, whatever the Content-Type');
 
 $r = $t->post('/tb?deal=8', '[1,2]');
 refused($t, $r, 'signature_missing', 'JSON, not an object');
 
 (my $dup = $body) =~ s/^\{/{"Status":"REJECTED",/;
 $r = $t->post('/tb?deal=8', $dup);
-refused($t, $r, 'signature_missing', 'a field given twice');
+body_invalid($r, 'field "Status" appears twice', 'a field given twice');
 
 rejection_logged($t, '/tb', 'signature_invalid', '"Token" does not match');
 rejection_logged($t, '/tb', 'signature_missing', 'no "Token" field');
