@@ -410,6 +410,15 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_ptr_value(conf->replay_zone, prev->replay_zone, NULL);
     ngx_conf_merge_ptr_value(conf->unsigned_vars, prev->unsigned_vars, NULL);
 
+    /*
+     * an "if" block inside a relaying location runs the location's
+     * handler with its own configuration: it relays to the same portal,
+     * and is checked like any relaying location
+     */
+
+    ngx_conf_merge_str_value(conf->portal_name, prev->portal_name, "");
+    ngx_conf_merge_str_value(conf->install_name, prev->install_name, "");
+
     /* every error log a request may write to is redacted */
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
