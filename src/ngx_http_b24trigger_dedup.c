@@ -31,11 +31,19 @@
 #define NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT    0
 #define NGX_HTTP_B24TRIGGER_DEDUP_DONE      1
 
+/* how far from the oldest end a full zone looks for a key that may go */
+#define NGX_HTTP_B24TRIGGER_DEDUP_SCAN      64
+
+/* a replay shield that could not remember: the sender retries after, s */
+#define NGX_HTTP_B24TRIGGER_SHIELD_RETRY    60
+
 
 typedef struct {
     u_char                         color;
     u_char                         state;
     u_short                        len;
+    u_char                         shield;    /* a replay key: never given
+                                                 way before it expires */
     ngx_queue_t                    queue;
     time_t                         expire;
     u_char                         data[1];
@@ -69,6 +77,7 @@ struct ngx_http_b24trigger_dedup_hold_s {
     ngx_log_t                         *log;
     ngx_http_b24trigger_dedup_hold_t  *next;
     unsigned                           done:1;
+    unsigned                           shield:1;
 };
 
 
@@ -84,7 +93,10 @@ static void ngx_http_b24trigger_dedup_rbtree_insert(ngx_rbtree_node_t *temp,
 static ngx_rbtree_node_t *ngx_http_b24trigger_dedup_lookup(
     ngx_http_b24trigger_dedup_ctx_t *ctx, ngx_str_t *key, uint32_t hash);
 static ngx_http_b24trigger_dedup_node_t *ngx_http_b24trigger_dedup_alloc(
-    ngx_http_b24trigger_dedup_ctx_t *ctx, ngx_str_t *key, uint32_t hash);
+    ngx_http_b24trigger_dedup_ctx_t *ctx, ngx_str_t *key, uint32_t hash,
+    ngx_uint_t shield);
+static ngx_uint_t ngx_http_b24trigger_dedup_evict(
+    ngx_http_b24trigger_dedup_ctx_t *ctx);
 static void ngx_http_b24trigger_dedup_free(
     ngx_http_b24trigger_dedup_ctx_t *ctx, ngx_rbtree_node_t *node);
 static void ngx_http_b24trigger_dedup_expire(
@@ -437,11 +449,16 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
 
 
 /*
- * The replay shield.  The key is SHA-256 over the location's name and
- * the verified signature, so that one signed request counts once per
- * location whatever else a replay changes; a token signs nothing, so
- * there it is the body, the target and the code.  Each part is preceded
- * by its length.  Same answers as b24trigger_dedup.
+ * The replay shield.  The key is SHA-256 over what was signed: the signed
+ * bytes of an HMAC scheme (the same whichever of several signatures a
+ * replay keeps), the signature of a digest over fields (T-Bank,
+ * Robokassa, YooMoney: one per request, and the same for a T-Bank
+ * notification whose digits moved between fields).  So one signed
+ * request counts once in the zone whatever else a replay changes: its
+ * headers, its query string (also where b24trigger_unsigned lets it
+ * choose the target), the location it is sent to.  A token signs
+ * nothing: there the key is the body, the target and the code.  Each
+ * part is preceded by its length.  Same answers as b24trigger_dedup.
  */
 
 ngx_int_t
@@ -451,11 +468,10 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
     u_char                           *p;
     size_t                            len;
     time_t                            window;
-    ngx_str_t                         key, *part[4];
+    ngx_str_t                         key, *part[3];
     ngx_uint_t                        i, n;
     EVP_MD_CTX                       *md;
     unsigned int                      dlen;
-    ngx_http_core_loc_conf_t         *clcf;
     ngx_http_b24trigger_dedup_ctx_t  *dctx;
     ngx_http_b24trigger_loc_conf_t   *blcf;
     u_char                            digest[EVP_MAX_MD_SIZE];
@@ -467,19 +483,15 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    part[0] = &clcf->name;
-
     if (ctx->signature.len) {
-        part[1] = &ctx->signature;
-        n = 2;
+        part[0] = &ctx->signature;
+        n = 1;
 
     } else {
-        part[1] = &ctx->body;
-        part[2] = &ctx->target;
-        part[3] = &ctx->code;
-        n = 4;
+        part[0] = &ctx->body;
+        part[1] = &ctx->target;
+        part[2] = &ctx->code;
+        n = 3;
     }
 
     md = EVP_MD_CTX_new();
@@ -627,17 +639,33 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
         ngx_queue_insert_head(&dctx->sh->queue, &dn->queue);
 
     } else {
-        dn = ngx_http_b24trigger_dedup_alloc(dctx, key, hash);
+        dn = ngx_http_b24trigger_dedup_alloc(dctx, key, hash, replay);
 
         if (dn == NULL) {
             ngx_shmtx_unlock(&dctx->shpool->mutex);
 
             if (replay) {
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+
+                /*
+                 * every key in the zone is a replay key within its
+                 * window: forwarding could be a replay, so fail closed
+                 */
+
+                ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                               "b24trigger: no room in "
-                              "b24trigger_dedup_zone \"%V\", the request "
-                              "is forwarded without its replay shield",
-                              &zone->shm.name);
+                              "b24trigger_dedup_zone \"%V\" for the replay "
+                              "shield of location \"%V\", answered 503; "
+                              "give the zone more memory, a shorter "
+                              "window, or a zone of its own",
+                              &zone->shm.name, &clcf->name);
+
+                ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+                ngx_str_set(&ctx->error, "replay_shield_full");
+
+                return ngx_http_b24trigger_reply_retry(r,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "replay_shield_full",
+                                          NGX_HTTP_B24TRIGGER_SHIELD_RETRY);
 
             } else {
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -659,6 +687,7 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
     hold->key = *key;
     hold->hash = hash;
     hold->ttl = ttl;
+    hold->shield = replay;
     hold->log = r->connection->log;
     hold->next = ctx->dedup;
 
@@ -705,7 +734,7 @@ ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
         } else {
             /* evicted while in flight */
             dn = ngx_http_b24trigger_dedup_alloc(dctx, &hold->key,
-                                                 hold->hash);
+                                                 hold->hash, hold->shield);
         }
 
         if (dn) {
@@ -819,7 +848,7 @@ ngx_http_b24trigger_dedup_lookup(ngx_http_b24trigger_dedup_ctx_t *ctx,
 
 static ngx_http_b24trigger_dedup_node_t *
 ngx_http_b24trigger_dedup_alloc(ngx_http_b24trigger_dedup_ctx_t *ctx,
-    ngx_str_t *key, uint32_t hash)
+    ngx_str_t *key, uint32_t hash, ngx_uint_t shield)
 {
     size_t                             size;
     ngx_uint_t                         i;
@@ -837,7 +866,9 @@ ngx_http_b24trigger_dedup_alloc(ngx_http_b24trigger_dedup_ctx_t *ctx,
             break;
         }
 
-        ngx_http_b24trigger_dedup_expire(ctx, 0);
+        if (!ngx_http_b24trigger_dedup_evict(ctx)) {
+            break;
+        }
     }
 
     if (node == NULL) {
@@ -849,6 +880,7 @@ ngx_http_b24trigger_dedup_alloc(ngx_http_b24trigger_dedup_ctx_t *ctx,
     dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
 
     dn->len = (u_short) key->len;
+    dn->shield = (u_char) shield;
     ngx_memcpy(dn->data, key->data, key->len);
 
     ngx_rbtree_insert(&ctx->sh->rbtree, node);
@@ -872,10 +904,7 @@ ngx_http_b24trigger_dedup_free(ngx_http_b24trigger_dedup_ctx_t *ctx,
 }
 
 
-/*
- * n == 0: evict the oldest key whatever its age (the zone is full), then
- * up to two more expired ones; else remove up to n expired keys
- */
+/* remove up to n expired keys, from the oldest end */
 
 static void
 ngx_http_b24trigger_dedup_expire(ngx_http_b24trigger_dedup_ctx_t *ctx,
@@ -887,20 +916,6 @@ ngx_http_b24trigger_dedup_expire(ngx_http_b24trigger_dedup_ctx_t *ctx,
     ngx_http_b24trigger_dedup_node_t  *dn;
 
     now = ngx_time();
-
-    if (n == 0) {
-        if (ngx_queue_empty(&ctx->sh->queue)) {
-            return;
-        }
-
-        q = ngx_queue_last(&ctx->sh->queue);
-        dn = ngx_queue_data(q, ngx_http_b24trigger_dedup_node_t, queue);
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) dn - offsetof(ngx_rbtree_node_t, color));
-
-        ngx_http_b24trigger_dedup_free(ctx, node);
-        n = 2;
-    }
 
     while (n-- && !ngx_queue_empty(&ctx->sh->queue)) {
         q = ngx_queue_last(&ctx->sh->queue);
@@ -915,4 +930,46 @@ ngx_http_b24trigger_dedup_expire(ngx_http_b24trigger_dedup_ctx_t *ctx,
 
         ngx_http_b24trigger_dedup_free(ctx, node);
     }
+}
+
+
+/*
+ * The zone is full: the oldest key that may go gives way, as in limit_req
+ * (a b24trigger_dedup key, or an expired one), looking at most SCAN keys
+ * from the oldest end.  A replay key within its window never does: it is
+ * what keeps a captured request from being forwarded again.  Returns
+ * whether a key was removed.
+ */
+
+static ngx_uint_t
+ngx_http_b24trigger_dedup_evict(ngx_http_b24trigger_dedup_ctx_t *ctx)
+{
+    time_t                             now;
+    ngx_uint_t                         i;
+    ngx_queue_t                       *q;
+    ngx_rbtree_node_t                 *node;
+    ngx_http_b24trigger_dedup_node_t  *dn;
+
+    now = ngx_time();
+
+    for (q = ngx_queue_last(&ctx->sh->queue), i = 0;
+         q != ngx_queue_sentinel(&ctx->sh->queue)
+         && i < NGX_HTTP_B24TRIGGER_DEDUP_SCAN;
+         q = ngx_queue_prev(q), i++)
+    {
+        dn = ngx_queue_data(q, ngx_http_b24trigger_dedup_node_t, queue);
+
+        if (dn->shield && dn->expire > now) {
+            continue;
+        }
+
+        node = (ngx_rbtree_node_t *)
+                   ((u_char *) dn - offsetof(ngx_rbtree_node_t, color));
+
+        ngx_http_b24trigger_dedup_free(ctx, node);
+
+        return 1;
+    }
+
+    return 0;
 }

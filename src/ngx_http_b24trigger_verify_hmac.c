@@ -81,8 +81,7 @@ static ngx_int_t ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
     ngx_str_t *body, ngx_str_t *msg);
 static ngx_uint_t ngx_http_b24trigger_hmac_match(ngx_pool_t *pool,
     const EVP_MD *md, ngx_uint_t encoding, ngx_array_t *keys,
-    ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n, ngx_str_t *matched,
-    ngx_int_t *err);
+    ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n, ngx_int_t *err);
 static ngx_int_t ngx_http_b24trigger_hmac(const EVP_MD *md,
     ngx_http_b24trigger_key_t *key, ngx_str_t *msg, u_char *mac,
     unsigned int *len);
@@ -537,7 +536,7 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
     rc = NGX_OK;
     match = ngx_http_b24trigger_hmac_match(r->pool, v->md, h->encoding,
                                            keys, &msg, list.sigs, list.nsigs,
-                                           &vd->signature, &rc);
+                                           &rc);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -553,6 +552,15 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "b24trigger verify: one of %ui signature(s) matches",
                    list.nsigs);
+
+    /*
+     * what the replay shield keys on: the signed bytes themselves, not the
+     * signature that matched, so that a request signed with two secrets
+     * (rotation) is the same request whichever of its signatures a replay
+     * keeps, and a reload that adds a secret forgets nothing
+     */
+
+    vd->signature = msg;
 
     if (tsv.data) {
         rc = ngx_http_b24trigger_check_time(r, ts, v->tolerance, vd);
@@ -765,19 +773,17 @@ ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
 /*
  * HMAC of msg with every key, compared in constant time with every
  * signature that decodes to an HMAC's length; no early exit, so the time
- * taken tells neither which key nor which signature matched.  The
- * signature that matched is copied to matched, through a mask, in the
- * same constant time (it is what the sender sent, so no secret).
+ * taken tells neither which key nor which signature matched.
  */
 
 static ngx_uint_t
 ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
     ngx_uint_t encoding, ngx_array_t *keys, ngx_str_t *msg, ngx_str_t *sigs,
-    ngx_uint_t n, ngx_str_t *matched, ngx_int_t *err)
+    ngx_uint_t n, ngx_int_t *err)
 {
-    u_char                     *dec, mask;
+    u_char                     *dec;
     ssize_t                    *declen;
-    ngx_uint_t                  i, j, k, match, eq;
+    ngx_uint_t                  i, j, match;
     unsigned int                maclen;
     ngx_http_b24trigger_key_t  *key;
     u_char                      mac[EVP_MAX_MD_SIZE];
@@ -786,9 +792,8 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
 
     declen = ngx_palloc(pool, n * sizeof(ssize_t));
     dec = ngx_pnalloc(pool, n * NGX_HTTP_B24TRIGGER_SIG_MAX);
-    matched->data = ngx_pcalloc(pool, EVP_MAX_MD_SIZE);
 
-    if (declen == NULL || dec == NULL || matched->data == NULL) {
+    if (declen == NULL || dec == NULL) {
         *err = NGX_ERROR;
         return 0;
     }
@@ -815,23 +820,15 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
 
         for (j = 0; j < n; j++) {
             if (declen[j] == (ssize_t) maclen) {
-                eq = (CRYPTO_memcmp(mac,
-                                    dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
-                                    maclen)
-                      == 0);
-                match |= eq;
-                mask = (u_char) (0 - eq);
-
-                for (k = 0; k < maclen; k++) {
-                    matched->data[k] |= mac[k] & mask;
-                }
+                match |= (CRYPTO_memcmp(mac,
+                                        dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
+                                        maclen)
+                          == 0);
             }
         }
     }
 
     ngx_explicit_memzero(mac, sizeof(mac));
-
-    matched->len = match ? maclen : 0;
 
     return match;
 }

@@ -48,6 +48,7 @@ sub recipe {
     $t->emulator;
     $t->nginx("    b24trigger_portal crm http://%%EMU%%/rest/1/%%SECRET%%/;\n"
               . "    b24trigger_dedup_zone replays:1m;\n"
+              . "    b24trigger_dedup_zone forms:1m;\n"
               . substr($snippet, 0, $at)
               . "    server {\n        listen %%LISTEN%%;\n"
               . substr($snippet, $at) . "    }\n");

@@ -42,6 +42,7 @@ sub run {
     $t->nginx(<<"EOF", env => $opts{env} || {});
 b24trigger_portal crm http://%%EMU%%/rest/1/%%SECRET%%/;
 b24trigger_dedup_zone replays:1m;
+b24trigger_dedup_zone forms:1m;
 
 $http
 server {
