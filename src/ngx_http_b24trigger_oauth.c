@@ -252,7 +252,11 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
 
     oa->state_file.len = s.len;
     oa->state_file.data = ngx_pnalloc(cf->pool, s.len + 1);
-    oa->state_tmp.len = s.len + sizeof(".tmp") - 1;
+
+    /* "FILE.<pid>.<random>.tmp", made anew by each write */
+
+    oa->state_tmp.len = s.len + 1 + NGX_INT64_LEN + 1 + 8
+                        + sizeof(".tmp") - 1;
     oa->state_tmp.data = ngx_pnalloc(cf->pool, oa->state_tmp.len + 1);
 
     if (oa->state_file.data == NULL || oa->state_tmp.data == NULL) {
@@ -260,7 +264,6 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
     }
 
     ngx_sprintf(oa->state_file.data, "%V%Z", &s);
-    ngx_sprintf(oa->state_tmp.data, "%V.tmp%Z", &s);
 
     oa->client_id = *client_id;
 
@@ -366,6 +369,16 @@ ngx_http_b24trigger_oauth_load(ngx_conf_t *cf,
                            ngx_file_info_n " \"%V\" failed",
                            &oa->state_file);
         return NGX_ERROR;
+    }
+
+    if (fi.st_mode & (S_IRWXG|S_IRWXO)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "state file \"%V\" of portal \"%V\" is "
+                           "accessible by group or others (mode %d%d%d), "
+                           "consider chmod 600", &oa->state_file,
+                           &portal->name, (int) (fi.st_mode >> 6) & 7,
+                           (int) (fi.st_mode >> 3) & 7,
+                           (int) fi.st_mode & 7);
     }
 
     root = json_load_file((char *) oa->state_file.data, 0, &err);
@@ -1199,7 +1212,10 @@ ngx_http_b24trigger_oauth_fail(ngx_http_b24trigger_portal_t *portal,
 }
 
 
-/* the state file, atomically: temporary file, fsync, rename */
+/*
+ * the state file, atomically and for nginx's user only: a temporary file
+ * of mode 0600 under a name of its own, fsync, rename
+ */
 
 static ngx_int_t
 ngx_http_b24trigger_oauth_store(ngx_log_t *log,
@@ -1228,6 +1244,11 @@ ngx_http_b24trigger_oauth_store(ngx_log_t *log,
     if (text == NULL) {
         return NGX_ERROR;
     }
+
+    /* a name of this write only: spool_write() creates it exclusively */
+
+    ngx_sprintf(oa->state_tmp.data, "%V.%P.%08xD.tmp%Z", &oa->state_file,
+                ngx_pid, (uint32_t) ngx_random());
 
     rc = ngx_http_b24trigger_spool_write(log, oa->state_tmp.data,
                                          oa->state_file.data, (u_char *) text,
