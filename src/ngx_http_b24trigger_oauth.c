@@ -24,7 +24,10 @@
 #define NGX_HTTP_B24TRIGGER_TOKEN_MAX     256
 #define NGX_HTTP_B24TRIGGER_MEMBER_MAX    64
 
-/* a token this close to its expiry is refreshed before it is used */
+/*
+ * a token this close to its expiry is refreshed before it is used; a
+ * token living less than twice as long, at half its lifetime
+ */
 #define NGX_HTTP_B24TRIGGER_OAUTH_MARGIN  60
 
 /* how often a call waiting for another worker's refresh looks again */
@@ -36,6 +39,7 @@
 typedef struct {
     ngx_uint_t                     version;     /* +1 with each new pair */
     time_t                         expires;
+    time_t                         lifetime;    /* expires_in, or 0 */
     time_t                         refreshing;  /* since when, or 0 */
     ngx_uint_t                     failed;      /* version + 1, or 0 */
     ngx_uint_t                     refused;     /* version + 1, or 0 */
@@ -73,6 +77,8 @@ static ngx_int_t ngx_http_b24trigger_oauth_load(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal);
 static ngx_int_t ngx_http_b24trigger_oauth_pair(json_t *root,
     ngx_http_b24trigger_tokens_t *tk, time_t now);
+static time_t ngx_http_b24trigger_oauth_margin(
+    ngx_http_b24trigger_tokens_t *tk);
 static ngx_int_t ngx_http_b24trigger_oauth_go(
     ngx_http_b24trigger_call_t *call);
 static ngx_int_t ngx_http_b24trigger_oauth_wait(
@@ -455,15 +461,25 @@ static ngx_int_t
 ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
     time_t now)
 {
-    json_t  *at, *rt, *exp, *mid;
+    json_t  *at, *rt, *exp, *mid, *in;
 
     at = json_object_get(root, "access_token");
     rt = json_object_get(root, "refresh_token");
     mid = json_object_get(root, "member_id");
     exp = json_object_get(root, "expires");
 
+    /* the token server's "expires_in", or the state file's "lifetime" */
+
+    in = json_object_get(root, now ? "expires_in" : "lifetime");
+
+    if (json_is_integer(in) && json_integer_value(in) > 0
+        && json_integer_value(in) < NGX_MAX_INT32_VALUE)
+    {
+        tk->lifetime = (time_t) json_integer_value(in);
+    }
+
     if (!json_is_integer(exp) && now) {
-        exp = json_object_get(root, "expires_in");
+        exp = in;
 
         if (json_is_integer(exp)) {
             tk->expires = now + (time_t) json_integer_value(exp);
@@ -471,6 +487,10 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
 
     } else if (json_is_integer(exp)) {
         tk->expires = (time_t) json_integer_value(exp);
+
+        if (now && tk->lifetime == 0 && tk->expires > now) {
+            tk->lifetime = tk->expires - now;
+        }
     }
 
     if (!json_is_string(at) || !json_is_string(rt) || !json_is_integer(exp)
@@ -613,7 +633,7 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
     time_t                         now;
     size_t                         len;
     ngx_str_t                      token;
-    ngx_uint_t                     version, stale, waited;
+    ngx_uint_t                     version, stale, waited, got;
     ngx_shmtx_t                   *mutex;
     ngx_http_b24trigger_oauth_t   *oa;
     ngx_http_b24trigger_tokens_t  *tk;
@@ -645,10 +665,20 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
     /* this call was refused with this very token */
     stale = (call->refreshed && call->version == version);
 
+    /* it waits for a refresh of this pair */
     waited = (call->waiting_for == version + 1);
 
+    /*
+     * a refresh it waited for brought a new pair: taken whatever its
+     * expiry says, the portal judges it; a call never refreshes twice in
+     * a row by itself, so a token server giving short-lived tokens cannot
+     * make it refresh in a loop
+     */
+    got = (call->waiting_for != 0 && version >= call->waiting_for);
+
     if (!stale
-        && (tk->expires > now + NGX_HTTP_B24TRIGGER_OAUTH_MARGIN
+        && (got
+            || tk->expires > now + ngx_http_b24trigger_oauth_margin(tk)
             || (waited && tk->failed == version + 1
                 && tk->expires > now)))
     {
@@ -723,6 +753,23 @@ unreachable:
     call->waiting_for = 0;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * How long before its expiry a pair is refreshed: 60 s, or half its
+ * lifetime when that is shorter, so each pair is refreshed at most once in
+ * its lifetime whatever expires_in says
+ */
+
+static time_t
+ngx_http_b24trigger_oauth_margin(ngx_http_b24trigger_tokens_t *tk)
+{
+    if (tk->lifetime == 0) {
+        return NGX_HTTP_B24TRIGGER_OAUTH_MARGIN;
+    }
+
+    return ngx_min(NGX_HTTP_B24TRIGGER_OAUTH_MARGIN, tk->lifetime / 2);
 }
 
 
@@ -1228,10 +1275,11 @@ ngx_http_b24trigger_oauth_store(ngx_log_t *log,
 
     oa = portal->oauth;
 
-    root = json_pack("{s:s%,s:s%,s:I,s:s%,s:s%}",
+    root = json_pack("{s:s%,s:s%,s:I,s:I,s:s%,s:s%}",
                      "access_token", tk->access, tk->access_len,
                      "refresh_token", tk->refresh, tk->refresh_len,
                      "expires", (json_int_t) tk->expires,
+                     "lifetime", (json_int_t) tk->lifetime,
                      "member_id", tk->member, tk->member_len,
                      "domain", oa->domain.data, oa->domain.len);
     if (root == NULL) {
