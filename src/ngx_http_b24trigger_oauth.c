@@ -114,9 +114,10 @@ char *
 ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *url)
 {
-    u_char     *p, *last, *host, *path;
-    ngx_str_t   h;
-    ngx_uint_t  https;
+    u_char                     *p, *last, *host, *path;
+    ngx_str_t                   h;
+    ngx_uint_t                  https;
+    ngx_http_b24trigger_url_t   u;
 
     p = url->data;
     last = url->data + url->len;
@@ -143,9 +144,15 @@ ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
 
     path = ngx_strlchr(host, last, '/');
 
+    if (path && ngx_strlchr(host, path, '@')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "URL of OAuth portal \"%V\" must not have a user "
+                           "name or password", &portal->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (path == NULL || path == host
-        || ngx_strlchr(host, last, '?') || ngx_strlchr(host, last, '#')
-        || ngx_strlchr(host, path, '@'))
+        || ngx_strlchr(host, last, '?') || ngx_strlchr(host, last, '#'))
     {
         goto format;
     }
@@ -162,7 +169,26 @@ ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
     h.data = host;
     h.len = path - host;
 
-    portal->loopback = ngx_http_b24trigger_loopback(&h);
+    /* what libcurl will make of it: the same host, or it is refused */
+
+    switch (ngx_http_b24trigger_url_parse(cf->pool, p, last - p, &u)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "URL of OAuth portal \"%V\" %s",
+                           &portal->name, u.error);
+        return NGX_CONF_ERROR;
+
+    default:
+        return NGX_CONF_ERROR;
+    }
+
+    portal->host = u.host;
+    portal->port = u.port;
+    portal->loopback = u.loopback;
 
     if (!https && !portal->loopback) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -238,6 +264,7 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
 {
     u_char                       *p;
     ngx_str_t                     s;
+    ngx_http_b24trigger_url_t     u;
     ngx_http_b24trigger_oauth_t  *oa;
 
     oa = portal->oauth;
@@ -301,20 +328,38 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (server->len > 7
-        && ngx_strncasecmp(server->data, (u_char *) "http://", 7) == 0)
-    {
-        s.data = server->data + 7;
-        p = ngx_strlchr(s.data, server->data + server->len, '/');
-        s.len = (p ? p : server->data + server->len) - s.data;
+    /* read as libcurl reads it: the client secret goes there */
 
-        if (!ngx_http_b24trigger_loopback(&s)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "oauth_server of portal \"%V\": plain http "
-                               "is only allowed for loopback hosts",
-                               &portal->name);
-            return NGX_CONF_ERROR;
-        }
+    switch (ngx_http_b24trigger_url_parse(cf->pool, server->data,
+                                          server->len, &u))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "oauth_server of portal \"%V\" %s",
+                           &portal->name, u.error);
+        return NGX_CONF_ERROR;
+
+    default:
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.query) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "oauth_server of portal \"%V\" must look like "
+                           "\"https://HOST[:PORT]/\", without a query",
+                           &portal->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!u.https && !u.loopback) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "oauth_server of portal \"%V\": plain http "
+                           "is only allowed for loopback hosts",
+                           &portal->name);
+        return NGX_CONF_ERROR;
     }
 
     oa->token_url.len = server->len + sizeof("/oauth/token/") - 1;

@@ -612,6 +612,8 @@ class State:
                                 ", ".join(FAULT_MODES)))
         if "latency_ms" in f and not _is_num(f["latency_ms"]):
             raise ValueError("fault latency_ms must be a number")
+        if "location" in f and not isinstance(f["location"], str):
+            raise ValueError("fault location must be a string")
         return f
 
     def configure(self, cfg):
@@ -1429,7 +1431,7 @@ class Handler(BaseHTTPRequestHandler):
 
         call = Call(state, ap_user if isinstance(ap_user, str) else None,
                     method, params, tls, ts)
-        ans = self.rest_answer(call, fname, transport)
+        ans = self.rest_answer(call, fname, transport, fault)
         if fname in DELIVERY_FAULTS and ans.kind == "normal":
             ans.delivery = fname
 
@@ -1454,7 +1456,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.write_answer(ans, self.command == "HEAD")
 
-    def rest_answer(self, call, fname, transport):
+    def rest_answer(self, call, fname, transport, fault=None):
         """The check order of CRestServer (ref 2.5) with faults woven in."""
         state = call.state
         # infrastructure faults: the request never reaches the portal code
@@ -1473,10 +1475,11 @@ class Handler(BaseHTTPRequestHandler):
             host, port = self.server.server_address[:2]
             if ":" in host:
                 host = "[%s]" % host
+            location = (fault or {}).get("location") or \
+                "%s://%s:%d%s" % (scheme, host, port, self.path)
             return Answer(302, html_page(302), [
                 ("Content-Type", "text/html"),
-                ("Location", "%s://%s:%d%s" % (scheme, host, port,
-                                               self.path))])
+                ("Location", location)])
         if fname == "http500":
             return error_answer(E_INTERNAL)
         if fname in JSON_FAULTS_IMMEDIATE:
