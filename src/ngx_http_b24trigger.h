@@ -239,6 +239,8 @@ ngx_int_t ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log);
 ngx_int_t ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 void ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle);
+ngx_str_t *ngx_http_b24trigger_log_value(ngx_pool_t *pool,
+    ngx_str_t *value);
 
 /* portal URLs and the call (ngx_http_b24trigger_portal.c) */
 char *ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,

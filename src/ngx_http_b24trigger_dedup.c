@@ -384,7 +384,8 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
 
                 ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                               "b24trigger: duplicate of \"%V\" not "
-                              "forwarded", &key);
+                              "forwarded",
+                              ngx_http_b24trigger_log_value(r->pool, &key));
 
                 ctx->result = NGX_HTTP_B24TRIGGER_DUPLICATE;
                 ngx_str_set(&json, "{\"result\":\"duplicate\"}");
@@ -397,7 +398,8 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
 
             ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                           "b24trigger: \"%V\" is in flight, the duplicate "
-                          "is answered 409", &key);
+                          "is answered 409",
+                          ngx_http_b24trigger_log_value(r->pool, &key));
 
             ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
             ngx_str_set(&ctx->error, "duplicate_in_flight");
@@ -423,7 +425,8 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
             ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                           "b24trigger: no room for key \"%V\" in "
                           "b24trigger_dedup_zone \"%V\", not de-duplicated",
-                          &key, &blcf->dedup_zone->shm.name);
+                          ngx_http_b24trigger_log_value(r->pool, &key),
+                          &blcf->dedup_zone->shm.name);
             return NGX_DECLINED;
         }
 
@@ -444,7 +447,8 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
     ctx->dedup = hold;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "b24trigger dedup: \"%V\" in flight", &key);
+                   "b24trigger dedup: \"%V\" in flight",
+                   ngx_http_b24trigger_log_value(r->pool, &key));
 
     return NGX_DECLINED;
 }
@@ -490,7 +494,8 @@ ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
     ngx_shmtx_unlock(&dctx->shpool->mutex);
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "b24trigger dedup: \"%V\" remembered", &hold->key);
+                   "b24trigger dedup: \"%V\" remembered",
+                   ngx_http_b24trigger_log_value(r->pool, &hold->key));
 }
 
 

@@ -209,7 +209,8 @@ ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle)
 
         ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
                       "b24trigger: delivery of queued event \"%V\" "
-                      "abandoned on exit, returned to the queue", &ev->id);
+                      "abandoned on exit, returned to the queue",
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->id));
 
         ngx_http_b24trigger_call_cancel(&ev->call);
         ngx_http_b24trigger_delivery_unclaim(d, ev);
@@ -667,7 +668,8 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
 
     if (json_object_get(ev->root, "dead") != NULL) {
         ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
-                      "b24trigger: dead letter \"%V\" replayed", &ev->id);
+                      "b24trigger: dead letter \"%V\" replayed",
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->id));
 
         (void) json_object_del(ev->root, "dead");
         ev->attempts = 0;
@@ -745,7 +747,8 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &d->log, 0,
                    "b24trigger delivery done: \"%V\" %s status:%ui",
-                   &ev->id, ngx_http_b24trigger_outcome_name(call->outcome),
+                   ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                   ngx_http_b24trigger_outcome_name(call->outcome),
                    call->status);
 
     switch (call->outcome) {
@@ -755,8 +758,11 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
         ngx_log_error(NGX_LOG_INFO, &d->log, 0,
                       "b24trigger: queued event \"%V\" delivered to portal "
                       "\"%V\", target \"%V\" code \"%V\", attempt %ui",
-                      &ev->id, &ev->portal->name, &call->target,
-                      &call->code, ev->attempts);
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                      &ev->portal->name,
+                      ngx_http_b24trigger_log_value(ev->pool, &call->target),
+                      ngx_http_b24trigger_log_value(ev->pool, &call->code),
+                      ev->attempts);
 
         if (ngx_delete_file(ev->path) == NGX_FILE_ERROR) {
             ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
@@ -894,11 +900,16 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
                   "b24trigger: queued event \"%V\" for portal \"%V\" "
                   "target \"%V\" failed (attempt %ui): %s %ui %V%s%V; "
                   "next attempt in %M ms",
-                  &ev->id, &ev->portal->name, &ev->call.target,
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                  &ev->portal->name,
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.target),
                   ev->attempts,
                   ngx_http_b24trigger_outcome_name(ev->call.outcome),
-                  ev->call.status, &ev->call.error,
-                  ev->call.error.len ? " " : "", &ev->call.detail, delay);
+                  ev->call.status,
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.error),
+                  ev->call.error.len ? " " : "",
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.detail),
+                  delay);
 
     ngx_http_b24trigger_delivery_free(ev);
     return;
@@ -979,12 +990,16 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
     ngx_log_error(NGX_LOG_ERR, &d->log, 0,
                   "b24trigger: queued event \"%V\" for portal \"%V\" target "
                   "\"%V\" moved to dead letters after %ui attempt%s: %s "
-                  "(last: %s %ui \"%V\" \"%V\"); %s", &ev->id,
-                  &ev->portal_name, &ev->call.target, ev->attempts,
-                  ev->attempts == 1 ? "" : "s", reason,
+                  "(last: %s %ui \"%V\" \"%V\"); %s",
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->portal_name),
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.target),
+                  ev->attempts, ev->attempts == 1 ? "" : "s", reason,
                   ngx_http_b24trigger_outcome_name(ev->call.outcome),
-                  ev->call.status, &ev->call.error,
-                  &ev->call.error_description,
+                  ev->call.status,
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.error),
+                  ngx_http_b24trigger_log_value(ev->pool,
+                                            &ev->call.error_description),
                   ngx_http_b24trigger_call_hint(&ev->call));
 
     /* counted again at the end of the next pass */

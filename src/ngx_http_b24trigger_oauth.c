@@ -1021,6 +1021,7 @@ ngx_http_b24trigger_oauth_answer(ngx_http_b24trigger_transfer_t *t,
     ngx_uint_t *refused, ngx_uint_t level, ngx_log_t *log)
 {
     json_t        *root, *error;
+    ngx_str_t      e;
     json_error_t   err;
 
     *refused = 0;
@@ -1052,10 +1053,13 @@ ngx_http_b24trigger_oauth_answer(ngx_http_b24trigger_transfer_t *t,
                     == 0);
 
         if (!*refused) {
+            e.data = (u_char *) json_string_value(error);
+            e.len = json_string_length(error);
+
             ngx_log_error(level, log, 0,
                           "b24trigger: access token of portal \"%V\" not "
-                          "refreshed: HTTP %ui \"%s\"%s", &portal->name,
-                          t->status, json_string_value(error),
+                          "refreshed: HTTP %ui \"%V\"%s", &portal->name,
+                          t->status, ngx_http_b24trigger_log_value(t->pool, &e),
                           ngx_strcmp(json_string_value(error),
                                      "invalid_client") == 0
                           ? "; check client_id and client_secret" : "");

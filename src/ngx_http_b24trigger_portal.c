@@ -1275,8 +1275,8 @@ ngx_http_b24trigger_call_redirect(ngx_http_b24trigger_call_t *call,
     if (!u.https && !u.loopback) {
         ngx_log_error(NGX_LOG_ERR, call->log, 0,
                       "b24trigger: portal \"%V\" redirected to plain http "
-                      "at \"%V\", not followed",
-                      &call->portal->name, &u.where);
+                      "at \"%V\", not followed", &call->portal->name,
+                      ngx_http_b24trigger_log_value(call->pool, &u.where));
         ngx_str_set(&call->detail, "redirect to plain http");
         return NGX_DECLINED;
     }
@@ -1291,7 +1291,9 @@ ngx_http_b24trigger_call_redirect(ngx_http_b24trigger_call_t *call,
                           "host, \"%V\", not followed: the access token "
                           "goes only to the portal's host; if the portal "
                           "has moved, update \"b24trigger_portal\"",
-                          &call->portal->name, &u.where);
+                          &call->portal->name,
+                          ngx_http_b24trigger_log_value(call->pool,
+                                                        &u.where));
             ngx_str_set(&call->detail, "redirect to another host");
             return NGX_DECLINED;
         }
@@ -1311,7 +1313,9 @@ ngx_http_b24trigger_call_redirect(ngx_http_b24trigger_call_t *call,
                           "host, \"%V\", with another path, not followed: "
                           "the webhook's secret goes to another host only "
                           "when the portal has moved there",
-                          &call->portal->name, &u.where);
+                          &call->portal->name,
+                          ngx_http_b24trigger_log_value(call->pool,
+                                                        &u.where));
             ngx_str_set(&call->detail, "redirect to another host");
             return NGX_DECLINED;
         }
@@ -1320,7 +1324,8 @@ ngx_http_b24trigger_call_redirect(ngx_http_b24trigger_call_t *call,
     ngx_log_error(NGX_LOG_WARN, call->log, 0,
                   "b24trigger: portal \"%V\" has moved to \"%V\", the call "
                   "is repeated there; update \"b24trigger_portal\"",
-                  &call->portal->name, &u.where);
+                  &call->portal->name,
+                  ngx_http_b24trigger_log_value(call->pool, &u.where));
 
     call->redirects++;
 

@@ -614,6 +614,9 @@ class State:
             raise ValueError("fault latency_ms must be a number")
         if "location" in f and not isinstance(f["location"], str):
             raise ValueError("fault location must be a string")
+        for k in ("error", "error_description"):
+            if k in f and not isinstance(f[k], str):
+                raise ValueError("fault %s must be a string" % k)
         return f
 
     def configure(self, cfg):
@@ -960,6 +963,15 @@ def encode(data, transport):
     if transport == "xml":
         return php_xml({"response": data}).encode("utf-8")
     return php_json(data).encode("utf-8")
+
+
+def fault_error(err, fault):
+    """A fault's error, with "error" and "error_description" of the fault
+    entry, if any, in place of the usual ones."""
+    status, code, desc = err
+    fault = fault or {}
+    return (status, fault.get("error", code),
+            fault.get("error_description", desc))
 
 
 def error_answer(err, transport="json"):
@@ -1483,7 +1495,8 @@ class Handler(BaseHTTPRequestHandler):
         if fname == "http500":
             return error_answer(E_INTERNAL)
         if fname in JSON_FAULTS_IMMEDIATE:
-            return error_answer(JSON_FAULTS_IMMEDIATE[fname], transport)
+            return error_answer(fault_error(JSON_FAULTS_IMMEDIATE[fname],
+                                            fault), transport)
 
         # 1. method lookup, before any auth check
         if not call.method or call.method not in METHODS:
@@ -1512,7 +1525,8 @@ class Handler(BaseHTTPRequestHandler):
         # 5. the method itself
         if fname in ("crm_access_denied", "access_denied",
                      "target_not_found"):
-            return error_answer(JSON_FAULTS_POSITIONAL[fname], transport)
+            return error_answer(fault_error(JSON_FAULTS_POSITIONAL[fname],
+                                            fault), transport)
         try:
             result = fn(call)
         except RestError as e:
