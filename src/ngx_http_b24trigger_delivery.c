@@ -28,6 +28,9 @@
 #define NGX_HTTP_B24TRIGGER_RECOVER      30000
 #define NGX_HTTP_B24TRIGGER_EVENT_MAX    65536
 
+/* an event's "id", a part of file names: [A-Za-z0-9._-], no "..", no "/" */
+#define NGX_HTTP_B24TRIGGER_ID_MAX       128
+
 
 typedef struct {
     ngx_queue_t                        queue;
@@ -91,6 +94,7 @@ static u_char *ngx_http_b24trigger_delivery_dump(
     ngx_http_b24trigger_event_t *ev, size_t flags, size_t *len);
 static void ngx_http_b24trigger_delivery_json_cleanup(void *data);
 static int64_t ngx_http_b24trigger_now_ms(void);
+static ngx_uint_t ngx_http_b24trigger_id_valid(ngx_str_t *id);
 static ngx_str_t *ngx_http_b24trigger_json_str(ngx_pool_t *pool,
     json_t *root, const char *key);
 
@@ -572,8 +576,11 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
     json_t                        *v;
     json_error_t                   err;
     ngx_file_info_t                fi;
+    const char                    *why;
     ngx_pool_cleanup_t            *cln;
     ngx_http_b24trigger_portal_t  *portal;
+
+    why = NULL;
 
     fd = ngx_open_file(ev->path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
@@ -628,6 +635,13 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
 
     s = ngx_http_b24trigger_json_str(ev->pool, ev->root, "id");
     if (s == NULL) {
+        goto invalid;
+    }
+
+    /* it names the dead letter and the retries: never a path */
+
+    if (!ngx_http_b24trigger_id_valid(s)) {
+        why = "has an invalid id";
         goto invalid;
     }
 
@@ -715,9 +729,16 @@ invalid:
     to = ngx_http_b24trigger_spool_path(ev->pool, &d->spool->dead,
                                         &ev->name);
 
-    ngx_log_error(NGX_LOG_ERR, &d->log, 0,
-                  "b24trigger: \"%s\" is not a queued event, moved to "
-                  "\"%s\"", ev->path, to ? to : (u_char *) "");
+    if (why) {
+        ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                      "b24trigger: queued event \"%s\" %s, moved to "
+                      "\"%s\"", ev->path, why, to ? to : (u_char *) "");
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                      "b24trigger: \"%s\" is not a queued event, moved to "
+                      "\"%s\"", ev->path, to ? to : (u_char *) "");
+    }
 
     if (to == NULL || ngx_rename_file(ev->path, to) == NGX_FILE_ERROR) {
         (void) ngx_delete_file(ev->path);
@@ -1119,6 +1140,37 @@ ngx_http_b24trigger_delivery_json_cleanup(void *data)
         json_decref(ev->root);
         ev->root = NULL;
     }
+}
+
+
+static ngx_uint_t
+ngx_http_b24trigger_id_valid(ngx_str_t *id)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (id->len == 0 || id->len > NGX_HTTP_B24TRIGGER_ID_MAX
+        || id->data[0] == '.')
+    {
+        return 0;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+              || (c >= 'A' && c <= 'Z') || c == '-' || c == '_'
+              || c == '.'))
+        {
+            return 0;
+        }
+
+        if (c == '.' && i + 1 < id->len && id->data[i + 1] == '.') {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
