@@ -7,8 +7,9 @@
  * and a sender using "b24trigger_verify token" puts the secret itself in
  * one.  So the workers' error logs get a writer that replaces every
  * configured secret (portal secrets, b24trigger_secret values) by "***"
- * before the line is written.  Only file logs are covered: syslog and
- * memory logs keep their own writers.
+ * before the line is written: file logs, and syslog logs, whose line then
+ * goes on to nginx's syslog writer.  Memory logs (a debug build's ring
+ * buffer, never sent anywhere) keep their own writer.
  *
  * A value from a sender or a portal (a dedup key, a code, a target, the
  * portal's error) is printed only through ngx_http_b24trigger_log_value():
@@ -222,7 +223,10 @@ ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle)
 }
 
 
-/* installs writer where there is none, or removes ours (writer NULL) */
+/*
+ * installs writer in file and syslog logs, or puts theirs back (writer
+ * NULL): a file log has no writer of its own, a syslog log has no file
+ */
 
 static ngx_int_t
 ngx_http_b24trigger_redact_chain(ngx_log_t *log, ngx_log_writer_pt writer)
@@ -230,12 +234,14 @@ ngx_http_b24trigger_redact_chain(ngx_log_t *log, ngx_log_writer_pt writer)
     for ( /* void */ ; log; log = log->next) {
 
         if (writer != NULL) {
-            if (log->writer == NULL && log->file != NULL) {
+            if ((log->writer == NULL && log->file != NULL)
+                || log->writer == ngx_syslog_writer)
+            {
                 log->writer = writer;
             }
 
         } else if (log->writer == ngx_http_b24trigger_redact_writer) {
-            log->writer = NULL;
+            log->writer = (log->file != NULL) ? NULL : ngx_syslog_writer;
         }
     }
 
@@ -290,6 +296,14 @@ ngx_http_b24trigger_redact_writer(ngx_log_t *log, ngx_uint_t level,
         o = ngx_cpymem(o, p, hit - p);
         o = ngx_cpymem(o, "***", 3);
         p = hit + len;
+    }
+
+    *o = '\0';
+
+    if (log->file == NULL) {
+        /* a syslog log: its own writer sends the line, now redacted */
+        ngx_syslog_writer(log, level, out, o - out);
+        return;
     }
 
     (void) ngx_write_fd(log->file->fd, out, o - out);
