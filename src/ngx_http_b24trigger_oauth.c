@@ -1219,28 +1219,127 @@ ngx_http_b24trigger_oauth_install_check(ngx_http_b24trigger_portal_t *portal,
 
 
 /*
- * The install handler's check: the pair Bitrix24 posted is refreshed at
- * once with this portal's client_id and client_secret; the token server
- * takes a refresh token only from the application it was issued to, and
- * names the portal in client_endpoint.  NGX_OK: the new pair is stored;
- * NGX_DECLINED: it is not ours.
+ * The install handler's first check, before anything carries
+ * client_secret: the AUTH_ID posted must work at the configured portal.
+ * "profile" answers any application's token, whatever its scope; only the
+ * token goes along, to the portal it belongs to.
  */
 
+ngx_http_b24trigger_transfer_t *
+ngx_http_b24trigger_oauth_probe(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, ngx_str_t *token)
+{
+    u_char                          *p, *body, *url;
+    CURL                            *easy;
+    ngx_http_b24trigger_transfer_t  *t;
+
+    url = ngx_pnalloc(pool, portal->url.len + sizeof("profile"));
+    body = ngx_pnalloc(pool, sizeof("auth=") + 3 * token->len);
+
+    if (url == NULL || body == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(url, "%Vprofile%Z", &portal->url);
+
+    p = ngx_cpymem(body, "auth=", sizeof("auth=") - 1);
+    p = (u_char *) ngx_escape_uri(p, token->data, token->len,
+                                  NGX_ESCAPE_ARGS);
+
+    t = ngx_http_b24trigger_transfer_create(pool, log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    easy = t->easy;
+
+    t->headers = curl_slist_append(NULL, "Accept: application/json");
+    if (t->headers == NULL) {
+        goto failed;
+    }
+
+    if (curl_easy_setopt(easy, CURLOPT_URL, (char *) url) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) (p - body))
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_USERAGENT, "b24trigger/1.0")
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) portal->timeout)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                            (long) portal->connect_timeout)
+           != CURLE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_setopt() failed");
+        goto failed;
+    }
+
+    return t;
+
+failed:
+
+    ngx_http_b24trigger_transfer_cancel(t);
+    return NULL;
+}
+
+
+/* NGX_OK: the portal answered "profile" with a result for that token */
+
 ngx_int_t
+ngx_http_b24trigger_oauth_probe_done(ngx_http_b24trigger_transfer_t *t)
+{
+    json_t        *root;
+    ngx_int_t      rc;
+    json_error_t   err;
+
+    if (t->result != CURLE_OK || t->status != 200) {
+        return NGX_DECLINED;
+    }
+
+    root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
+
+    rc = (json_is_object(root)
+          && json_object_get(root, "result") != NULL
+          && json_object_get(root, "error") == NULL)
+         ? NGX_OK : NGX_DECLINED;
+
+    if (root) {
+        json_decref(root);
+    }
+
+    return rc;
+}
+
+
+/*
+ * The install handler's second check: the pair Bitrix24 posted is
+ * refreshed at once with this portal's client_id and client_secret; the
+ * token server takes a refresh token only from the application it was
+ * issued to, and must name this portal in client_endpoint (read as
+ * libcurl reads URLs: the same host and port).  NULL: the new pair is
+ * stored; else why it is not ours.
+ */
+
+const char *
 ngx_http_b24trigger_oauth_install_done(ngx_http_b24trigger_transfer_t *t,
     ngx_http_b24trigger_portal_t *portal, ngx_log_t *log)
 {
-    u_char                        *p, *last;
     json_t                        *root, *v;
+    ngx_int_t                      rc;
     ngx_uint_t                     refused;
     json_error_t                   err;
+    ngx_http_b24trigger_url_t      u;
     ngx_http_b24trigger_tokens_t   pair;
 
     if (ngx_http_b24trigger_oauth_answer(t, portal, &pair, &refused,
                                          NGX_LOG_INFO, log)
         != NGX_OK)
     {
-        return NGX_DECLINED;
+        return "the token server does not take its refresh token from "
+               "this client";
     }
 
     /* client_endpoint, "https://HOST/rest/", must be this portal's */
@@ -1248,35 +1347,35 @@ ngx_http_b24trigger_oauth_install_done(ngx_http_b24trigger_transfer_t *t,
     root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
     v = root ? json_object_get(root, "client_endpoint") : NULL;
 
+    rc = NGX_DECLINED;
+
     if (json_is_string(v)) {
-        p = (u_char *) json_string_value(v);
-        last = p + json_string_length(v);
-
-        p = (u_char *) ngx_strstr(p, "://");
-        p = p ? p + 3 : last;
-        last = ngx_strlchr(p, last, '/');
-
-        if (last == NULL
-            || (size_t) (last - p) != portal->oauth->domain.len
-            || ngx_strncasecmp(p, portal->oauth->domain.data, last - p) != 0)
-        {
-            json_decref(root);
-            ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
-
-            ngx_log_error(NGX_LOG_INFO, log, 0,
-                          "b24trigger: the token server names another "
-                          "portal than \"%V\"", &portal->name);
-            return NGX_DECLINED;
-        }
+        rc = ngx_http_b24trigger_url_parse(t->pool,
+                                          (u_char *) json_string_value(v),
+                                          json_string_length(v), &u);
     }
 
     if (root) {
         json_decref(root);
     }
 
+    if (rc == NGX_OK
+        && (u.host.len != portal->host.len
+            || ngx_strncmp(u.host.data, portal->host.data, u.host.len) != 0
+            || u.port != portal->port))
+    {
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
+        return "the token server names no portal or another one in "
+               "client_endpoint";
+    }
+
     ngx_http_b24trigger_oauth_publish(log, portal, &pair);
 
-    return NGX_OK;
+    return NULL;
 }
 
 

@@ -520,6 +520,7 @@ class State:
         self.latency_ms = 0
         self.levels = {}                # client ip -> (level, last time)
         self.oauth_latency_ms = 0
+        self.client_endpoint = None     # None: ours; "": left out
         self.operating = {}             # (user, secret, method) -> baskets
 
     def secrets(self):
@@ -600,6 +601,7 @@ class State:
                 "operating_limit": self.operating_limit,
                 "slow_body_interval_ms": self.slow_body_interval_ms,
                 "oauth_latency_ms": self.oauth_latency_ms,
+                "client_endpoint": self.client_endpoint,
             }
 
     @staticmethod
@@ -624,7 +626,7 @@ class State:
             raise ValueError("config must be a JSON object")
         known = ("latency_ms", "bucket", "drain", "mode", "faults", "deny",
                  "require_https", "operating_limit", "slow_body_interval_ms",
-                 "oauth_latency_ms")
+                 "oauth_latency_ms", "client_endpoint")
         for k in cfg:
             if k not in known:
                 raise ValueError("unknown config key %r" % k)
@@ -646,10 +648,14 @@ class State:
         if "require_https" in cfg and not isinstance(cfg["require_https"],
                                                      bool):
             raise ValueError("require_https must be true or false")
+        if "client_endpoint" in cfg and cfg["client_endpoint"] is not None \
+                and not isinstance(cfg["client_endpoint"], str):
+            raise ValueError("client_endpoint must be a string or null")
         with self.lock:
             for k in ("latency_ms", "bucket", "drain", "mode", "deny",
                       "require_https", "operating_limit",
-                      "slow_body_interval_ms", "oauth_latency_ms"):
+                      "slow_body_interval_ms", "oauth_latency_ms",
+                      "client_endpoint"):
                 if k in cfg:
                     setattr(self, k, cfg[k])
             if faults is not None:
@@ -1345,6 +1351,12 @@ class Handler(BaseHTTPRequestHandler):
         pair.update(client_endpoint="%s://%s/rest/" % (scheme, host),
                     server_endpoint="%s://%s/rest/" % (scheme, host),
                     domain="oauth.bitrix.info")
+        with state.lock:
+            endpoint = state.client_endpoint
+        if endpoint == "":
+            del pair["client_endpoint"]
+        elif endpoint is not None:
+            pair["client_endpoint"] = endpoint
         rec.update(status=200)
         state.record(rec)
         self.send_json(200, pair)
