@@ -198,10 +198,21 @@ ngx_http_b24trigger_install_probed(ngx_http_b24trigger_transfer_t *t)
     r = call->request;
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
 
-    if (ngx_http_b24trigger_oauth_probe_done(t) != NGX_OK) {
+    switch (ngx_http_b24trigger_oauth_probe_done(t)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
         ngx_http_finalize_request(r,
             ngx_http_b24trigger_install_refuse(r, "AUTH_ID does not work "
                                                "at the portal"));
+        return;
+
+    default:
+        ngx_http_finalize_request(r,
+            ngx_http_b24trigger_install_refuse(r, "the portal could not be "
+                                               "asked about AUTH_ID"));
         return;
     }
 

@@ -1286,7 +1286,10 @@ failed:
 }
 
 
-/* NGX_OK: the portal answered "profile" with a result for that token */
+/*
+ * NGX_OK: the portal answered "profile" with a result for that token;
+ * NGX_DECLINED: it refused it; NGX_ERROR: it could not be asked
+ */
 
 ngx_int_t
 ngx_http_b24trigger_oauth_probe_done(ngx_http_b24trigger_transfer_t *t)
@@ -1295,7 +1298,11 @@ ngx_http_b24trigger_oauth_probe_done(ngx_http_b24trigger_transfer_t *t)
     ngx_int_t      rc;
     json_error_t   err;
 
-    if (t->result != CURLE_OK || t->status != 200) {
+    if (t->result != CURLE_OK) {
+        return NGX_ERROR;
+    }
+
+    if (t->status != 200) {
         return NGX_DECLINED;
     }
 

@@ -70,12 +70,24 @@ like($t->error_log,
      qr/\[warn\].*install call for portal "app" refused: AUTH_ID does not work at the portal; nothing stored/,
      'forged installs: said so');
 
+# the portal cannot be asked: refused too, and said so
+
+$t->emu_reset;
+$t->emu_config(faults => ['reset', 'reset']);    # libcurl retries once
+
+my $r = install();
+is($r->{status}, 403, 'portal not reachable: 403');
+is(scalar(grants()), 0, 'portal not reachable: no refresh');
+like($t->error_log,
+     qr/\[warn\].*refused: the portal could not be asked about AUTH_ID; nothing stored/,
+     'portal not reachable: said so');
+
 # 2. a token server that names no portal
 
 $t->emu_reset;
 $t->emu_config(client_endpoint => '');
 
-my $r = install();
+$r = install();
 is($r->{status}, 403, 'no client_endpoint: 403');
 ok(!-e $state, 'no client_endpoint: nothing stored');
 like($t->error_log,
