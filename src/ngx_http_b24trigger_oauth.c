@@ -1287,14 +1287,16 @@ failed:
 
 
 /*
- * NGX_OK: the portal answered "profile" with a result for that token;
- * NGX_DECLINED: it refused it; NGX_ERROR: it could not be asked
+ * NGX_OK: the portal took the token: it answered "profile" with a result,
+ * or with insufficient_scope, which Bitrix24 checks only after the token
+ * (reference/bitrix24-api.md §2.5); NGX_DECLINED: it refused it;
+ * NGX_ERROR: it could not be asked
  */
 
 ngx_int_t
 ngx_http_b24trigger_oauth_probe_done(ngx_http_b24trigger_transfer_t *t)
 {
-    json_t        *root;
+    json_t        *root, *error;
     ngx_int_t      rc;
     json_error_t   err;
 
@@ -1302,16 +1304,20 @@ ngx_http_b24trigger_oauth_probe_done(ngx_http_b24trigger_transfer_t *t)
         return NGX_ERROR;
     }
 
-    if (t->status != 200) {
-        return NGX_DECLINED;
-    }
-
     root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
+    error = json_is_object(root) ? json_object_get(root, "error") : NULL;
 
-    rc = (json_is_object(root)
-          && json_object_get(root, "result") != NULL
-          && json_object_get(root, "error") == NULL)
-         ? NGX_OK : NGX_DECLINED;
+    if (error == NULL) {
+        rc = (t->status == 200 && json_is_object(root)
+              && json_object_get(root, "result") != NULL)
+             ? NGX_OK : NGX_DECLINED;
+
+    } else {
+        rc = (json_is_string(error)
+              && ngx_strcmp(json_string_value(error), "insufficient_scope")
+                 == 0)
+             ? NGX_OK : NGX_DECLINED;
+    }
 
     if (root) {
         json_decref(root);
