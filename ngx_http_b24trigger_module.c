@@ -285,6 +285,19 @@ ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
 
     ngx_http_b24trigger_trust_done(cf);
 
+    /*
+     * one CA file for nginx's own client and libcurl's: a relative name is
+     * taken from the configuration prefix, as ngx_ssl_trusted_certificate()
+     * takes it, not from the working directory
+     */
+
+    if (bmcf->ssl_trusted_certificate.len
+        && ngx_conf_full_name(cf->cycle, &bmcf->ssl_trusted_certificate, 1)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     if (ngx_http_b24trigger_shm_add(cf, bmcf) != NGX_OK
         || ngx_http_b24trigger_body_init(cf) != NGX_OK
         || ngx_http_b24trigger_http_init_conf(cf, bmcf) != NGX_OK)

@@ -31,12 +31,30 @@ typedef struct ngx_http_b24trigger_spool_s   ngx_http_b24trigger_spool_t;
 typedef struct ngx_http_b24trigger_oauth_s   ngx_http_b24trigger_oauth_t;
 
 
+/* a URL as libcurl reads it (ngx_http_b24trigger_url_parse()) */
+
+typedef struct {
+    ngx_str_t                      host;       /* lower case, no port, no
+                                                  final ".", "[::1]" */
+    ngx_uint_t                     port;       /* given, or the scheme's */
+    ngx_str_t                      where;      /* host[:port], for logs */
+    ngx_str_t                      path;       /* and "?query", if any */
+    const char                    *error;      /* why it is refused */
+    unsigned                       https:1;
+    unsigned                       loopback:1;
+    unsigned                       query:1;    /* a query or a fragment */
+} ngx_http_b24trigger_url_t;
+
+
 /* a Bitrix24 portal: an incoming-webhook URL, or an OAuth application */
 
 typedef struct {
     ngx_str_t                      name;
     ngx_str_t                      url;        /* with secret, NUL-ended,
                                                   ends with "/" */
+    ngx_str_t                      host;       /* of url, as libcurl reads
+                                                  it: redirects stay here */
+    ngx_uint_t                     port;
     ngx_str_t                      safe_url;   /* secret replaced by "***" */
     ngx_str_t                      method_url; /* url + method, NUL-ended */
     ngx_str_t                      execute_url; /* OAuth: url +
@@ -232,6 +250,8 @@ ngx_int_t ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log);
 ngx_int_t ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 void ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle);
+ngx_str_t *ngx_http_b24trigger_log_value(ngx_pool_t *pool,
+    ngx_str_t *value);
 
 /* portal URLs and the call (ngx_http_b24trigger_portal.c) */
 char *ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
@@ -241,7 +261,8 @@ void ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call);
 const char *ngx_http_b24trigger_outcome_name(
     ngx_http_b24trigger_outcome_e outcome);
 const char *ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call);
-ngx_uint_t ngx_http_b24trigger_loopback(ngx_str_t *host);
+ngx_int_t ngx_http_b24trigger_url_parse(ngx_pool_t *pool, u_char *url,
+    size_t len, ngx_http_b24trigger_url_t *u);
 ngx_int_t ngx_http_b24trigger_call_send(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token);
 void ngx_http_b24trigger_call_finish(ngx_http_b24trigger_call_t *call);

@@ -599,7 +599,9 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
                 } else {
                     ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                                   "b24trigger: duplicate of \"%V\" not "
-                                  "forwarded", key);
+                                  "forwarded",
+                                  ngx_http_b24trigger_log_value(r->pool,
+                                                                key));
                 }
 
                 ctx->result = NGX_HTTP_B24TRIGGER_DUPLICATE;
@@ -620,7 +622,8 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
             } else {
                 ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
                               "b24trigger: \"%V\" is in flight, the "
-                              "duplicate is answered 409", key);
+                              "duplicate is answered 409",
+                              ngx_http_b24trigger_log_value(r->pool, key));
             }
 
             ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
@@ -671,7 +674,9 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                               "b24trigger: no room for key \"%V\" in "
                               "b24trigger_dedup_zone \"%V\", not "
-                              "de-duplicated", key, &zone->shm.name);
+                              "de-duplicated",
+                              ngx_http_b24trigger_log_value(r->pool, key),
+                              &zone->shm.name);
             }
 
             return NGX_DECLINED;
@@ -697,7 +702,8 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
     ctx->dedup = hold;
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "b24trigger dedup: \"%V\" in flight", key);
+                   "b24trigger dedup: \"%V\" in flight",
+                   ngx_http_b24trigger_log_value(r->pool, key));
 
     return NGX_DECLINED;
 }
@@ -745,7 +751,8 @@ ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
         ngx_shmtx_unlock(&dctx->shpool->mutex);
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                       "b24trigger dedup: \"%V\" remembered", &hold->key);
+                       "b24trigger dedup: \"%V\" remembered",
+                       ngx_http_b24trigger_log_value(r->pool, &hold->key));
     }
 }
 

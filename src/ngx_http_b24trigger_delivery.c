@@ -28,6 +28,9 @@
 #define NGX_HTTP_B24TRIGGER_RECOVER      30000
 #define NGX_HTTP_B24TRIGGER_EVENT_MAX    65536
 
+/* an event's "id", a part of file names: [A-Za-z0-9._-], no "..", no "/" */
+#define NGX_HTTP_B24TRIGGER_ID_MAX       128
+
 
 typedef struct {
     ngx_queue_t                        queue;
@@ -91,6 +94,7 @@ static u_char *ngx_http_b24trigger_delivery_dump(
     ngx_http_b24trigger_event_t *ev, size_t flags, size_t *len);
 static void ngx_http_b24trigger_delivery_json_cleanup(void *data);
 static int64_t ngx_http_b24trigger_now_ms(void);
+static ngx_uint_t ngx_http_b24trigger_id_valid(ngx_str_t *id);
 static ngx_str_t *ngx_http_b24trigger_json_str(ngx_pool_t *pool,
     json_t *root, const char *key);
 
@@ -209,7 +213,8 @@ ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle)
 
         ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
                       "b24trigger: delivery of queued event \"%V\" "
-                      "abandoned on exit, returned to the queue", &ev->id);
+                      "abandoned on exit, returned to the queue",
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->id));
 
         ngx_http_b24trigger_call_cancel(&ev->call);
         ngx_http_b24trigger_delivery_unclaim(d, ev);
@@ -571,8 +576,11 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
     json_t                        *v;
     json_error_t                   err;
     ngx_file_info_t                fi;
+    const char                    *why;
     ngx_pool_cleanup_t            *cln;
     ngx_http_b24trigger_portal_t  *portal;
+
+    why = NULL;
 
     fd = ngx_open_file(ev->path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
 
@@ -630,6 +638,13 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
         goto invalid;
     }
 
+    /* it names the dead letter and the retries: never a path */
+
+    if (!ngx_http_b24trigger_id_valid(s)) {
+        why = "has an invalid id";
+        goto invalid;
+    }
+
     ev->id = *s;
 
     s = ngx_http_b24trigger_json_str(ev->pool, ev->root, "target");
@@ -667,7 +682,8 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
 
     if (json_object_get(ev->root, "dead") != NULL) {
         ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
-                      "b24trigger: dead letter \"%V\" replayed", &ev->id);
+                      "b24trigger: dead letter \"%V\" replayed",
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->id));
 
         (void) json_object_del(ev->root, "dead");
         ev->attempts = 0;
@@ -713,9 +729,16 @@ invalid:
     to = ngx_http_b24trigger_spool_path(ev->pool, &d->spool->dead,
                                         &ev->name);
 
-    ngx_log_error(NGX_LOG_ERR, &d->log, 0,
-                  "b24trigger: \"%s\" is not a queued event, moved to "
-                  "\"%s\"", ev->path, to ? to : (u_char *) "");
+    if (why) {
+        ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                      "b24trigger: queued event \"%s\" %s, moved to "
+                      "\"%s\"", ev->path, why, to ? to : (u_char *) "");
+
+    } else {
+        ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                      "b24trigger: \"%s\" is not a queued event, moved to "
+                      "\"%s\"", ev->path, to ? to : (u_char *) "");
+    }
 
     if (to == NULL || ngx_rename_file(ev->path, to) == NGX_FILE_ERROR) {
         (void) ngx_delete_file(ev->path);
@@ -745,7 +768,8 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &d->log, 0,
                    "b24trigger delivery done: \"%V\" %s status:%ui",
-                   &ev->id, ngx_http_b24trigger_outcome_name(call->outcome),
+                   ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                   ngx_http_b24trigger_outcome_name(call->outcome),
                    call->status);
 
     switch (call->outcome) {
@@ -755,8 +779,11 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
         ngx_log_error(NGX_LOG_INFO, &d->log, 0,
                       "b24trigger: queued event \"%V\" delivered to portal "
                       "\"%V\", target \"%V\" code \"%V\", attempt %ui",
-                      &ev->id, &ev->portal->name, &call->target,
-                      &call->code, ev->attempts);
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                      &ev->portal->name,
+                      ngx_http_b24trigger_log_value(ev->pool, &call->target),
+                      ngx_http_b24trigger_log_value(ev->pool, &call->code),
+                      ev->attempts);
 
         if (ngx_delete_file(ev->path) == NGX_FILE_ERROR) {
             ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
@@ -894,11 +921,16 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
                   "b24trigger: queued event \"%V\" for portal \"%V\" "
                   "target \"%V\" failed (attempt %ui): %s %ui %V%s%V; "
                   "next attempt in %M ms",
-                  &ev->id, &ev->portal->name, &ev->call.target,
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                  &ev->portal->name,
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.target),
                   ev->attempts,
                   ngx_http_b24trigger_outcome_name(ev->call.outcome),
-                  ev->call.status, &ev->call.error,
-                  ev->call.error.len ? " " : "", &ev->call.detail, delay);
+                  ev->call.status,
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.error),
+                  ev->call.error.len ? " " : "",
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.detail),
+                  delay);
 
     ngx_http_b24trigger_delivery_free(ev);
     return;
@@ -979,12 +1011,16 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
     ngx_log_error(NGX_LOG_ERR, &d->log, 0,
                   "b24trigger: queued event \"%V\" for portal \"%V\" target "
                   "\"%V\" moved to dead letters after %ui attempt%s: %s "
-                  "(last: %s %ui \"%V\" \"%V\"); %s", &ev->id,
-                  &ev->portal_name, &ev->call.target, ev->attempts,
-                  ev->attempts == 1 ? "" : "s", reason,
+                  "(last: %s %ui \"%V\" \"%V\"); %s",
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->portal_name),
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.target),
+                  ev->attempts, ev->attempts == 1 ? "" : "s", reason,
                   ngx_http_b24trigger_outcome_name(ev->call.outcome),
-                  ev->call.status, &ev->call.error,
-                  &ev->call.error_description,
+                  ev->call.status,
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->call.error),
+                  ngx_http_b24trigger_log_value(ev->pool,
+                                            &ev->call.error_description),
                   ngx_http_b24trigger_call_hint(&ev->call));
 
     /* counted again at the end of the next pass */
@@ -1104,6 +1140,37 @@ ngx_http_b24trigger_delivery_json_cleanup(void *data)
         json_decref(ev->root);
         ev->root = NULL;
     }
+}
+
+
+static ngx_uint_t
+ngx_http_b24trigger_id_valid(ngx_str_t *id)
+{
+    u_char      c;
+    ngx_uint_t  i;
+
+    if (id->len == 0 || id->len > NGX_HTTP_B24TRIGGER_ID_MAX
+        || id->data[0] == '.')
+    {
+        return 0;
+    }
+
+    for (i = 0; i < id->len; i++) {
+        c = id->data[i];
+
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
+              || (c >= 'A' && c <= 'Z') || c == '-' || c == '_'
+              || c == '.'))
+        {
+            return 0;
+        }
+
+        if (c == '.' && i + 1 < id->len && id->data[i + 1] == '.') {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 

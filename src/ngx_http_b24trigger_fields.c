@@ -449,7 +449,7 @@ ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "b24trigger body of content type \"%V\" has no fields",
-                       &f->reason);
+                       ngx_http_b24trigger_log_value(r->pool, &f->reason));
         break;
 
     default: /* NGX_HTTP_B24TRIGGER_BODY_EMPTY */
@@ -718,9 +718,10 @@ ngx_http_b24trigger_fields_reject(ngx_http_request_t *r,
 
     if (unsupported) {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                      "b24trigger: body of content type \"%*s\" has no "
+                      "b24trigger: body of content type \"%V\" has no "
                       "fields, needed in location \"%V\"",
-                      len, p, &clcf->name);
+                      ngx_http_b24trigger_log_value(r->pool, &f->reason),
+                      &clcf->name);
 
     } else {
         ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,

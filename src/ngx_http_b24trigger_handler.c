@@ -371,8 +371,9 @@ ngx_http_b24trigger_target_invalid(ngx_http_request_t *r,
     }
 
     ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                  "b24trigger: invalid target \"%*s\" in location \"%V\", "
-                  "expected TYPENAME_ID such as DEAL_57", len, p,
+                  "b24trigger: invalid target \"%V\" in location \"%V\", "
+                  "expected TYPENAME_ID such as DEAL_57",
+                  ngx_http_b24trigger_log_value(r->pool, &ctx->target),
                   &clcf->name);
 
     extra.len = sizeof(",\"target\":\"\"") - 1 + len;
@@ -457,23 +458,18 @@ static ngx_int_t
 ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
-    u_char                          *code;
-    size_t                           len;
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_b24trigger_loc_conf_t  *blcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    code = ngx_http_b24trigger_json_string(r->pool, &ctx->code, 1024, &len);
-    if (code == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
     ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
                   "b24trigger: dry run, not sent to portal \"%V\": "
-                  "target \"%V\" code \"%*s\" from location \"%V\"",
-                  &blcf->portal->name, &ctx->target, len, code, &clcf->name);
+                  "target \"%V\" code \"%V\" from location \"%V\"",
+                  &blcf->portal->name, &ctx->target,
+                  ngx_http_b24trigger_log_value(r->pool, &ctx->code),
+                  &clcf->name);
 
     ctx->result = NGX_HTTP_B24TRIGGER_DRY_RUN;
 
@@ -629,7 +625,8 @@ ngx_http_b24trigger_deliver_call(ngx_http_request_t *r,
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, c->log, 0,
                    "b24trigger call portal \"%V\" target:\"%V\" code:\"%V\"",
-                   &call->portal->name, &call->target, &call->code);
+                   &call->portal->name, &call->target,
+                   ngx_http_b24trigger_log_value(r->pool, &call->code));
 
     if (ngx_http_b24trigger_call_start(call) != NGX_OK) {
         ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
@@ -725,12 +722,16 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
                       "b24trigger: portal \"%V\" refused target \"%V\" "
                       "code \"%V\" from location \"%V\": %ui %s \"%V\" "
                       "(attempt %ui); %s",
-                      &call->portal->name, &call->target, &call->code,
+                      &call->portal->name, &call->target,
+                      ngx_http_b24trigger_log_value(r->pool, &call->code),
                       &clcf->name, call->status,
-                      call->error.len ? (char *) call->error.data
-                                      : "(no error code)",
-                      &call->error_description, ctx->attempts,
-                      ngx_http_b24trigger_call_hint(call));
+                      call->error.len
+                      ? (char *) ngx_http_b24trigger_log_value(r->pool,
+                                                         &call->error)->data
+                      : "(no error code)",
+                      ngx_http_b24trigger_log_value(r->pool,
+                                                    &call->error_description),
+                      ctx->attempts, ngx_http_b24trigger_call_hint(call));
 
         e = ngx_http_b24trigger_json_string(r->pool, &call->error, 128,
                                             &elen);
@@ -764,9 +765,11 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
                       "b24trigger: portal \"%V\" is rate limiting "
                       "(%V \"%V\"), target \"%V\" from location \"%V\" "
                       "not triggered, the sender is asked to retry in "
-                      "%T s; %s", &call->portal->name, &call->error,
-                      &call->error_description, &call->target,
-                      &clcf->name, call->retry_after,
+                      "%T s; %s", &call->portal->name,
+                      ngx_http_b24trigger_log_value(r->pool, &call->error),
+                      ngx_http_b24trigger_log_value(r->pool,
+                                                    &call->error_description),
+                      &call->target, &clcf->name, call->retry_after,
                       ngx_http_b24trigger_call_hint(call));
 
         ctx->error.data = call->error.data;
@@ -788,7 +791,8 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
                       &call->portal->name, &call->portal->safe_url,
                       call->outcome == NGX_HTTP_B24TRIGGER_CALL_TIMEOUT
                       ? "timed out" : "unreachable",
-                      &call->detail, &call->target, &clcf->name,
+                      ngx_http_b24trigger_log_value(r->pool, &call->detail),
+                      &call->target, &clcf->name,
                       ctx->attempts, ngx_http_b24trigger_call_hint(call));
 
         if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_TIMEOUT) {
@@ -807,8 +811,9 @@ ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
                       "b24trigger: portal \"%V\" gave an invalid answer "
                       "(HTTP %ui, %V); target \"%V\" from location \"%V\" "
                       "not triggered (attempt %ui); %s", &call->portal->name,
-                      call->status, &call->detail, &call->target,
-                      &clcf->name, ctx->attempts,
+                      call->status,
+                      ngx_http_b24trigger_log_value(r->pool, &call->detail),
+                      &call->target, &clcf->name, ctx->attempts,
                       ngx_http_b24trigger_call_hint(call));
 
         extra.data = ngx_pnalloc(r->pool, sizeof(",\"portal_status\":") - 1

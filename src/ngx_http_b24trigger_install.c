@@ -6,9 +6,11 @@
  * Bitrix24 posts AUTH_ID, REFRESH_ID, AUTH_EXPIRES, member_id,
  * application_token and DOMAIN when the application is installed (or
  * reinstalled); the pair is taken only if DOMAIN is the configured
- * portal's, member_id is the one already known (if any), and the token
- * server accepts REFRESH_ID from this portal's client_id and
- * client_secret (ngx_http_b24trigger_oauth_install_done()).  Nothing is
+ * portal's, member_id is the one already known (if any), AUTH_ID works at
+ * the configured portal (so that a POST by anybody else makes no refresh
+ * carrying client_secret), and the token server accepts REFRESH_ID from
+ * this portal's client_id and client_secret and names this portal in
+ * client_endpoint (ngx_http_b24trigger_oauth_install_done()).  Nothing is
  * written otherwise.  No field's value is ever logged.
  */
 
@@ -24,6 +26,7 @@ typedef struct {
     ngx_str_t                      refresh;
     ngx_str_t                      member;
     ngx_str_t                      domain;
+    ngx_http_request_t            *request;   /* of the checks under way */
 } ngx_http_b24trigger_install_t;
 
 
@@ -32,6 +35,8 @@ static ngx_int_t ngx_http_b24trigger_install_fields(ngx_http_request_t *r,
     ngx_str_t *body, ngx_http_b24trigger_install_t *in);
 static void ngx_http_b24trigger_install_field(ngx_pool_t *pool,
     ngx_str_t *text, const char *name, ngx_str_t *value);
+static void ngx_http_b24trigger_install_probed(
+    ngx_http_b24trigger_transfer_t *t);
 static void ngx_http_b24trigger_install_done(
     ngx_http_b24trigger_transfer_t *t);
 static ngx_int_t ngx_http_b24trigger_install_refuse(ngx_http_request_t *r,
@@ -88,7 +93,7 @@ ngx_http_b24trigger_install_body(ngx_http_request_t *r)
     ngx_chain_t                     *cl;
     const char                      *why;
     ngx_http_b24trigger_portal_t    *portal;
-    ngx_http_b24trigger_install_t    in;
+    ngx_http_b24trigger_install_t    in, *call;
     ngx_http_b24trigger_loc_conf_t  *blcf;
     ngx_http_b24trigger_transfer_t  *t;
 
@@ -146,15 +151,26 @@ ngx_http_b24trigger_install_body(ngx_http_request_t *r)
         return;
     }
 
-    t = ngx_http_b24trigger_oauth_grant(r->pool, r->connection->log, portal,
-                                        in.refresh.data, in.refresh.len);
+    /* the fields, for the second step */
+
+    call = ngx_palloc(r->pool, sizeof(ngx_http_b24trigger_install_t));
+    if (call == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    *call = in;
+    call->request = r;
+
+    t = ngx_http_b24trigger_oauth_probe(r->pool, r->connection->log, portal,
+                                        &in.auth);
     if (t == NULL) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
         return;
     }
 
-    t->done = ngx_http_b24trigger_install_done;
-    t->data = r;
+    t->done = ngx_http_b24trigger_install_probed;
+    t->data = call;
 
     if (ngx_http_b24trigger_transfer_start(t) != NGX_OK) {
         ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
@@ -168,24 +184,74 @@ ngx_http_b24trigger_install_body(ngx_http_request_t *r)
 }
 
 
+/* AUTH_ID worked at the portal: now REFRESH_ID, with client_secret */
+
+static void
+ngx_http_b24trigger_install_probed(ngx_http_b24trigger_transfer_t *t)
+{
+    ngx_http_request_t              *r;
+    ngx_http_b24trigger_install_t   *call;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+    ngx_http_b24trigger_transfer_t  *g;
+
+    call = t->data;
+    r = call->request;
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    switch (ngx_http_b24trigger_oauth_probe_done(t)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_http_finalize_request(r,
+            ngx_http_b24trigger_install_refuse(r, "AUTH_ID does not work "
+                                               "at the portal"));
+        return;
+
+    default:
+        ngx_http_finalize_request(r,
+            ngx_http_b24trigger_install_refuse(r, "the portal could not be "
+                                               "asked about AUTH_ID"));
+        return;
+    }
+
+    g = ngx_http_b24trigger_oauth_grant(r->pool, r->connection->log,
+                                        blcf->install, call->refresh.data,
+                                        call->refresh.len);
+    if (g == NULL) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+
+    g->done = ngx_http_b24trigger_install_done;
+    g->data = call;
+
+    if (ngx_http_b24trigger_transfer_start(g) != NGX_OK) {
+        ngx_http_finalize_request(r, NGX_HTTP_INTERNAL_SERVER_ERROR);
+        return;
+    }
+}
+
+
 static void
 ngx_http_b24trigger_install_done(ngx_http_b24trigger_transfer_t *t)
 {
-    ngx_int_t                        rc;
+    const char                      *why;
     ngx_http_request_t              *r;
+    ngx_http_b24trigger_install_t   *call;
     ngx_http_b24trigger_loc_conf_t  *blcf;
 
-    r = t->data;
+    call = t->data;
+    r = call->request;
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
 
-    rc = ngx_http_b24trigger_oauth_install_done(t, blcf->install,
-                                                r->connection->log);
+    why = ngx_http_b24trigger_oauth_install_done(t, blcf->install,
+                                                 r->connection->log);
 
-    if (rc != NGX_OK) {
+    if (why) {
         ngx_http_finalize_request(r,
-            ngx_http_b24trigger_install_refuse(r, "the token server does "
-                                               "not take its refresh token "
-                                               "from this client"));
+            ngx_http_b24trigger_install_refuse(r, why));
         return;
     }
 

@@ -24,7 +24,10 @@
 #define NGX_HTTP_B24TRIGGER_TOKEN_MAX     256
 #define NGX_HTTP_B24TRIGGER_MEMBER_MAX    64
 
-/* a token this close to its expiry is refreshed before it is used */
+/*
+ * a token this close to its expiry is refreshed before it is used; a
+ * token living less than twice as long, at half its lifetime
+ */
 #define NGX_HTTP_B24TRIGGER_OAUTH_MARGIN  60
 
 /* how often a call waiting for another worker's refresh looks again */
@@ -36,6 +39,7 @@
 typedef struct {
     ngx_uint_t                     version;     /* +1 with each new pair */
     time_t                         expires;
+    time_t                         lifetime;    /* expires_in, or 0 */
     time_t                         refreshing;  /* since when, or 0 */
     ngx_uint_t                     failed;      /* version + 1, or 0 */
     ngx_uint_t                     refused;     /* version + 1, or 0 */
@@ -73,6 +77,8 @@ static ngx_int_t ngx_http_b24trigger_oauth_load(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal);
 static ngx_int_t ngx_http_b24trigger_oauth_pair(json_t *root,
     ngx_http_b24trigger_tokens_t *tk, time_t now);
+static time_t ngx_http_b24trigger_oauth_margin(
+    ngx_http_b24trigger_tokens_t *tk);
 static ngx_int_t ngx_http_b24trigger_oauth_go(
     ngx_http_b24trigger_call_t *call);
 static ngx_int_t ngx_http_b24trigger_oauth_wait(
@@ -108,9 +114,10 @@ char *
 ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *url)
 {
-    u_char     *p, *last, *host, *path;
-    ngx_str_t   h;
-    ngx_uint_t  https;
+    u_char                     *p, *last, *host, *path;
+    ngx_str_t                   h;
+    ngx_uint_t                  https;
+    ngx_http_b24trigger_url_t   u;
 
     p = url->data;
     last = url->data + url->len;
@@ -137,9 +144,15 @@ ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
 
     path = ngx_strlchr(host, last, '/');
 
+    if (path && ngx_strlchr(host, path, '@')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "URL of OAuth portal \"%V\" must not have a user "
+                           "name or password", &portal->name);
+        return NGX_CONF_ERROR;
+    }
+
     if (path == NULL || path == host
-        || ngx_strlchr(host, last, '?') || ngx_strlchr(host, last, '#')
-        || ngx_strlchr(host, path, '@'))
+        || ngx_strlchr(host, last, '?') || ngx_strlchr(host, last, '#'))
     {
         goto format;
     }
@@ -156,7 +169,26 @@ ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
     h.data = host;
     h.len = path - host;
 
-    portal->loopback = ngx_http_b24trigger_loopback(&h);
+    /* what libcurl will make of it: the same host, or it is refused */
+
+    switch (ngx_http_b24trigger_url_parse(cf->pool, p, last - p, &u)) {
+
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "URL of OAuth portal \"%V\" %s",
+                           &portal->name, u.error);
+        return NGX_CONF_ERROR;
+
+    default:
+        return NGX_CONF_ERROR;
+    }
+
+    portal->host = u.host;
+    portal->port = u.port;
+    portal->loopback = u.loopback;
 
     if (!https && !portal->loopback) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -232,6 +264,7 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
 {
     u_char                       *p;
     ngx_str_t                     s;
+    ngx_http_b24trigger_url_t     u;
     ngx_http_b24trigger_oauth_t  *oa;
 
     oa = portal->oauth;
@@ -252,7 +285,11 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
 
     oa->state_file.len = s.len;
     oa->state_file.data = ngx_pnalloc(cf->pool, s.len + 1);
-    oa->state_tmp.len = s.len + sizeof(".tmp") - 1;
+
+    /* "FILE.<pid>.<random>.tmp", made anew by each write */
+
+    oa->state_tmp.len = s.len + 1 + NGX_INT64_LEN + 1 + 8
+                        + sizeof(".tmp") - 1;
     oa->state_tmp.data = ngx_pnalloc(cf->pool, oa->state_tmp.len + 1);
 
     if (oa->state_file.data == NULL || oa->state_tmp.data == NULL) {
@@ -260,7 +297,6 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
     }
 
     ngx_sprintf(oa->state_file.data, "%V%Z", &s);
-    ngx_sprintf(oa->state_tmp.data, "%V.tmp%Z", &s);
 
     /* the workers write the new pairs beside it */
 
@@ -308,20 +344,38 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    if (server->len > 7
-        && ngx_strncasecmp(server->data, (u_char *) "http://", 7) == 0)
-    {
-        s.data = server->data + 7;
-        p = ngx_strlchr(s.data, server->data + server->len, '/');
-        s.len = (p ? p : server->data + server->len) - s.data;
+    /* read as libcurl reads it: the client secret goes there */
 
-        if (!ngx_http_b24trigger_loopback(&s)) {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "oauth_server of portal \"%V\": plain http "
-                               "is only allowed for loopback hosts",
-                               &portal->name);
-            return NGX_CONF_ERROR;
-        }
+    switch (ngx_http_b24trigger_url_parse(cf->pool, server->data,
+                                          server->len, &u))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "oauth_server of portal \"%V\" %s",
+                           &portal->name, u.error);
+        return NGX_CONF_ERROR;
+
+    default:
+        return NGX_CONF_ERROR;
+    }
+
+    if (u.query) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "oauth_server of portal \"%V\" must look like "
+                           "\"https://HOST[:PORT]/\", without a query",
+                           &portal->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (!u.https && !u.loopback) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "oauth_server of portal \"%V\": plain http "
+                           "is only allowed for loopback hosts",
+                           &portal->name);
+        return NGX_CONF_ERROR;
     }
 
     oa->token_url.len = server->len + sizeof("/oauth/token/") - 1;
@@ -382,6 +436,16 @@ ngx_http_b24trigger_oauth_load(ngx_conf_t *cf,
                            ngx_file_info_n " \"%V\" failed",
                            &oa->state_file);
         return NGX_ERROR;
+    }
+
+    if (fi.st_mode & (S_IRWXG|S_IRWXO)) {
+        ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                           "state file \"%V\" of portal \"%V\" is "
+                           "accessible by group or others (mode %d%d%d), "
+                           "consider chmod 600", &oa->state_file,
+                           &portal->name, (int) (fi.st_mode >> 6) & 7,
+                           (int) (fi.st_mode >> 3) & 7,
+                           (int) fi.st_mode & 7);
     }
 
     root = json_load_file((char *) oa->state_file.data, 0, &err);
@@ -458,15 +522,25 @@ static ngx_int_t
 ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
     time_t now)
 {
-    json_t  *at, *rt, *exp, *mid;
+    json_t  *at, *rt, *exp, *mid, *in;
 
     at = json_object_get(root, "access_token");
     rt = json_object_get(root, "refresh_token");
     mid = json_object_get(root, "member_id");
     exp = json_object_get(root, "expires");
 
+    /* the token server's "expires_in", or the state file's "lifetime" */
+
+    in = json_object_get(root, now ? "expires_in" : "lifetime");
+
+    if (json_is_integer(in) && json_integer_value(in) > 0
+        && json_integer_value(in) < NGX_MAX_INT32_VALUE)
+    {
+        tk->lifetime = (time_t) json_integer_value(in);
+    }
+
     if (!json_is_integer(exp) && now) {
-        exp = json_object_get(root, "expires_in");
+        exp = in;
 
         if (json_is_integer(exp)) {
             tk->expires = now + (time_t) json_integer_value(exp);
@@ -474,6 +548,10 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
 
     } else if (json_is_integer(exp)) {
         tk->expires = (time_t) json_integer_value(exp);
+
+        if (now && tk->lifetime == 0 && tk->expires > now) {
+            tk->lifetime = tk->expires - now;
+        }
     }
 
     if (!json_is_string(at) || !json_is_string(rt) || !json_is_integer(exp)
@@ -616,7 +694,7 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
     time_t                         now;
     size_t                         len;
     ngx_str_t                      token;
-    ngx_uint_t                     version, stale, waited;
+    ngx_uint_t                     version, stale, waited, got;
     ngx_shmtx_t                   *mutex;
     ngx_http_b24trigger_oauth_t   *oa;
     ngx_http_b24trigger_tokens_t  *tk;
@@ -648,10 +726,20 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
     /* this call was refused with this very token */
     stale = (call->refreshed && call->version == version);
 
+    /* it waits for a refresh of this pair */
     waited = (call->waiting_for == version + 1);
 
+    /*
+     * a refresh it waited for brought a new pair: taken whatever its
+     * expiry says, the portal judges it; a call never refreshes twice in
+     * a row by itself, so a token server giving short-lived tokens cannot
+     * make it refresh in a loop
+     */
+    got = (call->waiting_for != 0 && version >= call->waiting_for);
+
     if (!stale
-        && (tk->expires > now + NGX_HTTP_B24TRIGGER_OAUTH_MARGIN
+        && (got
+            || tk->expires > now + ngx_http_b24trigger_oauth_margin(tk)
             || (waited && tk->failed == version + 1
                 && tk->expires > now)))
     {
@@ -726,6 +814,23 @@ unreachable:
     call->waiting_for = 0;
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * How long before its expiry a pair is refreshed: 60 s, or half its
+ * lifetime when that is shorter, so each pair is refreshed at most once in
+ * its lifetime whatever expires_in says
+ */
+
+static time_t
+ngx_http_b24trigger_oauth_margin(ngx_http_b24trigger_tokens_t *tk)
+{
+    if (tk->lifetime == 0) {
+        return NGX_HTTP_B24TRIGGER_OAUTH_MARGIN;
+    }
+
+    return ngx_min(NGX_HTTP_B24TRIGGER_OAUTH_MARGIN, tk->lifetime / 2);
 }
 
 
@@ -932,6 +1037,7 @@ ngx_http_b24trigger_oauth_answer(ngx_http_b24trigger_transfer_t *t,
     ngx_uint_t *refused, ngx_uint_t level, ngx_log_t *log)
 {
     json_t        *root, *error;
+    ngx_str_t      e;
     json_error_t   err;
 
     *refused = 0;
@@ -963,10 +1069,13 @@ ngx_http_b24trigger_oauth_answer(ngx_http_b24trigger_transfer_t *t,
                     == 0);
 
         if (!*refused) {
+            e.data = (u_char *) json_string_value(error);
+            e.len = json_string_length(error);
+
             ngx_log_error(level, log, 0,
                           "b24trigger: access token of portal \"%V\" not "
-                          "refreshed: HTTP %ui \"%s\"%s", &portal->name,
-                          t->status, json_string_value(error),
+                          "refreshed: HTTP %ui \"%V\"%s", &portal->name,
+                          t->status, ngx_http_b24trigger_log_value(t->pool, &e),
                           ngx_strcmp(json_string_value(error),
                                      "invalid_client") == 0
                           ? "; check client_id and client_secret" : "");
@@ -1126,28 +1235,140 @@ ngx_http_b24trigger_oauth_install_check(ngx_http_b24trigger_portal_t *portal,
 
 
 /*
- * The install handler's check: the pair Bitrix24 posted is refreshed at
- * once with this portal's client_id and client_secret; the token server
- * takes a refresh token only from the application it was issued to, and
- * names the portal in client_endpoint.  NGX_OK: the new pair is stored;
- * NGX_DECLINED: it is not ours.
+ * The install handler's first check, before anything carries
+ * client_secret: the AUTH_ID posted must work at the configured portal.
+ * "profile" answers any application's token, whatever its scope; only the
+ * token goes along, to the portal it belongs to.
+ */
+
+ngx_http_b24trigger_transfer_t *
+ngx_http_b24trigger_oauth_probe(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, ngx_str_t *token)
+{
+    u_char                          *p, *body, *url;
+    CURL                            *easy;
+    ngx_http_b24trigger_transfer_t  *t;
+
+    url = ngx_pnalloc(pool, portal->url.len + sizeof("profile"));
+    body = ngx_pnalloc(pool, sizeof("auth=") + 3 * token->len);
+
+    if (url == NULL || body == NULL) {
+        return NULL;
+    }
+
+    ngx_sprintf(url, "%Vprofile%Z", &portal->url);
+
+    p = ngx_cpymem(body, "auth=", sizeof("auth=") - 1);
+    p = (u_char *) ngx_escape_uri(p, token->data, token->len,
+                                  NGX_ESCAPE_ARGS);
+
+    t = ngx_http_b24trigger_transfer_create(pool, log);
+    if (t == NULL) {
+        return NULL;
+    }
+
+    easy = t->easy;
+
+    t->headers = curl_slist_append(NULL, "Accept: application/json");
+    if (t->headers == NULL) {
+        goto failed;
+    }
+
+    if (curl_easy_setopt(easy, CURLOPT_URL, (char *) url) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body) != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) (p - body))
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_USERAGENT, "b24trigger/1.0")
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) portal->timeout)
+           != CURLE_OK
+        || curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
+                            (long) portal->connect_timeout)
+           != CURLE_OK)
+    {
+        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_setopt() failed");
+        goto failed;
+    }
+
+    return t;
+
+failed:
+
+    ngx_http_b24trigger_transfer_cancel(t);
+    return NULL;
+}
+
+
+/*
+ * NGX_OK: the portal took the token: it answered "profile" with a result,
+ * or with insufficient_scope, which Bitrix24 checks only after the token
+ * (reference/bitrix24-api.md §2.5); NGX_DECLINED: it refused it;
+ * NGX_ERROR: it could not be asked
  */
 
 ngx_int_t
+ngx_http_b24trigger_oauth_probe_done(ngx_http_b24trigger_transfer_t *t)
+{
+    json_t        *root, *error;
+    ngx_int_t      rc;
+    json_error_t   err;
+
+    if (t->result != CURLE_OK) {
+        return NGX_ERROR;
+    }
+
+    root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
+    error = json_is_object(root) ? json_object_get(root, "error") : NULL;
+
+    if (error == NULL) {
+        rc = (t->status == 200 && json_is_object(root)
+              && json_object_get(root, "result") != NULL)
+             ? NGX_OK : NGX_DECLINED;
+
+    } else {
+        rc = (json_is_string(error)
+              && ngx_strcmp(json_string_value(error), "insufficient_scope")
+                 == 0)
+             ? NGX_OK : NGX_DECLINED;
+    }
+
+    if (root) {
+        json_decref(root);
+    }
+
+    return rc;
+}
+
+
+/*
+ * The install handler's second check: the pair Bitrix24 posted is
+ * refreshed at once with this portal's client_id and client_secret; the
+ * token server takes a refresh token only from the application it was
+ * issued to, and must name this portal in client_endpoint (read as
+ * libcurl reads URLs: the same host and port).  NULL: the new pair is
+ * stored; else why it is not ours.
+ */
+
+const char *
 ngx_http_b24trigger_oauth_install_done(ngx_http_b24trigger_transfer_t *t,
     ngx_http_b24trigger_portal_t *portal, ngx_log_t *log)
 {
-    u_char                        *p, *last;
     json_t                        *root, *v;
+    ngx_int_t                      rc;
     ngx_uint_t                     refused;
     json_error_t                   err;
+    ngx_http_b24trigger_url_t      u;
     ngx_http_b24trigger_tokens_t   pair;
 
     if (ngx_http_b24trigger_oauth_answer(t, portal, &pair, &refused,
                                          NGX_LOG_INFO, log)
         != NGX_OK)
     {
-        return NGX_DECLINED;
+        return "the token server does not take its refresh token from "
+               "this client";
     }
 
     /* client_endpoint, "https://HOST/rest/", must be this portal's */
@@ -1155,35 +1376,35 @@ ngx_http_b24trigger_oauth_install_done(ngx_http_b24trigger_transfer_t *t,
     root = json_loadb((char *) t->response.data, t->response.len, 0, &err);
     v = root ? json_object_get(root, "client_endpoint") : NULL;
 
+    rc = NGX_DECLINED;
+
     if (json_is_string(v)) {
-        p = (u_char *) json_string_value(v);
-        last = p + json_string_length(v);
-
-        p = (u_char *) ngx_strstr(p, "://");
-        p = p ? p + 3 : last;
-        last = ngx_strlchr(p, last, '/');
-
-        if (last == NULL
-            || (size_t) (last - p) != portal->oauth->domain.len
-            || ngx_strncasecmp(p, portal->oauth->domain.data, last - p) != 0)
-        {
-            json_decref(root);
-            ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
-
-            ngx_log_error(NGX_LOG_INFO, log, 0,
-                          "b24trigger: the token server names another "
-                          "portal than \"%V\"", &portal->name);
-            return NGX_DECLINED;
-        }
+        rc = ngx_http_b24trigger_url_parse(t->pool,
+                                          (u_char *) json_string_value(v),
+                                          json_string_length(v), &u);
     }
 
     if (root) {
         json_decref(root);
     }
 
+    if (rc == NGX_OK
+        && (u.host.len != portal->host.len
+            || ngx_strncmp(u.host.data, portal->host.data, u.host.len) != 0
+            || u.port != portal->port))
+    {
+        rc = NGX_DECLINED;
+    }
+
+    if (rc != NGX_OK) {
+        ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
+        return "the token server names no portal or another one in "
+               "client_endpoint";
+    }
+
     ngx_http_b24trigger_oauth_publish(log, portal, &pair);
 
-    return NGX_OK;
+    return NULL;
 }
 
 
@@ -1215,7 +1436,10 @@ ngx_http_b24trigger_oauth_fail(ngx_http_b24trigger_portal_t *portal,
 }
 
 
-/* the state file, atomically: temporary file, fsync, rename */
+/*
+ * the state file, atomically and for nginx's user only: a temporary file
+ * of mode 0600 under a name of its own, fsync, rename
+ */
 
 static ngx_int_t
 ngx_http_b24trigger_oauth_store(ngx_log_t *log,
@@ -1228,10 +1452,11 @@ ngx_http_b24trigger_oauth_store(ngx_log_t *log,
 
     oa = portal->oauth;
 
-    root = json_pack("{s:s%,s:s%,s:I,s:s%,s:s%}",
+    root = json_pack("{s:s%,s:s%,s:I,s:I,s:s%,s:s%}",
                      "access_token", tk->access, tk->access_len,
                      "refresh_token", tk->refresh, tk->refresh_len,
                      "expires", (json_int_t) tk->expires,
+                     "lifetime", (json_int_t) tk->lifetime,
                      "member_id", tk->member, tk->member_len,
                      "domain", oa->domain.data, oa->domain.len);
     if (root == NULL) {
@@ -1244,6 +1469,11 @@ ngx_http_b24trigger_oauth_store(ngx_log_t *log,
     if (text == NULL) {
         return NGX_ERROR;
     }
+
+    /* a name of this write only: spool_write() creates it exclusively */
+
+    ngx_sprintf(oa->state_tmp.data, "%V.%P.%08xD.tmp%Z", &oa->state_file,
+                ngx_pid, (uint32_t) ngx_random());
 
     rc = ngx_http_b24trigger_spool_write(log, oa->state_tmp.data,
                                          oa->state_file.data, (u_char *) text,

@@ -44,6 +44,9 @@ static ngx_int_t ngx_http_b24trigger_payload_json(
 static ngx_int_t ngx_http_b24trigger_payload_execute(
     ngx_http_b24trigger_call_t *call, json_t *root);
 static ngx_int_t ngx_http_b24trigger_owner_type(u_char *name, size_t len);
+static ngx_int_t ngx_http_b24trigger_url_plain(u_char *url, size_t len,
+    ngx_http_b24trigger_url_t *u);
+static ngx_uint_t ngx_http_b24trigger_loopback(ngx_str_t *host);
 
 
 /*
@@ -251,10 +254,11 @@ char *
 ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *url)
 {
-    u_char     *p, *last, *host, *path, *seg[4];
-    size_t      len, n;
-    ngx_str_t   h, scheme, secret;
-    ngx_uint_t  nseg, i;
+    u_char                     *p, *last, *host, *path, *seg[4];
+    size_t                      len, n;
+    ngx_str_t                   h, scheme, secret;
+    ngx_uint_t                  nseg, i;
+    ngx_http_b24trigger_url_t   u;
 
     p = url->data;
     last = url->data + url->len;
@@ -293,8 +297,15 @@ ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
     h.data = host;
     h.len = path - host;
 
+    if (ngx_strlchr(h.data, h.data + h.len, '@')) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "URL of portal \"%V\" must not have a user name "
+                           "or password", &portal->name);
+        return NGX_CONF_ERROR;
+    }
+
     for (i = 0; i < h.len; i++) {
-        if (h.data[i] == '@' || h.data[i] == '?' || h.data[i] == '#') {
+        if (h.data[i] == '?' || h.data[i] == '#') {
             goto format;
         }
     }
@@ -378,7 +389,26 @@ ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
-    portal->loopback = ngx_http_b24trigger_loopback(&h);
+    /* what libcurl will make of it: the same host, or it is refused */
+
+    switch (ngx_http_b24trigger_url_parse(cf->pool, url->data,
+                                          (seg[0] + n) - url->data, &u))
+    {
+    case NGX_OK:
+        break;
+
+    case NGX_DECLINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0, "URL of portal \"%V\" %s",
+                           &portal->name, u.error);
+        return NGX_CONF_ERROR;
+
+    default:
+        return NGX_CONF_ERROR;
+    }
+
+    portal->host = u.host;
+    portal->port = u.port;
+    portal->loopback = u.loopback;
 
     if (scheme.len == 7 && !portal->loopback) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -438,41 +468,265 @@ format:
 }
 
 
-ngx_uint_t
-ngx_http_b24trigger_loopback(ngx_str_t *host)
-{
-    u_char  *p, *last;
+/*
+ * A URL as libcurl's URL parser (CURLU) reads it, so that every check is
+ * made on what libcurl will connect to: http or https only, a host, a
+ * port 1-65535, no user name or password (where a parser that cuts at the
+ * first ":" sees "localhost" in "http://localhost:1@192.0.2.2/"), and the
+ * host written plainly, as "HOST[:PORT]" (not "0x7f.1", "%6cocalhost" or
+ * "127.1", which other readers, nginx's own client among them, take for
+ * something else).  NGX_DECLINED with u->error saying why; never the URL
+ * itself, which may hold a secret.
+ */
 
-    p = host->data;
-    last = host->data + host->len;
+ngx_int_t
+ngx_http_b24trigger_url_parse(ngx_pool_t *pool, u_char *url, size_t len,
+    ngx_http_b24trigger_url_t *u)
+{
+    u_char     *buf, *p;
+    char       *scheme, *host, *port, *user, *password, *path, *query,
+               *fragment;
+    CURLU      *h;
+    ngx_int_t   rc, n;
+    CURLUcode   uc;
+
+    ngx_memzero(u, sizeof(ngx_http_b24trigger_url_t));
+
+    scheme = NULL;
+    host = NULL;
+    port = NULL;
+    user = NULL;
+    password = NULL;
+    path = NULL;
+    query = NULL;
+    fragment = NULL;
+
+    buf = ngx_pnalloc(pool, len + 1);
+    if (buf == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(buf, url, len);
+    buf[len] = '\0';
+
+    h = curl_url();
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    rc = NGX_DECLINED;
+
+    uc = curl_url_set(h, CURLUPART_URL, (char *) buf, 0);
+
+    if (uc != CURLUE_OK) {
+        u->error = (uc == CURLUE_BAD_PORT_NUMBER)
+                   ? "has an invalid port, 1-65535 expected"
+                   : "is not a valid URL";
+        goto done;
+    }
+
+    if (curl_url_get(h, CURLUPART_USER, &user, 0) != CURLUE_NO_USER
+        || curl_url_get(h, CURLUPART_PASSWORD, &password, 0)
+           != CURLUE_NO_PASSWORD)
+    {
+        u->error = "must not have a user name or password";
+        goto done;
+    }
+
+    if (curl_url_get(h, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK
+        || curl_url_get(h, CURLUPART_HOST, &host, 0) != CURLUE_OK
+        || curl_url_get(h, CURLUPART_PORT, &port, CURLU_DEFAULT_PORT)
+           != CURLUE_OK
+        || curl_url_get(h, CURLUPART_PATH, &path, 0) != CURLUE_OK)
+    {
+        u->error = "is not a valid URL";
+        goto done;
+    }
+
+    if (ngx_strcmp(scheme, "https") == 0) {
+        u->https = 1;
+
+    } else if (ngx_strcmp(scheme, "http") != 0) {
+        u->error = "must start with \"https://\"";
+        goto done;
+    }
+
+    n = ngx_atoi((u_char *) port, ngx_strlen(port));
+
+    if (n < 1 || n > 65535) {
+        u->error = "has an invalid port, 1-65535 expected";
+        goto done;
+    }
+
+    u->port = n;
+
+    /* the host in lower case, without a final "." */
+
+    u->host.len = ngx_strlen(host);
+
+    if (u->host.len > 1 && host[u->host.len - 1] == '.') {
+        u->host.len--;
+    }
+
+    if (u->host.len == 0) {
+        u->error = "is not a valid URL";
+        goto done;
+    }
+
+    u->host.data = ngx_pnalloc(pool, u->host.len + 1);
+    if (u->host.data == NULL) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    ngx_strlow(u->host.data, (u_char *) host, u->host.len);
+    u->host.data[u->host.len] = '\0';
+
+    if (u->port == (u->https ? 443 : 80)) {
+        u->where = u->host;
+
+    } else {
+        u->where.data = ngx_pnalloc(pool, u->host.len + 1 + NGX_INT_T_LEN);
+        if (u->where.data == NULL) {
+            rc = NGX_ERROR;
+            goto done;
+        }
+
+        u->where.len = ngx_sprintf(u->where.data, "%V:%ui", &u->host,
+                                   u->port)
+                       - u->where.data;
+    }
+
+    if (curl_url_get(h, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
+        u->query = 1;
+    }
+
+    if (curl_url_get(h, CURLUPART_FRAGMENT, &fragment, 0) == CURLUE_OK) {
+        u->query = 1;
+    }
+
+    u->path.len = ngx_strlen(path) + (query ? 1 + ngx_strlen(query) : 0);
+    u->path.data = ngx_pnalloc(pool, u->path.len);
+    if (u->path.data == NULL) {
+        rc = NGX_ERROR;
+        goto done;
+    }
+
+    p = ngx_cpymem(u->path.data, path, ngx_strlen(path));
+
+    if (query) {
+        *p++ = '?';
+        ngx_memcpy(p, query, ngx_strlen(query));
+    }
+
+    if (ngx_http_b24trigger_url_plain(buf, len, u) != NGX_OK) {
+        u->error = "must name its host plainly, as \"HOST\" or "
+                   "\"HOST:PORT\"";
+        goto done;
+    }
+
+    u->loopback = ngx_http_b24trigger_loopback(&u->host);
+
+    rc = NGX_OK;
+
+done:
+
+    curl_free(scheme);
+    curl_free(host);
+    curl_free(port);
+    curl_free(user);
+    curl_free(password);
+    curl_free(path);
+    curl_free(query);
+    curl_free(fragment);
+    curl_url_cleanup(h);
+
+    return rc;
+}
+
+
+/* the host as written is the host libcurl read, and so is the port */
+
+static ngx_int_t
+ngx_http_b24trigger_url_plain(u_char *url, size_t len,
+    ngx_http_b24trigger_url_t *u)
+{
+    u_char     *p, *last, *end;
+    size_t      n;
+    ngx_int_t   port;
+
+    p = url;
+    last = url + len;
+
+    end = ngx_strlchr(p, last, ':');
+
+    if (end == NULL || last - end < 3 || end[1] != '/' || end[2] != '/') {
+        return NGX_DECLINED;
+    }
+
+    p = end + 3;
+
+    for (end = p; end < last; end++) {
+        if (*end == '/' || *end == '?' || *end == '#') {
+            break;
+        }
+    }
+
+    last = end;
+
+    /* the host: "[...]", or up to the port */
 
     if (p < last && *p == '[') {
-        return (last - p >= 5 && ngx_strncmp(p, "[::1]", 5) == 0);
+        end = ngx_strlchr(p, last, ']');
+        end = end ? end + 1 : last;
+
+    } else {
+        end = ngx_strlchr(p, last, ':');
+        end = end ? end : last;
     }
 
-    /* without the port */
+    n = end - p;
 
-    last = ngx_strlchr(p, last, ':');
-    if (last == NULL) {
-        last = host->data + host->len;
+    if (n > 1 && p[n - 1] == '.') {
+        n--;
     }
 
-    if (last - p == 9 && ngx_strncasecmp(p, (u_char *) "localhost", 9) == 0)
+    if (n != u->host.len || ngx_strncasecmp(p, u->host.data, n) != 0) {
+        return NGX_DECLINED;
+    }
+
+    if (end == last) {
+        return NGX_OK;
+    }
+
+    port = ngx_atoi(end + 1, last - end - 1);
+
+    return (port == (ngx_int_t) u->port) ? NGX_OK : NGX_DECLINED;
+}
+
+
+/* "localhost", 127.0.0.0/8, "[::1]": a host as url_parse() gives it */
+
+static ngx_uint_t
+ngx_http_b24trigger_loopback(ngx_str_t *host)
+{
+    in_addr_t  addr;
+
+    if (host->len == sizeof("localhost") - 1
+        && ngx_strncmp(host->data, "localhost", host->len) == 0)
     {
         return 1;
     }
 
-    if (last - p >= 7 && ngx_strncmp(p, "127.", 4) == 0) {
-        for ( /* void */ ; p < last; p++) {
-            if (*p != '.' && (*p < '0' || *p > '9')) {
-                return 0;
-            }
-        }
-
+    if (host->len == sizeof("[::1]") - 1
+        && ngx_strncmp(host->data, "[::1]", host->len) == 0)
+    {
         return 1;
     }
 
-    return 0;
+    addr = ngx_inet_addr(host->data, host->len);
+
+    return (addr != INADDR_NONE && (ntohl(addr) >> 24) == 127);
 }
 
 
@@ -988,53 +1242,90 @@ ngx_http_b24trigger_call_over(ngx_http_b24trigger_call_t *call,
 /*
  * A moved portal answers 302 with its new address; Bitrix24 asks clients
  * to repeat the POST there (reference/bitrix24-api.md §1.1), once.  The
- * secret goes along, so only to https or a loopback host.
+ * secret goes along (in the path of a webhook, as "auth" of an OAuth
+ * call), so the redirect is read by libcurl's URL parser and followed
+ * only to https or to a loopback host over http, never with a user name
+ * or password in it, and to another host than the portal's only as a
+ * moved webhook portal: the same path at its new host.  An OAuth portal's
+ * access token never leaves the portal's host: the token server names a
+ * moved portal in client_endpoint.
  */
 
 static ngx_int_t
 ngx_http_b24trigger_call_redirect(ngx_http_b24trigger_call_t *call,
     ngx_http_b24trigger_transfer_t *t)
 {
-    u_char     *p, *last;
-    ngx_str_t   host;
-    ngx_uint_t  https;
+    ngx_int_t                   rc;
+    ngx_http_b24trigger_url_t   u, from;
 
-    p = t->redirect.data;
-    last = p + t->redirect.len;
+    rc = ngx_http_b24trigger_url_parse(call->pool, t->redirect.data,
+                                       t->redirect.len, &u);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
 
-    if (t->redirect.len > 8
-        && ngx_strncasecmp(p, (u_char *) "https://", 8) == 0)
-    {
-        host.data = p + 8;
-        https = 1;
-
-    } else if (t->redirect.len > 7
-               && ngx_strncasecmp(p, (u_char *) "http://", 7) == 0)
-    {
-        host.data = p + 7;
-        https = 0;
-
-    } else {
-        ngx_str_set(&call->detail, "redirect to an unsupported scheme");
+    if (rc == NGX_DECLINED) {
+        ngx_log_error(NGX_LOG_ERR, call->log, 0,
+                      "b24trigger: redirect of portal \"%V\" not "
+                      "followed: the URL %s", &call->portal->name, u.error);
+        ngx_str_set(&call->detail, "redirect to an invalid URL");
         return NGX_DECLINED;
     }
 
-    p = ngx_strlchr(host.data, last, '/');
-    host.len = (p ? p : last) - host.data;
-
-    if (!https && !ngx_http_b24trigger_loopback(&host)) {
+    if (!u.https && !u.loopback) {
         ngx_log_error(NGX_LOG_ERR, call->log, 0,
                       "b24trigger: portal \"%V\" redirected to plain http "
-                      "at \"%V\", not followed",
-                      &call->portal->name, &host);
+                      "at \"%V\", not followed", &call->portal->name,
+                      ngx_http_b24trigger_log_value(call->pool, &u.where));
         ngx_str_set(&call->detail, "redirect to plain http");
         return NGX_DECLINED;
+    }
+
+    if (u.host.len != call->portal->host.len
+        || ngx_strncmp(u.host.data, call->portal->host.data, u.host.len)
+           != 0)
+    {
+        if (call->portal->oauth) {
+            ngx_log_error(NGX_LOG_ERR, call->log, 0,
+                          "b24trigger: portal \"%V\" redirected to another "
+                          "host, \"%V\", not followed: the access token "
+                          "goes only to the portal's host; if the portal "
+                          "has moved, update \"b24trigger_portal\"",
+                          &call->portal->name,
+                          ngx_http_b24trigger_log_value(call->pool,
+                                                        &u.where));
+            ngx_str_set(&call->detail, "redirect to another host");
+            return NGX_DECLINED;
+        }
+
+        if (ngx_http_b24trigger_url_parse(call->pool, call->url,
+                                          ngx_strlen(call->url), &from)
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+
+        if (u.path.len != from.path.len
+            || ngx_strncmp(u.path.data, from.path.data, u.path.len) != 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, call->log, 0,
+                          "b24trigger: portal \"%V\" redirected to another "
+                          "host, \"%V\", with another path, not followed: "
+                          "the webhook's secret goes to another host only "
+                          "when the portal has moved there",
+                          &call->portal->name,
+                          ngx_http_b24trigger_log_value(call->pool,
+                                                        &u.where));
+            ngx_str_set(&call->detail, "redirect to another host");
+            return NGX_DECLINED;
+        }
     }
 
     ngx_log_error(NGX_LOG_WARN, call->log, 0,
                   "b24trigger: portal \"%V\" has moved to \"%V\", the call "
                   "is repeated there; update \"b24trigger_portal\"",
-                  &call->portal->name, &host);
+                  &call->portal->name,
+                  ngx_http_b24trigger_log_value(call->pool, &u.where));
 
     call->redirects++;
 

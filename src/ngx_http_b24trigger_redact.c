@@ -2,13 +2,19 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * Secrets never reach the error log.  Our own messages never print them;
- * nginx's do: at debug level it logs every request header, and a sender
- * using "b24trigger_verify token" puts the secret itself in one.  So the
- * workers' error logs get a writer that replaces every configured secret
- * (portal secrets, b24trigger_secret values) by "***" before the line is
- * written.  Only file logs are covered: syslog and memory logs keep their
- * own writers.
+ * What reaches the error log.  Secrets never do: our own messages never
+ * print them; nginx's do: at debug level it logs every request header,
+ * and a sender using "b24trigger_verify token" puts the secret itself in
+ * one.  So the workers' error logs get a writer that replaces every
+ * configured secret (portal secrets, b24trigger_secret values) by "***"
+ * before the line is written: file logs, and syslog logs, whose line then
+ * goes on to nginx's syslog writer.  Memory logs (a debug build's ring
+ * buffer, never sent anywhere) keep their own writer.
+ *
+ * A value from a sender or a portal (a dedup key, a code, a target, the
+ * portal's error) is printed only through ngx_http_b24trigger_log_value():
+ * escaped as nginx escapes $request in the access log, and bounded, so
+ * it cannot forge a line or flood one.
  */
 
 
@@ -16,6 +22,9 @@
 
 
 #define NGX_HTTP_B24TRIGGER_REDACT_MIN  4
+
+/* bytes of a value from outside shown in a log line, then "..." */
+#define NGX_HTTP_B24TRIGGER_LOG_VALUE_MAX  256
 
 
 static ngx_int_t ngx_http_b24trigger_redact_chain(ngx_log_t *log,
@@ -28,6 +37,70 @@ static u_char *ngx_http_b24trigger_redact_find(u_char *p, u_char *last,
 
 static ngx_array_t  *ngx_http_b24trigger_redact_secrets;
 static ngx_array_t  *ngx_http_b24trigger_redact_logs;
+
+static ngx_str_t  ngx_http_b24trigger_log_no_memory =
+    ngx_string("(no memory)");
+
+
+/*
+ * A value from outside, for a log line: bytes below 0x20, from 0x7f, the
+ * quote and the backslash as \xHH (as nginx's access log escapes
+ * $request), at most NGX_HTTP_B24TRIGGER_LOG_VALUE_MAX bytes of it, then
+ * "..."; NUL-ended.  Never NULL: usable right in the argument list.
+ */
+
+ngx_str_t *
+ngx_http_b24trigger_log_value(ngx_pool_t *pool, ngx_str_t *value)
+{
+    u_char         *p, c;
+    size_t          len, n, i;
+    ngx_str_t      *out;
+    static u_char   hex[] = "0123456789ABCDEF";
+
+    len = ngx_min(value->len, NGX_HTTP_B24TRIGGER_LOG_VALUE_MAX);
+
+    n = 0;
+
+    for (i = 0; i < len; i++) {
+        c = value->data[i];
+        n += (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') ? 4 : 1;
+    }
+
+    out = ngx_palloc(pool, sizeof(ngx_str_t));
+    if (out == NULL) {
+        return &ngx_http_b24trigger_log_no_memory;
+    }
+
+    out->data = ngx_pnalloc(pool, n + sizeof("...") - 1 + 1);
+    if (out->data == NULL) {
+        return &ngx_http_b24trigger_log_no_memory;
+    }
+
+    p = out->data;
+
+    for (i = 0; i < len; i++) {
+        c = value->data[i];
+
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+            *p++ = c;
+        }
+    }
+
+    if (value->len > len) {
+        p = ngx_cpymem(p, "...", sizeof("...") - 1);
+    }
+
+    *p = '\0';
+    out->len = p - out->data;
+
+    return out;
+}
 
 
 ngx_int_t
@@ -150,7 +223,10 @@ ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle)
 }
 
 
-/* installs writer where there is none, or removes ours (writer NULL) */
+/*
+ * installs writer in file and syslog logs, or puts theirs back (writer
+ * NULL): a file log has no writer of its own, a syslog log has no file
+ */
 
 static ngx_int_t
 ngx_http_b24trigger_redact_chain(ngx_log_t *log, ngx_log_writer_pt writer)
@@ -158,12 +234,14 @@ ngx_http_b24trigger_redact_chain(ngx_log_t *log, ngx_log_writer_pt writer)
     for ( /* void */ ; log; log = log->next) {
 
         if (writer != NULL) {
-            if (log->writer == NULL && log->file != NULL) {
+            if ((log->writer == NULL && log->file != NULL)
+                || log->writer == ngx_syslog_writer)
+            {
                 log->writer = writer;
             }
 
         } else if (log->writer == ngx_http_b24trigger_redact_writer) {
-            log->writer = NULL;
+            log->writer = (log->file != NULL) ? NULL : ngx_syslog_writer;
         }
     }
 
@@ -218,6 +296,14 @@ ngx_http_b24trigger_redact_writer(ngx_log_t *log, ngx_uint_t level,
         o = ngx_cpymem(o, p, hit - p);
         o = ngx_cpymem(o, "***", 3);
         p = hit + len;
+    }
+
+    *o = '\0';
+
+    if (log->file == NULL) {
+        /* a syslog log: its own writer sends the line, now redacted */
+        ngx_syslog_writer(log, level, out, o - out);
+        return;
     }
 
     (void) ngx_write_fd(log->file->fd, out, o - out);

@@ -243,7 +243,12 @@ ngx_http_b24trigger_spool_path(ngx_pool_t *pool, ngx_str_t *dir,
 
 /*
  * write the file tmp, fsync it, rename it to name; with sync_dir, fsync
- * the directory of name too, so the new name survives a power cut
+ * the directory of name too, so the new name survives a power cut.  The
+ * file is 0600 and tmp is created, never opened: whatever is found at
+ * that name (a file left by a crash, a symlink planted there) is removed,
+ * not followed; rename() replaces a symlink at name, never its target.
+ * Every file of the module goes through here: the spool's events and the
+ * OAuth state file with its tokens.
  */
 
 ngx_int_t
@@ -255,8 +260,18 @@ ngx_http_b24trigger_spool_write(ngx_log_t *log, u_char *tmp, u_char *name,
     ngx_fd_t    fd;
     ngx_err_t   err;
 
-    fd = ngx_open_file(tmp, NGX_FILE_WRONLY, NGX_FILE_TRUNCATE,
-                       NGX_FILE_DEFAULT_ACCESS);
+    fd = open((char *) tmp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0600);
+
+    if (fd == NGX_INVALID_FILE && ngx_errno == NGX_EEXIST) {
+
+        if (unlink((char *) tmp) == 0) {
+            fd = open((char *) tmp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW,
+                      0600);
+
+        } else {
+            ngx_set_errno(NGX_EEXIST);
+        }
+    }
 
     if (fd == NGX_INVALID_FILE) {
         err = ngx_errno;

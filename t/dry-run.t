@@ -51,7 +51,7 @@ is_deeply($r->{json}, { result => 'forwarded', target => 'DEAL_57',
 is(scalar @{ $t->calls }, 0, 'the portal received nothing');
 
 like($t->error_log,
-     qr/\[warn\].*b24trigger: dry run, not sent to portal "main": target "DEAL_57" code "c5\\nu4m" from location "\/h"/,
+     qr/\[warn\].*b24trigger: dry run, not sent to portal "main": target "DEAL_57" code "c5\\x0Au4m" from location "\/h"/,
      'the call that would be made, logged at warn, escaped');
 
 $r = $t->post('/h', '{"deal":{"id":57}}', 'X-Token' => 'wrong');

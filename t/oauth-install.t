@@ -99,9 +99,10 @@ isnt($state->{refresh_token}, $r->{refresh_token},
 push @tokens, $state->{access_token}, $state->{refresh_token};
 
 my @calls = @{ $t->calls };
-is(scalar @calls, 1, 'one call to check it');
-is($calls[0]{method}, 'oauth.token', 'a refresh_token grant');
-is($calls[0]{params}{client_id}, 'app.test', 'with our client');
+is(scalar @calls, 2, 'two calls to check it');
+is($calls[0]{method}, 'profile', 'AUTH_ID tried at the portal');
+is($calls[1]{method}, 'oauth.token', 'then a refresh_token grant');
+is($calls[1]{params}{client_id}, 'app.test', 'with our client');
 
 # every worker uses it at once, no reload
 

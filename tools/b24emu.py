@@ -520,6 +520,7 @@ class State:
         self.latency_ms = 0
         self.levels = {}                # client ip -> (level, last time)
         self.oauth_latency_ms = 0
+        self.client_endpoint = None     # None: ours; "": left out
         self.operating = {}             # (user, secret, method) -> baskets
 
     def secrets(self):
@@ -600,6 +601,7 @@ class State:
                 "operating_limit": self.operating_limit,
                 "slow_body_interval_ms": self.slow_body_interval_ms,
                 "oauth_latency_ms": self.oauth_latency_ms,
+                "client_endpoint": self.client_endpoint,
             }
 
     @staticmethod
@@ -612,6 +614,11 @@ class State:
                                 ", ".join(FAULT_MODES)))
         if "latency_ms" in f and not _is_num(f["latency_ms"]):
             raise ValueError("fault latency_ms must be a number")
+        if "location" in f and not isinstance(f["location"], str):
+            raise ValueError("fault location must be a string")
+        for k in ("error", "error_description"):
+            if k in f and not isinstance(f[k], str):
+                raise ValueError("fault %s must be a string" % k)
         return f
 
     def configure(self, cfg):
@@ -619,7 +626,7 @@ class State:
             raise ValueError("config must be a JSON object")
         known = ("latency_ms", "bucket", "drain", "mode", "faults", "deny",
                  "require_https", "operating_limit", "slow_body_interval_ms",
-                 "oauth_latency_ms")
+                 "oauth_latency_ms", "client_endpoint")
         for k in cfg:
             if k not in known:
                 raise ValueError("unknown config key %r" % k)
@@ -641,10 +648,14 @@ class State:
         if "require_https" in cfg and not isinstance(cfg["require_https"],
                                                      bool):
             raise ValueError("require_https must be true or false")
+        if "client_endpoint" in cfg and cfg["client_endpoint"] is not None \
+                and not isinstance(cfg["client_endpoint"], str):
+            raise ValueError("client_endpoint must be a string or null")
         with self.lock:
             for k in ("latency_ms", "bucket", "drain", "mode", "deny",
                       "require_https", "operating_limit",
-                      "slow_body_interval_ms", "oauth_latency_ms"):
+                      "slow_body_interval_ms", "oauth_latency_ms",
+                      "client_endpoint"):
                 if k in cfg:
                     setattr(self, k, cfg[k])
             if faults is not None:
@@ -958,6 +969,15 @@ def encode(data, transport):
     if transport == "xml":
         return php_xml({"response": data}).encode("utf-8")
     return php_json(data).encode("utf-8")
+
+
+def fault_error(err, fault):
+    """A fault's error, with "error" and "error_description" of the fault
+    entry, if any, in place of the usual ones."""
+    status, code, desc = err
+    fault = fault or {}
+    return (status, fault.get("error", code),
+            fault.get("error_description", desc))
 
 
 def error_answer(err, transport="json"):
@@ -1331,6 +1351,12 @@ class Handler(BaseHTTPRequestHandler):
         pair.update(client_endpoint="%s://%s/rest/" % (scheme, host),
                     server_endpoint="%s://%s/rest/" % (scheme, host),
                     domain="oauth.bitrix.info")
+        with state.lock:
+            endpoint = state.client_endpoint
+        if endpoint == "":
+            del pair["client_endpoint"]
+        elif endpoint is not None:
+            pair["client_endpoint"] = endpoint
         rec.update(status=200)
         state.record(rec)
         self.send_json(200, pair)
@@ -1429,7 +1455,7 @@ class Handler(BaseHTTPRequestHandler):
 
         call = Call(state, ap_user if isinstance(ap_user, str) else None,
                     method, params, tls, ts)
-        ans = self.rest_answer(call, fname, transport)
+        ans = self.rest_answer(call, fname, transport, fault)
         if fname in DELIVERY_FAULTS and ans.kind == "normal":
             ans.delivery = fname
 
@@ -1454,7 +1480,7 @@ class Handler(BaseHTTPRequestHandler):
         else:
             self.write_answer(ans, self.command == "HEAD")
 
-    def rest_answer(self, call, fname, transport):
+    def rest_answer(self, call, fname, transport, fault=None):
         """The check order of CRestServer (ref 2.5) with faults woven in."""
         state = call.state
         # infrastructure faults: the request never reaches the portal code
@@ -1473,14 +1499,16 @@ class Handler(BaseHTTPRequestHandler):
             host, port = self.server.server_address[:2]
             if ":" in host:
                 host = "[%s]" % host
+            location = (fault or {}).get("location") or \
+                "%s://%s:%d%s" % (scheme, host, port, self.path)
             return Answer(302, html_page(302), [
                 ("Content-Type", "text/html"),
-                ("Location", "%s://%s:%d%s" % (scheme, host, port,
-                                               self.path))])
+                ("Location", location)])
         if fname == "http500":
             return error_answer(E_INTERNAL)
         if fname in JSON_FAULTS_IMMEDIATE:
-            return error_answer(JSON_FAULTS_IMMEDIATE[fname], transport)
+            return error_answer(fault_error(JSON_FAULTS_IMMEDIATE[fname],
+                                            fault), transport)
 
         # 1. method lookup, before any auth check
         if not call.method or call.method not in METHODS:
@@ -1509,7 +1537,8 @@ class Handler(BaseHTTPRequestHandler):
         # 5. the method itself
         if fname in ("crm_access_denied", "access_denied",
                      "target_not_found"):
-            return error_answer(JSON_FAULTS_POSITIONAL[fname], transport)
+            return error_answer(fault_error(JSON_FAULTS_POSITIONAL[fname],
+                                            fault), transport)
         try:
             result = fn(call)
         except RestError as e:
