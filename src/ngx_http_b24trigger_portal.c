@@ -1245,10 +1245,10 @@ ngx_http_b24trigger_call_over(ngx_http_b24trigger_call_t *call,
  * secret goes along (in the path of a webhook, as "auth" of an OAuth
  * call), so the redirect is read by libcurl's URL parser and followed
  * only to https or to a loopback host over http, never with a user name
- * or password in it, and to another host than the portal's only as a
- * moved webhook portal: the same path at its new host.  An OAuth portal's
- * access token never leaves the portal's host: the token server names a
- * moved portal in client_endpoint.
+ * or password in it, and never to another host than the portal's (its
+ * port may change): a portal that moved to another domain is answered
+ * with an error-log line asking for the new URL, as neither the webhook's
+ * secret nor an access token may go to a host the operator did not name.
  */
 
 static ngx_int_t
@@ -1256,7 +1256,7 @@ ngx_http_b24trigger_call_redirect(ngx_http_b24trigger_call_t *call,
     ngx_http_b24trigger_transfer_t *t)
 {
     ngx_int_t                   rc;
-    ngx_http_b24trigger_url_t   u, from;
+    ngx_http_b24trigger_url_t   u;
 
     rc = ngx_http_b24trigger_url_parse(call->pool, t->redirect.data,
                                        t->redirect.len, &u);
@@ -1285,40 +1285,15 @@ ngx_http_b24trigger_call_redirect(ngx_http_b24trigger_call_t *call,
         || ngx_strncmp(u.host.data, call->portal->host.data, u.host.len)
            != 0)
     {
-        if (call->portal->oauth) {
-            ngx_log_error(NGX_LOG_ERR, call->log, 0,
-                          "b24trigger: portal \"%V\" redirected to another "
-                          "host, \"%V\", not followed: the access token "
-                          "goes only to the portal's host; if the portal "
-                          "has moved, update \"b24trigger_portal\"",
-                          &call->portal->name,
-                          ngx_http_b24trigger_log_value(call->pool,
-                                                        &u.where));
-            ngx_str_set(&call->detail, "redirect to another host");
-            return NGX_DECLINED;
-        }
-
-        if (ngx_http_b24trigger_url_parse(call->pool, call->url,
-                                          ngx_strlen(call->url), &from)
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-
-        if (u.path.len != from.path.len
-            || ngx_strncmp(u.path.data, from.path.data, u.path.len) != 0)
-        {
-            ngx_log_error(NGX_LOG_ERR, call->log, 0,
-                          "b24trigger: portal \"%V\" redirected to another "
-                          "host, \"%V\", with another path, not followed: "
-                          "the webhook's secret goes to another host only "
-                          "when the portal has moved there",
-                          &call->portal->name,
-                          ngx_http_b24trigger_log_value(call->pool,
-                                                        &u.where));
-            ngx_str_set(&call->detail, "redirect to another host");
-            return NGX_DECLINED;
-        }
+        ngx_log_error(NGX_LOG_ERR, call->log, 0,
+                      "b24trigger: portal \"%V\" redirected to another "
+                      "host, \"%V\", not followed: the webhook's secret "
+                      "and the access token go only to the portal's host; "
+                      "if the portal has moved, update \"b24trigger_portal\"",
+                      &call->portal->name,
+                      ngx_http_b24trigger_log_value(call->pool, &u.where));
+        ngx_str_set(&call->detail, "redirect to another host");
+        return NGX_DECLINED;
     }
 
     ngx_log_error(NGX_LOG_WARN, call->log, 0,
