@@ -88,6 +88,18 @@ typedef struct {
 } ngx_http_b24trigger_main_conf_t;
 
 
+/*
+ * What the trust check (ngx_http_b24trigger_trust.c) leaves for the
+ * request: a decision rests on the query string as "$request_uri" signs
+ * it, so a request rewritten or redirected inside nginx is refused; a
+ * decision rests on a body field although "message=" does not fix where
+ * {body} ends, so the body is read as JSON only
+ */
+
+#define NGX_HTTP_B24TRIGGER_TRUST_REQUEST_LINE  0x01
+#define NGX_HTTP_B24TRIGGER_TRUST_BODY_JSON     0x02
+
+
 /* "b24trigger_reply VALUE [content_type=TYPE]" */
 
 typedef struct {
@@ -119,6 +131,8 @@ typedef struct {
     time_t                         replay_window; /* 0: the zone's ttl */
     ngx_array_t                   *unsigned_vars; /* ngx_uint_t indexes,
                                                     b24trigger_unsigned */
+    ngx_uint_t                     trust;     /* NGX_HTTP_B24TRIGGER_TRUST_*,
+                                                 set by the trust check */
     ngx_str_t                      install_name;
     ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
 } ngx_http_b24trigger_loc_conf_t;
@@ -293,6 +307,8 @@ ngx_int_t ngx_http_b24trigger_install_handler(ngx_http_request_t *r);
 ngx_int_t ngx_http_b24trigger_trust_init(ngx_conf_t *cf);
 void ngx_http_b24trigger_trust_done(ngx_conf_t *cf);
 char *ngx_http_b24trigger_trust_check(ngx_conf_t *cf,
+    ngx_http_b24trigger_loc_conf_t *blcf);
+ngx_int_t ngx_http_b24trigger_trust_request(ngx_http_request_t *r,
     ngx_http_b24trigger_loc_conf_t *blcf);
 
 /* the request flow (ngx_http_b24trigger_handler.c) */

@@ -63,9 +63,17 @@ ngx_http_b24trigger_handler(ngx_http_request_t *r)
 
     ngx_http_set_ctx(r, ctx, ngx_http_b24trigger_module);
 
-    /* verification and mapping read the body one way: the scheme's */
+    /*
+     * verification and mapping read the body one way: the scheme's, or
+     * JSON where "message=" does not fix where the body ends
+     */
 
     ctx->body_read = ngx_http_b24trigger_verify_reads(blcf->verify);
+
+    if (blcf->trust & NGX_HTTP_B24TRIGGER_TRUST_BODY_JSON) {
+        ctx->body_read = (ctx->body_read & ~NGX_HTTP_B24TRIGGER_READ_KIND)
+                         | NGX_HTTP_B24TRIGGER_READ_JSON;
+    }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                    "b24trigger handler, portal \"%V\"", &blcf->portal->name);
@@ -77,6 +85,13 @@ ngx_http_b24trigger_handler(ngx_http_request_t *r)
     if (!(r->method & blcf->methods)) {
         return ngx_http_b24trigger_reject(r, NGX_HTTP_NOT_ALLOWED,
                                           "method_not_allowed");
+    }
+
+    /* the arguments "$request_uri" signs, as nginx parsed them */
+
+    if (ngx_http_b24trigger_trust_request(r, blcf) != NGX_OK) {
+        return ngx_http_b24trigger_reject(r, NGX_HTTP_INTERNAL_SERVER_ERROR,
+                                          "request_rewritten");
     }
 
     /*
