@@ -294,7 +294,7 @@ void ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
 ngx_int_t ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call);
 ngx_int_t ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call);
 
-/* the worker user's way to the module's folders (..._reach.c) */
+/* the worker user's reach (ngx_http_b24trigger_reach.c) */
 ngx_int_t ngx_http_b24trigger_reach_add(ngx_conf_t *cf, ngx_str_t *dir,
     const char *what, ngx_uint_t write, ngx_uint_t level);
 ngx_int_t ngx_http_b24trigger_reach_check(
