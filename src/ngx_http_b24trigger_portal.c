@@ -489,6 +489,7 @@ ngx_http_b24trigger_url_parse(ngx_pool_t *pool, u_char *url, size_t len,
     CURLU      *h;
     ngx_int_t   rc, n;
     CURLUcode   uc;
+    ngx_uint_t  dot;
 
     ngx_memzero(u, sizeof(ngx_http_b24trigger_url_t));
 
@@ -560,12 +561,18 @@ ngx_http_b24trigger_url_parse(ngx_pool_t *pool, u_char *url, size_t len,
 
     u->port = n;
 
-    /* the host in lower case, without a final "." */
+    /*
+     * the host in lower case, without a final "." to compare it; but
+     * "127.0.0.1." and "localhost." are names libcurl asks DNS for, so
+     * such a host is no loopback, and messages show it as written
+     */
 
     u->host.len = ngx_strlen(host);
+    dot = 0;
 
     if (u->host.len > 1 && host[u->host.len - 1] == '.') {
         u->host.len--;
+        dot = 1;
     }
 
     if (u->host.len == 0) {
@@ -582,20 +589,19 @@ ngx_http_b24trigger_url_parse(ngx_pool_t *pool, u_char *url, size_t len,
     ngx_strlow(u->host.data, (u_char *) host, u->host.len);
     u->host.data[u->host.len] = '\0';
 
-    if (u->port == (u->https ? 443 : 80)) {
-        u->where = u->host;
-
-    } else {
-        u->where.data = ngx_pnalloc(pool, u->host.len + 1 + NGX_INT_T_LEN);
-        if (u->where.data == NULL) {
-            rc = NGX_ERROR;
-            goto done;
-        }
-
-        u->where.len = ngx_sprintf(u->where.data, "%V:%ui", &u->host,
-                                   u->port)
-                       - u->where.data;
+    u->where.data = ngx_pnalloc(pool, u->host.len + 2 + NGX_INT_T_LEN);
+    if (u->where.data == NULL) {
+        rc = NGX_ERROR;
+        goto done;
     }
+
+    p = ngx_sprintf(u->where.data, "%V%s", &u->host, dot ? "." : "");
+
+    if (u->port != (u->https ? 443 : 80)) {
+        p = ngx_sprintf(p, ":%ui", u->port);
+    }
+
+    u->where.len = p - u->where.data;
 
     if (curl_url_get(h, CURLUPART_QUERY, &query, 0) == CURLUE_OK) {
         u->query = 1;
@@ -625,7 +631,7 @@ ngx_http_b24trigger_url_parse(ngx_pool_t *pool, u_char *url, size_t len,
         goto done;
     }
 
-    u->loopback = ngx_http_b24trigger_loopback(&u->host);
+    u->loopback = dot ? 0 : ngx_http_b24trigger_loopback(&u->host);
 
     rc = NGX_OK;
 
