@@ -30,6 +30,15 @@
  */
 #define NGX_HTTP_B24TRIGGER_OAUTH_MARGIN  60
 
+/*
+ * the lifetime of a pair whose token server gave none that makes sense
+ * (expires_in missing, 0, negative, beyond LIFETIME_MAX, or an "expires"
+ * already past): Bitrix24's access tokens live an hour; if the portal
+ * refuses one earlier, the call refreshes it once (seconds)
+ */
+#define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME      3600
+#define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME_MAX  (30 * 86400)
+
 /* how often a call waiting for another worker's refresh looks again */
 #define NGX_HTTP_B24TRIGGER_OAUTH_POLL    50
 
@@ -534,27 +543,41 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
     in = json_object_get(root, now ? "expires_in" : "lifetime");
 
     if (json_is_integer(in) && json_integer_value(in) > 0
-        && json_integer_value(in) < NGX_MAX_INT32_VALUE)
+        && json_integer_value(in) <= NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME_MAX)
     {
         tk->lifetime = (time_t) json_integer_value(in);
     }
 
-    if (!json_is_integer(exp) && now) {
-        exp = in;
+    if (now) {
 
-        if (json_is_integer(exp)) {
-            tk->expires = now + (time_t) json_integer_value(exp);
+        /*
+         * a token answer: the pair lives from now, for expires_in, or
+         * until "expires" if that is ahead, or an hour: never a pair
+         * already expired, which every call would refresh again
+         */
+
+        if (tk->lifetime == 0
+            && json_is_integer(exp) && json_integer_value(exp) > now
+            && json_integer_value(exp) - now
+               <= NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME_MAX)
+        {
+            tk->lifetime = (time_t) json_integer_value(exp) - now;
         }
+
+        if (tk->lifetime == 0) {
+            tk->lifetime = NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME;
+        }
+
+        tk->expires = now + tk->lifetime;
 
     } else if (json_is_integer(exp)) {
         tk->expires = (time_t) json_integer_value(exp);
 
-        if (now && tk->lifetime == 0 && tk->expires > now) {
-            tk->lifetime = tk->expires - now;
-        }
+    } else {
+        return NGX_ERROR;
     }
 
-    if (!json_is_string(at) || !json_is_string(rt) || !json_is_integer(exp)
+    if (!json_is_string(at) || !json_is_string(rt)
         || json_string_length(at) == 0 || json_string_length(rt) == 0
         || json_string_length(at) > NGX_HTTP_B24TRIGGER_TOKEN_MAX
         || json_string_length(rt) > NGX_HTTP_B24TRIGGER_TOKEN_MAX)
