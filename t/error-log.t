@@ -1,8 +1,9 @@
 #!/usr/bin/perl
 
 # Every failure leaves one error-log line that says what happened and
-# what to do, at the documented level, never with a secret.  The lines are
-# compared whole (what README.md quotes), the variable parts aside.
+# what to do, at the documented level, never with a secret.  The lines
+# are compared whole (what doc/error-log.md quotes), the variable parts
+# aside.
 
 use strict;
 use warnings;

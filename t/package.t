@@ -80,6 +80,15 @@ for my $f ($SO, $AVAILABLE, '/usr/bin/b24trigger-emulator',
     ok(grep({ $_ eq $f } @files), "file list: $f");
 }
 
+# SECURITY.md and every page of doc/, compressed or not (dh_compress
+# leaves files of 4 KB or less as they are)
+for my $f ('SECURITY.md', map { s{^\Q$ROOT\E/}{}r }
+                          glob("$ROOT/doc/*.md"), glob("$ROOT/doc/*/*.md"))
+{
+    ok(grep({ $_ eq "$doc/$f" || $_ eq "$doc/$f.gz" } @files),
+       "file list: $doc/$f");
+}
+
 my @extra = grep { $type{$_} ne 'd'
                    && !m{^(/usr/lib/nginx/modules/|/usr/share/nginx/
                            modules-available/|/usr/bin/b24trigger-emulator$

@@ -1,11 +1,11 @@
 #!/usr/bin/perl
 
-# Recipe "CloudPayments: the Pay notification moves a deal", with the
-# {"code":0} reply; the notification signed as CloudPayments signs it
-# (Content-HMAC and X-Content-HMAC, the API Secret), a wrong signature
-# refused without {"code":0}; the notification captured and sent again,
-# with a query string and other headers, is acknowledged and not
-# forwarded a second time (the replay shield).
+# doc/providers/cloudpayments.md, "The Pay notification moves a deal", with
+# the {"code":0} reply; the notification signed as CloudPayments signs it
+# (Content-HMAC and X-Content-HMAC, the API Secret), a wrong signature refused
+# without {"code":0}; the notification captured and sent again, with a query
+# string and other headers, is acknowledged and not forwarded a second time
+# (the replay shield).
 
 use strict;
 use warnings;
@@ -20,7 +20,7 @@ my $secret = B24T::random_secret(32);
 
 $t->emulator;
 B24TRecipe::run($t, 'cloudpayments',
-                env => { CLOUDPAYMENTS_API_SECRET => $secret });
+                secrets => { cloudpayments => $secret });
 
 my $pay = 'TransactionId=1211506522&Amount=129900.00&Currency=RUB'
         . '&PaymentAmount=129900.00&PaymentCurrency=RUB'

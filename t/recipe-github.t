@@ -1,11 +1,11 @@
 #!/usr/bin/perl
 
-# Recipe "GitHub: a push to a branch named after a deal": a regex map
-# over the ref, a push known by its pusher (GitHub does not sign the
-# X-GitHub-Event header), pings acknowledged; every delivery signed as
-# GitHub signs it (X-Hub-Signature-256), a wrong signature refused; a
-# captured delivery sent again with another event header and a query
-# string is a duplicate, never a second call nor another deal.
+# doc/providers/github.md, "A push to a branch named after a deal": a regex
+# map over the ref, a push known by its pusher (GitHub does not sign the
+# X-GitHub-Event header), pings acknowledged; every delivery signed as GitHub
+# signs it (X-Hub-Signature-256), a wrong signature refused; a captured
+# delivery sent again with another event header and a query string is a
+# duplicate, never a second call nor another deal.
 
 use strict;
 use warnings;
@@ -20,7 +20,7 @@ my $t = B24T->new;
 my $secret = B24T::random_secret(64);
 
 $t->emulator;
-B24TRecipe::run($t, 'github', env => { GITHUB_HOOK_SECRET => $secret });
+B24TRecipe::run($t, 'github', secrets => { github => $secret });
 
 sub push_event {
     my ($ref) = @_;

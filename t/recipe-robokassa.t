@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 
-# Recipe "Robokassa: ResultURL moves a deal", answered OK<InvId>; the
-# notification signed as Robokassa signs it (SignatureValue, MD5 of
+# doc/providers/robokassa.md, "ResultURL moves a deal", answered
+# OK<InvId>; the notification signed as Robokassa signs it
+# (SignatureValue, SHA-256 as the recipe's alg= says, of
 # OutSum:InvId:Password#2:Shp_deal=.., in upper case), a wrong signature
 # refused without OK.
 
@@ -9,6 +10,7 @@ use strict;
 use warnings;
 
 use Test::More;
+use Digest::SHA qw(sha256_hex);
 use B24T;
 use B24TRecipe;
 use B24TV qw(nothing_leaked robokassa_signature);
@@ -17,7 +19,7 @@ my $t = B24T->new;
 my $password = B24T::random_secret(24);
 
 $t->emulator;
-B24TRecipe::run($t, 'robokassa', env => { ROBOKASSA_PASSWORD2 => $password });
+B24TRecipe::run($t, 'robokassa', secrets => { robokassa => $password });
 
 # a ResultURL POST, as Robokassa sends it (the old names out_summ, inv_id
 # and crc alongside the new ones)
@@ -25,7 +27,7 @@ sub result {
     my ($key, $email) = @_;
     $email ||= 'client%40example.com';
     my %f = (OutSum => '100.000000', InvId => '450009', Shp_deal => '57');
-    my $sig = robokassa_signature($key, \%f);
+    my $sig = robokassa_signature($key, \%f, \&sha256_hex);
     return 'out_summ=100.000000&OutSum=100.000000&inv_id=450009'
          . "&InvId=450009&crc=$sig&SignatureValue=$sig"
          . '&PaymentMethod=BankCard&IncSum=100.000000&IncCurrLabel=BankCardPSR'

@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Recipe "Stripe: a paid Checkout Session moves a deal", as documented:
+# doc/providers/stripe.md, "A paid Checkout Session moves a deal":
 # events signed as Stripe signs them (Stripe-Signature, the whsec_ secret
 # as is), a wrong signature refused.
 
@@ -16,7 +16,7 @@ my $t = B24T->new;
 my $secret = 'whsec_' . B24T::random_secret(32);
 
 $t->emulator;
-B24TRecipe::run($t, 'stripe', env => { STRIPE_SIGNING_SECRET => $secret });
+B24TRecipe::run($t, 'stripe', secrets => { stripe => $secret });
 
 sub event {
     my ($type, $paid, $deal) = @_;

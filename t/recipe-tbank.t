@@ -1,9 +1,9 @@
 #!/usr/bin/perl
 
-# Recipe "T-Bank: a confirmed payment moves a deal", answered OK for every
-# status; notifications carry a Token made as T-Bank makes it (SHA-256 of
-# the root values and the terminal password, sorted by name), a wrong
-# Token refused without OK.
+# doc/providers/tbank.md, "A confirmed payment moves a deal", answered OK for
+# every status; notifications carry a Token made as T-Bank makes it (SHA-256
+# of the root values and the terminal password, sorted by name), a wrong Token
+# refused without OK.
 
 use strict;
 use warnings;
@@ -17,7 +17,7 @@ my $t = B24T->new;
 my $password = B24T::random_secret(20);
 
 $t->emulator;
-B24TRecipe::run($t, 'tbank', env => { TBANK_TERMINAL_PASSWORD => $password });
+B24TRecipe::run($t, 'tbank', secrets => { tbank => $password });
 
 sub notification {
     my ($status, $key) = @_;

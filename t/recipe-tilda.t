@@ -1,6 +1,6 @@
 #!/usr/bin/perl
 
-# Recipe "Tilda (or any website form): a filled form moves a lead"; the
+# doc/providers/tilda.md, "Tilda: a filled form moves a lead"; the
 # same form sent twice is forwarded once (a token signs nothing: the
 # replay shield keys on the body, the target and the code).
 
@@ -15,7 +15,7 @@ my $t = B24T->new;
 my $key = B24T::random_secret(24);
 
 $t->emulator;
-B24TRecipe::run($t, 'tilda', env => { TILDA_HOOK_KEY => $key });
+B24TRecipe::run($t, 'tilda', secrets => { tilda => $key });
 
 my @form = ('Content-Type' => 'application/x-www-form-urlencoded');
 

@@ -1,7 +1,7 @@
 #!/usr/bin/perl
 
-# Recipe "YooKassa: a succeeded payment moves a deal": no signature, the
-# published networks only, the payment.succeeded event only.  The test
+# doc/providers/yookassa.md, "A succeeded payment moves a deal": no signature,
+# the published networks only, the payment.succeeded event only.  The test
 # stands behind a proxy: nginx takes the address from X-Forwarded-For.
 
 use strict;
@@ -14,7 +14,7 @@ use B24TRecipe;
 my $t = B24T->new;
 
 $t->emulator;
-B24TRecipe::run($t, 'yookassa', server => <<'EOF');
+B24TRecipe::run($t, 'yookassa', as_written => 1, server => <<'EOF');
     set_real_ip_from 127.0.0.1;
     real_ip_header X-Forwarded-For;
 EOF

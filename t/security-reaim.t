@@ -6,7 +6,7 @@
 # exactly as the mapping reads it: one parse, one kind of body whatever
 # the Content-Type says, names matched exactly, and a name given twice
 # refused.  Each attack starts from one notification signed as the
-# provider signs it (secrets random per run) and is run as the README's
+# provider signs it (secrets random per run) and is run as doc/providers'
 # recipes map: the target from the label, InvId or OrderId field.
 
 use strict;
@@ -261,8 +261,8 @@ is(new_targets(), '', 'tbank, a form body: nothing forwarded');
 # T-Bank's own limit: values are concatenated without a separator, so a
 # digit moved from OrderId into the field sorted next to it (ExpDate)
 # leaves the Token as it was.  Nothing in the body tells the two apart;
-# README.md says so, and the Token is the same, so a replay shield keyed
-# by the signature would answer it as a repeat.
+# doc/verification.md says so, and the Token is the same, so a replay
+# shield keyed by the signature would answer it as a repeat.
 
 (my $tb_moved = $tb) =~ s/"OrderId":"57"/"OrderId":"7"/;
 $tb_moved =~ s/"ExpDate":"1122"/"ExpDate":"11225"/;

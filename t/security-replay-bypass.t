@@ -74,7 +74,8 @@ my $conf = <<"EOF";
             b24trigger_code    ordered;
         }
 
-        # rolling Stripe's secret, as README says: both listed
+        # rolling Stripe's secret, as doc/providers/stripe.md says: both
+        # listed
         location = /hooks/stripe {
             b24trigger_pass    crm;
             b24trigger_verify  stripe;
@@ -84,7 +85,7 @@ my $conf = <<"EOF";
             b24trigger_code    paid;
         }
 
-        # a website form behind a token (README's Tilda scenario): whoever
+        # a website form behind a token (doc/providers/tilda.md): whoever
         # fills the form has a request verified here
         location = /hooks/form {
             b24trigger_pass    crm;

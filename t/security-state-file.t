@@ -47,7 +47,7 @@ sub read_state {
 
 sub oauth { $t->emu_request('GET', '/_emu/oauth') }
 
-# the operator made it 0600, as the README says
+# the operator made it 0600, as doc/oauth.md says
 
 write_file($state, $B24T::JSON->encode({
     access_token => $first->{access_token},

@@ -1,14 +1,16 @@
 #!/usr/bin/perl
 
-# Every verification recipe of README.md, run as written: a request signed as the
+# Every recipe of doc/providers/*.md, run as written: a request signed as the
 # provider signs it reaches the portal with the recipe's target and code
 # (and gets the reply the provider wants); the same request captured and
 # sent again, re-aimed with a query string (?deal=999) and other unsigned
 # headers, reaches no other target, and where the recipe has a replay
 # shield, nothing at all; the same request signed with another secret is
-# refused and reaches nothing.  Only two things are changed for the test:
-# "file:/etc/nginx/secrets/NAME" points into the test's directory, and
-# 127.0.0.1 is allowed before a recipe's "deny all".
+# refused and reaches nothing.  Only two things are changed for the test
+# (by B24TRecipe): "file:/etc/nginx/secrets/NAME" points into the test's
+# directory, and 127.0.0.1 is allowed before a recipe's "deny all".
+# The scenarios of the recipes (events ignored, replies) are in
+# t/recipe-*.t.
 
 use strict;
 use warnings;
@@ -29,31 +31,18 @@ sub recipe {
 
     my $t = B24T->new;
     my $secret = $o{secret} || B24T::random_secret(32);
-    my $snippet = B24TRecipe::snippet($name);
-
-    $snippet =~ s{file:/etc/nginx/secrets/([\w.-]+)}{
-        my $f = $t->dir . "/$1";
-        open my $fh, '>', $f or die "$f: $!";
-        print $fh "$secret\n";
-        close $fh;
-        chmod 0600, $f;
-        "file:$f";
-    }ge;
-
-    $snippet =~ s/^(\s*)deny\s+all;/${1}allow 127.0.0.1;\n${1}deny all;/m
-        unless $o{as_written};
-
-    my $at = $snippet =~ /^location\b/m ? $-[0] : die "no location in $name";
+    my ($http, $server) = B24TRecipe::prepare($t, $name, secret => $secret,
+                                              as_written => $o{as_written});
 
     $t->emulator;
     $t->nginx("    b24trigger_portal crm http://%%EMU%%/rest/1/%%SECRET%%/;\n"
               . "    b24trigger_dedup_zone replays:1m;\n"
               . "    b24trigger_dedup_zone forms:1m;\n"
-              . substr($snippet, 0, $at)
+              . $http
               . "    server {\n        listen %%LISTEN%%;\n"
-              . substr($snippet, $at) . "    }\n");
+              . $server . "    }\n");
 
-    return ($t, $secret, $snippet =~ /b24trigger_replay/);
+    return ($t, $secret, $server =~ /b24trigger_replay/);
 }
 
 # the path re-aimed at another object, whatever the recipe's argument
@@ -118,10 +107,11 @@ sub check {
 my @json = ('Content-Type' => 'application/json');
 my @form = ('Content-Type' => 'application/x-www-form-urlencoded');
 
-check(recipe => 'verify-stripe', path => '/hooks/stripe',
+check(recipe => 'stripe', path => '/hooks/stripe',
       secret => 'whsec_' . B24T::random_secret(32), headers => \@json,
       body => '{"id":"evt_1","type":"checkout.session.completed",'
-              . '"data":{"object":{"metadata":{"deal_id":"57"}}}}',
+              . '"data":{"object":{"payment_status":"paid",'
+              . '"metadata":{"deal_id":"57"}}}}',
       sign => sub {
           my $t = time;
           ('Stripe-Signature' => "t=$t,v1=" . hmac_sha256_hex("$t.$_[1]",
@@ -209,7 +199,7 @@ check(recipe => 'verify-woocommerce', path => '/hooks/woo',
       },
       params => { target => 'DEAL_64', code => 'woo_order' });
 
-check(recipe => 'verify-cloudpayments', path => '/hooks/cloudpayments',
+check(recipe => 'cloudpayments', path => '/hooks/cloudpayments/pay',
       headers => \@form, reply => '{"code":0}',
       body => 'TransactionId=1&Amount=10.00&Currency=RUB&InvoiceId=65',
       sign => sub {
@@ -242,20 +232,20 @@ sub tbank_body {
          . '"Status":"CONFIRMED","Amount":9855,"Token":"' . $token . '"}';
 }
 
-($t, $secret) = recipe('verify-tbank');
+($t, $secret) = recipe('tbank');
 $r = $t->post('/hooks/tbank', tbank_body($secret), @json);
-is($r->{status}, 200, 'verify-tbank: 200');
-is($r->{body}, 'OK', 'verify-tbank: the reply OK');
-is(scalar @{ $t->calls }, 1, 'verify-tbank: one portal call');
+is($r->{status}, 200, 'tbank: 200');
+is($r->{body}, 'OK', 'tbank: the reply OK');
+is(scalar @{ $t->calls }, 1, 'tbank: one portal call');
 is_deeply($t->calls->[0]{params},
-          { target => 'DEAL_66', code => 'tbank_payment' },
-          'verify-tbank: target and code');
-replayed($t, 'verify-tbank', '/hooks/tbank', tbank_body($secret), @json);
+          { target => 'DEAL_66', code => 'tbank_paid' },
+          'tbank: target and code');
+replayed($t, 'tbank', '/hooks/tbank', tbank_body($secret), @json);
 $r = $t->post('/hooks/tbank', tbank_body("other$secret"), @json);
-is($r->{status}, 401, 'verify-tbank: other password, 401');
-is(scalar @{ $t->calls }, 1, 'verify-tbank: nothing forwarded');
+is($r->{status}, 401, 'tbank: other password, 401');
+is(scalar @{ $t->calls }, 1, 'tbank: nothing forwarded');
 $t->finish;
-nothing_leaked($t, 'verify-tbank: no password anywhere', $secret);
+nothing_leaked($t, 'tbank: no password anywhere', $secret);
 
 sub robokassa_body {
     my ($password) = @_;
@@ -264,21 +254,22 @@ sub robokassa_body {
     return "OutSum=100.000000&InvId=7&Shp_deal=67&SignatureValue=$sig";
 }
 
-($t, $secret) = recipe('verify-robokassa');
-$r = $t->post('/hooks/robokassa', robokassa_body($secret), @form);
-is($r->{status}, 200, 'verify-robokassa: 200');
-is($r->{body}, 'OK7', 'verify-robokassa: the reply OK7');
-is(scalar @{ $t->calls }, 1, 'verify-robokassa: one portal call');
+($t, $secret) = recipe('robokassa');
+$r = $t->post('/hooks/robokassa/result', robokassa_body($secret), @form);
+is($r->{status}, 200, 'robokassa: 200');
+is($r->{body}, 'OK7', 'robokassa: the reply OK7');
+is(scalar @{ $t->calls }, 1, 'robokassa: one portal call');
 is_deeply($t->calls->[0]{params},
           { target => 'DEAL_67', code => 'robokassa_paid' },
-          'verify-robokassa: target and code');
-replayed($t, 'verify-robokassa', '/hooks/robokassa',
+          'robokassa: target and code');
+replayed($t, 'robokassa', '/hooks/robokassa/result',
          robokassa_body($secret) . '&EMail=x%40example.com', @form);
-$r = $t->post('/hooks/robokassa', robokassa_body("other$secret"), @form);
-is($r->{status}, 401, 'verify-robokassa: other password, 401');
-is(scalar @{ $t->calls }, 1, 'verify-robokassa: nothing forwarded');
+$r = $t->post('/hooks/robokassa/result', robokassa_body("other$secret"),
+              @form);
+is($r->{status}, 401, 'robokassa: other password, 401');
+is(scalar @{ $t->calls }, 1, 'robokassa: nothing forwarded');
 $t->finish;
-nothing_leaked($t, 'verify-robokassa: no password anywhere', $secret);
+nothing_leaked($t, 'robokassa: no password anywhere', $secret);
 
 sub yoomoney_body {
     my ($secret) = @_;
@@ -363,18 +354,18 @@ check(recipe => 'verify-token', path => '/hooks/forms?lead=73', token => 1,
 my $yk = '{"type":"notification","event":"payment.succeeded",'
        . '"object":{"id":"2a","metadata":{"deal_id":"74"}}}';
 
-($t) = recipe('verify-yookassa', as_written => 1);
+($t) = recipe('yookassa', as_written => 1);
 $r = $t->post('/hooks/yookassa', $yk, @json);
-is($r->{status}, 403, 'verify-yookassa as written: 403 for 127.0.0.1');
-is(scalar @{ $t->calls }, 0, 'verify-yookassa as written: nothing sent');
+is($r->{status}, 403, 'yookassa as written: 403 for 127.0.0.1');
+is(scalar @{ $t->calls }, 0, 'yookassa as written: nothing sent');
 $t->finish;
 
-($t) = recipe('verify-yookassa');
+($t) = recipe('yookassa');
 $r = $t->post('/hooks/yookassa', $yk, @json);
-is($r->{status}, 200, 'verify-yookassa from an allowed address: 200');
+is($r->{status}, 200, 'yookassa from an allowed address: 200');
 is_deeply($t->calls->[0] && $t->calls->[0]{params},
           { target => 'DEAL_74', code => 'yookassa_paid' },
-          'verify-yookassa: target and code');
+          'yookassa: target and code');
 $t->finish;
 
 done_testing;

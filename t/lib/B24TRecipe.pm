@@ -1,42 +1,89 @@
 package B24TRecipe;
 
 # The recipes of the documentation, run as they are written.  A recipe is
-# the ```nginx block after "<!-- recipe: NAME -->" in README.md; its lines
-# up to the first "location" go to the http level, the rest into a server
-# of the test, next to the portal "crm" (the emulator) and the zone
-# "replays", as README.md's recipes say.
+# the ```nginx block after "<!-- recipe: NAME -->" in one of the provider
+# pages, doc/providers/*.md (a name may be used once); its lines up to
+# the first "location" go to the http level, the rest into a server of
+# the test, next to the portal "crm" (the emulator) and the zones
+# "replays" and "forms", as doc/providers/README.md says.  Only two
+# things are changed: "file:/etc/nginx/secrets/NAME" names a file of the
+# test's directory that holds the secret given for NAME (secrets =>
+# { NAME => ... }, or secret => ... for every name), and 127.0.0.1 is
+# allowed before a recipe's "deny all" (unless as_written => 1).
 #
 #   my $t = B24T->new; $t->emulator;
 #   my $snippet = B24TRecipe::run($t, 'stripe',
-#                                 env => { STRIPE_HOOK_KEY => 'k' });
+#                                 secrets => { stripe => 'whsec_...' });
 
 use strict;
 use warnings;
 
 use B24T;
 
+our @PAGES = glob "$B24T::ROOT/doc/providers/*.md";
+
+# every recipe of the documentation: name => [page, snippet]
+sub all {
+    my %r;
+
+    for my $page (@PAGES) {
+        open my $fh, '<', $page or die "$page: $!";
+        my $doc = do { local $/; <$fh> };
+        close $fh;
+
+        while ($doc =~ /<!-- recipe: (\S+) -->\s*```nginx\n(.*?)^```/msg) {
+            die "recipe \"$1\" is in $r{$1}[0] and in $page\n"
+                if $r{$1};
+            $r{$1} = [$page, $2];
+        }
+    }
+
+    return \%r;
+}
+
+
 sub snippet {
     my ($name) = @_;
 
-    open my $fh, '<', "$B24T::ROOT/README.md" or die "README.md: $!";
-    local $/;
-    my $doc = <$fh>;
+    my $r = all()->{$name}
+        or die "recipe \"$name\" not found in doc/providers/*.md\n";
 
-    return $1
-        if $doc =~ /<!-- recipe: \Q$name\E -->\s*```nginx\n(.*?)^```/ms;
+    return $r->[1];
+}
 
-    die "recipe \"$name\" not found in README.md\n";
+
+# the snippet as the test runs it: secret files in the test's directory,
+# 127.0.0.1 allowed; returns the http part and the server part
+sub prepare {
+    my ($t, $name, %opts) = @_;
+
+    my $snippet = snippet($name);
+
+    $snippet =~ s{file:/etc/nginx/secrets/([\w.-]+)}{
+        my $s = $opts{secrets} && defined $opts{secrets}{$1}
+                ? $opts{secrets}{$1} : $opts{secret};
+        defined $s or die "recipe \"$name\" reads secret \"$1\": not given\n";
+        my $f = $t->dir . "/secret-$1";
+        open my $fh, '>', $f or die "$f: $!";
+        print $fh "$s\n";
+        close $fh;
+        chmod 0600, $f;
+        "file:$f";
+    }ge;
+
+    $snippet =~ s/^(\s*)deny\s+all;/${1}allow 127.0.0.1;\n${1}deny all;/m
+        unless $opts{as_written};
+
+    my $at = $snippet =~ /^location\b/m ? $-[0] : die "no location in $name";
+
+    return (substr($snippet, 0, $at), substr($snippet, $at));
 }
 
 
 sub run {
     my ($t, $name, %opts) = @_;
 
-    my $snippet = snippet($name);
-    my $at = $snippet =~ /^location\b/m ? $-[0] : die "no location in $name";
-
-    my $http = substr($snippet, 0, $at);
-    my $server = substr($snippet, $at);
+    my ($http, $server) = prepare($t, $name, %opts);
     my $extra = $opts{server} || '';
 
     $t->nginx(<<"EOF", env => $opts{env} || {});
@@ -52,7 +99,7 @@ $server
 }
 EOF
 
-    return $snippet;
+    return $http . $server;
 }
 
 1;
