@@ -363,6 +363,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
      *     blcf->dedup_key = NULL;
      *     blcf->replay_window = 0;
      *     blcf->trust = 0;
+     *     blcf->fresh = NULL;
      */
 
     blcf->target = NGX_CONF_UNSET_PTR;

@@ -133,6 +133,10 @@ typedef struct {
                                                     b24trigger_unsigned */
     ngx_uint_t                     trust;     /* NGX_HTTP_B24TRIGGER_TRUST_*,
                                                  set by the trust check */
+    ngx_array_t                   *fresh;     /* ngx_uint_t indexes of
+                                                 the variables traced,
+                                                 computed afresh for each
+                                                 request (trust check) */
     ngx_str_t                      install_name;
     ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
 } ngx_http_b24trigger_loc_conf_t;
