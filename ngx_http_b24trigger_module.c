@@ -334,6 +334,8 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
         || ngx_array_init(&bmcf->redact, cf->pool, 4, sizeof(ngx_str_t))
            != NGX_OK
         || ngx_array_init(&bmcf->logs, cf->pool, 4, sizeof(ngx_log_t *))
+           != NGX_OK
+        || ngx_array_init(&bmcf->redact_args, cf->pool, 1, sizeof(ngx_str_t))
            != NGX_OK)
     {
         return NULL;
@@ -363,6 +365,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
      *     blcf->dedup_key = NULL;
      *     blcf->replay_window = 0;
      *     blcf->trust = 0;
+     *     blcf->fresh = NULL;
      */
 
     blcf->target = NGX_CONF_UNSET_PTR;
@@ -389,6 +392,7 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_b24trigger_loc_conf_t *prev = parent;
     ngx_http_b24trigger_loc_conf_t *conf = child;
 
+    ngx_str_t                        *s, name;
     ngx_uint_t                        i;
     ngx_http_core_loc_conf_t         *clcf;
     ngx_http_b24trigger_portal_t     *portal;
@@ -524,6 +528,32 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
                                                  conf->secrets, &clcf->name);
     if (conf->keys == NULL) {
         return NGX_CONF_ERROR;
+    }
+
+    /* the secrets as a sender may write them: kept out of the error log */
+
+    switch (ngx_http_b24trigger_verify_logged(conf->verify, &name)) {
+
+    case NGX_HTTP_B24TRIGGER_LOGGED_ARG:
+        if (ngx_http_b24trigger_redact_arg(cf, &name) != NGX_OK) {
+            return NGX_CONF_ERROR;
+        }
+
+        break;
+
+    case NGX_HTTP_B24TRIGGER_LOGGED_BASE64:
+        s = conf->secrets ? conf->secrets->elts : NULL;
+
+        for (i = 0; s && i < conf->secrets->nelts; i++) {
+            if (ngx_http_b24trigger_redact_base64(cf, &s[i]) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+        }
+
+        break;
+
+    default:
+        break;
     }
 
     /* only what the scheme signs decides; replays */

@@ -77,6 +77,8 @@ typedef struct {
     ngx_str_t                      ssl_trusted_certificate;
     ngx_array_t                    redact;    /* ngx_str_t, secrets */
     ngx_array_t                    logs;      /* ngx_log_t *, to redact */
+    ngx_array_t                    redact_args; /* ngx_str_t, query
+                                                   arguments masked */
     void                          *stats;     /* the counters' zone */
     ngx_flag_t                     used;
     ngx_flag_t                     status;
@@ -133,6 +135,10 @@ typedef struct {
                                                     b24trigger_unsigned */
     ngx_uint_t                     trust;     /* NGX_HTTP_B24TRIGGER_TRUST_*,
                                                  set by the trust check */
+    ngx_array_t                   *fresh;     /* ngx_uint_t indexes of
+                                                 the variables traced,
+                                                 computed afresh for each
+                                                 request (trust check) */
     ngx_str_t                      install_name;
     ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
 } ngx_http_b24trigger_loc_conf_t;
@@ -259,6 +265,9 @@ ngx_int_t ngx_http_b24trigger_secret_load(ngx_conf_t *cf, ngx_str_t *spec,
 
 /* secrets kept out of the error log (ngx_http_b24trigger_redact.c) */
 ngx_int_t ngx_http_b24trigger_redact_secret(ngx_conf_t *cf,
+    ngx_str_t *secret);
+ngx_int_t ngx_http_b24trigger_redact_arg(ngx_conf_t *cf, ngx_str_t *name);
+ngx_int_t ngx_http_b24trigger_redact_base64(ngx_conf_t *cf,
     ngx_str_t *secret);
 ngx_int_t ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log);
 ngx_int_t ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,

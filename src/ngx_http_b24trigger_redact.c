@@ -11,6 +11,13 @@
  * goes on to nginx's syslog writer.  Memory logs (a debug build's ring
  * buffer, never sent anywhere) keep their own writer.
  *
+ * A sender may write a secret otherwise: "token basic" decodes base64, so
+ * its secrets are redacted base64-encoded too (padded, unpadded, and all
+ * but the last character, which holds bits the decoder drops); "token
+ * query=NAME" unescapes the argument, so in every line the value after
+ * "?NAME=", "&NAME=" or "\"NAME=" (nginx's "http args" debug line), up
+ * to "&", a space, a quote or the end, is masked whatever it is.
+ *
  * A value from a sender or a portal (a dedup key, a code, a target, the
  * portal's error) is printed only through ngx_http_b24trigger_log_value():
  * escaped as nginx escapes $request in the access log, and bounded, so
@@ -33,9 +40,11 @@ static void ngx_http_b24trigger_redact_writer(ngx_log_t *log,
     ngx_uint_t level, u_char *buf, size_t len);
 static u_char *ngx_http_b24trigger_redact_find(u_char *p, u_char *last,
     ngx_str_t *s);
+static size_t ngx_http_b24trigger_redact_args(u_char *buf, size_t len);
 
 
 static ngx_array_t  *ngx_http_b24trigger_redact_secrets;
+static ngx_array_t  *ngx_http_b24trigger_redact_names;
 static ngx_array_t  *ngx_http_b24trigger_redact_logs;
 
 static ngx_str_t  ngx_http_b24trigger_log_no_memory =
@@ -137,6 +146,79 @@ ngx_http_b24trigger_redact_secret(ngx_conf_t *cf, ngx_str_t *secret)
 }
 
 
+/* "token basic": the secret "user:password" as base64 */
+
+ngx_int_t
+ngx_http_b24trigger_redact_base64(ngx_conf_t *cf, ngx_str_t *secret)
+{
+    ngx_str_t  encoded;
+
+    if (secret->len < NGX_HTTP_B24TRIGGER_REDACT_MIN) {
+        return NGX_OK;
+    }
+
+    encoded.len = ngx_base64_encoded_length(secret->len);
+    encoded.data = ngx_pnalloc(cf->pool, encoded.len);
+    if (encoded.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_encode_base64(&encoded, secret);
+
+    if (ngx_http_b24trigger_redact_secret(cf, &encoded) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    while (encoded.data[encoded.len - 1] == '=') {
+        encoded.len--;
+    }
+
+    if (ngx_http_b24trigger_redact_secret(cf, &encoded) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
+    if (secret->len % 3 == 0) {
+        return NGX_OK;
+    }
+
+    encoded.len--;
+
+    return ngx_http_b24trigger_redact_secret(cf, &encoded);
+}
+
+
+/* "token query=NAME": the argument's value, however it is escaped */
+
+ngx_int_t
+ngx_http_b24trigger_redact_arg(ngx_conf_t *cf, ngx_str_t *name)
+{
+    ngx_str_t                        *a;
+    ngx_uint_t                        i;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
+
+    a = bmcf->redact_args.elts;
+
+    for (i = 0; i < bmcf->redact_args.nelts; i++) {
+        if (a[i].len == name->len
+            && ngx_strncasecmp(a[i].data, name->data, name->len) == 0)
+        {
+            return NGX_OK;
+        }
+    }
+
+    a = ngx_array_push(&bmcf->redact_args);
+    if (a == NULL) {
+        return NGX_ERROR;
+    }
+
+    *a = *name;
+
+    return NGX_OK;
+}
+
+
 ngx_int_t
 ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log)
 {
@@ -174,11 +256,12 @@ ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,
     ngx_log_t   **l;
     ngx_uint_t    i;
 
-    if (bmcf->redact.nelts == 0) {
+    if (bmcf->redact.nelts == 0 && bmcf->redact_args.nelts == 0) {
         return NGX_OK;
     }
 
     ngx_http_b24trigger_redact_secrets = &bmcf->redact;
+    ngx_http_b24trigger_redact_names = &bmcf->redact_args;
     ngx_http_b24trigger_redact_logs = &bmcf->logs;
 
     (void) ngx_http_b24trigger_redact_chain(&cycle->new_log,
@@ -220,6 +303,7 @@ ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle)
 
     ngx_http_b24trigger_redact_logs = NULL;
     ngx_http_b24trigger_redact_secrets = NULL;
+    ngx_http_b24trigger_redact_names = NULL;
 }
 
 
@@ -282,7 +366,12 @@ ngx_http_b24trigger_redact_writer(ngx_log_t *log, ngx_uint_t level,
 
             next = ngx_http_b24trigger_redact_find(p, last, &s[i]);
 
-            if (next != NULL && (hit == NULL || next < hit)) {
+            /* the first, and the longest there (a padded base64) */
+
+            if (next != NULL
+                && (hit == NULL || next < hit
+                    || (next == hit && s[i].len > len)))
+            {
                 hit = next;
                 len = s[i].len;
             }
@@ -296,6 +385,10 @@ ngx_http_b24trigger_redact_writer(ngx_log_t *log, ngx_uint_t level,
         o = ngx_cpymem(o, p, hit - p);
         o = ngx_cpymem(o, "***", 3);
         p = hit + len;
+    }
+
+    if (ngx_http_b24trigger_redact_names->nelts) {
+        o = out + ngx_http_b24trigger_redact_args(out, o - out);
     }
 
     *o = '\0';
@@ -322,4 +415,63 @@ ngx_http_b24trigger_redact_find(u_char *p, u_char *last, ngx_str_t *s)
     }
 
     return NULL;
+}
+
+
+/*
+ * masks in place the value of each "token query=" argument, by as many
+ * "*" as it has bytes, three at most: the line never grows; the length
+ */
+
+static size_t
+ngx_http_b24trigger_redact_args(u_char *buf, size_t len)
+{
+    u_char      *p, *o, *last, *v, c;
+    size_t       n;
+    ngx_str_t   *a;
+    ngx_uint_t   i;
+
+    a = ngx_http_b24trigger_redact_names->elts;
+
+    p = buf;
+    o = buf;
+    last = buf + len;
+
+    while (p < last) {
+        c = *p;
+        *o++ = *p++;
+
+        if (c != '?' && c != '&' && c != '"') {
+            continue;
+        }
+
+        for (i = 0; i < ngx_http_b24trigger_redact_names->nelts; i++) {
+            if ((size_t) (last - p) > a[i].len
+                && p[a[i].len] == '='
+                && ngx_strncasecmp(p, a[i].data, a[i].len) == 0)
+            {
+                break;
+            }
+        }
+
+        if (i == ngx_http_b24trigger_redact_names->nelts) {
+            continue;
+        }
+
+        for (n = a[i].len + 1; n; n--) {
+            *o++ = *p++;
+        }
+
+        for (v = p; v < last && *v != '&' && *v != ' ' && *v != '"'; v++) {
+            /* void */
+        }
+
+        for (n = ngx_min((size_t) (v - p), 3); n; n--) {
+            *o++ = '*';
+        }
+
+        p = v;
+    }
+
+    return o - buf;
 }

@@ -212,6 +212,8 @@ static ngx_uint_t ngx_http_b24trigger_trust_listed(ngx_array_t *a,
     ngx_uint_t index);
 static ngx_int_t ngx_http_b24trigger_trust_push(ngx_array_t *a,
     ngx_uint_t index);
+static ngx_int_t ngx_http_b24trigger_trust_fresh(
+    ngx_http_b24trigger_trust_t *t, ngx_uint_t index);
 static ngx_uint_t ngx_http_b24trigger_trust_is(ngx_str_t *name,
     const char *s);
 
@@ -467,6 +469,30 @@ ngx_http_b24trigger_map_block(ngx_conf_t *cf, ngx_command_t *cmd,
     source = value[1];
     name = value[2];
 
+    /*
+     * a name already declared: a regex's named capture, "set", another
+     * map; what it stores is the variable's value, and the map is not
+     * evaluated (but in a location with b24trigger_pass, where it is)
+     */
+
+    if (name.len > 1 && name.data[0] == '$') {
+        name.data++;
+        name.len--;
+
+        if (ngx_http_b24trigger_trust_named(cf, &name)) {
+            ngx_conf_log_error(NGX_LOG_WARN, cf, 0,
+                               "the variable \"$%V\" of \"map\" is "
+                               "already declared (by a regex's named "
+                               "capture, \"set\" or another module): "
+                               "where that writes it, the map is not "
+                               "evaluated, except for the decisions of "
+                               "b24trigger", &name);
+        }
+
+        name.data--;
+        name.len++;
+    }
+
     rv = w->set(cf, cmd, conf);
 
     if (rv != NGX_CONF_OK || name.len < 2) {
@@ -669,6 +695,7 @@ ngx_http_b24trigger_trust_check(ngx_conf_t *cf,
     t.blcf = blcf;
 
     blcf->trust = 0;
+    blcf->fresh = NULL;
 
     signs = ngx_http_b24trigger_verify_signs(blcf->verify);
     scheme = ngx_http_b24trigger_verify_name(blcf->verify);
@@ -765,19 +792,33 @@ ngx_http_b24trigger_trust_check(ngx_conf_t *cf,
 
 
 /*
- * Per request, before anything is read: a location whose decision rests
- * on the query string as "$request_uri" signs it takes the arguments
- * only as nginx parsed them from the request line.  NGX_OK, or
- * NGX_DECLINED after an error line: "set $args", "rewrite", try_files,
- * error_page, index or "rewrite ... last" changed them, or could have.
- * Pointer comparisons only.
+ * Per request, before anything is read.  The variables the decision was
+ * traced through are marked to be computed again from their sources: a
+ * regex's named capture of a map's name (in a server-level "if", a
+ * "server_name", another map), or a script, may have stored the sender's
+ * bytes as their value, and the map would never be evaluated.  Then a
+ * location whose decision rests on the query string as "$request_uri"
+ * signs it takes the arguments only as nginx parsed them from the
+ * request line.  NGX_OK, or NGX_DECLINED after an error line: "set
+ * $args", "rewrite", try_files, error_page, index or "rewrite ... last"
+ * changed them, or could have.  A few stores and pointer comparisons.
  */
 
 ngx_int_t
 ngx_http_b24trigger_trust_request(ngx_http_request_t *r,
     ngx_http_b24trigger_loc_conf_t *blcf)
 {
+    ngx_uint_t                 i, *index;
     ngx_http_core_loc_conf_t  *clcf;
+
+    if (blcf->fresh) {
+        index = blcf->fresh->elts;
+
+        for (i = 0; i < blcf->fresh->nelts; i++) {
+            r->variables[index[i]].valid = 0;
+            r->variables[index[i]].not_found = 0;
+        }
+    }
 
     if (!(blcf->trust & NGX_HTTP_B24TRIGGER_TRUST_REQUEST_LINE)) {
         return NGX_OK;
@@ -1695,7 +1736,7 @@ ngx_http_b24trigger_trust_variable(ngx_http_b24trigger_trust_t *t,
             }
 
             t->depth--;
-            return NGX_OK;
+            return ngx_http_b24trigger_trust_fresh(t, index);
         }
 
         /* a map */
@@ -1706,11 +1747,12 @@ ngx_http_b24trigger_trust_variable(ngx_http_b24trigger_trust_t *t,
         {
             rc = ngx_http_b24trigger_trust_map(t, var);
 
-            if (rc == NGX_OK) {
-                t->depth--;
+            if (rc != NGX_OK) {
+                return rc;
             }
 
-            return rc;
+            t->depth--;
+            return ngx_http_b24trigger_trust_fresh(t, index);
         }
     }
 
@@ -1739,7 +1781,7 @@ ngx_http_b24trigger_trust_variable(ngx_http_b24trigger_trust_t *t,
 
         if (t->request) {
             t->depth--;
-            return NGX_OK;
+            return ngx_http_b24trigger_trust_fresh(t, index);
         }
 
         break;
@@ -1780,7 +1822,7 @@ ngx_http_b24trigger_trust_args(ngx_http_b24trigger_trust_t *t,
 
     if (t->args) {
         t->depth--;
-        return NGX_OK;
+        return ngx_http_b24trigger_trust_fresh(t, index);
     }
 
     if (t->line.len) {
@@ -1788,7 +1830,7 @@ ngx_http_b24trigger_trust_args(ngx_http_b24trigger_trust_t *t,
         if (t->args_set == NULL) {
             t->blcf->trust |= NGX_HTTP_B24TRIGGER_TRUST_REQUEST_LINE;
             t->depth--;
-            return NGX_OK;
+            return ngx_http_b24trigger_trust_fresh(t, index);
         }
 
         len = ngx_strlen(o->what) + sizeof(" after \"$\"")
@@ -1960,6 +2002,32 @@ ngx_http_b24trigger_trust_push(ngx_array_t *a, ngx_uint_t index)
     *n = index;
 
     return NGX_OK;
+}
+
+
+/*
+ * A variable found signed that gets its value from its handler (a body
+ * field, a map, the request line): computed afresh for each request
+ * (ngx_http_b24trigger_trust_request()), whatever wrote its cached value
+ * before (a named capture of the same name, a script)
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_trust_fresh(ngx_http_b24trigger_trust_t *t,
+    ngx_uint_t index)
+{
+    if (t->blcf->fresh == NULL) {
+        t->blcf->fresh = ngx_array_create(t->cf->pool, 4, sizeof(ngx_uint_t));
+        if (t->blcf->fresh == NULL) {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_b24trigger_trust_listed(t->blcf->fresh, index)) {
+        return NGX_OK;
+    }
+
+    return ngx_http_b24trigger_trust_push(t->blcf->fresh, index);
 }
 
 

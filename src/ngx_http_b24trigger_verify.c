@@ -807,6 +807,29 @@ ngx_http_b24trigger_verify_reads(ngx_http_b24trigger_verify_t *v)
 }
 
 
+ngx_uint_t
+ngx_http_b24trigger_verify_logged(ngx_http_b24trigger_verify_t *v,
+    ngx_str_t *name)
+{
+    if (v->scheme->parse != ngx_http_b24trigger_token_parse) {
+        return 0;
+    }
+
+    switch (v->token) {
+
+    case NGX_HTTP_B24TRIGGER_TOKEN_QUERY:
+        *name = v->name;
+        return NGX_HTTP_B24TRIGGER_LOGGED_ARG;
+
+    case NGX_HTTP_B24TRIGGER_TOKEN_BASIC:
+        return NGX_HTTP_B24TRIGGER_LOGGED_BASE64;
+
+    default:
+        return 0;
+    }
+}
+
+
 ngx_int_t
 ngx_http_b24trigger_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,

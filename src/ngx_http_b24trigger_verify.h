@@ -106,6 +106,20 @@ ngx_uint_t ngx_http_b24trigger_verify_needs_body(
 ngx_uint_t ngx_http_b24trigger_verify_reads(ngx_http_b24trigger_verify_t *v);
 
 /*
+ * For the error-log redaction: how a sender writes this scheme's secret
+ * in its request other than byte for byte.  NGX_HTTP_B24TRIGGER_LOGGED_ARG:
+ * in the query argument *name ("token query=NAME"), where it may be
+ * percent-encoded; NGX_HTTP_B24TRIGGER_LOGGED_BASE64: base64-encoded
+ * ("token basic"); 0: as it is
+ */
+
+#define NGX_HTTP_B24TRIGGER_LOGGED_ARG     1
+#define NGX_HTTP_B24TRIGGER_LOGGED_BASE64  2
+
+ngx_uint_t ngx_http_b24trigger_verify_logged(ngx_http_b24trigger_verify_t *v,
+    ngx_str_t *name);
+
+/*
  * Per request, once the body is in memory.  Returns NGX_OK (verified),
  * NGX_DECLINED (refused: vd->error and vd->reason are set), NGX_DONE
  * (a verified handshake: answer vd->reply, forward nothing) or NGX_ERROR.
