@@ -243,6 +243,10 @@ extern ngx_module_t  ngx_http_b24trigger_module;
 ngx_int_t ngx_http_b24trigger_secret_load(ngx_conf_t *cf, ngx_str_t *spec,
     ngx_str_t *value, const char *what);
 
+/* a private file written whole or not at all (ngx_http_b24trigger_file.c) */
+ngx_int_t ngx_http_b24trigger_file_write(ngx_log_t *log, u_char *tmp,
+    u_char *name, u_char *data, size_t len, ngx_uint_t sync_dir);
+
 /* secrets kept out of the error log (ngx_http_b24trigger_redact.c) */
 ngx_int_t ngx_http_b24trigger_redact_secret(ngx_conf_t *cf,
     ngx_str_t *secret);
@@ -280,7 +284,7 @@ void ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
 ngx_int_t ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call);
 ngx_int_t ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call);
 
-/* the worker user's way to the module's folders (ngx_http_b24trigger_reach.c) */
+/* the worker user's way to the module's folders (reach.c) */
 ngx_int_t ngx_http_b24trigger_reach_add(ngx_conf_t *cf, ngx_str_t *dir,
     const char *what, ngx_uint_t write, ngx_uint_t level);
 ngx_int_t ngx_http_b24trigger_reach_check(

@@ -1470,14 +1470,14 @@ ngx_http_b24trigger_oauth_store(ngx_log_t *log,
         return NGX_ERROR;
     }
 
-    /* a name of this write only: spool_write() creates it exclusively */
+    /* a name of this write only: file_write() creates it exclusively */
 
     ngx_sprintf(oa->state_tmp.data, "%V.%P.%08xD.tmp%Z", &oa->state_file,
                 ngx_pid, (uint32_t) ngx_random());
 
-    rc = ngx_http_b24trigger_spool_write(log, oa->state_tmp.data,
-                                         oa->state_file.data, (u_char *) text,
-                                         ngx_strlen(text), 1);
+    rc = ngx_http_b24trigger_file_write(log, oa->state_tmp.data,
+                                        oa->state_file.data, (u_char *) text,
+                                        ngx_strlen(text), 1);
 
     ngx_explicit_memzero(text, ngx_strlen(text));
     free(text);

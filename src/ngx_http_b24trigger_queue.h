@@ -52,8 +52,6 @@ ngx_int_t ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 off_t ngx_http_b24trigger_spool_count(ngx_log_t *log,
     ngx_http_b24trigger_spool_t *spool);
-ngx_int_t ngx_http_b24trigger_spool_write(ngx_log_t *log, u_char *tmp,
-    u_char *name, u_char *data, size_t len, ngx_uint_t sync_dir);
 ngx_int_t ngx_http_b24trigger_spool_recover(ngx_log_t *log,
     ngx_http_b24trigger_spool_t *spool, ngx_uint_t start);
 u_char *ngx_http_b24trigger_spool_path(ngx_pool_t *pool, ngx_str_t *dir,
