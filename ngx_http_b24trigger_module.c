@@ -298,7 +298,11 @@ ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_b24trigger_shm_add(cf, bmcf) != NGX_OK
+    /* the buckets' zone first: its init checks the folders (reach.c) */
+
+    if (ngx_http_b24trigger_bucket_init_conf(cf, bmcf) != NGX_OK
+        || ngx_http_b24trigger_oauth_init_conf(cf, bmcf) != NGX_OK
+        || ngx_http_b24trigger_spool_init_conf(cf, bmcf) != NGX_OK
         || ngx_http_b24trigger_body_init(cf) != NGX_OK
         || ngx_http_b24trigger_http_init_conf(cf, bmcf) != NGX_OK)
     {
@@ -325,7 +329,7 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
      *     bmcf->ssl_trusted_certificate = { 0, NULL };
      *     bmcf->used = 0;
      *     bmcf->spool = NULL;
-     *     bmcf->shm_zone = NULL;
+     *     bmcf->bucket_zone = NULL;
      */
 
     if (ngx_array_init(&bmcf->portals, cf->pool, 2,

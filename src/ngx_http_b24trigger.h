@@ -81,7 +81,7 @@ typedef struct {
     ngx_flag_t                     used;
     ngx_flag_t                     status;
     ngx_http_b24trigger_spool_t   *spool;     /* b24trigger_queue */
-    ngx_shm_zone_t                *shm_zone;  /* buckets, spool size */
+    ngx_shm_zone_t                *bucket_zone;  /* bucket.c's */
     ngx_array_t                    reach;     /* folders workers write
                                                  in, reach.c */
     ngx_cycle_t                   *cycle;     /* the one configured */
@@ -278,9 +278,8 @@ char *ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
 char *ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *state,
     ngx_str_t *client_id, ngx_str_t *secret, ngx_str_t *server);
-size_t ngx_http_b24trigger_oauth_shm_size(void);
-void ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
-    void *data, ngx_uint_t fresh);
+ngx_int_t ngx_http_b24trigger_oauth_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf);
 ngx_int_t ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call);
 ngx_int_t ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call);
 
@@ -320,7 +319,7 @@ ngx_int_t ngx_http_b24trigger_reply_retry(ngx_http_request_t *r,
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
     size_t max, size_t *len);
 
-/* the portal's bucket now, in calls (ngx_http_b24trigger_shm.c) */
+/* the portal's bucket now, in calls (ngx_http_b24trigger_bucket.c) */
 ngx_uint_t ngx_http_b24trigger_bucket_level(
     ngx_http_b24trigger_portal_t *portal);
 

@@ -790,7 +790,7 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
                           ngx_delete_file_n " \"%s\" failed", ev->path);
         }
 
-        ngx_http_b24trigger_spool_release(d->bmcf, ev->size);
+        ngx_http_b24trigger_spool_release(d->spool, ev->size);
         ngx_http_b24trigger_delivery_free(ev);
         break;
 
@@ -915,7 +915,7 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
         return;
     }
 
-    ngx_http_b24trigger_spool_release(d->bmcf, ev->size - (off_t) len);
+    ngx_http_b24trigger_spool_release(d->spool, ev->size - (off_t) len);
 
     ngx_log_error(NGX_LOG_WARN, &d->log, 0,
                   "b24trigger: queued event \"%V\" for portal \"%V\" "
@@ -1006,7 +1006,7 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
                       ngx_delete_file_n " \"%s\" failed", ev->path);
     }
 
-    ngx_http_b24trigger_spool_release(d->bmcf, ev->size);
+    ngx_http_b24trigger_spool_release(d->spool, ev->size);
 
     ngx_log_error(NGX_LOG_ERR, &d->log, 0,
                   "b24trigger: queued event \"%V\" for portal \"%V\" target "

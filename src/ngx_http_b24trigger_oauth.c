@@ -2,12 +2,14 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * Portals reached through an OAuth application (reference/bitrix24-api.md
- * §1.2-§1.3): the token pair in the state file and in the module's shared
- * zone, its refresh through the token server with one refresh at a time
- * across all workers, and the calls that wait for it.  A call with a token
- * is the portal client's business (ngx_http_b24trigger_portal.c); this
- * file only says which token, or why there is none.
+ * Portals reached through an OAuth application (Bitrix24's OAuth 2.0
+ * protocol: the application's client_endpoint and its token server): the
+ * token pair in the state file and in the zone "b24trigger_oauth" that
+ * this file alone owns, its refresh through the token server with one
+ * refresh at a time across all workers, and the calls that wait for it.
+ * A call with a token is the portal client's business
+ * (ngx_http_b24trigger_portal.c); this file only says which token, or why
+ * there is none.
  *
  * Tokens are never written to any log: those read from the state file at
  * configuration time are also given to the error-log redaction, those
@@ -20,6 +22,9 @@
 
 #include <jansson.h>
 
+
+#define NGX_HTTP_B24TRIGGER_OAUTH_ZONE       "b24trigger_oauth"
+#define NGX_HTTP_B24TRIGGER_OAUTH_ZONE_SIZE  (128 * 1024)
 
 #define NGX_HTTP_B24TRIGGER_TOKEN_MAX     256
 #define NGX_HTTP_B24TRIGGER_MEMBER_MAX    64
@@ -52,6 +57,24 @@ typedef struct {
 } ngx_http_b24trigger_tokens_t;
 
 
+/* the zone "b24trigger_oauth", this file's own: a pair per portal name */
+
+typedef struct ngx_http_b24trigger_oauth_node_s
+    ngx_http_b24trigger_oauth_node_t;
+
+struct ngx_http_b24trigger_oauth_node_s {
+    ngx_http_b24trigger_oauth_node_t  *next;
+    ngx_http_b24trigger_tokens_t       tokens;
+    size_t                             len;
+    u_char                             name[1];
+};
+
+
+typedef struct {
+    ngx_http_b24trigger_oauth_node_t  *nodes;
+} ngx_http_b24trigger_oauth_sh_t;
+
+
 struct ngx_http_b24trigger_oauth_s {
     ngx_str_t                      state_file;  /* NUL-ended */
     ngx_str_t                      state_tmp;   /* NUL-ended */
@@ -60,7 +83,8 @@ struct ngx_http_b24trigger_oauth_s {
     ngx_str_t                      token_url;   /* NUL-ended */
     ngx_str_t                      domain;      /* the portal's host */
     ngx_http_b24trigger_tokens_t  *loaded;      /* the state file, or NULL */
-    ngx_http_b24trigger_tokens_t  *tokens;      /* in the shared zone */
+    ngx_http_b24trigger_tokens_t  *tokens;      /* in this file's zone */
+    ngx_shmtx_t                   *mutex;       /* the zone's */
 };
 
 
@@ -75,6 +99,11 @@ typedef struct {
 
 static ngx_int_t ngx_http_b24trigger_oauth_load(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal);
+static ngx_int_t ngx_http_b24trigger_oauth_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_b24trigger_oauth_zone_pair(
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk,
+    ngx_uint_t fresh);
 static ngx_int_t ngx_http_b24trigger_oauth_pair(json_t *root,
     ngx_http_b24trigger_tokens_t *tk, time_t now);
 static time_t ngx_http_b24trigger_oauth_margin(
@@ -579,27 +608,152 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
 }
 
 
-size_t
-ngx_http_b24trigger_oauth_shm_size(void)
+/* the zone of the pairs, made when an OAuth portal is declared */
+
+ngx_int_t
+ngx_http_b24trigger_oauth_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf)
 {
-    return sizeof(ngx_http_b24trigger_tokens_t);
+    ngx_str_t                      name;
+    ngx_uint_t                     i;
+    ngx_shm_zone_t                *shm_zone;
+    ngx_http_b24trigger_portal_t  *portal;
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+        if (portal[i].oauth) {
+            break;
+        }
+    }
+
+    if (i == bmcf->portals.nelts) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&name, NGX_HTTP_B24TRIGGER_OAUTH_ZONE);
+
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     NGX_HTTP_B24TRIGGER_OAUTH_ZONE_SIZE,
+                                     &ngx_http_b24trigger_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "shared memory zone \"%V\" is taken", &name);
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_b24trigger_oauth_init_zone;
+    shm_zone->data = bmcf;
+
+    return NGX_OK;
 }
 
 
 /*
- * In the master at every configuration load: the pair of the state file
- * replaces the one in the zone when it differs (a new install, a first
- * start); the one in the zone is kept otherwise.
+ * In the master at every configuration load: a portal that stays keeps
+ * its pair (it may have been refreshed since the state file was read),
+ * a new portal gets one.
  */
 
-void
-ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
-    void *data, ngx_uint_t fresh)
+static ngx_int_t
+ngx_http_b24trigger_oauth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    size_t                             len;
+    ngx_uint_t                         i, fresh;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_b24trigger_portal_t      *portal;
+    ngx_http_b24trigger_oauth_sh_t    *sh;
+    ngx_http_b24trigger_oauth_node_t  *node;
+    ngx_http_b24trigger_main_conf_t   *bmcf;
+
+    bmcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shpool->data == NULL) {
+        sh = ngx_slab_alloc(shpool, sizeof(ngx_http_b24trigger_oauth_sh_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        sh->nodes = NULL;
+
+        shpool->data = sh;
+
+        len = sizeof(" in " NGX_HTTP_B24TRIGGER_OAUTH_ZONE " zone") - 1;
+
+        shpool->log_ctx = ngx_slab_alloc(shpool, len + 1);
+        if (shpool->log_ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(shpool->log_ctx,
+                   " in " NGX_HTTP_B24TRIGGER_OAUTH_ZONE " zone", len + 1);
+
+    } else {
+        sh = shpool->data;
+    }
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+
+        if (portal[i].oauth == NULL) {
+            continue;
+        }
+
+        for (node = sh->nodes; node; node = node->next) {
+            if (node->len == portal[i].name.len
+                && ngx_strncmp(node->name, portal[i].name.data, node->len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        fresh = 0;
+
+        if (node == NULL) {
+            node = ngx_slab_alloc(shpool,
+                                  sizeof(ngx_http_b24trigger_oauth_node_t)
+                                  + portal[i].name.len);
+            if (node == NULL) {
+                return NGX_ERROR;
+            }
+
+            node->len = portal[i].name.len;
+            ngx_memcpy(node->name, portal[i].name.data, node->len);
+
+            node->next = sh->nodes;
+            sh->nodes = node;
+
+            fresh = 1;
+        }
+
+        portal[i].oauth->mutex = &shpool->mutex;
+
+        ngx_http_b24trigger_oauth_zone_pair(&portal[i], &node->tokens, fresh);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The pair of the state file replaces the one in the zone when it differs
+ * (a new install, a first start); the one in the zone is kept otherwise.
+ */
+
+static void
+ngx_http_b24trigger_oauth_zone_pair(ngx_http_b24trigger_portal_t *portal,
+    ngx_http_b24trigger_tokens_t *tk, ngx_uint_t fresh)
 {
     ngx_uint_t                     version;
-    ngx_http_b24trigger_tokens_t  *tk, *loaded;
+    ngx_http_b24trigger_tokens_t  *loaded;
 
-    tk = data;
     loaded = portal->oauth->loaded;
 
     portal->oauth->tokens = tk;
@@ -702,7 +856,7 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
 
     oa = call->portal->oauth;
     tk = oa->tokens;
-    mutex = ngx_http_b24trigger_shm_mutex();
+    mutex = oa->mutex;
     now = ngx_time();
 
     ngx_shmtx_lock(mutex);
@@ -1132,7 +1286,7 @@ ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
 
     (void) ngx_http_b24trigger_oauth_store(log, portal, pair);
 
-    mutex = ngx_http_b24trigger_shm_mutex();
+    mutex = portal->oauth->mutex;
 
     ngx_shmtx_lock(mutex);
 
@@ -1220,7 +1374,7 @@ ngx_http_b24trigger_oauth_install_check(ngx_http_b24trigger_portal_t *portal,
         return "DOMAIN is another portal";
     }
 
-    mutex = ngx_http_b24trigger_shm_mutex();
+    mutex = oa->mutex;
 
     ngx_shmtx_lock(mutex);
 
@@ -1416,7 +1570,7 @@ ngx_http_b24trigger_oauth_fail(ngx_http_b24trigger_portal_t *portal,
     ngx_http_b24trigger_tokens_t  *tk;
 
     tk = portal->oauth->tokens;
-    mutex = ngx_http_b24trigger_shm_mutex();
+    mutex = portal->oauth->mutex;
 
     ngx_shmtx_lock(mutex);
 

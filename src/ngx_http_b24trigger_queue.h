@@ -4,10 +4,9 @@
  *
  * Never lose a trigger: the durable spool (ngx_http_b24trigger_spool.c),
  * the workers that deliver from it (ngx_http_b24trigger_delivery.c), the
- * module's own shared memory with the portals' leaky buckets
- * (ngx_http_b24trigger_shm.c) and the de-duplication zones
- * (ngx_http_b24trigger_dedup.c).  Only these files include this header,
- * plus the tables and the request flow that call into them.
+ * portals' leaky buckets (ngx_http_b24trigger_bucket.c) and the
+ * de-duplication zones (ngx_http_b24trigger_dedup.c): what each offers
+ * the others, the tables and the request flow.
  */
 
 
@@ -35,6 +34,8 @@ struct ngx_http_b24trigger_spool_s {
     ngx_msec_t                     backoff;
     ngx_msec_t                     backoff_max;
     ngx_uint_t                     concurrency;
+    ngx_shm_zone_t                *zone;       /* the bytes waiting, for
+                                                  max_size: spool.c's */
 };
 
 
@@ -50,8 +51,12 @@ char *ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
-off_t ngx_http_b24trigger_spool_count(ngx_log_t *log,
-    ngx_http_b24trigger_spool_t *spool);
+ngx_int_t ngx_http_b24trigger_spool_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+ngx_int_t ngx_http_b24trigger_spool_reserve(
+    ngx_http_b24trigger_spool_t *spool, off_t size);
+void ngx_http_b24trigger_spool_release(ngx_http_b24trigger_spool_t *spool,
+    off_t size);
 ngx_int_t ngx_http_b24trigger_spool_recover(ngx_log_t *log,
     ngx_http_b24trigger_spool_t *spool, ngx_uint_t start);
 u_char *ngx_http_b24trigger_spool_path(ngx_pool_t *pool, ngx_str_t *dir,
@@ -63,8 +68,8 @@ ngx_int_t ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,
 void ngx_http_b24trigger_delivery_kick(void);
 void ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle);
 
-/* ngx_http_b24trigger_shm.c */
-ngx_int_t ngx_http_b24trigger_shm_add(ngx_conf_t *cf,
+/* ngx_http_b24trigger_bucket.c */
+ngx_int_t ngx_http_b24trigger_bucket_init_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_main_conf_t *bmcf);
 ngx_uint_t ngx_http_b24trigger_bucket_take(
     ngx_http_b24trigger_portal_t *portal, ngx_msec_t max_wait,
@@ -72,11 +77,6 @@ ngx_uint_t ngx_http_b24trigger_bucket_take(
 void ngx_http_b24trigger_bucket_give_back(
     ngx_http_b24trigger_portal_t *portal);
 void ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call);
-ngx_shmtx_t *ngx_http_b24trigger_shm_mutex(void);
-ngx_int_t ngx_http_b24trigger_spool_reserve(
-    ngx_http_b24trigger_main_conf_t *bmcf, off_t size);
-void ngx_http_b24trigger_spool_release(
-    ngx_http_b24trigger_main_conf_t *bmcf, off_t size);
 
 /* ngx_http_b24trigger_dedup.c */
 char *ngx_http_b24trigger_dedup_zone(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -23,6 +23,17 @@
 #include <jansson.h>
 
 
+#define NGX_HTTP_B24TRIGGER_SPOOL_ZONE       "b24trigger_queue"
+#define NGX_HTTP_B24TRIGGER_SPOOL_ZONE_SIZE  (32 * 1024)
+
+
+typedef struct {
+    off_t                          bytes;      /* in queue/ and claim/ */
+} ngx_http_b24trigger_spool_sh_t;
+
+
+static ngx_int_t ngx_http_b24trigger_spool_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
 static char *ngx_http_b24trigger_spool_dir(ngx_conf_t *cf,
     ngx_http_b24trigger_spool_t *spool, ngx_str_t *dir, const char *sub);
 static ngx_int_t ngx_http_b24trigger_spool_enqueue_fail(
@@ -328,7 +339,7 @@ ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
     p = ngx_sprintf(name, "%V/%V.json", &spool->queue, &id);
     *p = '\0';
 
-    if (ngx_http_b24trigger_spool_reserve(bmcf, json.len) != NGX_OK) {
+    if (ngx_http_b24trigger_spool_reserve(spool, json.len) != NGX_OK) {
         return ngx_http_b24trigger_spool_enqueue_fail(r, ctx, 0,
                                                       "max_size reached");
     }
@@ -338,7 +349,7 @@ ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
         != NGX_OK)
     {
         err = ngx_errno;
-        ngx_http_b24trigger_spool_release(bmcf, json.len);
+        ngx_http_b24trigger_spool_release(spool, json.len);
         return ngx_http_b24trigger_spool_enqueue_fail(r, ctx, err, NULL);
     }
 
@@ -392,17 +403,145 @@ ngx_http_b24trigger_spool_enqueue_fail(ngx_http_request_t *r,
 }
 
 
-/* the bytes waiting in queue/ and claim/, for max_size (at config load) */
+/*
+ * The zone "b24trigger_queue", this file's own: the bytes waiting in
+ * queue/ and claim/, which max_size is checked against.  Made at
+ * postconfiguration, after the buckets' zone, so that the folders are
+ * checked (ngx_http_b24trigger_reach_check()) before the spool is read.
+ */
 
-off_t
-ngx_http_b24trigger_spool_count(ngx_log_t *log,
-    ngx_http_b24trigger_spool_t *spool)
+ngx_int_t
+ngx_http_b24trigger_spool_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf)
 {
-    return ngx_http_b24trigger_spool_dir_size(log, (char *) spool->queue.data,
-                                              0)
-           + ngx_http_b24trigger_spool_dir_size(log,
-                                                (char *) spool->claim.data,
-                                                1);
+    ngx_str_t                     name;
+    ngx_shm_zone_t               *shm_zone;
+    ngx_http_b24trigger_spool_t  *spool;
+
+    spool = bmcf->spool;
+
+    if (spool == NULL || bmcf->portals.nelts == 0) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&name, NGX_HTTP_B24TRIGGER_SPOOL_ZONE);
+
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     NGX_HTTP_B24TRIGGER_SPOOL_ZONE_SIZE,
+                                     &ngx_http_b24trigger_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "shared memory zone \"%V\" is taken", &name);
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_b24trigger_spool_init_zone;
+    shm_zone->data = spool;
+
+    spool->zone = shm_zone;
+
+    return NGX_OK;
+}
+
+
+/* in the master at every configuration load: the spool measured again */
+
+static ngx_int_t
+ngx_http_b24trigger_spool_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    size_t                           len;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_b24trigger_spool_t     *spool;
+    ngx_http_b24trigger_spool_sh_t  *sh;
+
+    spool = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shpool->data == NULL) {
+        sh = ngx_slab_alloc(shpool, sizeof(ngx_http_b24trigger_spool_sh_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        shpool->data = sh;
+
+        len = sizeof(" in " NGX_HTTP_B24TRIGGER_SPOOL_ZONE " zone") - 1;
+
+        shpool->log_ctx = ngx_slab_alloc(shpool, len + 1);
+        if (shpool->log_ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(shpool->log_ctx,
+                   " in " NGX_HTTP_B24TRIGGER_SPOOL_ZONE " zone", len + 1);
+
+    } else {
+        sh = shpool->data;
+    }
+
+    sh->bytes = ngx_http_b24trigger_spool_dir_size(shm_zone->shm.log,
+                                                   (char *) spool->queue.data,
+                                                   0)
+                + ngx_http_b24trigger_spool_dir_size(shm_zone->shm.log,
+                                                   (char *) spool->claim.data,
+                                                   1);
+
+    return NGX_OK;
+}
+
+
+/* max_size: the bytes of events not yet delivered */
+
+ngx_int_t
+ngx_http_b24trigger_spool_reserve(ngx_http_b24trigger_spool_t *spool,
+    off_t size)
+{
+    ngx_int_t                        rc;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_b24trigger_spool_sh_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) spool->zone->shm.addr;
+    sh = shpool->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (sh->bytes + size > spool->max_size) {
+        rc = NGX_DECLINED;
+
+    } else {
+        sh->bytes += size;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_b24trigger_spool_release(ngx_http_b24trigger_spool_t *spool,
+    off_t size)
+{
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_b24trigger_spool_sh_t  *sh;
+
+    if (spool->zone == NULL) {
+        return;
+    }
+
+    shpool = (ngx_slab_pool_t *) spool->zone->shm.addr;
+    sh = shpool->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    sh->bytes = (sh->bytes > size) ? sh->bytes - size : 0;
+
+    ngx_shmtx_unlock(&shpool->mutex);
 }
 
 
