@@ -46,11 +46,13 @@ struct ngx_http_b24trigger_spool_s {
 #define NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED  2   /* the portal's block */
 
 
+/* ngx_http_b24trigger_enqueue.c */
+ngx_int_t ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+
 /* ngx_http_b24trigger_spool.c */
 char *ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
-    ngx_http_b24trigger_ctx_t *ctx);
 ngx_int_t ngx_http_b24trigger_spool_init_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_main_conf_t *bmcf);
 ngx_int_t ngx_http_b24trigger_spool_reserve(
