@@ -46,6 +46,22 @@ typedef struct {
 } ngx_http_b24trigger_url_t;
 
 
+/*
+ * How a portal's calls are authorised when the URL's secret is not
+ * enough: the OAuth client installs these on its portals at configuration
+ * time (as an upstream module gives nginx its handlers), and the portal
+ * client calls them, never the OAuth file by name.
+ */
+
+typedef struct {
+    /* the call with a token, now or once there is one; it goes on
+       through ngx_http_b24trigger_call_send() or _call_finish() */
+    ngx_int_t                    (*start)(ngx_http_b24trigger_call_t *call);
+    /* the portal answered: NGX_AGAIN when the call is repeated */
+    ngx_int_t                    (*done)(ngx_http_b24trigger_call_t *call);
+} ngx_http_b24trigger_auth_t;
+
+
 /* a Bitrix24 portal: an incoming-webhook URL, or an OAuth application */
 
 typedef struct {
@@ -60,6 +76,7 @@ typedef struct {
     ngx_str_t                      execute_url; /* OAuth: url +
                                                    ...trigger.execute */
     ngx_http_b24trigger_oauth_t   *oauth;     /* NULL: a webhook */
+    ngx_http_b24trigger_auth_t    *auth;      /* oauth.c's, or NULL */
     ngx_msec_t                     timeout;
     ngx_msec_t                     connect_timeout;
     ngx_uint_t                     rate;       /* requests per 1000 s */
@@ -280,8 +297,6 @@ char *ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
     ngx_str_t *client_id, ngx_str_t *secret, ngx_str_t *server);
 ngx_int_t ngx_http_b24trigger_oauth_init_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_main_conf_t *bmcf);
-ngx_int_t ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call);
-ngx_int_t ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call);
 
 /* the worker user's way to the module's folders (reach.c) */
 ngx_int_t ngx_http_b24trigger_reach_add(ngx_conf_t *cf, ngx_str_t *dir,

@@ -108,6 +108,10 @@ static ngx_int_t ngx_http_b24trigger_oauth_pair(json_t *root,
     ngx_http_b24trigger_tokens_t *tk, time_t now);
 static time_t ngx_http_b24trigger_oauth_margin(
     ngx_http_b24trigger_tokens_t *tk);
+static ngx_int_t ngx_http_b24trigger_oauth_start(
+    ngx_http_b24trigger_call_t *call);
+static ngx_int_t ngx_http_b24trigger_oauth_done(
+    ngx_http_b24trigger_call_t *call);
 static ngx_int_t ngx_http_b24trigger_oauth_go(
     ngx_http_b24trigger_call_t *call);
 static ngx_int_t ngx_http_b24trigger_oauth_wait(
@@ -132,6 +136,12 @@ static ngx_int_t ngx_http_b24trigger_oauth_store(ngx_log_t *log,
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk);
 static u_char *ngx_http_b24trigger_oauth_arg(u_char *p, const char *name,
     u_char *value, size_t len);
+
+
+static ngx_http_b24trigger_auth_t  ngx_http_b24trigger_oauth_auth = {
+    ngx_http_b24trigger_oauth_start,
+    ngx_http_b24trigger_oauth_done
+};
 
 
 /*
@@ -426,6 +436,10 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
     if (ngx_http_b24trigger_oauth_load(cf, portal) != NGX_OK) {
         return NGX_CONF_ERROR;
     }
+
+    /* the portal client asks this file for its tokens through these */
+
+    portal->auth = &ngx_http_b24trigger_oauth_auth;
 
     return NGX_CONF_OK;
 }
@@ -778,7 +792,7 @@ ngx_http_b24trigger_oauth_zone_pair(ngx_http_b24trigger_portal_t *portal,
 
 /* a call to an OAuth portal: with the token, or once there is one */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call)
 {
     ngx_int_t  rc;
@@ -799,7 +813,7 @@ ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call)
  * refresh and the call once more (NGX_AGAIN); NGX_OK: the call is over.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call)
 {
     ngx_int_t  rc;

@@ -741,11 +741,11 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
     call->fallback = 0;
     call->spent = 0;
 
-    if (call->portal->oauth) {
+    if (call->portal->auth) {
 
         /* with a token, now or once it is refreshed (oauth.c) */
 
-        if (ngx_http_b24trigger_oauth_start(call) != NGX_OK) {
+        if (call->portal->auth->start(call) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -1134,8 +1134,8 @@ ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
         return;
     }
 
-    if (call->portal->oauth
-        && ngx_http_b24trigger_oauth_done(call) == NGX_AGAIN)
+    if (call->portal->auth
+        && call->portal->auth->done(call) == NGX_AGAIN)
     {
         /* repeated with a refreshed token */
         return;
