@@ -159,7 +159,7 @@ struct ngx_http_b24trigger_verify_s {
     ngx_str_set(&(vd)->error, err); ngx_str_set(&(vd)->reason, why)
 
 
-/* ngx_http_b24trigger_verify.c */
+/* ngx_http_b24trigger_verify_common.c */
 ngx_table_elt_t *ngx_http_b24trigger_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_uint_t n);
 ngx_int_t ngx_http_b24trigger_secure_equal(u_char *a, size_t alen,
