@@ -14,8 +14,6 @@
 
 #include "ngx_http_b24trigger_queue.h"
 
-#include <jansson.h>
-
 
 static ngx_int_t ngx_http_b24trigger_enqueue_fail(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx, ngx_err_t err, const char *what);
@@ -31,13 +29,12 @@ ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
     u_char                           *tmp, *name, *p;
-    size_t                            len;
-    json_t                           *root;
-    ngx_str_t                         id, json, loc;
+    ngx_str_t                         id, json;
     ngx_msec_t                        now;
     ngx_err_t                         err;
     ngx_http_core_loc_conf_t         *clcf;
     ngx_http_b24trigger_spool_t      *spool;
+    ngx_http_b24trigger_record_t      rec;
     ngx_http_b24trigger_loc_conf_t   *blcf;
     ngx_http_b24trigger_main_conf_t  *bmcf;
     u_char                            buf[64];
@@ -56,41 +53,19 @@ ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
                          (uint32_t) ngx_random())
              - buf;
 
-    loc = clcf->name;
+    ngx_memzero(&rec, sizeof(ngx_http_b24trigger_record_t));
 
-    root = json_pack("{s:s%,s:s%,s:s%,s:s%,s:I,s:I,s:s%}",
-                     "id", id.data, id.len,
-                     "portal", blcf->portal->name.data,
-                     blcf->portal->name.len,
-                     "target", ctx->target.data, ctx->target.len,
-                     "code", ctx->code.data ? (char *) ctx->code.data : "",
-                     ctx->code.len,
-                     "received", (json_int_t) now,
-                     "attempts", (json_int_t) 0,
-                     "location", loc.data, loc.len);
-    if (root == NULL) {
+    rec.id = id;
+    rec.portal = blcf->portal->name;
+    rec.target = ctx->target;
+    rec.code = ctx->code;
+    rec.location = clcf->name;
+    rec.method = blcf->method;
+    rec.received = now;
+
+    if (ngx_http_b24trigger_event_write(r->pool, &rec, &json) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
-
-    if (blcf->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE
-        && json_object_set_new(root, "method", json_string("execute")) != 0)
-    {
-        json_decref(root);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    len = json_dumpb(root, NULL, 0, JSON_COMPACT);
-
-    json.data = ngx_pnalloc(r->pool, len + 1);
-    if (json.data == NULL) {
-        json_decref(root);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json.len = json_dumpb(root, (char *) json.data, len, JSON_COMPACT);
-    json_decref(root);
-
-    json.data[json.len++] = '\n';
 
     tmp = ngx_pnalloc(r->pool, spool->tmp.len + NGX_INT64_LEN + id.len
                                + sizeof("/..tmp"));

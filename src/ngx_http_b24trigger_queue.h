@@ -39,12 +39,50 @@ struct ngx_http_b24trigger_spool_s {
 };
 
 
+/* an event's "id", a part of file names: [A-Za-z0-9._-], no "..", no "/" */
+#define NGX_HTTP_B24TRIGGER_EVENT_ID_MAX    128
+
+
+/* a queued event (ngx_http_b24trigger_event.c says the format) */
+
+typedef struct {
+    void                          *root;       /* the JSON: event.c's */
+    ngx_str_t                      id;
+    ngx_str_t                      portal;
+    ngx_str_t                      target;
+    ngx_str_t                      code;
+    ngx_str_t                      location;
+    ngx_uint_t                     method;     /* b24trigger_method */
+    int64_t                        received;   /* ms */
+    ngx_uint_t                     attempts;   /* calls made */
+    unsigned                       dead:1;     /* a dead letter moved
+                                                  back by hand */
+} ngx_http_b24trigger_record_t;
+
+
 /* the bucket gives way: a call may go now, later, or not in time */
 
 #define NGX_HTTP_B24TRIGGER_BUCKET_OK       0
 #define NGX_HTTP_B24TRIGGER_BUCKET_FULL     1   /* our own bucket */
 #define NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED  2   /* the portal's block */
 
+
+/* ngx_http_b24trigger_event.c */
+ngx_int_t ngx_http_b24trigger_event_write(ngx_pool_t *pool,
+    ngx_http_b24trigger_record_t *rec, ngx_str_t *out);
+ngx_int_t ngx_http_b24trigger_event_read(ngx_http_b24trigger_record_t *rec,
+    u_char *buf, size_t len, const char **why);
+ngx_int_t ngx_http_b24trigger_event_replay(ngx_http_b24trigger_record_t *rec,
+    int64_t now);
+ngx_int_t ngx_http_b24trigger_event_failed(ngx_http_b24trigger_record_t *rec,
+    ngx_http_b24trigger_call_t *call, const char *outcome, int64_t now);
+ngx_int_t ngx_http_b24trigger_event_retry(ngx_http_b24trigger_record_t *rec,
+    int64_t next);
+ngx_int_t ngx_http_b24trigger_event_dead(ngx_http_b24trigger_record_t *rec,
+    const char *reason, int64_t now);
+u_char *ngx_http_b24trigger_event_dump(ngx_pool_t *pool,
+    ngx_http_b24trigger_record_t *rec, ngx_uint_t indent, size_t *len);
+void ngx_http_b24trigger_event_free(ngx_http_b24trigger_record_t *rec);
 
 /* ngx_http_b24trigger_enqueue.c */
 ngx_int_t ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
