@@ -392,9 +392,7 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_b24trigger_loc_conf_t *prev = parent;
     ngx_http_b24trigger_loc_conf_t *conf = child;
 
-    ngx_uint_t                        i;
     ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_b24trigger_portal_t     *portal;
     ngx_http_b24trigger_main_conf_t  *bmcf;
 
     ngx_conf_merge_ptr_value(conf->target, prev->target, NULL);
@@ -457,17 +455,7 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* a relaying location: resolve the portal, refuse what is unsafe */
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
 
-    portal = bmcf->portals.elts;
-
-    for (i = 0; i < bmcf->portals.nelts; i++) {
-        if (portal[i].name.len == conf->portal_name.len
-            && ngx_strncmp(portal[i].name.data, conf->portal_name.data,
-                           conf->portal_name.len) == 0)
-        {
-            conf->portal = &portal[i];
-            break;
-        }
-    }
+    conf->portal = ngx_http_b24trigger_portal_find(bmcf, &conf->portal_name);
 
     if (conf->portal == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -555,25 +543,13 @@ static char *
 ngx_http_b24trigger_merge_install(ngx_conf_t *cf,
     ngx_http_b24trigger_loc_conf_t *conf)
 {
-    ngx_uint_t                        i;
     ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_b24trigger_portal_t     *portal;
     ngx_http_b24trigger_main_conf_t  *bmcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
 
-    portal = bmcf->portals.elts;
-
-    for (i = 0; i < bmcf->portals.nelts; i++) {
-        if (portal[i].name.len == conf->install_name.len
-            && ngx_strncmp(portal[i].name.data, conf->install_name.data,
-                           conf->install_name.len) == 0)
-        {
-            conf->install = &portal[i];
-            break;
-        }
-    }
+    conf->install = ngx_http_b24trigger_portal_find(bmcf, &conf->install_name);
 
     if (conf->install == NULL || conf->install->oauth == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -617,17 +593,10 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_null(&client_secret);
     ngx_str_null(&server);
 
-    portal = bmcf->portals.elts;
-
-    for (i = 0; i < bmcf->portals.nelts; i++) {
-        if (portal[i].name.len == value[1].len
-            && ngx_strncmp(portal[i].name.data, value[1].data, value[1].len)
-               == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate portal \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_b24trigger_portal_find(bmcf, &value[1])) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate portal \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     portal = ngx_array_push(&bmcf->portals);

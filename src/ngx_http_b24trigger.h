@@ -275,6 +275,8 @@ ngx_str_t *ngx_http_b24trigger_log_value(ngx_pool_t *pool,
     ngx_str_t *value);
 
 /* portal URLs and the call (ngx_http_b24trigger_portal.c) */
+ngx_http_b24trigger_portal_t *ngx_http_b24trigger_portal_find(
+    ngx_http_b24trigger_main_conf_t *bmcf, ngx_str_t *name);
 char *ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *url);
 ngx_int_t ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call);

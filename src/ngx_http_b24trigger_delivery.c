@@ -553,14 +553,12 @@ static ngx_int_t
 ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
     ngx_http_b24trigger_event_t *ev)
 {
-    u_char                        *buf, *to;
-    ssize_t                        n;
-    ngx_fd_t                       fd;
-    ngx_uint_t                     i;
-    ngx_file_info_t                fi;
-    const char                    *why;
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_b24trigger_portal_t  *portal;
+    u_char              *buf, *to;
+    ssize_t              n;
+    ngx_fd_t             fd;
+    ngx_file_info_t      fi;
+    const char          *why;
+    ngx_pool_cleanup_t  *cln;
 
     why = NULL;
 
@@ -634,18 +632,7 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
         goto invalid;
     }
 
-    portal = d->bmcf->portals.elts;
-
-    for (i = 0; i < d->bmcf->portals.nelts; i++) {
-        if (portal[i].name.len == ev->rec.portal.len
-            && ngx_strncmp(portal[i].name.data, ev->rec.portal.data,
-                           ev->rec.portal.len)
-               == 0)
-        {
-            ev->portal = &portal[i];
-            break;
-        }
-    }
+    ev->portal = ngx_http_b24trigger_portal_find(d->bmcf, &ev->rec.portal);
 
 
     if (ev->portal == NULL) {

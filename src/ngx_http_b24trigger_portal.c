@@ -244,6 +244,29 @@ ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
 }
 
 
+/* the portal of that name, as b24trigger_portal declared it, or NULL */
+
+ngx_http_b24trigger_portal_t *
+ngx_http_b24trigger_portal_find(ngx_http_b24trigger_main_conf_t *bmcf,
+    ngx_str_t *name)
+{
+    ngx_uint_t                     i;
+    ngx_http_b24trigger_portal_t  *portal;
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+        if (portal[i].name.len == name->len
+            && ngx_strncmp(portal[i].name.data, name->data, name->len) == 0)
+        {
+            return &portal[i];
+        }
+    }
+
+    return NULL;
+}
+
+
 /*
  * An incoming webhook is "https://HOST[:PORT][/PREFIX]/rest/USER/SECRET/";
  * the method is appended per call.  Plain http only for loopback hosts.
