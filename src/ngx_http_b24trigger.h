@@ -141,21 +141,64 @@ typedef struct {
 } ngx_http_b24trigger_loc_conf_t;
 
 
-/* the series of b24trigger_status, in the order they are shown */
+/*
+ * The series of b24trigger_status, in the order they are shown: the one
+ * list of them, from which both the indexes NGX_HTTP_B24TRIGGER_M_* below
+ * and the table of names in the status page (the stats file) are made.
+ * M(INDEX, Prometheus name, JSON name, type, help, label, label); the
+ * parts of the latency histogram come last, shown with it, not alone.
+ */
 
-#define NGX_HTTP_B24TRIGGER_M_WEBHOOKS        0
-#define NGX_HTTP_B24TRIGGER_M_REJECTIONS      1
-#define NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS    2
-#define NGX_HTTP_B24TRIGGER_M_IN_FLIGHT       3
-#define NGX_HTTP_B24TRIGGER_M_LATENCY         4
-#define NGX_HTTP_B24TRIGGER_M_BUCKET_LEVEL    5
-#define NGX_HTTP_B24TRIGGER_M_QUEUE_WAITING   6
-#define NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED   7
-#define NGX_HTTP_B24TRIGGER_M_QUEUE_OLDEST    8
-#define NGX_HTTP_B24TRIGGER_M_DEAD_LETTERS    9
-#define NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET  10  /* parts, not shown */
-#define NGX_HTTP_B24TRIGGER_M_LATENCY_SUM     11  /* on their own */
-#define NGX_HTTP_B24TRIGGER_M_QUEUE_ARRIVAL   12
+#define NGX_HTTP_B24TRIGGER_METRICS(M)                                        \
+    M(WEBHOOKS, "b24trigger_webhooks_total", "webhooks", "counter",           \
+      "Webhooks handled, by location and result.",                            \
+      "location", "result")                                                   \
+    M(REJECTIONS, "b24trigger_rejections_total", "rejections", "counter",     \
+      "Webhooks refused, by location and reason.",                            \
+      "location", "reason")                                                   \
+    M(PORTAL_CALLS, "b24trigger_portal_calls_total", "portal_calls",          \
+      "counter",                                                              \
+      "Calls to the portal, by portal and outcome (ok or the Bitrix24 "       \
+      "error code).",                                                         \
+      "portal", "outcome")                                                    \
+    M(IN_FLIGHT, "b24trigger_portal_calls_in_flight",                         \
+      "portal_calls_in_flight", "gauge",                                      \
+      "Calls to the portal waiting for an answer.",                           \
+      "portal", NULL)                                                         \
+    M(LATENCY, "b24trigger_portal_latency_seconds", "portal_latency_seconds", \
+      "histogram", "Time from sending a call to its answer.",                 \
+      "portal", NULL)                                                         \
+    M(BUCKET_LEVEL, "b24trigger_bucket_level", "bucket_level", "gauge",       \
+      "Calls in the portal's leaky bucket now (it admits up to burst).",      \
+      "portal", NULL)                                                         \
+    M(QUEUE_WAITING, "b24trigger_queue_waiting", "queue_waiting", "gauge",    \
+      "Events waiting in the spool, as the last full scan found them.",       \
+      "queue", NULL)                                                          \
+    M(QUEUE_CLAIMED, "b24trigger_queue_delivering", "queue_delivering",       \
+      "gauge", "Events claimed by a worker and being delivered.",             \
+      "queue", NULL)                                                          \
+    M(QUEUE_OLDEST, "b24trigger_queue_oldest_seconds",                        \
+      "queue_oldest_seconds", "gauge",                                        \
+      "Age of the oldest event waiting in the spool.",                        \
+      "queue", NULL)                                                          \
+    M(DEAD_LETTERS, "b24trigger_dead_letters", "dead_letters", "gauge",       \
+      "Events in the dead-letter folder.",                                    \
+      "queue", NULL)                                                          \
+    M(LATENCY_BUCKET, "b24trigger_portal_latency_seconds_bucket",             \
+      NULL, NULL, NULL, "portal", "le")                                       \
+    M(LATENCY_SUM, "b24trigger_portal_latency_seconds_sum",                   \
+      NULL, NULL, NULL, "portal", NULL)                                       \
+    M(QUEUE_ARRIVAL, "b24trigger_queue_arrival",                              \
+      NULL, NULL, NULL, "queue", NULL)
+
+
+#define NGX_HTTP_B24TRIGGER_METRIC_INDEX(id, name, json, type, help, l1, l2)  \
+    NGX_HTTP_B24TRIGGER_M_ ## id,
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_METRICS(NGX_HTTP_B24TRIGGER_METRIC_INDEX)
+    NGX_HTTP_B24TRIGGER_M_NUMBER
+} ngx_http_b24trigger_metric_e;
 
 
 /* how a webhook ended, also $b24trigger_result */
