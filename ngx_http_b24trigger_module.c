@@ -10,8 +10,8 @@
 
 
 #include "ngx_http_b24trigger.h"
-#include "ngx_http_b24trigger_curl.h"
-#include "ngx_http_b24trigger_http.h"
+#include "ngx_http_b24trigger_portal_curl.h"
+#include "ngx_http_b24trigger_portal_http.h"
 #include "ngx_http_b24trigger_verify.h"
 #include "ngx_http_b24trigger_fields.h"
 #include "ngx_http_b24trigger_queue.h"

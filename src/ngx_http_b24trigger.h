@@ -83,7 +83,7 @@ typedef struct {
     ngx_uint_t                     burst;
     ngx_msec_t                     wait;
     void                          *bucket;    /* in shared memory */
-    void                          *peer;      /* its address (http.c);
+    void                          *peer;      /* its address (portal_http.c);
                                                  NULL: libcurl's */
     unsigned                       loopback:1;
 } ngx_http_b24trigger_portal_t;
@@ -349,7 +349,7 @@ ngx_int_t ngx_http_b24trigger_reach_add(ngx_conf_t *cf, ngx_str_t *dir,
 ngx_int_t ngx_http_b24trigger_reach_check(
     ngx_http_b24trigger_main_conf_t *bmcf, ngx_log_t *log);
 
-/* the install handler (ngx_http_b24trigger_install.c) */
+/* the install handler (ngx_http_b24trigger_oauth_install.c) */
 ngx_int_t ngx_http_b24trigger_install_handler(ngx_http_request_t *r);
 
 /* only signed data decides (ngx_http_b24trigger_trust.c) */
@@ -383,7 +383,7 @@ u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
 ngx_uint_t ngx_http_b24trigger_bucket_level(
     ngx_http_b24trigger_portal_t *portal);
 
-/* counters and the status location (ngx_http_b24trigger_stats.c) */
+/* counters and the status location (ngx_http_b24trigger_status.c) */
 ngx_int_t ngx_http_b24trigger_stats_init_conf(ngx_conf_t *cf);
 void ngx_http_b24trigger_stats_init_process(
     ngx_http_b24trigger_main_conf_t *bmcf);

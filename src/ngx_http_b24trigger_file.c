@@ -3,10 +3,10 @@
  * Copyright (C) b24trigger authors
  *
  * The one writer of the module's files: the spool's events
- * (ngx_http_b24trigger_spool.c, ngx_http_b24trigger_delivery.c) and the
- * OAuth state file with its tokens (ngx_http_b24trigger_oauth.c).  A file
- * is private (0600) and appears whole under its name or not at all.
- * Knows paths and bytes, nothing of what is in them.
+ * (ngx_http_b24trigger_queue_enqueue.c, ngx_http_b24trigger_queue_delivery.c)
+ * and the OAuth state file with its tokens (ngx_http_b24trigger_oauth.c).
+ * A file is private (0600) and appears whole under its name or not at
+ * all.  Knows paths and bytes, nothing of what is in them.
  */
 
 

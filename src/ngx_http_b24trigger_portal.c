@@ -13,9 +13,9 @@
 
 
 #include "ngx_http_b24trigger.h"
-#include "ngx_http_b24trigger_curl.h"
-#include "ngx_http_b24trigger_http.h"
-#include "ngx_http_b24trigger_parse.h"
+#include "ngx_http_b24trigger_portal_curl.h"
+#include "ngx_http_b24trigger_portal_http.h"
+#include "ngx_http_b24trigger_body_parse.h"
 #include "ngx_http_b24trigger_queue.h"
 
 #include <jansson.h>

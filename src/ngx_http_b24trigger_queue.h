@@ -2,8 +2,8 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * Never lose a trigger: the durable spool (ngx_http_b24trigger_spool.c),
- * the workers that deliver from it (ngx_http_b24trigger_delivery.c), the
+ * Never lose a trigger: the durable spool (ngx_http_b24trigger_queue_spool.c),
+ * the workers that deliver from it (ngx_http_b24trigger_queue_delivery.c), the
  * portals' leaky buckets (ngx_http_b24trigger_bucket.c) and the
  * de-duplication zones (ngx_http_b24trigger_dedup.c): what each offers
  * the others, the tables and the request flow.
@@ -35,7 +35,7 @@ struct ngx_http_b24trigger_spool_s {
     ngx_msec_t                     backoff_max;
     ngx_uint_t                     concurrency;
     ngx_shm_zone_t                *zone;       /* the bytes waiting, for
-                                                  max_size: spool.c's */
+                                                  max_size: the spool's */
 };
 
 
@@ -43,10 +43,10 @@ struct ngx_http_b24trigger_spool_s {
 #define NGX_HTTP_B24TRIGGER_EVENT_ID_MAX    128
 
 
-/* a queued event (ngx_http_b24trigger_event.c says the format) */
+/* a queued event (ngx_http_b24trigger_queue_event.c says the format) */
 
 typedef struct {
-    void                          *root;       /* the JSON: event.c's */
+    void                          *root;       /* the JSON, opaque */
     ngx_str_t                      id;
     ngx_str_t                      portal;
     ngx_str_t                      target;
@@ -67,7 +67,7 @@ typedef struct {
 #define NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED  2   /* the portal's block */
 
 
-/* ngx_http_b24trigger_event.c */
+/* ngx_http_b24trigger_queue_event.c */
 ngx_int_t ngx_http_b24trigger_event_write(ngx_pool_t *pool,
     ngx_http_b24trigger_record_t *rec, ngx_str_t *out);
 ngx_int_t ngx_http_b24trigger_event_read(ngx_http_b24trigger_record_t *rec,
@@ -84,11 +84,11 @@ u_char *ngx_http_b24trigger_event_dump(ngx_pool_t *pool,
     ngx_http_b24trigger_record_t *rec, ngx_uint_t indent, size_t *len);
 void ngx_http_b24trigger_event_free(ngx_http_b24trigger_record_t *rec);
 
-/* ngx_http_b24trigger_enqueue.c */
+/* ngx_http_b24trigger_queue_enqueue.c */
 ngx_int_t ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 
-/* ngx_http_b24trigger_spool.c */
+/* ngx_http_b24trigger_queue_spool.c */
 char *ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 ngx_int_t ngx_http_b24trigger_spool_init_conf(ngx_conf_t *cf,
@@ -102,7 +102,7 @@ ngx_int_t ngx_http_b24trigger_spool_recover(ngx_log_t *log,
 u_char *ngx_http_b24trigger_spool_path(ngx_pool_t *pool, ngx_str_t *dir,
     ngx_str_t *name);
 
-/* ngx_http_b24trigger_delivery.c */
+/* ngx_http_b24trigger_queue_delivery.c */
 ngx_int_t ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 void ngx_http_b24trigger_delivery_kick(void);

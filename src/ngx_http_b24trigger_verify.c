@@ -7,7 +7,7 @@
  * the dispatch, "none" and "token".  The HMAC schemes live in
  * ngx_http_b24trigger_verify_hmac.c, the digests over body fields in
  * ngx_http_b24trigger_verify_digest.c, the header grammars in
- * ngx_http_b24trigger_sig.c, what they all use in
+ * ngx_http_b24trigger_verify_sig.c, what they all use in
  * ngx_http_b24trigger_verify_common.c.  Knows HTTP requests and secrets;
  * knows nothing about Bitrix24.  No secret, key or computed signature is
  * ever logged, at any level.

@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_b24trigger_verify.h"
-#include "ngx_http_b24trigger_sig.h"
+#include "ngx_http_b24trigger_verify_sig.h"
 
 
 #define NGX_HTTP_B24TRIGGER_TOLERANCE    300

@@ -10,8 +10,8 @@
  *      [,"last_error":{"outcome","status","error","error_description",
  *                      "detail","at"}][,"dead":{"reason","at"}]}
  *
- * written by the request path (ngx_http_b24trigger_enqueue.c), read and
- * updated by delivery (ngx_http_b24trigger_delivery.c): the one place
+ * written by the request path (ngx_http_b24trigger_queue_enqueue.c), read and
+ * updated by delivery (ngx_http_b24trigger_queue_delivery.c): the one place
  * where the format is said.  Members it does not know are kept as they
  * are.  Knows JSON, nothing of files, requests or the portal's answers
  * beyond what a finished call reports.

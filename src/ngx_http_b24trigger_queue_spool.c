@@ -12,8 +12,8 @@
  * created at configuration load and owned by the worker user; the bytes
  * waiting, in a zone of this file's own, which max_size is checked
  * against; returning the claims of processes that are gone.  An event is
- * put in by ngx_http_b24trigger_enqueue.c on the request path; what
- * happens to a claimed event lives in ngx_http_b24trigger_delivery.c.
+ * put in by ngx_http_b24trigger_queue_enqueue.c on the request path; what
+ * happens to a claimed event lives in ngx_http_b24trigger_queue_delivery.c.
  */
 
 

@@ -6,8 +6,8 @@
  * to the spool (write, fsync, rename, fsync of the directory: the one
  * blocking disk write of the module), the delivery of this worker is
  * woken, and the sender hears 202 with the event's id, or 503 when the
- * spool cannot take it.  The spool (ngx_http_b24trigger_spool.c) knows
- * nothing of requests; delivery (ngx_http_b24trigger_delivery.c) nothing
+ * spool cannot take it.  The spool (ngx_http_b24trigger_queue_spool.c) knows
+ * nothing of requests; delivery (ngx_http_b24trigger_queue_delivery.c) nothing
  * of this file.
  */
 
