@@ -33,10 +33,10 @@
  * a token this close to its expiry is refreshed before it is used; a
  * token living less than twice as long, at half its lifetime
  */
-#define NGX_HTTP_B24TRIGGER_OAUTH_MARGIN  60
+#define NGX_HTTP_B24TRIGGER_OAUTH_MARGIN_SEC  60
 
 /* how often a call waiting for another worker's refresh looks again */
-#define NGX_HTTP_B24TRIGGER_OAUTH_POLL    50
+#define NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS     50
 
 
 /* the pair, in shared memory; guarded by the zone's mutex */
@@ -931,7 +931,7 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
         /* another call, here or in another worker, refreshes it */
         ngx_shmtx_unlock(mutex);
         return ngx_http_b24trigger_oauth_wait(call,
-                                              NGX_HTTP_B24TRIGGER_OAUTH_POLL);
+                                         NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS);
     }
 
     tk->refreshing = now;
@@ -951,7 +951,7 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
     ngx_explicit_memzero(refresh, len);
 
     return ngx_http_b24trigger_oauth_wait(call,
-                                          NGX_HTTP_B24TRIGGER_OAUTH_POLL);
+                                          NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS);
 
 send:
 
@@ -995,10 +995,10 @@ static time_t
 ngx_http_b24trigger_oauth_margin(ngx_http_b24trigger_tokens_t *tk)
 {
     if (tk->lifetime == 0) {
-        return NGX_HTTP_B24TRIGGER_OAUTH_MARGIN;
+        return NGX_HTTP_B24TRIGGER_OAUTH_MARGIN_SEC;
     }
 
-    return ngx_min(NGX_HTTP_B24TRIGGER_OAUTH_MARGIN, tk->lifetime / 2);
+    return ngx_min(NGX_HTTP_B24TRIGGER_OAUTH_MARGIN_SEC, tk->lifetime / 2);
 }
 
 

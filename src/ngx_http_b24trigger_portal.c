@@ -23,6 +23,9 @@
 
 #define NGX_HTTP_B24TRIGGER_METHOD  "crm.automation.trigger"
 
+/* what of the portal's "error" and words is kept, logged and echoed */
+#define NGX_HTTP_B24TRIGGER_ANSWER_STRING_MAX  512
+
 
 static ngx_int_t ngx_http_b24trigger_call_transfer(
     ngx_http_b24trigger_call_t *call, u_char *url);
@@ -1466,7 +1469,7 @@ ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool, ngx_str_t *value,
 {
     size_t  len;
 
-    len = ngx_min(value->len, 512);
+    len = ngx_min(value->len, NGX_HTTP_B24TRIGGER_ANSWER_STRING_MAX);
 
     dst->data = ngx_pnalloc(pool, len + 1);
     if (dst->data == NULL) {

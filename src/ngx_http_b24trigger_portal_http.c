@@ -32,7 +32,7 @@
 
 
 #define NGX_HTTP_B24TRIGGER_HTTP_IDLE        64    /* per portal, worker */
-#define NGX_HTTP_B24TRIGGER_HTTP_IDLE_TIME   60000
+#define NGX_HTTP_B24TRIGGER_HTTP_IDLE_MS     60000
 #define NGX_HTTP_B24TRIGGER_HTTP_BUF         4096
 
 
@@ -1409,7 +1409,7 @@ ngx_http_b24trigger_http_keep(ngx_http_b24trigger_http_t *h)
     c->read->handler = ngx_http_b24trigger_http_idle;
     c->write->handler = ngx_http_b24trigger_http_idle_write;
 
-    ngx_add_timer(c->read, NGX_HTTP_B24TRIGGER_HTTP_IDLE_TIME);
+    ngx_add_timer(c->read, NGX_HTTP_B24TRIGGER_HTTP_IDLE_MS);
 
     if (c->read->ready) {
         /* perhaps only the end of a full read: look */

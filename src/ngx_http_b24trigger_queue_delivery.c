@@ -19,12 +19,24 @@
 
 #include <dirent.h>
 
-#define NGX_HTTP_B24TRIGGER_SCAN_BATCH   256
-#define NGX_HTTP_B24TRIGGER_SCAN_IDLE    1000
-#define NGX_HTTP_B24TRIGGER_DEAD_EVERY   5       /* s, between counts */
-#define NGX_HTTP_B24TRIGGER_KICK         20
-#define NGX_HTTP_B24TRIGGER_RECOVER      30000
-#define NGX_HTTP_B24TRIGGER_EVENT_MAX    65536
+
+/* the entries of queue/ read in one pass of the scan */
+#define NGX_HTTP_B24TRIGGER_SCAN_BATCH       256
+
+/* the longest a worker sleeps between passes when nothing is due */
+#define NGX_HTTP_B24TRIGGER_SCAN_IDLE_MS     1000
+
+/* the dead letters are counted for the status page at most this often */
+#define NGX_HTTP_B24TRIGGER_DEAD_COUNT_SEC   5
+
+/* more to do (an event queued here, more due): the next pass this soon */
+#define NGX_HTTP_B24TRIGGER_KICK_MS          20
+
+/* how often the claims of workers that are gone are returned */
+#define NGX_HTTP_B24TRIGGER_RECOVER_MS       30000
+
+/* a file larger than this is no event of ours: a dead letter as it is */
+#define NGX_HTTP_B24TRIGGER_EVENT_MAX_BYTES  65536
 
 
 typedef struct {
@@ -160,7 +172,7 @@ ngx_http_b24trigger_delivery_kick(void)
 
     if (d->tick.timer_set
         && (ngx_msec_int_t) (d->tick.timer.key - ngx_current_msec)
-           <= NGX_HTTP_B24TRIGGER_KICK)
+           <= NGX_HTTP_B24TRIGGER_KICK_MS)
     {
         return;
     }
@@ -169,7 +181,7 @@ ngx_http_b24trigger_delivery_kick(void)
         ngx_del_timer(&d->tick);
     }
 
-    ngx_add_timer(&d->tick, NGX_HTTP_B24TRIGGER_KICK);
+    ngx_add_timer(&d->tick, NGX_HTTP_B24TRIGGER_KICK_MS);
 }
 
 
@@ -233,7 +245,7 @@ ngx_http_b24trigger_delivery_tick(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_current_msec - d->recovered >= NGX_HTTP_B24TRIGGER_RECOVER) {
+    if (ngx_current_msec - d->recovered >= NGX_HTTP_B24TRIGGER_RECOVER_MS) {
         d->recovered = ngx_current_msec;
         (void) ngx_http_b24trigger_spool_recover(&d->log, d->spool, 0);
     }
@@ -261,7 +273,7 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
     ngx_msec_t       wait;
     struct dirent   *de;
 
-    wait = NGX_HTTP_B24TRIGGER_SCAN_IDLE;
+    wait = NGX_HTTP_B24TRIGGER_SCAN_IDLE_MS;
     now = ngx_http_b24trigger_now_ms();
 
     if (d->dir == NULL) {
@@ -297,7 +309,7 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
 
             ngx_http_b24trigger_delivery_publish(d);
 
-            return d->due ? NGX_HTTP_B24TRIGGER_KICK : wait;
+            return d->due ? NGX_HTTP_B24TRIGGER_KICK_MS : wait;
         }
 
         len = ngx_strlen(de->d_name);
@@ -406,7 +418,7 @@ ngx_http_b24trigger_delivery_publish(ngx_http_b24trigger_delivery_t *d)
                                   d->waiting ? (ngx_atomic_uint_t) d->oldest
                                              : 0);
 
-    if (ngx_time() - d->dead_counted < NGX_HTTP_B24TRIGGER_DEAD_EVERY) {
+    if (ngx_time() - d->dead_counted < NGX_HTTP_B24TRIGGER_DEAD_COUNT_SEC) {
         return;
     }
 
@@ -519,7 +531,7 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
 
         ngx_http_b24trigger_delivery_unclaim(d, ev);
 
-        *wait = ngx_min(ngx_max(delay, 1), NGX_HTTP_B24TRIGGER_SCAN_IDLE);
+        *wait = ngx_min(ngx_max(delay, 1), NGX_HTTP_B24TRIGGER_SCAN_IDLE_MS);
         return NGX_BUSY;
     }
 
@@ -579,7 +591,7 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
 
     ev->size = ngx_file_size(&fi);
 
-    if (ev->size > NGX_HTTP_B24TRIGGER_EVENT_MAX) {
+    if (ev->size > NGX_HTTP_B24TRIGGER_EVENT_MAX_BYTES) {
         (void) ngx_close_file(fd);
         goto invalid;
     }

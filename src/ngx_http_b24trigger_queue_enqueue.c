@@ -15,6 +15,10 @@
 #include "ngx_http_b24trigger_queue.h"
 
 
+/* a spool that cannot take the event: the sender tries again after */
+#define NGX_HTTP_B24TRIGGER_QUEUE_RETRY_SEC  10
+
+
 static ngx_int_t ngx_http_b24trigger_enqueue_fail(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx, ngx_err_t err, const char *what);
 
@@ -142,5 +146,6 @@ ngx_http_b24trigger_enqueue_fail(ngx_http_request_t *r,
     ngx_http_b24trigger_dedup_release(ctx);
 
     return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           error, 10);
+                                           error,
+                                           NGX_HTTP_B24TRIGGER_QUEUE_RETRY_SEC);
 }
