@@ -766,6 +766,8 @@ invalid:
 }
 
 
+/* "Nr/s" or "Nr/m", as limit_req_zone's rate=; nothing after the unit */
+
 static ngx_int_t
 ngx_http_b24trigger_parse_rate(ngx_str_t *value, ngx_uint_t *rate)
 {
@@ -775,12 +777,7 @@ ngx_http_b24trigger_parse_rate(ngx_str_t *value, ngx_uint_t *rate)
     len = value->len;
     scale = 1;
 
-    if (len > 4 && ngx_strncmp(value->data + len - 4, "r/s", 3) == 0) {
-        len -= 4;
-
-    } else if (len > 3
-               && ngx_strncmp(value->data + len - 3, "r/s", 3) == 0)
-    {
+    if (len > 3 && ngx_strncmp(value->data + len - 3, "r/s", 3) == 0) {
         len -= 3;
 
     } else if (len > 3
