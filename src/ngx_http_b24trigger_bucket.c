@@ -342,8 +342,9 @@ ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
  * operating_reset_at of a success; QUERY_LIMIT_EXCEEDED means the
  * portal's bucket is full whatever ours says; OPERATION_TIME_LIMIT blocks
  * the method until the oldest basket leaves, which is the last
- * operating_reset_at seen (reference/bitrix24-api.md §4.2), else a
- * minute.  call->retry_after is set to the time left.
+ * operating_reset_at seen (Bitrix24's REST limits: the time a method may
+ * use is counted in one-minute baskets over ten minutes), else a minute.
+ * call->retry_after is set to the time left.
  */
 
 void

@@ -10,8 +10,7 @@
  * forgotten if it failed, so the sender may retry.  The replay shield,
  * "b24trigger_replay ZONE [window=]", keeps in the same zones a key made
  * of the verified signature itself, so that one signed request is
- * forwarded at most once within the window.  Also the JSON reply with
- * Retry-After shared by the queue and the bucket.
+ * forwarded at most once within the window.
  */
 
 

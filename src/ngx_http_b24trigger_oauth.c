@@ -1473,7 +1473,7 @@ failed:
 /*
  * NGX_OK: the portal took the token: it answered "profile" with a result,
  * or with insufficient_scope, which Bitrix24 checks only after the token
- * (reference/bitrix24-api.md §2.5); NGX_DECLINED: it refused it;
+ * (as its OAuth errors are documented); NGX_DECLINED: it refused it;
  * NGX_ERROR: it could not be asked
  */
 

@@ -3,12 +3,14 @@
  * Copyright (C) b24trigger authors
  *
  * The Bitrix24 portal client: what an incoming-webhook URL may look like,
- * and one call of crm.automation.trigger (or, for an OAuth application,
- * crm.automation.trigger.execute with the token oauth.c hands it) through
- * the curl glue, classified by the "error" field of the answer
- * (reference/bitrix24-api.md §2-§4).
- * Used by sync requests and, later, by queued deliveries alike: it knows
- * nothing about the request that caused the call.
+ * the portal of a name, and one call of crm.automation.trigger (or, for
+ * an OAuth application, crm.automation.trigger.execute with the token the
+ * portal's auth handlers hand it, ngx_http_b24trigger_oauth.c) over
+ * nginx's own connections (ngx_http_b24trigger_portal_http.c) or libcurl
+ * (ngx_http_b24trigger_portal_curl.c), classified by the "error" field of
+ * the answer as Bitrix24's REST API documents its errors (doc/design.md
+ * says why two ways).  Used by sync requests and by queued deliveries
+ * alike: it knows nothing about the request that caused the call.
  */
 
 
@@ -907,7 +909,7 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
 
 /*
  * {"CODE":"c5u4m","OWNER_TYPE_ID":2,"OWNER_ID":57,"auth":...} for
- * crm.automation.trigger.execute (reference/bitrix24-api.md §2.6)
+ * crm.automation.trigger.execute, the method of an OAuth application
  */
 
 static ngx_int_t
@@ -1266,15 +1268,15 @@ ngx_http_b24trigger_call_over(ngx_http_b24trigger_call_t *call,
 
 
 /*
- * A moved portal answers 302 with its new address; Bitrix24 asks clients
- * to repeat the POST there (reference/bitrix24-api.md §1.1), once.  The
- * secret goes along (in the path of a webhook, as "auth" of an OAuth
- * call), so the redirect is read by libcurl's URL parser and followed
- * only to https or to a loopback host over http, never with a user name
- * or password in it, and never to another host than the portal's (its
- * port may change): a portal that moved to another domain is answered
- * with an error-log line asking for the new URL, as neither the webhook's
- * secret nor an access token may go to a host the operator did not name.
+ * A moved portal answers 302 with its new address; Bitrix24's REST
+ * documentation asks clients to repeat the POST there, once.  The secret
+ * goes along (in the path of a webhook, as "auth" of an OAuth call), so
+ * the redirect is read by libcurl's URL parser and followed only to
+ * https or to a loopback host over http, never with a user name or
+ * password in it, and never to another host than the portal's (its port
+ * may change): a portal that moved to another domain is answered with an
+ * error-log line asking for the new URL, as neither the webhook's secret
+ * nor an access token may go to a host the operator did not name.
  */
 
 static ngx_int_t

@@ -2,11 +2,14 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * Never lose a trigger: the durable spool (ngx_http_b24trigger_queue_spool.c),
- * the workers that deliver from it (ngx_http_b24trigger_queue_delivery.c), the
- * portals' leaky buckets (ngx_http_b24trigger_bucket.c) and the
- * de-duplication zones (ngx_http_b24trigger_dedup.c): what each offers
- * the others, the tables and the request flow.
+ * Never lose a trigger: the durable spool
+ * (ngx_http_b24trigger_queue_spool.c), the request path that puts an
+ * event in it (ngx_http_b24trigger_queue_enqueue.c), the event's format
+ * (ngx_http_b24trigger_queue_event.c), the workers that deliver from it
+ * (ngx_http_b24trigger_queue_delivery.c), the portals' leaky buckets
+ * (ngx_http_b24trigger_bucket.c) and the de-duplication zones
+ * (ngx_http_b24trigger_dedup.c): what each offers the others, the tables
+ * and the request flow.
  */
 
 
@@ -132,8 +135,6 @@ ngx_int_t ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
 void ngx_http_b24trigger_dedup_release(ngx_http_b24trigger_ctx_t *ctx);
 void ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
-
-/* a JSON reply with Retry-After (ngx_http_b24trigger_dedup.c) */
 
 
 #endif /* _NGX_HTTP_B24TRIGGER_QUEUE_H_INCLUDED_ */

@@ -10,8 +10,9 @@
  * event; a transient failure writes it back to the queue with its next
  * attempt after an exponential, jittered backoff; a permanent failure or
  * an event older than max_age goes to PATH/dead as readable JSON.  Knows
- * the spool's layout (ngx_http_b24trigger_queue_spool.c) and nothing of client
- * requests.
+ * the spool's layout (ngx_http_b24trigger_queue_spool.c), reads and
+ * updates events through ngx_http_b24trigger_queue_event.c, and knows
+ * nothing of client requests.
  */
 
 

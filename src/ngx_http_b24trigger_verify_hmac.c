@@ -93,7 +93,7 @@ static char *ngx_http_b24trigger_hmac_template(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *value);
 
 
-/* the presets, as each provider signs (reference/webhook-signatures.md) */
+/* the presets, as each provider's webhook documentation says it signs */
 
 ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_stripe = {
     { ngx_string("Stripe-Signature"), ngx_null_string },
