@@ -172,7 +172,14 @@ ngx_int_t ngx_http_b24trigger_check_time(ngx_http_request_t *r,
 ngx_int_t ngx_http_b24trigger_verdict_signature(ngx_http_request_t *r,
     ngx_http_b24trigger_verdict_t *vd, ngx_str_t *sig);
 
-/* ngx_http_b24trigger_verify_hmac.c: "hmac" and the HMAC presets */
+/* ngx_http_b24trigger_verify_token.c: "token" */
+char *ngx_http_b24trigger_token_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+ngx_int_t ngx_http_b24trigger_token_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+
+/* ngx_http_b24trigger_verify_presets.c: the HMAC presets */
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_stripe;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_standard;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_github;
@@ -182,6 +189,8 @@ extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_paddle;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_typeform;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_woocommerce;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_cloudpayments;
+
+/* ngx_http_b24trigger_verify_hmac.c: "hmac" and every HMAC scheme */
 
 char *ngx_http_b24trigger_hmac_parse(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
