@@ -20,6 +20,13 @@
 #define NGX_HTTP_B24TRIGGER_QUEUES_MAX  16
 #define NGX_HTTP_B24TRIGGER_STATS_CACHE 256
 
+/* a label value is kept to this many bytes: its length is one u_char */
+#define NGX_HTTP_B24TRIGGER_LABEL_MAX   255
+
+/* a series' key: the metric, the two lengths, the two values */
+#define NGX_HTTP_B24TRIGGER_SERIES_KEY_MAX                                    \
+    (3 + 2 * NGX_HTTP_B24TRIGGER_LABEL_MAX)
+
 
 typedef struct {
     ngx_rbtree_t                 rbtree;
@@ -279,7 +286,7 @@ ngx_http_b24trigger_stats_lookup(ngx_uint_t metric, ngx_str_t *l1,
     ngx_rbtree_node_t                *node, *sentinel;
     ngx_http_b24trigger_stat_t       *s, **cache;
     ngx_http_b24trigger_stats_ctx_t  *ctx;
-    u_char                            key[3 + 2 * 255];
+    u_char                            key[NGX_HTTP_B24TRIGGER_SERIES_KEY_MAX];
 
     ctx = ngx_http_b24trigger_stats;
 
@@ -287,8 +294,8 @@ ngx_http_b24trigger_stats_lookup(ngx_uint_t metric, ngx_str_t *l1,
         return NULL;
     }
 
-    len1 = ngx_min(l1->len, 255);
-    len2 = l2 ? ngx_min(l2->len, 255) : 0;
+    len1 = ngx_min(l1->len, NGX_HTTP_B24TRIGGER_LABEL_MAX);
+    len2 = l2 ? ngx_min(l2->len, NGX_HTTP_B24TRIGGER_LABEL_MAX) : 0;
 
     key[0] = (u_char) metric;
     key[1] = (u_char) len1;
