@@ -10,8 +10,8 @@
 
 
 #include "ngx_http_b24trigger.h"
-#include "ngx_http_b24trigger_curl.h"
-#include "ngx_http_b24trigger_http.h"
+#include "ngx_http_b24trigger_portal_curl.h"
+#include "ngx_http_b24trigger_portal_http.h"
 #include "ngx_http_b24trigger_verify.h"
 #include "ngx_http_b24trigger_fields.h"
 #include "ngx_http_b24trigger_queue.h"
@@ -298,7 +298,11 @@ ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
         return NGX_ERROR;
     }
 
-    if (ngx_http_b24trigger_shm_add(cf, bmcf) != NGX_OK
+    /* the buckets' zone first: its init checks the folders (reach.c) */
+
+    if (ngx_http_b24trigger_bucket_init_conf(cf, bmcf) != NGX_OK
+        || ngx_http_b24trigger_oauth_init_conf(cf, bmcf) != NGX_OK
+        || ngx_http_b24trigger_spool_init_conf(cf, bmcf) != NGX_OK
         || ngx_http_b24trigger_body_init(cf) != NGX_OK
         || ngx_http_b24trigger_http_init_conf(cf, bmcf) != NGX_OK)
     {
@@ -325,7 +329,7 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
      *     bmcf->ssl_trusted_certificate = { 0, NULL };
      *     bmcf->used = 0;
      *     bmcf->spool = NULL;
-     *     bmcf->shm_zone = NULL;
+     *     bmcf->bucket_zone = NULL;
      */
 
     if (ngx_array_init(&bmcf->portals, cf->pool, 2,
@@ -395,7 +399,6 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_str_t                        *s, name;
     ngx_uint_t                        i;
     ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_b24trigger_portal_t     *portal;
     ngx_http_b24trigger_main_conf_t  *bmcf;
 
     ngx_conf_merge_ptr_value(conf->target, prev->target, NULL);
@@ -458,17 +461,7 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     /* a relaying location: resolve the portal, refuse what is unsafe */
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
 
-    portal = bmcf->portals.elts;
-
-    for (i = 0; i < bmcf->portals.nelts; i++) {
-        if (portal[i].name.len == conf->portal_name.len
-            && ngx_strncmp(portal[i].name.data, conf->portal_name.data,
-                           conf->portal_name.len) == 0)
-        {
-            conf->portal = &portal[i];
-            break;
-        }
-    }
+    conf->portal = ngx_http_b24trigger_portal_find(bmcf, &conf->portal_name);
 
     if (conf->portal == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -582,25 +575,13 @@ static char *
 ngx_http_b24trigger_merge_install(ngx_conf_t *cf,
     ngx_http_b24trigger_loc_conf_t *conf)
 {
-    ngx_uint_t                        i;
     ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_b24trigger_portal_t     *portal;
     ngx_http_b24trigger_main_conf_t  *bmcf;
 
     clcf = ngx_http_conf_get_module_loc_conf(cf, ngx_http_core_module);
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
 
-    portal = bmcf->portals.elts;
-
-    for (i = 0; i < bmcf->portals.nelts; i++) {
-        if (portal[i].name.len == conf->install_name.len
-            && ngx_strncmp(portal[i].name.data, conf->install_name.data,
-                           conf->install_name.len) == 0)
-        {
-            conf->install = &portal[i];
-            break;
-        }
-    }
+    conf->install = ngx_http_b24trigger_portal_find(bmcf, &conf->install_name);
 
     if (conf->install == NULL || conf->install->oauth == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -644,17 +625,10 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     ngx_str_null(&client_secret);
     ngx_str_null(&server);
 
-    portal = bmcf->portals.elts;
-
-    for (i = 0; i < bmcf->portals.nelts; i++) {
-        if (portal[i].name.len == value[1].len
-            && ngx_strncmp(portal[i].name.data, value[1].data, value[1].len)
-               == 0)
-        {
-            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                               "duplicate portal \"%V\"", &value[1]);
-            return NGX_CONF_ERROR;
-        }
+    if (ngx_http_b24trigger_portal_find(bmcf, &value[1])) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "duplicate portal \"%V\"", &value[1]);
+        return NGX_CONF_ERROR;
     }
 
     portal = ngx_array_push(&bmcf->portals);
@@ -824,6 +798,8 @@ invalid:
 }
 
 
+/* "Nr/s" or "Nr/m", as limit_req_zone's rate=; nothing after the unit */
+
 static ngx_int_t
 ngx_http_b24trigger_parse_rate(ngx_str_t *value, ngx_uint_t *rate)
 {
@@ -833,12 +809,7 @@ ngx_http_b24trigger_parse_rate(ngx_str_t *value, ngx_uint_t *rate)
     len = value->len;
     scale = 1;
 
-    if (len > 4 && ngx_strncmp(value->data + len - 4, "r/s", 3) == 0) {
-        len -= 4;
-
-    } else if (len > 3
-               && ngx_strncmp(value->data + len - 3, "r/s", 3) == 0)
-    {
+    if (len > 3 && ngx_strncmp(value->data + len - 3, "r/s", 3) == 0) {
         len -= 3;
 
     } else if (len > 3

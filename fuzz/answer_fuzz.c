@@ -3,7 +3,7 @@
  * Copyright (C) b24trigger authors
  *
  * libFuzzer target for the portal's HTTP answers
- * (src/ngx_http_b24trigger_answer.c).  The first input byte says where
+ * (src/ngx_http_b24trigger_portal_answer.c).  The first input byte says where
  * the rest is cut in two, the rest is what the portal sent.  Besides
  * memory errors it checks that reading the answer in two parts gives
  * what reading it at once does (the outcome, the status, the body and
@@ -11,7 +11,7 @@
  * limit, and that an answer framed by Content-Length is the bytes that
  * follow the headers.
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_answer.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_portal_answer.c
  */
 
 
@@ -21,7 +21,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_b24trigger_answer.h"
+#include "ngx_http_b24trigger_portal_answer.h"
 
 
 #define b24_fuzz_assert(c)  if (!(c)) { abort(); }

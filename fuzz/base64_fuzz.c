@@ -5,7 +5,7 @@
  * libFuzzer target: the base64 decoder, standard and URL-safe, padded or
  * not; what decodes is encoded again and must decode to the same bytes
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_verify_sig.c
  */
 
 

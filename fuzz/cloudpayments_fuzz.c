@@ -5,7 +5,7 @@
  * libFuzzer target: the Content-HMAC and X-Content-HMAC headers of
  * CloudPayments: base64 alone
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_verify_sig.c
  */
 
 

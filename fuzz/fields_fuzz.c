@@ -3,7 +3,7 @@
  * Copyright (C) b24trigger authors
  *
  * libFuzzer target for body fields: the path parser, the JSON index and
- * lookup, the form parser and lookup (src/ngx_http_b24trigger_parse.c).
+ * lookup, the form parser and lookup (src/ngx_http_b24trigger_body_parse.c).
  * The input is "PATH\nBODY".  Besides memory errors it checks what the
  * parser promises: that it accepts exactly the JSON texts jansson accepts
  * (but for the documented differences: nesting beyond 64, numbers of any
@@ -12,7 +12,7 @@
  * top-level name is the one jansson decodes (the last of repeated names),
  * and that every string it returns is valid UTF-8.
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_parse.c fuzz/ngx_shim.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_body_parse.c fuzz/ngx_shim.c
  * FUZZ_LIBS: -ljansson
  */
 
@@ -22,7 +22,7 @@
 
 #include <jansson.h>
 
-#include "ngx_http_b24trigger_parse.h"
+#include "ngx_http_b24trigger_body_parse.h"
 
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -3,7 +3,7 @@
  * Copyright (C) b24trigger authors
  *
  * What every libFuzzer target of fuzz/ shares: the header grammars of
- * src/ngx_http_b24trigger_sig.c exercised the way the module uses them
+ * src/ngx_http_b24trigger_verify_sig.c exercised the way the module uses them
  * (count the items, parse into an array of that size, decode every
  * signature, read the timestamp), with invariants checked on the way.
  * Each fuzz/NAME_fuzz.c is built by fuzz/run.sh with
@@ -21,7 +21,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_b24trigger_sig.h"
+#include "ngx_http_b24trigger_verify_sig.h"
 
 
 #define b24_fuzz_assert(c)  if (!(c)) { abort(); }

@@ -4,7 +4,7 @@
  *
  * libFuzzer target: the X-Hub-Signature-256 header of GitHub, "sha256=<hex>"
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_verify_sig.c
  */
 
 

@@ -6,7 +6,7 @@
  * byte picks the encoding and the length of a prefix, the next bytes are
  * that prefix, the rest is the header value
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_verify_sig.c
  */
 
 

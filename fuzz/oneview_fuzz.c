@@ -16,7 +16,7 @@
  * accepted, when a refusal named a name that is not there twice, or when
  * the cap on fields was wrong either way.
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_parse.c fuzz/ngx_shim.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_body_parse.c fuzz/ngx_shim.c
  */
 
 
@@ -27,7 +27,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_b24trigger_parse.h"
+#include "ngx_http_b24trigger_body_parse.h"
 
 
 #define oneview_assert(c)                                                     \

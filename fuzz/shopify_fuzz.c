@@ -5,7 +5,7 @@
  * libFuzzer target: the X-Shopify-Hmac-Sha256 and X-WC-Webhook-Signature
  * headers (Shopify, WooCommerce): base64 alone
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_verify_sig.c
  */
 
 

@@ -5,7 +5,7 @@
  * libFuzzer target: the X-Slack-Signature header, "v0=<hex>", and its
  * X-Slack-Request-Timestamp
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_verify_sig.c
  */
 
 

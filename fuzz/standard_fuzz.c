@@ -5,7 +5,7 @@
  * libFuzzer target: the webhook-signature / svix-signature header of
  * Standard Webhooks, "v1,<b64> v1,<b64> v1a,<b64>"
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_verify_sig.c
  */
 
 

@@ -4,7 +4,7 @@
  *
  * libFuzzer target: Unix timestamps of the timestamped schemes
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_verify_sig.c
  */
 
 

@@ -4,7 +4,7 @@
  *
  * libFuzzer target: the Typeform-Signature header, "sha256=<base64>"
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_sig.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_verify_sig.c
  */
 
 

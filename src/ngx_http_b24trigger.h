@@ -46,6 +46,22 @@ typedef struct {
 } ngx_http_b24trigger_url_t;
 
 
+/*
+ * How a portal's calls are authorised when the URL's secret is not
+ * enough: the OAuth client installs these on its portals at configuration
+ * time (as an upstream module gives nginx its handlers), and the portal
+ * client calls them, never the OAuth file by name.
+ */
+
+typedef struct {
+    /* the call with a token, now or once there is one; it goes on
+       through ngx_http_b24trigger_call_send() or _call_finish() */
+    ngx_int_t                    (*start)(ngx_http_b24trigger_call_t *call);
+    /* the portal answered: NGX_AGAIN when the call is repeated */
+    ngx_int_t                    (*done)(ngx_http_b24trigger_call_t *call);
+} ngx_http_b24trigger_auth_t;
+
+
 /* a Bitrix24 portal: an incoming-webhook URL, or an OAuth application */
 
 typedef struct {
@@ -60,13 +76,14 @@ typedef struct {
     ngx_str_t                      execute_url; /* OAuth: url +
                                                    ...trigger.execute */
     ngx_http_b24trigger_oauth_t   *oauth;     /* NULL: a webhook */
+    ngx_http_b24trigger_auth_t    *auth;      /* oauth.c's, or NULL */
     ngx_msec_t                     timeout;
     ngx_msec_t                     connect_timeout;
     ngx_uint_t                     rate;       /* requests per 1000 s */
     ngx_uint_t                     burst;
     ngx_msec_t                     wait;
     void                          *bucket;    /* in shared memory */
-    void                          *peer;      /* its address (http.c);
+    void                          *peer;      /* its address (portal_http.c);
                                                  NULL: libcurl's */
     unsigned                       loopback:1;
 } ngx_http_b24trigger_portal_t;
@@ -83,7 +100,7 @@ typedef struct {
     ngx_flag_t                     used;
     ngx_flag_t                     status;
     ngx_http_b24trigger_spool_t   *spool;     /* b24trigger_queue */
-    ngx_shm_zone_t                *shm_zone;  /* buckets, spool size */
+    ngx_shm_zone_t                *bucket_zone;  /* bucket.c's */
     ngx_array_t                    reach;     /* folders workers write
                                                  in, reach.c */
     ngx_cycle_t                   *cycle;     /* the one configured */
@@ -144,21 +161,64 @@ typedef struct {
 } ngx_http_b24trigger_loc_conf_t;
 
 
-/* the series of b24trigger_status, in the order they are shown */
+/*
+ * The series of b24trigger_status, in the order they are shown: the one
+ * list of them, from which both the indexes NGX_HTTP_B24TRIGGER_M_* below
+ * and the table of names in the status page (the stats file) are made.
+ * M(INDEX, Prometheus name, JSON name, type, help, label, label); the
+ * parts of the latency histogram come last, shown with it, not alone.
+ */
 
-#define NGX_HTTP_B24TRIGGER_M_WEBHOOKS        0
-#define NGX_HTTP_B24TRIGGER_M_REJECTIONS      1
-#define NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS    2
-#define NGX_HTTP_B24TRIGGER_M_IN_FLIGHT       3
-#define NGX_HTTP_B24TRIGGER_M_LATENCY         4
-#define NGX_HTTP_B24TRIGGER_M_BUCKET_LEVEL    5
-#define NGX_HTTP_B24TRIGGER_M_QUEUE_WAITING   6
-#define NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED   7
-#define NGX_HTTP_B24TRIGGER_M_QUEUE_OLDEST    8
-#define NGX_HTTP_B24TRIGGER_M_DEAD_LETTERS    9
-#define NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET  10  /* parts, not shown */
-#define NGX_HTTP_B24TRIGGER_M_LATENCY_SUM     11  /* on their own */
-#define NGX_HTTP_B24TRIGGER_M_QUEUE_ARRIVAL   12
+#define NGX_HTTP_B24TRIGGER_METRICS(M)                                        \
+    M(WEBHOOKS, "b24trigger_webhooks_total", "webhooks", "counter",           \
+      "Webhooks handled, by location and result.",                            \
+      "location", "result")                                                   \
+    M(REJECTIONS, "b24trigger_rejections_total", "rejections", "counter",     \
+      "Webhooks refused, by location and reason.",                            \
+      "location", "reason")                                                   \
+    M(PORTAL_CALLS, "b24trigger_portal_calls_total", "portal_calls",          \
+      "counter",                                                              \
+      "Calls to the portal, by portal and outcome (ok or the Bitrix24 "       \
+      "error code).",                                                         \
+      "portal", "outcome")                                                    \
+    M(IN_FLIGHT, "b24trigger_portal_calls_in_flight",                         \
+      "portal_calls_in_flight", "gauge",                                      \
+      "Calls to the portal waiting for an answer.",                           \
+      "portal", NULL)                                                         \
+    M(LATENCY, "b24trigger_portal_latency_seconds", "portal_latency_seconds", \
+      "histogram", "Time from sending a call to its answer.",                 \
+      "portal", NULL)                                                         \
+    M(BUCKET_LEVEL, "b24trigger_bucket_level", "bucket_level", "gauge",       \
+      "Calls in the portal's leaky bucket now (it admits up to burst).",      \
+      "portal", NULL)                                                         \
+    M(QUEUE_WAITING, "b24trigger_queue_waiting", "queue_waiting", "gauge",    \
+      "Events waiting in the spool, as the last full scan found them.",       \
+      "queue", NULL)                                                          \
+    M(QUEUE_CLAIMED, "b24trigger_queue_delivering", "queue_delivering",       \
+      "gauge", "Events claimed by a worker and being delivered.",             \
+      "queue", NULL)                                                          \
+    M(QUEUE_OLDEST, "b24trigger_queue_oldest_seconds",                        \
+      "queue_oldest_seconds", "gauge",                                        \
+      "Age of the oldest event waiting in the spool.",                        \
+      "queue", NULL)                                                          \
+    M(DEAD_LETTERS, "b24trigger_dead_letters", "dead_letters", "gauge",       \
+      "Events in the dead-letter folder.",                                    \
+      "queue", NULL)                                                          \
+    M(LATENCY_BUCKET, "b24trigger_portal_latency_seconds_bucket",             \
+      NULL, NULL, NULL, "portal", "le")                                       \
+    M(LATENCY_SUM, "b24trigger_portal_latency_seconds_sum",                   \
+      NULL, NULL, NULL, "portal", NULL)                                       \
+    M(QUEUE_ARRIVAL, "b24trigger_queue_arrival",                              \
+      NULL, NULL, NULL, "queue", NULL)
+
+
+#define NGX_HTTP_B24TRIGGER_METRIC_INDEX(id, name, json, type, help, l1, l2)  \
+    NGX_HTTP_B24TRIGGER_M_ ## id,
+
+typedef enum {
+    NGX_HTTP_B24TRIGGER_METRICS(NGX_HTTP_B24TRIGGER_METRIC_INDEX)
+    NGX_HTTP_B24TRIGGER_M_NUMBER
+} ngx_http_b24trigger_metric_e;
 
 
 /* how a webhook ended, also $b24trigger_result */
@@ -263,6 +323,10 @@ extern ngx_module_t  ngx_http_b24trigger_module;
 ngx_int_t ngx_http_b24trigger_secret_load(ngx_conf_t *cf, ngx_str_t *spec,
     ngx_str_t *value, const char *what);
 
+/* a private file written whole or not at all (ngx_http_b24trigger_file.c) */
+ngx_int_t ngx_http_b24trigger_file_write(ngx_log_t *log, u_char *tmp,
+    u_char *name, u_char *data, size_t len, ngx_uint_t sync_dir);
+
 /* secrets kept out of the error log (ngx_http_b24trigger_redact.c) */
 ngx_int_t ngx_http_b24trigger_redact_secret(ngx_conf_t *cf,
     ngx_str_t *secret);
@@ -277,6 +341,8 @@ ngx_str_t *ngx_http_b24trigger_log_value(ngx_pool_t *pool,
     ngx_str_t *value);
 
 /* portal URLs and the call (ngx_http_b24trigger_portal.c) */
+ngx_http_b24trigger_portal_t *ngx_http_b24trigger_portal_find(
+    ngx_http_b24trigger_main_conf_t *bmcf, ngx_str_t *name);
 char *ngx_http_b24trigger_portal_parse_url(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *url);
 ngx_int_t ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call);
@@ -297,11 +363,8 @@ char *ngx_http_b24trigger_oauth_parse_url(ngx_conf_t *cf,
 char *ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *state,
     ngx_str_t *client_id, ngx_str_t *secret, ngx_str_t *server);
-size_t ngx_http_b24trigger_oauth_shm_size(void);
-void ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
-    void *data, ngx_uint_t fresh);
-ngx_int_t ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call);
-ngx_int_t ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call);
+ngx_int_t ngx_http_b24trigger_oauth_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf);
 
 /* the worker user's reach (ngx_http_b24trigger_reach.c) */
 ngx_int_t ngx_http_b24trigger_reach_add(ngx_conf_t *cf, ngx_str_t *dir,
@@ -309,7 +372,7 @@ ngx_int_t ngx_http_b24trigger_reach_add(ngx_conf_t *cf, ngx_str_t *dir,
 ngx_int_t ngx_http_b24trigger_reach_check(
     ngx_http_b24trigger_main_conf_t *bmcf, ngx_log_t *log);
 
-/* the install handler (ngx_http_b24trigger_install.c) */
+/* the install handler (ngx_http_b24trigger_oauth_install.c) */
 ngx_int_t ngx_http_b24trigger_install_handler(ngx_http_request_t *r);
 
 /* only signed data decides (ngx_http_b24trigger_trust.c) */
@@ -341,11 +404,11 @@ ngx_int_t ngx_http_b24trigger_reply_retry(ngx_http_request_t *r,
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
     size_t max, size_t *len);
 
-/* the portal's bucket now, in calls (ngx_http_b24trigger_shm.c) */
+/* the portal's bucket now, in calls (ngx_http_b24trigger_bucket.c) */
 ngx_uint_t ngx_http_b24trigger_bucket_level(
     ngx_http_b24trigger_portal_t *portal);
 
-/* counters and the status location (ngx_http_b24trigger_stats.c) */
+/* counters and the status location (ngx_http_b24trigger_status.c) */
 ngx_int_t ngx_http_b24trigger_stats_init_conf(ngx_conf_t *cf);
 void ngx_http_b24trigger_stats_init_process(
     ngx_http_b24trigger_main_conf_t *bmcf);

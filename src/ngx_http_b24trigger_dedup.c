@@ -10,8 +10,7 @@
  * forgotten if it failed, so the sender may retry.  The replay shield,
  * "b24trigger_replay ZONE [window=]", keeps in the same zones a key made
  * of the verified signature itself, so that one signed request is
- * forwarded at most once within the window.  Also the JSON reply with
- * Retry-After shared by the queue and the bucket.
+ * forwarded at most once within the window.
  */
 
 
@@ -24,7 +23,7 @@
 
 /* how long a key may stay in flight: longer than any call, shorter than
  * a sender's patience; a worker killed mid-call leaves nothing longer */
-#define NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT  120
+#define NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT_SEC  120
 
 #define NGX_HTTP_B24TRIGGER_DEDUP_KEY_MAX   256
 
@@ -34,8 +33,8 @@
 /* how far from the oldest end a full zone looks for a key that may go */
 #define NGX_HTTP_B24TRIGGER_DEDUP_SCAN      64
 
-/* a replay shield that could not remember: the sender retries after, s */
-#define NGX_HTTP_B24TRIGGER_SHIELD_RETRY    60
+/* a replay shield that could not remember: the sender retries after */
+#define NGX_HTTP_B24TRIGGER_SHIELD_RETRY_SEC    60
 
 
 typedef struct {
@@ -636,7 +635,7 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
         /* expired: ours now */
 
         dn->state = NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT;
-        dn->expire = now + NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT;
+        dn->expire = now + NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT_SEC;
 
         ngx_queue_remove(&dn->queue);
         ngx_queue_insert_head(&dctx->sh->queue, &dn->queue);
@@ -668,7 +667,7 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
                 return ngx_http_b24trigger_reply_retry(r,
                                           NGX_HTTP_SERVICE_UNAVAILABLE,
                                           "replay_shield_full",
-                                          NGX_HTTP_B24TRIGGER_SHIELD_RETRY);
+                                          NGX_HTTP_B24TRIGGER_SHIELD_RETRY_SEC);
 
             } else {
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
@@ -683,7 +682,7 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
         }
 
         dn->state = NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT;
-        dn->expire = now + NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT;
+        dn->expire = now + NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT_SEC;
     }
 
     ngx_shmtx_unlock(&dctx->shpool->mutex);

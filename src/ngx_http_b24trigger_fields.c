@@ -10,7 +10,7 @@
  * keeps the result in the request's context, so that verification and
  * mapping read the same values.  Where fields are read before the
  * signature is checked, it bounds them and refuses a root name given
- * twice.  The parsing itself is in ngx_http_b24trigger_parse.c.  Knows
+ * twice.  The parsing itself is in ngx_http_b24trigger_body_parse.c.  Knows
  * the body and nothing about portals or signatures.
  */
 

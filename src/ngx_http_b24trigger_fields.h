@@ -6,7 +6,7 @@
  * most once per request (src/ngx_http_b24trigger_fields.c).  This is what
  * the rest of the module, verification included, may call.  The parsers
  * themselves, ngx_http_b24trigger_form_parse() among them, are declared
- * in ngx_http_b24trigger_parse.h.
+ * in ngx_http_b24trigger_body_parse.h.
  */
 
 
@@ -19,7 +19,7 @@
 #include <ngx_http.h>
 
 #include "ngx_http_b24trigger.h"
-#include "ngx_http_b24trigger_parse.h"
+#include "ngx_http_b24trigger_body_parse.h"
 
 
 /*

@@ -493,7 +493,7 @@ ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
 
 
 /*
- * The portal's bucket first (src/ngx_http_b24trigger_shm.c): a place now,
+ * The portal's bucket first (src/ngx_http_b24trigger_bucket.c): a place now,
  * a place after a wait of at most the portal's "wait=" (the request waits
  * on a timer, as limit_req's delay does), or 503 with Retry-After and the
  * portal is not called at all.

@@ -2,12 +2,14 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * Portals reached through an OAuth application (reference/bitrix24-api.md
- * §1.2-§1.3): the token pair in the state file and in the module's shared
- * zone, its refresh through the token server with one refresh at a time
- * across all workers, and the calls that wait for it.  A call with a token
- * is the portal client's business (ngx_http_b24trigger_portal.c); this
- * file only says which token, or why there is none.
+ * Portals reached through an OAuth application (Bitrix24's OAuth 2.0
+ * protocol: the application's client_endpoint and its token server): the
+ * token pair in the state file and in the zone "b24trigger_oauth" that
+ * this file alone owns, its refresh through the token server with one
+ * refresh at a time across all workers, and the calls that wait for it.
+ * A call with a token is the portal client's business
+ * (ngx_http_b24trigger_portal.c); this file only says which token, or why
+ * there is none.
  *
  * Tokens are never written to any log: those read from the state file at
  * configuration time are also given to the error-log redaction, those
@@ -21,6 +23,9 @@
 #include <jansson.h>
 
 
+#define NGX_HTTP_B24TRIGGER_OAUTH_ZONE       "b24trigger_oauth"
+#define NGX_HTTP_B24TRIGGER_OAUTH_ZONE_SIZE  (128 * 1024)
+
 #define NGX_HTTP_B24TRIGGER_TOKEN_MAX     256
 #define NGX_HTTP_B24TRIGGER_MEMBER_MAX    64
 
@@ -28,7 +33,7 @@
  * a token this close to its expiry is refreshed before it is used; a
  * token living less than twice as long, at half its lifetime
  */
-#define NGX_HTTP_B24TRIGGER_OAUTH_MARGIN  60
+#define NGX_HTTP_B24TRIGGER_OAUTH_MARGIN_SEC  60
 
 /*
  * the lifetime of a pair whose token server gave none that makes sense
@@ -40,7 +45,7 @@
 #define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME_MAX  (30 * 86400)
 
 /* how often a call waiting for another worker's refresh looks again */
-#define NGX_HTTP_B24TRIGGER_OAUTH_POLL    50
+#define NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS     50
 
 
 /* the pair, in shared memory; guarded by the zone's mutex */
@@ -61,6 +66,24 @@ typedef struct {
 } ngx_http_b24trigger_tokens_t;
 
 
+/* the zone "b24trigger_oauth", this file's own: a pair per portal name */
+
+typedef struct ngx_http_b24trigger_oauth_node_s
+    ngx_http_b24trigger_oauth_node_t;
+
+struct ngx_http_b24trigger_oauth_node_s {
+    ngx_http_b24trigger_oauth_node_t  *next;
+    ngx_http_b24trigger_tokens_t       tokens;
+    size_t                             len;
+    u_char                             name[1];
+};
+
+
+typedef struct {
+    ngx_http_b24trigger_oauth_node_t  *nodes;
+} ngx_http_b24trigger_oauth_sh_t;
+
+
 struct ngx_http_b24trigger_oauth_s {
     ngx_str_t                      state_file;  /* NUL-ended */
     ngx_str_t                      state_tmp;   /* NUL-ended */
@@ -69,7 +92,8 @@ struct ngx_http_b24trigger_oauth_s {
     ngx_str_t                      token_url;   /* NUL-ended */
     ngx_str_t                      domain;      /* the portal's host */
     ngx_http_b24trigger_tokens_t  *loaded;      /* the state file, or NULL */
-    ngx_http_b24trigger_tokens_t  *tokens;      /* in the shared zone */
+    ngx_http_b24trigger_tokens_t  *tokens;      /* in this file's zone */
+    ngx_shmtx_t                   *mutex;       /* the zone's */
 };
 
 
@@ -84,10 +108,19 @@ typedef struct {
 
 static ngx_int_t ngx_http_b24trigger_oauth_load(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal);
+static ngx_int_t ngx_http_b24trigger_oauth_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_b24trigger_oauth_zone_pair(
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk,
+    ngx_uint_t fresh);
 static ngx_int_t ngx_http_b24trigger_oauth_pair(json_t *root,
     ngx_http_b24trigger_tokens_t *tk, time_t now);
 static time_t ngx_http_b24trigger_oauth_margin(
     ngx_http_b24trigger_tokens_t *tk);
+static ngx_int_t ngx_http_b24trigger_oauth_start(
+    ngx_http_b24trigger_call_t *call);
+static ngx_int_t ngx_http_b24trigger_oauth_done(
+    ngx_http_b24trigger_call_t *call);
 static ngx_int_t ngx_http_b24trigger_oauth_go(
     ngx_http_b24trigger_call_t *call);
 static ngx_int_t ngx_http_b24trigger_oauth_wait(
@@ -112,6 +145,12 @@ static ngx_int_t ngx_http_b24trigger_oauth_store(ngx_log_t *log,
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk);
 static u_char *ngx_http_b24trigger_oauth_arg(u_char *p, const char *name,
     u_char *value, size_t len);
+
+
+static ngx_http_b24trigger_auth_t  ngx_http_b24trigger_oauth_auth = {
+    ngx_http_b24trigger_oauth_start,
+    ngx_http_b24trigger_oauth_done
+};
 
 
 /*
@@ -407,6 +446,10 @@ ngx_http_b24trigger_oauth_conf(ngx_conf_t *cf,
         return NGX_CONF_ERROR;
     }
 
+    /* the portal client asks this file for its tokens through these */
+
+    portal->auth = &ngx_http_b24trigger_oauth_auth;
+
     return NGX_CONF_OK;
 }
 
@@ -602,27 +645,152 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
 }
 
 
-size_t
-ngx_http_b24trigger_oauth_shm_size(void)
+/* the zone of the pairs, made when an OAuth portal is declared */
+
+ngx_int_t
+ngx_http_b24trigger_oauth_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf)
 {
-    return sizeof(ngx_http_b24trigger_tokens_t);
+    ngx_str_t                      name;
+    ngx_uint_t                     i;
+    ngx_shm_zone_t                *shm_zone;
+    ngx_http_b24trigger_portal_t  *portal;
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+        if (portal[i].oauth) {
+            break;
+        }
+    }
+
+    if (i == bmcf->portals.nelts) {
+        return NGX_OK;
+    }
+
+    ngx_str_set(&name, NGX_HTTP_B24TRIGGER_OAUTH_ZONE);
+
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     NGX_HTTP_B24TRIGGER_OAUTH_ZONE_SIZE,
+                                     &ngx_http_b24trigger_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "shared memory zone \"%V\" is taken", &name);
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_b24trigger_oauth_init_zone;
+    shm_zone->data = bmcf;
+
+    return NGX_OK;
 }
 
 
 /*
- * In the master at every configuration load: the pair of the state file
- * replaces the one in the zone when it differs (a new install, a first
- * start); the one in the zone is kept otherwise.
+ * In the master at every configuration load: a portal that stays keeps
+ * its pair (it may have been refreshed since the state file was read),
+ * a new portal gets one.
  */
 
-void
-ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
-    void *data, ngx_uint_t fresh)
+static ngx_int_t
+ngx_http_b24trigger_oauth_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    size_t                             len;
+    ngx_uint_t                         i, fresh;
+    ngx_slab_pool_t                   *shpool;
+    ngx_http_b24trigger_portal_t      *portal;
+    ngx_http_b24trigger_oauth_sh_t    *sh;
+    ngx_http_b24trigger_oauth_node_t  *node;
+    ngx_http_b24trigger_main_conf_t   *bmcf;
+
+    bmcf = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shpool->data == NULL) {
+        sh = ngx_slab_alloc(shpool, sizeof(ngx_http_b24trigger_oauth_sh_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
+
+        sh->nodes = NULL;
+
+        shpool->data = sh;
+
+        len = sizeof(" in " NGX_HTTP_B24TRIGGER_OAUTH_ZONE " zone") - 1;
+
+        shpool->log_ctx = ngx_slab_alloc(shpool, len + 1);
+        if (shpool->log_ctx == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(shpool->log_ctx,
+                   " in " NGX_HTTP_B24TRIGGER_OAUTH_ZONE " zone", len + 1);
+
+    } else {
+        sh = shpool->data;
+    }
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+
+        if (portal[i].oauth == NULL) {
+            continue;
+        }
+
+        for (node = sh->nodes; node; node = node->next) {
+            if (node->len == portal[i].name.len
+                && ngx_strncmp(node->name, portal[i].name.data, node->len)
+                   == 0)
+            {
+                break;
+            }
+        }
+
+        fresh = 0;
+
+        if (node == NULL) {
+            node = ngx_slab_alloc(shpool,
+                                  sizeof(ngx_http_b24trigger_oauth_node_t)
+                                  + portal[i].name.len);
+            if (node == NULL) {
+                return NGX_ERROR;
+            }
+
+            node->len = portal[i].name.len;
+            ngx_memcpy(node->name, portal[i].name.data, node->len);
+
+            node->next = sh->nodes;
+            sh->nodes = node;
+
+            fresh = 1;
+        }
+
+        portal[i].oauth->mutex = &shpool->mutex;
+
+        ngx_http_b24trigger_oauth_zone_pair(&portal[i], &node->tokens, fresh);
+    }
+
+    return NGX_OK;
+}
+
+
+/*
+ * The pair of the state file replaces the one in the zone when it differs
+ * (a new install, a first start); the one in the zone is kept otherwise.
+ */
+
+static void
+ngx_http_b24trigger_oauth_zone_pair(ngx_http_b24trigger_portal_t *portal,
+    ngx_http_b24trigger_tokens_t *tk, ngx_uint_t fresh)
 {
     ngx_uint_t                     version;
-    ngx_http_b24trigger_tokens_t  *tk, *loaded;
+    ngx_http_b24trigger_tokens_t  *loaded;
 
-    tk = data;
     loaded = portal->oauth->loaded;
 
     portal->oauth->tokens = tk;
@@ -647,7 +815,7 @@ ngx_http_b24trigger_oauth_shm_init(ngx_http_b24trigger_portal_t *portal,
 
 /* a call to an OAuth portal: with the token, or once there is one */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call)
 {
     ngx_int_t  rc;
@@ -668,7 +836,7 @@ ngx_http_b24trigger_oauth_start(ngx_http_b24trigger_call_t *call)
  * refresh and the call once more (NGX_AGAIN); NGX_OK: the call is over.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_b24trigger_oauth_done(ngx_http_b24trigger_call_t *call)
 {
     ngx_int_t  rc;
@@ -725,7 +893,7 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
 
     oa = call->portal->oauth;
     tk = oa->tokens;
-    mutex = ngx_http_b24trigger_shm_mutex();
+    mutex = oa->mutex;
     now = ngx_time();
 
     ngx_shmtx_lock(mutex);
@@ -786,7 +954,7 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
         /* another call, here or in another worker, refreshes it */
         ngx_shmtx_unlock(mutex);
         return ngx_http_b24trigger_oauth_wait(call,
-                                              NGX_HTTP_B24TRIGGER_OAUTH_POLL);
+                                         NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS);
     }
 
     tk->refreshing = now;
@@ -806,7 +974,7 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
     ngx_explicit_memzero(refresh, len);
 
     return ngx_http_b24trigger_oauth_wait(call,
-                                          NGX_HTTP_B24TRIGGER_OAUTH_POLL);
+                                          NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS);
 
 send:
 
@@ -850,10 +1018,10 @@ static time_t
 ngx_http_b24trigger_oauth_margin(ngx_http_b24trigger_tokens_t *tk)
 {
     if (tk->lifetime == 0) {
-        return NGX_HTTP_B24TRIGGER_OAUTH_MARGIN;
+        return NGX_HTTP_B24TRIGGER_OAUTH_MARGIN_SEC;
     }
 
-    return ngx_min(NGX_HTTP_B24TRIGGER_OAUTH_MARGIN, tk->lifetime / 2);
+    return ngx_min(NGX_HTTP_B24TRIGGER_OAUTH_MARGIN_SEC, tk->lifetime / 2);
 }
 
 
@@ -1155,7 +1323,7 @@ ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
 
     (void) ngx_http_b24trigger_oauth_store(log, portal, pair);
 
-    mutex = ngx_http_b24trigger_shm_mutex();
+    mutex = portal->oauth->mutex;
 
     ngx_shmtx_lock(mutex);
 
@@ -1243,7 +1411,7 @@ ngx_http_b24trigger_oauth_install_check(ngx_http_b24trigger_portal_t *portal,
         return "DOMAIN is another portal";
     }
 
-    mutex = ngx_http_b24trigger_shm_mutex();
+    mutex = oa->mutex;
 
     ngx_shmtx_lock(mutex);
 
@@ -1328,7 +1496,7 @@ failed:
 /*
  * NGX_OK: the portal took the token: it answered "profile" with a result,
  * or with insufficient_scope, which Bitrix24 checks only after the token
- * (reference/bitrix24-api.md §2.5); NGX_DECLINED: it refused it;
+ * (as its OAuth errors are documented); NGX_DECLINED: it refused it;
  * NGX_ERROR: it could not be asked
  */
 
@@ -1439,7 +1607,7 @@ ngx_http_b24trigger_oauth_fail(ngx_http_b24trigger_portal_t *portal,
     ngx_http_b24trigger_tokens_t  *tk;
 
     tk = portal->oauth->tokens;
-    mutex = ngx_http_b24trigger_shm_mutex();
+    mutex = portal->oauth->mutex;
 
     ngx_shmtx_lock(mutex);
 
@@ -1493,14 +1661,14 @@ ngx_http_b24trigger_oauth_store(ngx_log_t *log,
         return NGX_ERROR;
     }
 
-    /* a name of this write only: spool_write() creates it exclusively */
+    /* a name of this write only: file_write() creates it exclusively */
 
     ngx_sprintf(oa->state_tmp.data, "%V.%P.%08xD.tmp%Z", &oa->state_file,
                 ngx_pid, (uint32_t) ngx_random());
 
-    rc = ngx_http_b24trigger_spool_write(log, oa->state_tmp.data,
-                                         oa->state_file.data, (u_char *) text,
-                                         ngx_strlen(text), 1);
+    rc = ngx_http_b24trigger_file_write(log, oa->state_tmp.data,
+                                        oa->state_file.data, (u_char *) text,
+                                        ngx_strlen(text), 1);
 
     ngx_explicit_memzero(text, ngx_strlen(text));
     free(text);

@@ -3,7 +3,7 @@
  * Copyright (C) b24trigger authors
  *
  * What the OAuth client (ngx_http_b24trigger_oauth.c) offers its install
- * handler (ngx_http_b24trigger_install.c): a try of the posted access
+ * handler (ngx_http_b24trigger_oauth_install.c): a try of the posted access
  * token at the portal, a refresh_token grant at the portal's token
  * server, and the verdicts on their answers.
  */
@@ -14,7 +14,7 @@
 
 
 #include "ngx_http_b24trigger.h"
-#include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_portal_curl.h"
 
 
 ngx_http_b24trigger_transfer_t *ngx_http_b24trigger_oauth_grant(

@@ -3,25 +3,30 @@
  * Copyright (C) b24trigger authors
  *
  * The Bitrix24 portal client: what an incoming-webhook URL may look like,
- * and one call of crm.automation.trigger (or, for an OAuth application,
- * crm.automation.trigger.execute with the token oauth.c hands it) through
- * the curl glue, classified by the "error" field of the answer
- * (reference/bitrix24-api.md §2-§4).
- * Used by sync requests and, later, by queued deliveries alike: it knows
- * nothing about the request that caused the call.
+ * the portal of a name, and one call of crm.automation.trigger (or, for
+ * an OAuth application, crm.automation.trigger.execute with the token the
+ * portal's auth handlers hand it, ngx_http_b24trigger_oauth.c) over
+ * nginx's own connections (ngx_http_b24trigger_portal_http.c) or libcurl
+ * (ngx_http_b24trigger_portal_curl.c), classified by the "error" field of
+ * the answer as Bitrix24's REST API documents its errors (doc/design.md
+ * says why two ways).  Used by sync requests and by queued deliveries
+ * alike: it knows nothing about the request that caused the call.
  */
 
 
 #include "ngx_http_b24trigger.h"
-#include "ngx_http_b24trigger_curl.h"
-#include "ngx_http_b24trigger_http.h"
-#include "ngx_http_b24trigger_parse.h"
+#include "ngx_http_b24trigger_portal_curl.h"
+#include "ngx_http_b24trigger_portal_http.h"
+#include "ngx_http_b24trigger_body_parse.h"
 #include "ngx_http_b24trigger_queue.h"
 
 #include <jansson.h>
 
 
 #define NGX_HTTP_B24TRIGGER_METHOD  "crm.automation.trigger"
+
+/* what of the portal's "error" and words is kept, logged and echoed */
+#define NGX_HTTP_B24TRIGGER_ANSWER_STRING_MAX  512
 
 
 static ngx_int_t ngx_http_b24trigger_call_transfer(
@@ -241,6 +246,29 @@ ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
     default:
         return "see the lines before this one";
     }
+}
+
+
+/* the portal of that name, as b24trigger_portal declared it, or NULL */
+
+ngx_http_b24trigger_portal_t *
+ngx_http_b24trigger_portal_find(ngx_http_b24trigger_main_conf_t *bmcf,
+    ngx_str_t *name)
+{
+    ngx_uint_t                     i;
+    ngx_http_b24trigger_portal_t  *portal;
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+        if (portal[i].name.len == name->len
+            && ngx_strncmp(portal[i].name.data, name->data, name->len) == 0)
+        {
+            return &portal[i];
+        }
+    }
+
+    return NULL;
 }
 
 
@@ -747,11 +775,11 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
     call->fallback = 0;
     call->spent = 0;
 
-    if (call->portal->oauth) {
+    if (call->portal->auth) {
 
         /* with a token, now or once it is refreshed (oauth.c) */
 
-        if (ngx_http_b24trigger_oauth_start(call) != NGX_OK) {
+        if (call->portal->auth->start(call) != NGX_OK) {
             return NGX_ERROR;
         }
 
@@ -887,7 +915,7 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
 
 /*
  * {"CODE":"c5u4m","OWNER_TYPE_ID":2,"OWNER_ID":57,"auth":...} for
- * crm.automation.trigger.execute (reference/bitrix24-api.md §2.6)
+ * crm.automation.trigger.execute, the method of an OAuth application
  */
 
 static ngx_int_t
@@ -1140,8 +1168,8 @@ ngx_http_b24trigger_call_done(ngx_http_b24trigger_transfer_t *t)
         return;
     }
 
-    if (call->portal->oauth
-        && ngx_http_b24trigger_oauth_done(call) == NGX_AGAIN)
+    if (call->portal->auth
+        && call->portal->auth->done(call) == NGX_AGAIN)
     {
         /* repeated with a refreshed token */
         return;
@@ -1246,15 +1274,15 @@ ngx_http_b24trigger_call_over(ngx_http_b24trigger_call_t *call,
 
 
 /*
- * A moved portal answers 302 with its new address; Bitrix24 asks clients
- * to repeat the POST there (reference/bitrix24-api.md §1.1), once.  The
- * secret goes along (in the path of a webhook, as "auth" of an OAuth
- * call), so the redirect is read by libcurl's URL parser and followed
- * only to https or to a loopback host over http, never with a user name
- * or password in it, and never to another host than the portal's (its
- * port may change): a portal that moved to another domain is answered
- * with an error-log line asking for the new URL, as neither the webhook's
- * secret nor an access token may go to a host the operator did not name.
+ * A moved portal answers 302 with its new address; Bitrix24's REST
+ * documentation asks clients to repeat the POST there, once.  The secret
+ * goes along (in the path of a webhook, as "auth" of an OAuth call), so
+ * the redirect is read by libcurl's URL parser and followed only to
+ * https or to a loopback host over http, never with a user name or
+ * password in it, and never to another host than the portal's (its port
+ * may change): a portal that moved to another domain is answered with an
+ * error-log line asking for the new URL, as neither the webhook's secret
+ * nor an access token may go to a host the operator did not name.
  */
 
 static ngx_int_t
@@ -1449,7 +1477,7 @@ ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool, ngx_str_t *value,
 {
     size_t  len;
 
-    len = ngx_min(value->len, 512);
+    len = ngx_min(value->len, NGX_HTTP_B24TRIGGER_ANSWER_STRING_MAX);
 
     dst->data = ngx_pnalloc(pool, len + 1);
     if (dst->data == NULL) {

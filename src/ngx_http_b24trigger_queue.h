@@ -2,12 +2,14 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * Never lose a trigger: the durable spool (ngx_http_b24trigger_spool.c),
- * the workers that deliver from it (ngx_http_b24trigger_delivery.c), the
- * module's own shared memory with the portals' leaky buckets
- * (ngx_http_b24trigger_shm.c) and the de-duplication zones
- * (ngx_http_b24trigger_dedup.c).  Only these files include this header,
- * plus the tables and the request flow that call into them.
+ * Never lose a trigger: the durable spool
+ * (ngx_http_b24trigger_queue_spool.c), the request path that puts an
+ * event in it (ngx_http_b24trigger_queue_enqueue.c), the event's format
+ * (ngx_http_b24trigger_queue_event.c), the workers that deliver from it
+ * (ngx_http_b24trigger_queue_delivery.c), the portals' leaky buckets
+ * (ngx_http_b24trigger_bucket.c) and the de-duplication zones
+ * (ngx_http_b24trigger_dedup.c): what each offers the others, the tables
+ * and the request flow.
  */
 
 
@@ -35,7 +37,30 @@ struct ngx_http_b24trigger_spool_s {
     ngx_msec_t                     backoff;
     ngx_msec_t                     backoff_max;
     ngx_uint_t                     concurrency;
+    ngx_shm_zone_t                *zone;       /* the bytes waiting, for
+                                                  max_size: the spool's */
 };
+
+
+/* an event's "id", a part of file names: [A-Za-z0-9._-], no "..", no "/" */
+#define NGX_HTTP_B24TRIGGER_EVENT_ID_MAX    128
+
+
+/* a queued event (ngx_http_b24trigger_queue_event.c says the format) */
+
+typedef struct {
+    void                          *root;       /* the JSON, opaque */
+    ngx_str_t                      id;
+    ngx_str_t                      portal;
+    ngx_str_t                      target;
+    ngx_str_t                      code;
+    ngx_str_t                      location;
+    ngx_uint_t                     method;     /* b24trigger_method */
+    int64_t                        received;   /* ms */
+    ngx_uint_t                     attempts;   /* calls made */
+    unsigned                       dead:1;     /* a dead letter moved
+                                                  back by hand */
+} ngx_http_b24trigger_record_t;
 
 
 /* the bucket gives way: a call may go now, later, or not in time */
@@ -45,28 +70,49 @@ struct ngx_http_b24trigger_spool_s {
 #define NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED  2   /* the portal's block */
 
 
-/* ngx_http_b24trigger_spool.c */
-char *ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
-    void *conf);
+/* ngx_http_b24trigger_queue_event.c */
+ngx_int_t ngx_http_b24trigger_event_write(ngx_pool_t *pool,
+    ngx_http_b24trigger_record_t *rec, ngx_str_t *out);
+ngx_int_t ngx_http_b24trigger_event_read(ngx_http_b24trigger_record_t *rec,
+    u_char *buf, size_t len, const char **why);
+ngx_int_t ngx_http_b24trigger_event_replay(ngx_http_b24trigger_record_t *rec,
+    int64_t now);
+ngx_int_t ngx_http_b24trigger_event_failed(ngx_http_b24trigger_record_t *rec,
+    ngx_http_b24trigger_call_t *call, const char *outcome, int64_t now);
+ngx_int_t ngx_http_b24trigger_event_retry(ngx_http_b24trigger_record_t *rec,
+    int64_t next);
+ngx_int_t ngx_http_b24trigger_event_dead(ngx_http_b24trigger_record_t *rec,
+    const char *reason, int64_t now);
+u_char *ngx_http_b24trigger_event_dump(ngx_pool_t *pool,
+    ngx_http_b24trigger_record_t *rec, ngx_uint_t indent, size_t *len);
+void ngx_http_b24trigger_event_free(ngx_http_b24trigger_record_t *rec);
+
+/* ngx_http_b24trigger_queue_enqueue.c */
 ngx_int_t ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
-off_t ngx_http_b24trigger_spool_count(ngx_log_t *log,
-    ngx_http_b24trigger_spool_t *spool);
-ngx_int_t ngx_http_b24trigger_spool_write(ngx_log_t *log, u_char *tmp,
-    u_char *name, u_char *data, size_t len, ngx_uint_t sync_dir);
+
+/* ngx_http_b24trigger_queue_spool.c */
+char *ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
+ngx_int_t ngx_http_b24trigger_spool_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+ngx_int_t ngx_http_b24trigger_spool_reserve(
+    ngx_http_b24trigger_spool_t *spool, off_t size);
+void ngx_http_b24trigger_spool_release(ngx_http_b24trigger_spool_t *spool,
+    off_t size);
 ngx_int_t ngx_http_b24trigger_spool_recover(ngx_log_t *log,
     ngx_http_b24trigger_spool_t *spool, ngx_uint_t start);
 u_char *ngx_http_b24trigger_spool_path(ngx_pool_t *pool, ngx_str_t *dir,
     ngx_str_t *name);
 
-/* ngx_http_b24trigger_delivery.c */
+/* ngx_http_b24trigger_queue_delivery.c */
 ngx_int_t ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 void ngx_http_b24trigger_delivery_kick(void);
 void ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle);
 
-/* ngx_http_b24trigger_shm.c */
-ngx_int_t ngx_http_b24trigger_shm_add(ngx_conf_t *cf,
+/* ngx_http_b24trigger_bucket.c */
+ngx_int_t ngx_http_b24trigger_bucket_init_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_main_conf_t *bmcf);
 ngx_uint_t ngx_http_b24trigger_bucket_take(
     ngx_http_b24trigger_portal_t *portal, ngx_msec_t max_wait,
@@ -74,11 +120,6 @@ ngx_uint_t ngx_http_b24trigger_bucket_take(
 void ngx_http_b24trigger_bucket_give_back(
     ngx_http_b24trigger_portal_t *portal);
 void ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call);
-ngx_shmtx_t *ngx_http_b24trigger_shm_mutex(void);
-ngx_int_t ngx_http_b24trigger_spool_reserve(
-    ngx_http_b24trigger_main_conf_t *bmcf, off_t size);
-void ngx_http_b24trigger_spool_release(
-    ngx_http_b24trigger_main_conf_t *bmcf, off_t size);
 
 /* ngx_http_b24trigger_dedup.c */
 char *ngx_http_b24trigger_dedup_zone(ngx_conf_t *cf, ngx_command_t *cmd,
@@ -94,8 +135,6 @@ ngx_int_t ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
 void ngx_http_b24trigger_dedup_release(ngx_http_b24trigger_ctx_t *ctx);
 void ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
-
-/* a JSON reply with Retry-After (ngx_http_b24trigger_dedup.c) */
 
 
 #endif /* _NGX_HTTP_B24TRIGGER_QUEUE_H_INCLUDED_ */

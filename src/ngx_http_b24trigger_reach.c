@@ -97,7 +97,7 @@ ngx_http_b24trigger_reach_add(ngx_conf_t *cf, ngx_str_t *dir,
 
 /*
  * Runs in the master after the core module's configuration is complete
- * (the shared zone's init), so "user" is known wherever it was written.
+ * (the buckets' zone init), so "user" is known wherever it was written.
  */
 
 ngx_int_t

@@ -4,12 +4,15 @@
  *
  * The "b24trigger_verify" schemes: the table of schemes, their parameters
  * at configuration time, the keys made of the secrets, and per request
- * the dispatch, "none" and "token".  The HMAC schemes live in
- * ngx_http_b24trigger_verify_hmac.c, the digests over body fields in
+ * the dispatch and "none".  The token lives in
+ * ngx_http_b24trigger_verify_token.c, the HMAC schemes in
+ * ngx_http_b24trigger_verify_hmac.c (the presets' descriptions in
+ * ngx_http_b24trigger_verify_presets.c), the digests over body fields in
  * ngx_http_b24trigger_verify_digest.c, the header grammars in
- * ngx_http_b24trigger_sig.c.  Knows HTTP requests and secrets; knows
- * nothing about Bitrix24.  No secret, key or computed signature is ever
- * logged, at any level.
+ * ngx_http_b24trigger_verify_sig.c, what they all use in
+ * ngx_http_b24trigger_verify_common.c.  Knows HTTP requests and secrets;
+ * knows nothing about Bitrix24.  No secret, key or computed signature is
+ * ever logged, at any level.
  */
 
 
@@ -17,27 +20,17 @@
 #include <ngx_core.h>
 #include <ngx_http.h>
 
-#include <openssl/crypto.h>
-#include <openssl/sha.h>
-
 #include "ngx_http_b24trigger_verify_schemes.h"
 #include "ngx_http_b24trigger_fields.h"
 
 
 static char *ngx_http_b24trigger_none_parse(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
-static char *ngx_http_b24trigger_token_parse(ngx_conf_t *cf,
-    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
 static char *ngx_http_b24trigger_preset_parse(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
 static ngx_int_t ngx_http_b24trigger_none_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd);
-static ngx_int_t ngx_http_b24trigger_token_verify(ngx_http_request_t *r,
-    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
-    ngx_http_b24trigger_verdict_t *vd);
-static ngx_uint_t ngx_http_b24trigger_token_match(ngx_array_t *keys,
-    u_char *data, size_t len);
 static ngx_int_t ngx_http_b24trigger_key_standard(ngx_pool_t *pool,
     ngx_str_t *secret, ngx_str_t *key);
 static ngx_int_t ngx_http_b24trigger_key_html(ngx_pool_t *pool,
@@ -230,61 +223,6 @@ ngx_http_b24trigger_none_parse(ngx_conf_t *cf,
 
     return NGX_CONF_OK;
 }
-
-
-static char *
-ngx_http_b24trigger_token_parse(ngx_conf_t *cf,
-    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs)
-{
-    ngx_str_t  *a;
-
-    if (nargs != 2) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "scheme \"token\" needs exactly one of "
-                           "\"header=NAME\", \"query=NAME\", "
-                           "\"field=PATH\", \"bearer\" or \"basic\"");
-        return NGX_CONF_ERROR;
-    }
-
-    a = &args[1];
-
-    if (a->len > 7 && ngx_strncmp(a->data, "header=", 7) == 0) {
-        v->token = NGX_HTTP_B24TRIGGER_TOKEN_HEADER;
-        v->name.data = a->data + 7;
-        v->name.len = a->len - 7;
-        return NGX_CONF_OK;
-    }
-
-    if (a->len > 6 && ngx_strncmp(a->data, "query=", 6) == 0) {
-        v->token = NGX_HTTP_B24TRIGGER_TOKEN_QUERY;
-        v->name.data = a->data + 6;
-        v->name.len = a->len - 6;
-        return NGX_CONF_OK;
-    }
-
-    if (a->len > 6 && ngx_strncmp(a->data, "field=", 6) == 0) {
-        v->token = NGX_HTTP_B24TRIGGER_TOKEN_FIELD;
-        v->name.data = a->data + 6;
-        v->name.len = a->len - 6;
-        return NGX_CONF_OK;
-    }
-
-    if (a->len == 6 && ngx_strncmp(a->data, "bearer", 6) == 0) {
-        v->token = NGX_HTTP_B24TRIGGER_TOKEN_BEARER;
-        return NGX_CONF_OK;
-    }
-
-    if (a->len == 5 && ngx_strncmp(a->data, "basic", 5) == 0) {
-        v->token = NGX_HTTP_B24TRIGGER_TOKEN_BASIC;
-        return NGX_CONF_OK;
-    }
-
-    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                       "invalid parameter \"%V\" of scheme \"token\"", a);
-    return NGX_CONF_ERROR;
-}
-
-
 /* the presets: "tolerance=" where timestamps apply, "alg=" where chosen */
 
 static char *
@@ -343,39 +281,6 @@ ngx_http_b24trigger_preset_parse(ngx_conf_t *cf,
     }
 
     return NGX_CONF_OK;
-}
-
-
-/* sha1, sha256, sha512 for HMAC; also md5 and sha384 for plain digests */
-
-const EVP_MD *
-ngx_http_b24trigger_md(ngx_str_t *name, ngx_uint_t plain)
-{
-    if (name->len == 4 && ngx_strncmp(name->data, "sha1", 4) == 0) {
-        return EVP_sha1();
-    }
-
-    if (name->len == 6 && ngx_strncmp(name->data, "sha256", 6) == 0) {
-        return EVP_sha256();
-    }
-
-    if (name->len == 6 && ngx_strncmp(name->data, "sha512", 6) == 0) {
-        return EVP_sha512();
-    }
-
-    if (!plain) {
-        return NULL;
-    }
-
-    if (name->len == 3 && ngx_strncmp(name->data, "md5", 3) == 0) {
-        return EVP_md5();
-    }
-
-    if (name->len == 6 && ngx_strncmp(name->data, "sha384", 6) == 0) {
-        return EVP_sha384();
-    }
-
-    return NULL;
 }
 
 
@@ -857,305 +762,4 @@ ngx_http_b24trigger_none_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verdict_t *vd)
 {
     return NGX_OK;
-}
-
-
-static ngx_int_t
-ngx_http_b24trigger_token_verify(ngx_http_request_t *r,
-    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
-    ngx_http_b24trigger_verdict_t *vd)
-{
-    u_char           *p;
-    ngx_int_t         rc;
-    ngx_str_t         value, decoded;
-    ngx_table_elt_t  *h;
-
-    ngx_str_null(&value);
-
-    switch (v->token) {
-
-    case NGX_HTTP_B24TRIGGER_TOKEN_HEADER:
-        h = ngx_http_b24trigger_header(r, &v->name, 0);
-        if (h != NULL) {
-            value = h->value;
-        }
-        break;
-
-    case NGX_HTTP_B24TRIGGER_TOKEN_QUERY:
-        if (ngx_http_arg(r, v->name.data, v->name.len, &value) != NGX_OK) {
-            ngx_str_null(&value);
-            break;
-        }
-
-        p = ngx_pnalloc(r->pool, value.len);
-        if (p == NULL) {
-            return NGX_ERROR;
-        }
-
-        decoded.data = p;
-        ngx_unescape_uri(&p, &value.data, value.len, NGX_UNESCAPE_URI);
-        decoded.len = p - decoded.data;
-        value = decoded;
-        break;
-
-    case NGX_HTTP_B24TRIGGER_TOKEN_FIELD:
-        rc = ngx_http_b24trigger_field_value(r, &v->name, &value);
-
-        if (rc == NGX_ERROR) {
-            return NGX_ERROR;
-        }
-
-        if (rc != NGX_OK) {
-            ngx_str_null(&value);
-        }
-        break;
-
-    case NGX_HTTP_B24TRIGGER_TOKEN_BEARER:
-    case NGX_HTTP_B24TRIGGER_TOKEN_BASIC:
-        h = r->headers_in.authorization;
-        if (h == NULL) {
-            break;
-        }
-
-        value = h->value;
-
-        if (v->token == NGX_HTTP_B24TRIGGER_TOKEN_BEARER) {
-            if (value.len < 7
-                || ngx_strncasecmp(value.data, (u_char *) "Bearer ", 7) != 0)
-            {
-                ngx_str_null(&value);
-                break;
-            }
-
-            value.data += 7;
-            value.len -= 7;
-            break;
-        }
-
-        if (value.len < 6
-            || ngx_strncasecmp(value.data, (u_char *) "Basic ", 6) != 0)
-        {
-            ngx_str_null(&value);
-            break;
-        }
-
-        value.data += 6;
-        value.len -= 6;
-
-        decoded.len = ngx_base64_decoded_length(value.len);
-        decoded.data = ngx_pnalloc(r->pool, decoded.len + 1);
-        if (decoded.data == NULL) {
-            return NGX_ERROR;
-        }
-
-        if (ngx_decode_base64(&decoded, &value) != NGX_OK) {
-            ngx_http_b24trigger_refuse(vd, "token_invalid",
-                                       "malformed basic credentials");
-            return NGX_DECLINED;
-        }
-
-        /* the secret is "user:password" */
-
-        value = decoded;
-        break;
-    }
-
-    if (value.len == 0) {
-        ngx_http_b24trigger_refuse(vd, "signature_missing",
-                                   "no token in the request");
-        return NGX_DECLINED;
-    }
-
-    if (!ngx_http_b24trigger_token_match(keys, value.data, value.len)) {
-        ngx_http_b24trigger_refuse(vd, "token_invalid",
-                                   "token does not match");
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
-}
-
-
-static ngx_uint_t
-ngx_http_b24trigger_token_match(ngx_array_t *keys, u_char *data, size_t len)
-{
-    ngx_uint_t                  i, match;
-    ngx_http_b24trigger_key_t  *key;
-
-    key = keys->elts;
-    match = 0;
-
-    /* every key is tried, so the time taken does not tell which matched */
-
-    for (i = 0; i < keys->nelts; i++) {
-        match |= ngx_http_b24trigger_secure_equal(key[i].value.data,
-                                                  key[i].value.len,
-                                                  data, len);
-    }
-
-    return match;
-}
-
-
-/* the n-th request header of that name (0 is the first), or NULL */
-
-ngx_table_elt_t *
-ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_uint_t n)
-{
-    ngx_uint_t        i;
-    ngx_list_part_t  *part;
-    ngx_table_elt_t  *h;
-
-    part = &r->headers_in.headers.part;
-    h = part->elts;
-
-    for (i = 0; /* void */; i++) {
-
-        if (i >= part->nelts) {
-            if (part->next == NULL) {
-                return NULL;
-            }
-
-            part = part->next;
-            h = part->elts;
-            i = 0;
-        }
-
-        if (h[i].hash == 0) {
-            continue;
-        }
-
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            if (n-- == 0) {
-                return &h[i];
-            }
-        }
-    }
-}
-
-
-/*
- * Constant-time equality of two strings of any length: both are hashed
- * first, so neither the position of the first difference nor the length
- * of the secret shows in the time taken.
- */
-
-ngx_int_t
-ngx_http_b24trigger_secure_equal(u_char *a, size_t alen, u_char *b,
-    size_t blen)
-{
-    u_char  ha[SHA256_DIGEST_LENGTH], hb[SHA256_DIGEST_LENGTH];
-
-    if (EVP_Digest(a, alen, ha, NULL, EVP_sha256(), NULL) != 1
-        || EVP_Digest(b, blen, hb, NULL, EVP_sha256(), NULL) != 1)
-    {
-        return 0;
-    }
-
-    return CRYPTO_memcmp(ha, hb, SHA256_DIGEST_LENGTH) == 0;
-}
-
-
-/*
- * A verified request's timestamp against the clock: refused when it is
- * more than tolerance seconds in the past or in the future
- */
-
-ngx_int_t
-ngx_http_b24trigger_check_time(ngx_http_request_t *r, time_t ts,
-    time_t tolerance, ngx_http_b24trigger_verdict_t *vd)
-{
-    u_char  *p;
-    time_t   now, diff;
-
-    now = ngx_time();
-
-    if (ts >= now - tolerance && ts <= now + tolerance) {
-        return NGX_OK;
-    }
-
-    diff = ts < now ? now - ts : ts - now;
-
-    p = ngx_pnalloc(r->pool, sizeof("timestamp is  s in the future, "
-                                    "tolerance  s") - 1
-                             + 2 * NGX_TIME_T_LEN);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&vd->error, "timestamp_out_of_range");
-
-    vd->reason.data = p;
-    vd->reason.len = ngx_sprintf(p, "timestamp is %T s in the %s, "
-                                 "tolerance %T s", diff,
-                                 ts < now ? "past" : "future", tolerance)
-                     - p;
-
-    return NGX_DECLINED;
-}
-
-
-/*
- * A verified signature in hex, decoded into the verdict: the replay
- * shield's key.  It matched, so it decodes.
- */
-
-ngx_int_t
-ngx_http_b24trigger_verdict_signature(ngx_http_request_t *r,
-    ngx_http_b24trigger_verdict_t *vd, ngx_str_t *sig)
-{
-    u_char   *p;
-    ssize_t   n;
-
-    p = ngx_pnalloc(r->pool, NGX_HTTP_B24TRIGGER_SIG_MAX);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    n = ngx_http_b24trigger_sig_decode(NGX_HTTP_B24TRIGGER_HEX, p,
-                                       sig->data, sig->len);
-    if (n <= 0) {
-        return NGX_ERROR;
-    }
-
-    vd->signature.data = p;
-    vd->signature.len = n;
-
-    return NGX_OK;
-}
-
-
-/*
- * A refusal whose reason needs words from the request or the
- * configuration (a header name, a count): never a secret, never a
- * signature.  error is a literal.  Returns NGX_DECLINED or NGX_ERROR.
- */
-
-ngx_int_t
-ngx_http_b24trigger_refusal(ngx_http_request_t *r,
-    ngx_http_b24trigger_verdict_t *vd, char *error, const char *fmt, ...)
-{
-    u_char   *p;
-    va_list   args;
-
-    p = ngx_pnalloc(r->pool, NGX_HTTP_B24TRIGGER_REASON_MAX);
-    if (p == NULL) {
-        return NGX_ERROR;
-    }
-
-    vd->error.data = (u_char *) error;
-    vd->error.len = ngx_strlen(error);
-
-    va_start(args, fmt);
-    vd->reason.len = ngx_vslprintf(p, p + NGX_HTTP_B24TRIGGER_REASON_MAX,
-                                   fmt, args)
-                     - p;
-    va_end(args);
-
-    vd->reason.data = p;
-
-    return NGX_DECLINED;
 }

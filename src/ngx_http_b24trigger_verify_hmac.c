@@ -2,10 +2,9 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * HMAC signatures: the generic "hmac" scheme and the presets that are
- * HMACs of the body, with or without a timestamp (Stripe, Standard
- * Webhooks, GitHub, Shopify, Slack, Paddle, Typeform, WooCommerce,
- * CloudPayments), each described here exactly as its provider signs, and
+ * HMAC signatures: the generic "hmac" scheme, and the verification of
+ * every HMAC scheme, "hmac" or a preset described in
+ * ngx_http_b24trigger_verify_presets.c, with or without a timestamp, and
  * the two handshakes (Slack url_verification, the WooCommerce ping).
  * Every configured key is tried against every signature the request
  * lists, with no early exit.  Each key's HMAC is keyed once, at
@@ -91,107 +90,6 @@ static ngx_int_t ngx_http_b24trigger_woo_ping(ngx_http_request_t *r,
     ngx_str_t *body, ngx_http_b24trigger_verdict_t *vd);
 static char *ngx_http_b24trigger_hmac_template(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *value);
-
-
-/* the presets, as each provider signs (reference/webhook-signatures.md) */
-
-ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_stripe = {
-    { ngx_string("Stripe-Signature"), ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    NGX_HTTP_B24TRIGGER_GRAMMAR_KV, ngx_null_string, ',',
-    ngx_string("t"), ngx_string("v1"),
-    NGX_HTTP_B24TRIGGER_MSG_TS_DOT, NGX_HTTP_B24TRIGGER_HEX,
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
-};
-
-
-ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_standard = {
-    { ngx_string("webhook-signature"), ngx_string("svix-signature") },
-    { ngx_string("webhook-timestamp"), ngx_string("svix-timestamp") },
-    { ngx_string("webhook-id"), ngx_string("svix-id") },
-    NGX_HTTP_B24TRIGGER_GRAMMAR_VERSIONED, ngx_string("v1"), ' ',
-    ngx_null_string, ngx_null_string,
-    NGX_HTTP_B24TRIGGER_MSG_ID_TS, NGX_HTTP_B24TRIGGER_BASE64,
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
-};
-
-
-ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_github = {
-    { ngx_string("X-Hub-Signature-256"), ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX, ngx_string("sha256="), 0,
-    ngx_null_string, ngx_null_string,
-    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_HEX,
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
-};
-
-
-ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_shopify = {
-    { ngx_string("X-Shopify-Hmac-Sha256"), ngx_string("shopify-hmac-sha256") },
-    { ngx_null_string, ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    NGX_HTTP_B24TRIGGER_GRAMMAR_PLAIN, ngx_null_string, 0,
-    ngx_null_string, ngx_null_string,
-    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_BASE64,
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
-};
-
-
-ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_slack = {
-    { ngx_string("X-Slack-Signature"), ngx_null_string },
-    { ngx_string("X-Slack-Request-Timestamp"), ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX, ngx_string("v0="), 0,
-    ngx_null_string, ngx_null_string,
-    NGX_HTTP_B24TRIGGER_MSG_V0, NGX_HTTP_B24TRIGGER_HEX,
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_SLACK
-};
-
-
-ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_paddle = {
-    { ngx_string("Paddle-Signature"), ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    NGX_HTTP_B24TRIGGER_GRAMMAR_KV, ngx_null_string, ';',
-    ngx_string("ts"), ngx_string("h1"),
-    NGX_HTTP_B24TRIGGER_MSG_TS_COLON, NGX_HTTP_B24TRIGGER_HEX,
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
-};
-
-
-ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_typeform = {
-    { ngx_string("Typeform-Signature"), ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX, ngx_string("sha256="), 0,
-    ngx_null_string, ngx_null_string,
-    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_BASE64,
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
-};
-
-
-ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_woocommerce = {
-    { ngx_string("X-WC-Webhook-Signature"), ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    NGX_HTTP_B24TRIGGER_GRAMMAR_PLAIN, ngx_null_string, 0,
-    ngx_null_string, ngx_null_string,
-    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_BASE64,
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_WOO_PING
-};
-
-
-ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_cloudpayments = {
-    { ngx_string("Content-HMAC"), ngx_string("X-Content-HMAC") },
-    { ngx_null_string, ngx_null_string },
-    { ngx_null_string, ngx_null_string },
-    NGX_HTTP_B24TRIGGER_GRAMMAR_PLAIN, ngx_null_string, 0,
-    ngx_null_string, ngx_null_string,
-    NGX_HTTP_B24TRIGGER_MSG_BODY, NGX_HTTP_B24TRIGGER_BASE64,
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE
-};
 
 
 /*

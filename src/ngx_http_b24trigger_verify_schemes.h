@@ -20,7 +20,7 @@
 #include <openssl/evp.h>
 
 #include "ngx_http_b24trigger_verify.h"
-#include "ngx_http_b24trigger_sig.h"
+#include "ngx_http_b24trigger_verify_sig.h"
 
 
 #define NGX_HTTP_B24TRIGGER_TOLERANCE    300
@@ -159,7 +159,7 @@ struct ngx_http_b24trigger_verify_s {
     ngx_str_set(&(vd)->error, err); ngx_str_set(&(vd)->reason, why)
 
 
-/* ngx_http_b24trigger_verify.c */
+/* ngx_http_b24trigger_verify_common.c */
 ngx_table_elt_t *ngx_http_b24trigger_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_uint_t n);
 ngx_int_t ngx_http_b24trigger_secure_equal(u_char *a, size_t alen,
@@ -172,7 +172,14 @@ ngx_int_t ngx_http_b24trigger_check_time(ngx_http_request_t *r,
 ngx_int_t ngx_http_b24trigger_verdict_signature(ngx_http_request_t *r,
     ngx_http_b24trigger_verdict_t *vd, ngx_str_t *sig);
 
-/* ngx_http_b24trigger_verify_hmac.c: "hmac" and the HMAC presets */
+/* ngx_http_b24trigger_verify_token.c: "token" */
+char *ngx_http_b24trigger_token_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+ngx_int_t ngx_http_b24trigger_token_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+
+/* ngx_http_b24trigger_verify_presets.c: the HMAC presets */
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_stripe;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_standard;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_github;
@@ -182,6 +189,8 @@ extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_paddle;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_typeform;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_woocommerce;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_cloudpayments;
+
+/* ngx_http_b24trigger_verify_hmac.c: "hmac" and every HMAC scheme */
 
 char *ngx_http_b24trigger_hmac_parse(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);

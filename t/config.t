@@ -119,7 +119,7 @@ conf_fails('portal URL from an unset variable',
 conf_fails('duplicate portal', "$portal\n$portal", qr/duplicate portal "main"/);
 
 for my $bad ('timeout=0', 'timeout=x', 'connect_timeout=', 'rate=2', 'burst=0',
-             'retries=3')
+             'retries=3', 'rate=2r/sX', 'rate=2r/m/', 'rate=r/s')
 {
     conf_fails("portal parameter $bad",
                "b24trigger_portal p https://h/rest/1/%%SECRET%%/ $bad;",

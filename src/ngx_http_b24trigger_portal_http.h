@@ -2,12 +2,13 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * The portal call over nginx's own connections (ngx_http_b24trigger_http.c).
+ * The portal call over nginx's own connections
+ * (ngx_http_b24trigger_portal_http.c).
  */
 
 
-#ifndef _NGX_HTTP_B24TRIGGER_HTTP_H_INCLUDED_
-#define _NGX_HTTP_B24TRIGGER_HTTP_H_INCLUDED_
+#ifndef _NGX_HTTP_B24TRIGGER_PORTAL_HTTP_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_PORTAL_HTTP_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -15,7 +16,7 @@
 #include <ngx_event.h>
 
 #include "ngx_http_b24trigger.h"
-#include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_portal_curl.h"
 
 
 /* a portal's address, resolved when the configuration is loaded */
@@ -58,4 +59,4 @@ ngx_http_b24trigger_transfer_t *ngx_http_b24trigger_http_start(
 void ngx_http_b24trigger_http_cancel(ngx_http_b24trigger_transfer_t *t);
 
 
-#endif /* _NGX_HTTP_B24TRIGGER_HTTP_H_INCLUDED_ */
+#endif /* _NGX_HTTP_B24TRIGGER_PORTAL_HTTP_H_INCLUDED_ */

@@ -16,7 +16,7 @@
 #include <ngx_core.h>
 #include <ngx_event.h>
 
-#include "ngx_http_b24trigger_curl.h"
+#include "ngx_http_b24trigger_portal_curl.h"
 
 
 #define NGX_HTTP_B24TRIGGER_KEEPALIVE  64

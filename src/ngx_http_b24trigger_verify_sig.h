@@ -12,8 +12,8 @@
  */
 
 
-#ifndef _NGX_HTTP_B24TRIGGER_SIG_H_INCLUDED_
-#define _NGX_HTTP_B24TRIGGER_SIG_H_INCLUDED_
+#ifndef _NGX_HTTP_B24TRIGGER_VERIFY_SIG_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_VERIFY_SIG_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -103,4 +103,4 @@ ngx_int_t ngx_http_b24trigger_sig_timestamp(u_char *p, size_t len,
     time_t *t);
 
 
-#endif /* _NGX_HTTP_B24TRIGGER_SIG_H_INCLUDED_ */
+#endif /* _NGX_HTTP_B24TRIGGER_VERIFY_SIG_H_INCLUDED_ */

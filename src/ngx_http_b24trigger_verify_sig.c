@@ -12,7 +12,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_b24trigger_sig.h"
+#include "ngx_http_b24trigger_verify_sig.h"
 
 
 static u_char ngx_http_b24trigger_hex_digit(u_char c);

@@ -15,7 +15,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_b24trigger_answer.h"
+#include "ngx_http_b24trigger_portal_answer.h"
 
 
 #define NGX_HTTP_B24TRIGGER_CHUNK_SIZE     0

@@ -2,24 +2,25 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * The module's own shared memory zone, "b24trigger", made whenever a
- * portal is declared: one leaky bucket per portal (rate=, burst=), the
- * block a portal imposed with OPERATION_TIME_LIMIT, the last
- * operating_reset_at it announced, and the byte count of the spool that
- * max_size is checked against, and the token pairs of OAuth portals
- * (ngx_http_b24trigger_oauth.c).  Shared by every worker and by both
- * delivery modes; kept across reloads.  Knows nothing of requests, files
- * or libcurl.
+ * The portals' rate buckets, in the shared memory zone "b24trigger" that
+ * this file alone owns, made whenever a portal is declared: one leaky
+ * bucket per portal (rate=, burst=), the block a portal imposed with
+ * OPERATION_TIME_LIMIT and the last operating_reset_at it announced.
+ * Shared by every worker and by both delivery modes; kept across reloads.
+ * Knows nothing of requests, files, tokens or libcurl.
  */
 
 
 #include "ngx_http_b24trigger_queue.h"
 
 
-#define NGX_HTTP_B24TRIGGER_SHM_SIZE  (128 * 1024)
+#define NGX_HTTP_B24TRIGGER_BUCKET_ZONE_SIZE  (128 * 1024)
 
 /* the furthest a portal may push its block: ten one-minute baskets */
-#define NGX_HTTP_B24TRIGGER_BLOCK_MAX  660
+#define NGX_HTTP_B24TRIGGER_BLOCK_MAX_SEC     660
+
+/* the block of an OPERATION_TIME_LIMIT with no operating_reset_at known */
+#define NGX_HTTP_B24TRIGGER_BLOCK_SEC         60
 
 
 typedef struct ngx_http_b24trigger_bucket_s  ngx_http_b24trigger_bucket_t;
@@ -30,7 +31,6 @@ struct ngx_http_b24trigger_bucket_s {
     uint64_t                       level;     /* calls x 1000 */
     time_t                         blocked;   /* no call before this */
     time_t                         reset_at;  /* operating_reset_at */
-    void                          *tokens;    /* OAuth portals, oauth.c */
     size_t                         len;
     u_char                         name[1];
 };
@@ -38,20 +38,18 @@ struct ngx_http_b24trigger_bucket_s {
 
 typedef struct {
     ngx_http_b24trigger_bucket_t  *buckets;
-    off_t                          spool_bytes;
-} ngx_http_b24trigger_shm_t;
+} ngx_http_b24trigger_bucket_sh_t;
 
 
-static ngx_int_t ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone,
-    void *data);
+static ngx_int_t ngx_http_b24trigger_bucket_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
 static void ngx_http_b24trigger_bucket_drain(
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_bucket_t *b);
-static ngx_slab_pool_t *ngx_http_b24trigger_shm_pool(
-    ngx_http_b24trigger_main_conf_t *bmcf);
+static ngx_slab_pool_t *ngx_http_b24trigger_bucket_pool(void);
 
 
 ngx_int_t
-ngx_http_b24trigger_shm_add(ngx_conf_t *cf,
+ngx_http_b24trigger_bucket_init_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_main_conf_t *bmcf)
 {
     ngx_str_t        name;
@@ -63,7 +61,8 @@ ngx_http_b24trigger_shm_add(ngx_conf_t *cf,
 
     ngx_str_set(&name, "b24trigger");
 
-    shm_zone = ngx_shared_memory_add(cf, &name, NGX_HTTP_B24TRIGGER_SHM_SIZE,
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     NGX_HTTP_B24TRIGGER_BUCKET_ZONE_SIZE,
                                      &ngx_http_b24trigger_module);
     if (shm_zone == NULL) {
         return NGX_ERROR;
@@ -75,10 +74,10 @@ ngx_http_b24trigger_shm_add(ngx_conf_t *cf,
         return NGX_ERROR;
     }
 
-    shm_zone->init = ngx_http_b24trigger_shm_init;
+    shm_zone->init = ngx_http_b24trigger_bucket_init_zone;
     shm_zone->data = bmcf;
 
-    bmcf->shm_zone = shm_zone;
+    bmcf->bucket_zone = shm_zone;
 
     return NGX_OK;
 }
@@ -86,19 +85,18 @@ ngx_http_b24trigger_shm_add(ngx_conf_t *cf,
 
 /*
  * Runs in the master at every configuration load: buckets of portals that
- * stay are kept (their level survives a reload), new portals get theirs,
- * and the spool is measured again from disk.
+ * stay are kept (their level survives a reload), new portals get theirs.
  */
 
 static ngx_int_t
-ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone, void *data)
+ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
     ngx_http_b24trigger_main_conf_t  *obmcf = data;
 
     size_t                            len;
-    ngx_uint_t                        i, fresh;
+    ngx_uint_t                        i;
     ngx_slab_pool_t                  *shpool;
-    ngx_http_b24trigger_shm_t        *sh;
+    ngx_http_b24trigger_bucket_sh_t  *sh;
     ngx_http_b24trigger_bucket_t     *b;
     ngx_http_b24trigger_portal_t     *portal;
     ngx_http_b24trigger_main_conf_t  *bmcf;
@@ -106,20 +104,23 @@ ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone, void *data)
     bmcf = shm_zone->data;
     shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    /* the first point of a load where the worker user is known */
+    /*
+     * the first point of a load where the worker user is known and a
+     * refusal still keeps the running configuration: the folders of the
+     * spool and of OAuth state files are checked here, whoever owns them
+     */
 
     if (ngx_http_b24trigger_reach_check(bmcf, shm_zone->shm.log) != NGX_OK) {
         return NGX_ERROR;
     }
 
     if (obmcf == NULL || shpool->data == NULL) {
-        sh = ngx_slab_alloc(shpool, sizeof(ngx_http_b24trigger_shm_t));
+        sh = ngx_slab_alloc(shpool, sizeof(ngx_http_b24trigger_bucket_sh_t));
         if (sh == NULL) {
             return NGX_ERROR;
         }
 
         sh->buckets = NULL;
-        sh->spool_bytes = 0;
 
         shpool->data = sh;
 
@@ -159,7 +160,6 @@ ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone, void *data)
             b->level = 0;
             b->blocked = 0;
             b->reset_at = 0;
-            b->tokens = NULL;
             b->len = portal[i].name.len;
             ngx_memcpy(b->name, portal[i].name.data, b->len);
 
@@ -168,27 +168,6 @@ ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         portal[i].bucket = b;
-
-        if (portal[i].oauth) {
-            fresh = 0;
-
-            if (b->tokens == NULL) {
-                b->tokens = ngx_slab_alloc(shpool,
-                                       ngx_http_b24trigger_oauth_shm_size());
-                if (b->tokens == NULL) {
-                    return NGX_ERROR;
-                }
-
-                fresh = 1;
-            }
-
-            ngx_http_b24trigger_oauth_shm_init(&portal[i], b->tokens, fresh);
-        }
-    }
-
-    if (bmcf->spool) {
-        sh->spool_bytes = ngx_http_b24trigger_spool_count(shm_zone->shm.log,
-                                                          bmcf->spool);
     }
 
     return NGX_OK;
@@ -196,23 +175,14 @@ ngx_http_b24trigger_shm_init(ngx_shm_zone_t *shm_zone, void *data)
 
 
 static ngx_slab_pool_t *
-ngx_http_b24trigger_shm_pool(ngx_http_b24trigger_main_conf_t *bmcf)
-{
-    return (ngx_slab_pool_t *) bmcf->shm_zone->shm.addr;
-}
-
-
-/* the zone's lock, for what other files keep in it */
-
-ngx_shmtx_t *
-ngx_http_b24trigger_shm_mutex(void)
+ngx_http_b24trigger_bucket_pool(void)
 {
     ngx_http_b24trigger_main_conf_t  *bmcf;
 
     bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
                                                ngx_http_b24trigger_module);
 
-    return &ngx_http_b24trigger_shm_pool(bmcf)->mutex;
+    return (ngx_slab_pool_t *) bmcf->bucket_zone->shm.addr;
 }
 
 
@@ -262,7 +232,6 @@ ngx_http_b24trigger_bucket_level(ngx_http_b24trigger_portal_t *portal)
     uint64_t                          level;
     ngx_slab_pool_t                  *shpool;
     ngx_http_b24trigger_bucket_t     *b;
-    ngx_http_b24trigger_main_conf_t  *bmcf;
 
     b = portal->bucket;
 
@@ -270,9 +239,7 @@ ngx_http_b24trigger_bucket_level(ngx_http_b24trigger_portal_t *portal)
         return 0;
     }
 
-    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_b24trigger_module);
-    shpool = ngx_http_b24trigger_shm_pool(bmcf);
+    shpool = ngx_http_b24trigger_bucket_pool();
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -294,7 +261,6 @@ ngx_http_b24trigger_bucket_take(ngx_http_b24trigger_portal_t *portal,
     ngx_uint_t                        rc;
     ngx_slab_pool_t                  *shpool;
     ngx_http_b24trigger_bucket_t     *b;
-    ngx_http_b24trigger_main_conf_t  *bmcf;
 
     b = portal->bucket;
     *delay = 0;
@@ -303,9 +269,7 @@ ngx_http_b24trigger_bucket_take(ngx_http_b24trigger_portal_t *portal,
         return NGX_HTTP_B24TRIGGER_BUCKET_OK;
     }
 
-    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_b24trigger_module);
-    shpool = ngx_http_b24trigger_shm_pool(bmcf);
+    shpool = ngx_http_b24trigger_bucket_pool();
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -356,7 +320,6 @@ ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
 {
     ngx_slab_pool_t                  *shpool;
     ngx_http_b24trigger_bucket_t     *b;
-    ngx_http_b24trigger_main_conf_t  *bmcf;
 
     b = portal->bucket;
 
@@ -364,9 +327,7 @@ ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
         return;
     }
 
-    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_b24trigger_module);
-    shpool = ngx_http_b24trigger_shm_pool(bmcf);
+    shpool = ngx_http_b24trigger_bucket_pool();
 
     ngx_shmtx_lock(&shpool->mutex);
 
@@ -381,8 +342,9 @@ ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
  * operating_reset_at of a success; QUERY_LIMIT_EXCEEDED means the
  * portal's bucket is full whatever ours says; OPERATION_TIME_LIMIT blocks
  * the method until the oldest basket leaves, which is the last
- * operating_reset_at seen (reference/bitrix24-api.md §4.2), else a
- * minute.  call->retry_after is set to the time left.
+ * operating_reset_at seen (Bitrix24's REST limits: the time a method may
+ * use is counted in one-minute baskets over ten minutes), else a minute.
+ * call->retry_after is set to the time left.
  */
 
 void
@@ -391,7 +353,6 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
     time_t                            now, until;
     ngx_slab_pool_t                  *shpool;
     ngx_http_b24trigger_bucket_t     *b;
-    ngx_http_b24trigger_main_conf_t  *bmcf;
 
     b = call->portal->bucket;
 
@@ -399,9 +360,7 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
         return;
     }
 
-    bmcf = ngx_http_cycle_get_module_main_conf(ngx_cycle,
-                                               ngx_http_b24trigger_module);
-    shpool = ngx_http_b24trigger_shm_pool(bmcf);
+    shpool = ngx_http_b24trigger_bucket_pool();
     now = ngx_time();
 
     ngx_shmtx_lock(&shpool->mutex);
@@ -419,8 +378,10 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
         {
             until = b->reset_at;
 
-            if (until <= now || until > now + NGX_HTTP_B24TRIGGER_BLOCK_MAX) {
-                until = now + 60;
+            if (until <= now
+                || until > now + NGX_HTTP_B24TRIGGER_BLOCK_MAX_SEC)
+            {
+                until = now + NGX_HTTP_B24TRIGGER_BLOCK_SEC;
             }
 
             if (until > b->blocked) {
@@ -445,55 +406,4 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
                       "OPERATION_TIME_LIMIT, no call before %T s from now",
                       &call->portal->name, call->retry_after);
     }
-}
-
-
-/* max_size: the bytes of events not yet delivered */
-
-ngx_int_t
-ngx_http_b24trigger_spool_reserve(ngx_http_b24trigger_main_conf_t *bmcf,
-    off_t size)
-{
-    ngx_int_t                   rc;
-    ngx_slab_pool_t            *shpool;
-    ngx_http_b24trigger_shm_t  *sh;
-
-    shpool = ngx_http_b24trigger_shm_pool(bmcf);
-    sh = shpool->data;
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    if (sh->spool_bytes + size > bmcf->spool->max_size) {
-        rc = NGX_DECLINED;
-
-    } else {
-        sh->spool_bytes += size;
-        rc = NGX_OK;
-    }
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    return rc;
-}
-
-
-void
-ngx_http_b24trigger_spool_release(ngx_http_b24trigger_main_conf_t *bmcf,
-    off_t size)
-{
-    ngx_slab_pool_t            *shpool;
-    ngx_http_b24trigger_shm_t  *sh;
-
-    if (bmcf->shm_zone == NULL) {
-        return;
-    }
-
-    shpool = ngx_http_b24trigger_shm_pool(bmcf);
-    sh = shpool->data;
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    sh->spool_bytes = (sh->spool_bytes > size) ? sh->spool_bytes - size : 0;
-
-    ngx_shmtx_unlock(&shpool->mutex);
 }

@@ -2,7 +2,7 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * An HTTP/1.x answer read as it arrives (ngx_http_b24trigger_answer.c):
+ * An HTTP/1.x answer read as it arrives (ngx_http_b24trigger_portal_answer.c):
  * the status line, the headers the portal client needs, the body by
  * Content-Length, by chunks (decoded in place) or up to the close.  A
  * pure function of bytes: no connection, no pool, no logging, so that
@@ -10,8 +10,8 @@
  */
 
 
-#ifndef _NGX_HTTP_B24TRIGGER_ANSWER_H_INCLUDED_
-#define _NGX_HTTP_B24TRIGGER_ANSWER_H_INCLUDED_
+#ifndef _NGX_HTTP_B24TRIGGER_PORTAL_ANSWER_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_PORTAL_ANSWER_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -70,4 +70,4 @@ ngx_int_t ngx_http_b24trigger_answer_eof(ngx_http_b24trigger_answer_t *a,
     size_t len);
 
 
-#endif /* _NGX_HTTP_B24TRIGGER_ANSWER_H_INCLUDED_ */
+#endif /* _NGX_HTTP_B24TRIGGER_PORTAL_ANSWER_H_INCLUDED_ */

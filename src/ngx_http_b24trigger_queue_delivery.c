@@ -10,26 +10,34 @@
  * event; a transient failure writes it back to the queue with its next
  * attempt after an exponential, jittered backoff; a permanent failure or
  * an event older than max_age goes to PATH/dead as readable JSON.  Knows
- * the spool's layout (ngx_http_b24trigger_spool.c) and nothing of client
- * requests.
+ * the spool's layout (ngx_http_b24trigger_queue_spool.c), reads and
+ * updates events through ngx_http_b24trigger_queue_event.c, and knows
+ * nothing of client requests.
  */
 
 
 #include "ngx_http_b24trigger_queue.h"
 
 #include <dirent.h>
-#include <jansson.h>
 
 
-#define NGX_HTTP_B24TRIGGER_SCAN_BATCH   256
-#define NGX_HTTP_B24TRIGGER_SCAN_IDLE    1000
-#define NGX_HTTP_B24TRIGGER_DEAD_EVERY   5       /* s, between counts */
-#define NGX_HTTP_B24TRIGGER_KICK         20
-#define NGX_HTTP_B24TRIGGER_RECOVER      30000
-#define NGX_HTTP_B24TRIGGER_EVENT_MAX    65536
+/* the entries of queue/ read in one pass of the scan */
+#define NGX_HTTP_B24TRIGGER_SCAN_BATCH       256
 
-/* an event's "id", a part of file names: [A-Za-z0-9._-], no "..", no "/" */
-#define NGX_HTTP_B24TRIGGER_ID_MAX       128
+/* the longest a worker sleeps between passes when nothing is due */
+#define NGX_HTTP_B24TRIGGER_SCAN_IDLE_MS     1000
+
+/* the dead letters are counted for the status page at most this often */
+#define NGX_HTTP_B24TRIGGER_DEAD_COUNT_SEC   5
+
+/* more to do (an event queued here, more due): the next pass this soon */
+#define NGX_HTTP_B24TRIGGER_KICK_MS          20
+
+/* how often the claims of workers that are gone are returned */
+#define NGX_HTTP_B24TRIGGER_RECOVER_MS       30000
+
+/* a file larger than this is no event of ours: a dead letter as it is */
+#define NGX_HTTP_B24TRIGGER_EVENT_MAX_BYTES  65536
 
 
 typedef struct {
@@ -37,12 +45,7 @@ typedef struct {
     ngx_pool_t                        *pool;
     ngx_str_t                          name;       /* file name */
     u_char                            *path;       /* in our claim dir */
-    json_t                            *root;
-    ngx_str_t                          id;
-    ngx_str_t                          location;
-    ngx_str_t                          portal_name;
-    int64_t                            received;   /* ms */
-    ngx_uint_t                         attempts;   /* calls made */
+    ngx_http_b24trigger_record_t       rec;        /* what it says */
     off_t                              size;
     ngx_http_b24trigger_portal_t      *portal;
     ngx_http_b24trigger_call_t         call;
@@ -90,13 +93,8 @@ static void ngx_http_b24trigger_delivery_free(
     ngx_http_b24trigger_event_t *ev);
 static ngx_int_t ngx_http_b24trigger_delivery_last_error(
     ngx_http_b24trigger_event_t *ev);
-static u_char *ngx_http_b24trigger_delivery_dump(
-    ngx_http_b24trigger_event_t *ev, size_t flags, size_t *len);
-static void ngx_http_b24trigger_delivery_json_cleanup(void *data);
+static void ngx_http_b24trigger_delivery_event_cleanup(void *data);
 static int64_t ngx_http_b24trigger_now_ms(void);
-static ngx_uint_t ngx_http_b24trigger_id_valid(ngx_str_t *id);
-static ngx_str_t *ngx_http_b24trigger_json_str(ngx_pool_t *pool,
-    json_t *root, const char *key);
 
 
 static ngx_http_b24trigger_delivery_t  *ngx_http_b24trigger_delivery;
@@ -175,7 +173,7 @@ ngx_http_b24trigger_delivery_kick(void)
 
     if (d->tick.timer_set
         && (ngx_msec_int_t) (d->tick.timer.key - ngx_current_msec)
-           <= NGX_HTTP_B24TRIGGER_KICK)
+           <= NGX_HTTP_B24TRIGGER_KICK_MS)
     {
         return;
     }
@@ -184,7 +182,7 @@ ngx_http_b24trigger_delivery_kick(void)
         ngx_del_timer(&d->tick);
     }
 
-    ngx_add_timer(&d->tick, NGX_HTTP_B24TRIGGER_KICK);
+    ngx_add_timer(&d->tick, NGX_HTTP_B24TRIGGER_KICK_MS);
 }
 
 
@@ -214,7 +212,7 @@ ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle)
         ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
                       "b24trigger: delivery of queued event \"%V\" "
                       "abandoned on exit, returned to the queue",
-                      ngx_http_b24trigger_log_value(ev->pool, &ev->id));
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id));
 
         ngx_http_b24trigger_call_cancel(&ev->call);
         ngx_http_b24trigger_delivery_unclaim(d, ev);
@@ -248,7 +246,7 @@ ngx_http_b24trigger_delivery_tick(ngx_event_t *ev)
         return;
     }
 
-    if (ngx_current_msec - d->recovered >= NGX_HTTP_B24TRIGGER_RECOVER) {
+    if (ngx_current_msec - d->recovered >= NGX_HTTP_B24TRIGGER_RECOVER_MS) {
         d->recovered = ngx_current_msec;
         (void) ngx_http_b24trigger_spool_recover(&d->log, d->spool, 0);
     }
@@ -276,7 +274,7 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
     ngx_msec_t       wait;
     struct dirent   *de;
 
-    wait = NGX_HTTP_B24TRIGGER_SCAN_IDLE;
+    wait = NGX_HTTP_B24TRIGGER_SCAN_IDLE_MS;
     now = ngx_http_b24trigger_now_ms();
 
     if (d->dir == NULL) {
@@ -312,7 +310,7 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
 
             ngx_http_b24trigger_delivery_publish(d);
 
-            return d->due ? NGX_HTTP_B24TRIGGER_KICK : wait;
+            return d->due ? NGX_HTTP_B24TRIGGER_KICK_MS : wait;
         }
 
         len = ngx_strlen(de->d_name);
@@ -421,7 +419,7 @@ ngx_http_b24trigger_delivery_publish(ngx_http_b24trigger_delivery_t *d)
                                   d->waiting ? (ngx_atomic_uint_t) d->oldest
                                              : 0);
 
-    if (ngx_time() - d->dead_counted < NGX_HTTP_B24TRIGGER_DEAD_EVERY) {
+    if (ngx_time() - d->dead_counted < NGX_HTTP_B24TRIGGER_DEAD_COUNT_SEC) {
         return;
     }
 
@@ -518,7 +516,7 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
         return NGX_ERROR;
     }
 
-    age = ngx_http_b24trigger_now_ms() - ev->received;
+    age = ngx_http_b24trigger_now_ms() - ev->rec.received;
 
     if (age > (int64_t) d->spool->max_age * 1000) {
         ngx_http_b24trigger_delivery_dead(d, ev, "expired");
@@ -534,11 +532,11 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
 
         ngx_http_b24trigger_delivery_unclaim(d, ev);
 
-        *wait = ngx_min(ngx_max(delay, 1), NGX_HTTP_B24TRIGGER_SCAN_IDLE);
+        *wait = ngx_min(ngx_max(delay, 1), NGX_HTTP_B24TRIGGER_SCAN_IDLE_MS);
         return NGX_BUSY;
     }
 
-    ev->attempts++;
+    ev->rec.attempts++;
 
     ev->call.portal = ev->portal;
     ev->call.pool = pool;
@@ -568,17 +566,12 @@ static ngx_int_t
 ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
     ngx_http_b24trigger_event_t *ev)
 {
-    u_char                        *buf, *to;
-    ssize_t                        n;
-    ngx_fd_t                       fd;
-    ngx_str_t                     *s;
-    ngx_uint_t                     i;
-    json_t                        *v;
-    json_error_t                   err;
-    ngx_file_info_t                fi;
-    const char                    *why;
-    ngx_pool_cleanup_t            *cln;
-    ngx_http_b24trigger_portal_t  *portal;
+    u_char              *buf, *to;
+    ssize_t              n;
+    ngx_fd_t             fd;
+    ngx_file_info_t      fi;
+    const char          *why;
+    ngx_pool_cleanup_t  *cln;
 
     why = NULL;
 
@@ -599,7 +592,7 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
 
     ev->size = ngx_file_size(&fi);
 
-    if (ev->size > NGX_HTTP_B24TRIGGER_EVENT_MAX) {
+    if (ev->size > NGX_HTTP_B24TRIGGER_EVENT_MAX_BYTES) {
         (void) ngx_close_file(fd);
         goto invalid;
     }
@@ -624,96 +617,36 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
         return NGX_ERROR;
     }
 
-    ev->root = json_loadb((char *) buf, n, 0, &err);
-
-    cln->handler = ngx_http_b24trigger_delivery_json_cleanup;
+    cln->handler = ngx_http_b24trigger_delivery_event_cleanup;
     cln->data = ev;
 
-    if (ev->root == NULL || !json_is_object(ev->root)) {
+    if (ngx_http_b24trigger_event_read(&ev->rec, buf, n, &why) != NGX_OK) {
         goto invalid;
     }
 
-    s = ngx_http_b24trigger_json_str(ev->pool, ev->root, "id");
-    if (s == NULL) {
-        goto invalid;
-    }
+    ev->call.target = ev->rec.target;
+    ev->call.code = ev->rec.code;
+    ev->call.method = ev->rec.method;
 
-    /* it names the dead letter and the retries: never a path */
-
-    if (!ngx_http_b24trigger_id_valid(s)) {
-        why = "has an invalid id";
-        goto invalid;
-    }
-
-    ev->id = *s;
-
-    s = ngx_http_b24trigger_json_str(ev->pool, ev->root, "target");
-    if (s == NULL) {
-        goto invalid;
-    }
-
-    ev->call.target = *s;
-
-    s = ngx_http_b24trigger_json_str(ev->pool, ev->root, "code");
-    if (s) {
-        ev->call.code = *s;
-    }
-
-    s = ngx_http_b24trigger_json_str(ev->pool, ev->root, "location");
-    if (s) {
-        ev->location = *s;
-    }
-
-    s = ngx_http_b24trigger_json_str(ev->pool, ev->root, "method");
-    if (s && s->len == sizeof("execute") - 1
-        && ngx_strncmp(s->data, "execute", s->len) == 0)
-    {
-        ev->call.method = NGX_HTTP_B24TRIGGER_METHOD_EXECUTE;
-    }
-
-    v = json_object_get(ev->root, "received");
-    ev->received = json_is_integer(v) ? json_integer_value(v) : 0;
-
-    v = json_object_get(ev->root, "attempts");
-    ev->attempts = json_is_integer(v) ? (ngx_uint_t) json_integer_value(v)
-                                      : 0;
-
-    /* a dead letter moved back by hand: a fresh start */
-
-    if (json_object_get(ev->root, "dead") != NULL) {
+    if (ev->rec.dead) {
         ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
                       "b24trigger: dead letter \"%V\" replayed",
-                      ngx_http_b24trigger_log_value(ev->pool, &ev->id));
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id));
 
-        (void) json_object_del(ev->root, "dead");
-        ev->attempts = 0;
-        ev->received = ngx_http_b24trigger_now_ms();
-
-        if (json_object_set_new(ev->root, "replayed",
-                                json_integer(ev->received))
-            != 0)
+        if (ngx_http_b24trigger_event_replay(&ev->rec,
+                                             ngx_http_b24trigger_now_ms())
+            != NGX_OK)
         {
             return NGX_ERROR;
         }
     }
 
-    s = ngx_http_b24trigger_json_str(ev->pool, ev->root, "portal");
-    if (s == NULL) {
+    if (ev->rec.portal.data == NULL) {
         goto invalid;
     }
 
-    portal = d->bmcf->portals.elts;
+    ev->portal = ngx_http_b24trigger_portal_find(d->bmcf, &ev->rec.portal);
 
-    for (i = 0; i < d->bmcf->portals.nelts; i++) {
-        if (portal[i].name.len == s->len
-            && ngx_strncmp(portal[i].name.data, s->data, s->len) == 0)
-        {
-            ev->portal = &portal[i];
-            break;
-        }
-    }
-
-    ev->portal_name = *s;
 
     if (ev->portal == NULL) {
         ngx_http_b24trigger_delivery_dead(d, ev, "portal_unknown");
@@ -768,7 +701,7 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
 
     ngx_log_debug3(NGX_LOG_DEBUG_HTTP, &d->log, 0,
                    "b24trigger delivery done: \"%V\" %s status:%ui",
-                   ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                   ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id),
                    ngx_http_b24trigger_outcome_name(call->outcome),
                    call->status);
 
@@ -779,18 +712,18 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
         ngx_log_error(NGX_LOG_INFO, &d->log, 0,
                       "b24trigger: queued event \"%V\" delivered to portal "
                       "\"%V\", target \"%V\" code \"%V\", attempt %ui",
-                      ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id),
                       &ev->portal->name,
                       ngx_http_b24trigger_log_value(ev->pool, &call->target),
                       ngx_http_b24trigger_log_value(ev->pool, &call->code),
-                      ev->attempts);
+                      ev->rec.attempts);
 
         if (ngx_delete_file(ev->path) == NGX_FILE_ERROR) {
             ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
                           ngx_delete_file_n " \"%s\" failed", ev->path);
         }
 
-        ngx_http_b24trigger_spool_release(d->bmcf, ev->size);
+        ngx_http_b24trigger_spool_release(d->spool, ev->size);
         ngx_http_b24trigger_delivery_free(ev);
         break;
 
@@ -840,14 +773,14 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
 
     now = ngx_http_b24trigger_now_ms();
 
-    if (now - ev->received > (int64_t) d->spool->max_age * 1000) {
+    if (now - ev->rec.received > (int64_t) d->spool->max_age * 1000) {
         ngx_http_b24trigger_delivery_dead(d, ev, "expired");
         return;
     }
 
     delay = d->spool->backoff;
 
-    for (i = 1; i < ev->attempts && delay < d->spool->backoff_max; i++) {
+    for (i = 1; i < ev->rec.attempts && delay < d->spool->backoff_max; i++) {
         delay *= 2;
     }
 
@@ -863,22 +796,19 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
     next = now + delay;
 
     if (ngx_http_b24trigger_delivery_last_error(ev) != NGX_OK
-        || json_object_set_new(ev->root, "attempts",
-                               json_integer(ev->attempts)) != 0
-        || json_object_set_new(ev->root, "next_attempt", json_integer(next))
-           != 0)
+        || ngx_http_b24trigger_event_retry(&ev->rec, next) != NGX_OK)
     {
         goto failed;
     }
 
-    data = ngx_http_b24trigger_delivery_dump(ev, JSON_COMPACT, &len);
+    data = ngx_http_b24trigger_event_dump(ev->pool, &ev->rec, 0, &len);
     if (data == NULL) {
         goto failed;
     }
 
     /* "<due>-<id>.json" */
 
-    name.len = ngx_sprintf(buf, "%L-", next) - buf + ev->id.len
+    name.len = ngx_sprintf(buf, "%L-", next) - buf + ev->rec.id.len
                + sizeof(".json") - 1;
     name.data = ngx_pnalloc(ev->pool, name.len);
     tmp = ngx_pnalloc(ev->pool, d->claim.len + ev->name.len
@@ -888,7 +818,7 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
         goto failed;
     }
 
-    ngx_sprintf(name.data, "%L-%V.json", next, &ev->id);
+    ngx_sprintf(name.data, "%L-%V.json", next, &ev->rec.id);
 
     p = ngx_sprintf(tmp, "%V/.%V.tmp", &d->claim, &ev->name);
     *p = '\0';
@@ -900,7 +830,7 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
 
     /* the claim takes the new content first, then moves in one rename */
 
-    if (ngx_http_b24trigger_spool_write(&d->log, tmp, ev->path, data, len, 0)
+    if (ngx_http_b24trigger_file_write(&d->log, tmp, ev->path, data, len, 0)
         != NGX_OK)
     {
         /* e.g. a full disk: the old content, but still not before due */
@@ -915,16 +845,16 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
         return;
     }
 
-    ngx_http_b24trigger_spool_release(d->bmcf, ev->size - (off_t) len);
+    ngx_http_b24trigger_spool_release(d->spool, ev->size - (off_t) len);
 
     ngx_log_error(NGX_LOG_WARN, &d->log, 0,
                   "b24trigger: queued event \"%V\" for portal \"%V\" "
                   "target \"%V\" failed (attempt %ui): %s %ui %V%s%V; "
                   "next attempt in %M ms",
-                  ngx_http_b24trigger_log_value(ev->pool, &ev->id),
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id),
                   &ev->portal->name,
                   ngx_http_b24trigger_log_value(ev->pool, &ev->call.target),
-                  ev->attempts,
+                  ev->rec.attempts,
                   ngx_http_b24trigger_outcome_name(ev->call.outcome),
                   ev->call.status,
                   ngx_http_b24trigger_log_value(ev->pool, &ev->call.error),
@@ -949,7 +879,6 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
 {
     u_char     *p, *data, *to, *tmp;
     size_t      len;
-    json_t     *dead;
     ngx_str_t   name;
 
     if (ev->call.outcome != NGX_HTTP_B24TRIGGER_CALL_OK || ev->call.status) {
@@ -958,25 +887,19 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
         }
     }
 
-    dead = json_pack("{s:s,s:I}", "reason", reason,
-                     "at", (json_int_t) ngx_http_b24trigger_now_ms());
-
-    if (dead == NULL
-        || json_object_set_new(ev->root, "dead", dead) != 0
-        || json_object_set_new(ev->root, "attempts",
-                               json_integer(ev->attempts)) != 0)
+    if (ngx_http_b24trigger_event_dead(&ev->rec, reason,
+                                       ngx_http_b24trigger_now_ms())
+        != NGX_OK)
     {
         goto failed;
     }
 
-    (void) json_object_del(ev->root, "next_attempt");
-
-    data = ngx_http_b24trigger_delivery_dump(ev, JSON_INDENT(2), &len);
+    data = ngx_http_b24trigger_event_dump(ev->pool, &ev->rec, 1, &len);
     if (data == NULL) {
         goto failed;
     }
 
-    name.len = ev->id.len + sizeof(".json") - 1;
+    name.len = ev->rec.id.len + sizeof(".json") - 1;
     name.data = ngx_pnalloc(ev->pool, name.len);
     tmp = ngx_pnalloc(ev->pool, d->claim.len + ev->name.len
                                 + sizeof("/..tmp"));
@@ -985,7 +908,7 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
         goto failed;
     }
 
-    ngx_sprintf(name.data, "%V.json", &ev->id);
+    ngx_sprintf(name.data, "%V.json", &ev->rec.id);
 
     p = ngx_sprintf(tmp, "%V/.%V.tmp", &d->claim, &ev->name);
     *p = '\0';
@@ -995,7 +918,7 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
         goto failed;
     }
 
-    if (ngx_http_b24trigger_spool_write(&d->log, tmp, to, data, len, 1)
+    if (ngx_http_b24trigger_file_write(&d->log, tmp, to, data, len, 1)
         != NGX_OK)
     {
         goto failed;
@@ -1006,16 +929,16 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
                       ngx_delete_file_n " \"%s\" failed", ev->path);
     }
 
-    ngx_http_b24trigger_spool_release(d->bmcf, ev->size);
+    ngx_http_b24trigger_spool_release(d->spool, ev->size);
 
     ngx_log_error(NGX_LOG_ERR, &d->log, 0,
                   "b24trigger: queued event \"%V\" for portal \"%V\" target "
                   "\"%V\" moved to dead letters after %ui attempt%s: %s "
                   "(last: %s %ui \"%V\" \"%V\"); %s",
-                  ngx_http_b24trigger_log_value(ev->pool, &ev->id),
-                  ngx_http_b24trigger_log_value(ev->pool, &ev->portal_name),
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id),
+                  ngx_http_b24trigger_log_value(ev->pool, &ev->rec.portal),
                   ngx_http_b24trigger_log_value(ev->pool, &ev->call.target),
-                  ev->attempts, ev->attempts == 1 ? "" : "s", reason,
+                  ev->rec.attempts, ev->rec.attempts == 1 ? "" : "s", reason,
                   ngx_http_b24trigger_outcome_name(ev->call.outcome),
                   ev->call.status,
                   ngx_http_b24trigger_log_value(ev->pool, &ev->call.error),
@@ -1040,54 +963,9 @@ failed:
 static ngx_int_t
 ngx_http_b24trigger_delivery_last_error(ngx_http_b24trigger_event_t *ev)
 {
-    json_t                      *e;
-    ngx_http_b24trigger_call_t  *call;
-
-    call = &ev->call;
-
-    e = json_pack("{s:s,s:I,s:s%,s:s%,s:s%,s:I}",
-                  "outcome", ngx_http_b24trigger_outcome_name(call->outcome),
-                  "status", (json_int_t) call->status,
-                  "error", call->error.data ? (char *) call->error.data : "",
-                  call->error.len,
-                  "error_description",
-                  call->error_description.data
-                  ? (char *) call->error_description.data : "",
-                  call->error_description.len,
-                  "detail",
-                  call->detail.data ? (char *) call->detail.data : "",
-                  call->detail.len,
-                  "at", (json_int_t) ngx_http_b24trigger_now_ms());
-
-    if (e == NULL || json_object_set_new(ev->root, "last_error", e) != 0) {
-        return NGX_ERROR;
-    }
-
-    return NGX_OK;
-}
-
-
-static u_char *
-ngx_http_b24trigger_delivery_dump(ngx_http_b24trigger_event_t *ev,
-    size_t flags, size_t *len)
-{
-    u_char  *data;
-    size_t   n;
-
-    n = json_dumpb(ev->root, NULL, 0, flags);
-    if (n == 0) {
-        return NULL;
-    }
-
-    data = ngx_pnalloc(ev->pool, n + 1);
-    if (data == NULL) {
-        return NULL;
-    }
-
-    *len = json_dumpb(ev->root, (char *) data, n, flags);
-    data[(*len)++] = '\n';
-
-    return data;
+    return ngx_http_b24trigger_event_failed(&ev->rec, &ev->call,
+                           ngx_http_b24trigger_outcome_name(ev->call.outcome),
+                           ngx_http_b24trigger_now_ms());
 }
 
 
@@ -1132,71 +1010,11 @@ ngx_http_b24trigger_delivery_free(ngx_http_b24trigger_event_t *ev)
 
 
 static void
-ngx_http_b24trigger_delivery_json_cleanup(void *data)
+ngx_http_b24trigger_delivery_event_cleanup(void *data)
 {
     ngx_http_b24trigger_event_t  *ev = data;
 
-    if (ev->root) {
-        json_decref(ev->root);
-        ev->root = NULL;
-    }
-}
-
-
-static ngx_uint_t
-ngx_http_b24trigger_id_valid(ngx_str_t *id)
-{
-    u_char      c;
-    ngx_uint_t  i;
-
-    if (id->len == 0 || id->len > NGX_HTTP_B24TRIGGER_ID_MAX
-        || id->data[0] == '.')
-    {
-        return 0;
-    }
-
-    for (i = 0; i < id->len; i++) {
-        c = id->data[i];
-
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z')
-              || (c >= 'A' && c <= 'Z') || c == '-' || c == '_'
-              || c == '.'))
-        {
-            return 0;
-        }
-
-        if (c == '.' && i + 1 < id->len && id->data[i + 1] == '.') {
-            return 0;
-        }
-    }
-
-    return 1;
-}
-
-
-static ngx_str_t *
-ngx_http_b24trigger_json_str(ngx_pool_t *pool, json_t *root, const char *key)
-{
-    json_t     *v;
-    ngx_str_t  *s;
-
-    v = json_object_get(root, key);
-
-    if (v == NULL || !json_is_string(v)) {
-        return NULL;
-    }
-
-    s = ngx_palloc(pool, sizeof(ngx_str_t));
-    if (s == NULL) {
-        return NULL;
-    }
-
-    /* valid while root lives, i.e. as long as the event */
-
-    s->data = (u_char *) json_string_value(v);
-    s->len = json_string_length(v);
-
-    return s;
+    ngx_http_b24trigger_event_free(&ev->rec);
 }
 
 

@@ -9,25 +9,32 @@
  *     PATH/claim/<pid>/   claimed by the worker <pid>, being delivered
  *     PATH/dead/    <id>.json, dead letters with the reason
  *
- * created at configuration load and owned by the worker user; enqueueing
- * an event on the request path (write, fsync, rename, fsync of the
- * directory: the one blocking disk write of the module); measuring the
- * spool; returning the claims of processes that are gone.  What happens to
- * a claimed event lives in ngx_http_b24trigger_delivery.c.
+ * created at configuration load and owned by the worker user; the bytes
+ * waiting, in a zone of this file's own, which max_size is checked
+ * against; returning the claims of processes that are gone.  An event is
+ * put in by ngx_http_b24trigger_queue_enqueue.c on the request path; what
+ * happens to a claimed event lives in ngx_http_b24trigger_queue_delivery.c.
  */
 
 
 #include "ngx_http_b24trigger_queue.h"
 
 #include <dirent.h>
-#include <jansson.h>
 
 
+#define NGX_HTTP_B24TRIGGER_SPOOL_ZONE       "b24trigger_queue"
+#define NGX_HTTP_B24TRIGGER_SPOOL_ZONE_SIZE  (32 * 1024)
+
+
+typedef struct {
+    off_t                          bytes;      /* in queue/ and claim/ */
+} ngx_http_b24trigger_spool_sh_t;
+
+
+static ngx_int_t ngx_http_b24trigger_spool_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
 static char *ngx_http_b24trigger_spool_dir(ngx_conf_t *cf,
     ngx_http_b24trigger_spool_t *spool, ngx_str_t *dir, const char *sub);
-static ngx_int_t ngx_http_b24trigger_spool_enqueue_fail(
-    ngx_http_request_t *r, ngx_http_b24trigger_ctx_t *ctx, ngx_err_t err,
-    const char *what);
 static off_t ngx_http_b24trigger_spool_dir_size(ngx_log_t *log, char *dir,
     ngx_uint_t depth);
 static ngx_uint_t ngx_http_b24trigger_pid_alive(ngx_pid_t pid);
@@ -242,283 +249,144 @@ ngx_http_b24trigger_spool_path(ngx_pool_t *pool, ngx_str_t *dir,
 
 
 /*
- * write the file tmp, fsync it, rename it to name; with sync_dir, fsync
- * the directory of name too, so the new name survives a power cut.  The
- * file is 0600 and tmp is created, never opened: whatever is found at
- * that name (a file left by a crash, a symlink planted there) is removed,
- * not followed; rename() replaces a symlink at name, never its target.
- * Every file of the module goes through here: the spool's events and the
- * OAuth state file with its tokens.
+ * The zone "b24trigger_queue", this file's own: the bytes waiting in
+ * queue/ and claim/, which max_size is checked against.  Made at
+ * postconfiguration, after the buckets' zone, so that the folders are
+ * checked (ngx_http_b24trigger_reach_check()) before the spool is read.
  */
 
 ngx_int_t
-ngx_http_b24trigger_spool_write(ngx_log_t *log, u_char *tmp, u_char *name,
-    u_char *data, size_t len, ngx_uint_t sync_dir)
+ngx_http_b24trigger_spool_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf)
 {
-    u_char     *slash;
-    ssize_t     n;
-    ngx_fd_t    fd;
-    ngx_err_t   err;
-
-    fd = open((char *) tmp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW, 0600);
-
-    if (fd == NGX_INVALID_FILE && ngx_errno == NGX_EEXIST) {
-
-        if (unlink((char *) tmp) == 0) {
-            fd = open((char *) tmp, O_WRONLY|O_CREAT|O_EXCL|O_NOFOLLOW,
-                      0600);
-
-        } else {
-            ngx_set_errno(NGX_EEXIST);
-        }
-    }
-
-    if (fd == NGX_INVALID_FILE) {
-        err = ngx_errno;
-        ngx_log_error(NGX_LOG_ERR, log, err,
-                      ngx_open_file_n " \"%s\" failed", tmp);
-        ngx_set_errno(err);
-        return NGX_ERROR;
-    }
-
-    n = write(fd, data, len);
-
-    if (n != (ssize_t) len) {
-        err = (n == -1) ? ngx_errno : NGX_ENOSPC;
-        ngx_log_error(NGX_LOG_ERR, log, err, "write() \"%s\" failed", tmp);
-        goto failed;
-    }
-
-    if (fsync(fd) == -1) {
-        err = ngx_errno;
-        ngx_log_error(NGX_LOG_ERR, log, err, "fsync() \"%s\" failed", tmp);
-        goto failed;
-    }
-
-    if (ngx_close_file(fd) == NGX_FILE_ERROR) {
-        err = ngx_errno;
-        ngx_log_error(NGX_LOG_ERR, log, err,
-                      ngx_close_file_n " \"%s\" failed", tmp);
-        fd = NGX_INVALID_FILE;
-        goto failed;
-    }
-
-    fd = NGX_INVALID_FILE;
-
-    if (ngx_rename_file(tmp, name) == NGX_FILE_ERROR) {
-        err = ngx_errno;
-        ngx_log_error(NGX_LOG_ERR, log, err,
-                      ngx_rename_file_n " \"%s\" to \"%s\" failed",
-                      tmp, name);
-        goto failed;
-    }
-
-    if (!sync_dir) {
-        return NGX_OK;
-    }
-
-    slash = (u_char *) strrchr((char *) name, '/');
-
-    *slash = '\0';
-    fd = open((char *) name, O_RDONLY|O_DIRECTORY);
-    err = ngx_errno;
-    *slash = '/';
-
-    if (fd == -1 || fsync(fd) == -1) {
-        err = (fd == -1) ? err : ngx_errno;
-        ngx_log_error(NGX_LOG_ERR, log, err,
-                      "fsync() of the directory of \"%s\" failed", name);
-
-        if (fd != -1) {
-            (void) ngx_close_file(fd);
-        }
-
-        /* the name may not survive a crash: the sender must not rely */
-
-        (void) ngx_delete_file(name);
-        ngx_set_errno(err);
-        return NGX_ERROR;
-    }
-
-    (void) ngx_close_file(fd);
-
-    return NGX_OK;
-
-failed:
-
-    if (fd != NGX_INVALID_FILE) {
-        (void) ngx_close_file(fd);
-    }
-
-    (void) ngx_delete_file(tmp);
-    ngx_set_errno(err);
-
-    return NGX_ERROR;
-}
-
-
-/*
- * On the request path: the event is on disk before the sender hears 202.
- * The id is the time of arrival in ms, the pid and a random number.
- */
-
-ngx_int_t
-ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
-    ngx_http_b24trigger_ctx_t *ctx)
-{
-    u_char                           *tmp, *name, *p;
-    size_t                            len;
-    json_t                           *root;
-    ngx_str_t                         id, json, loc;
-    ngx_msec_t                        now;
-    ngx_err_t                         err;
-    ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_b24trigger_spool_t      *spool;
-    ngx_http_b24trigger_loc_conf_t   *blcf;
-    ngx_http_b24trigger_main_conf_t  *bmcf;
-    u_char                            buf[64];
-
-    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    ngx_str_t                     name;
+    ngx_shm_zone_t               *shm_zone;
+    ngx_http_b24trigger_spool_t  *spool;
 
     spool = bmcf->spool;
 
-    now = (ngx_msec_t) ngx_cached_time->sec * 1000
-          + ngx_cached_time->msec;
-
-    id.data = buf;
-    id.len = ngx_sprintf(buf, "%013M-%P-%08xD", now, ngx_pid,
-                         (uint32_t) ngx_random())
-             - buf;
-
-    loc = clcf->name;
-
-    root = json_pack("{s:s%,s:s%,s:s%,s:s%,s:I,s:I,s:s%}",
-                     "id", id.data, id.len,
-                     "portal", blcf->portal->name.data,
-                     blcf->portal->name.len,
-                     "target", ctx->target.data, ctx->target.len,
-                     "code", ctx->code.data ? (char *) ctx->code.data : "",
-                     ctx->code.len,
-                     "received", (json_int_t) now,
-                     "attempts", (json_int_t) 0,
-                     "location", loc.data, loc.len);
-    if (root == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (spool == NULL || bmcf->portals.nelts == 0) {
+        return NGX_OK;
     }
 
-    if (blcf->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE
-        && json_object_set_new(root, "method", json_string("execute")) != 0)
-    {
-        json_decref(root);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    ngx_str_set(&name, NGX_HTTP_B24TRIGGER_SPOOL_ZONE);
+
+    shm_zone = ngx_shared_memory_add(cf, &name,
+                                     NGX_HTTP_B24TRIGGER_SPOOL_ZONE_SIZE,
+                                     &ngx_http_b24trigger_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
     }
 
-    len = json_dumpb(root, NULL, 0, JSON_COMPACT);
-
-    json.data = ngx_pnalloc(r->pool, len + 1);
-    if (json.data == NULL) {
-        json_decref(root);
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    if (shm_zone->data) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "shared memory zone \"%V\" is taken", &name);
+        return NGX_ERROR;
     }
 
-    json.len = json_dumpb(root, (char *) json.data, len, JSON_COMPACT);
-    json_decref(root);
+    shm_zone->init = ngx_http_b24trigger_spool_init_zone;
+    shm_zone->data = spool;
 
-    json.data[json.len++] = '\n';
+    spool->zone = shm_zone;
 
-    tmp = ngx_pnalloc(r->pool, spool->tmp.len + NGX_INT64_LEN + id.len
-                               + sizeof("/..tmp"));
-    name = ngx_pnalloc(r->pool, spool->queue.len + 2 * id.len
-                                + sizeof("/-.json"));
-    if (tmp == NULL || name == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    p = ngx_sprintf(tmp, "%V/%P.%V.tmp", &spool->tmp, ngx_pid, &id);
-    *p = '\0';
-
-    /* due now: the name starts with the time it may be delivered */
-
-    p = ngx_sprintf(name, "%V/%V.json", &spool->queue, &id);
-    *p = '\0';
-
-    if (ngx_http_b24trigger_spool_reserve(bmcf, json.len) != NGX_OK) {
-        return ngx_http_b24trigger_spool_enqueue_fail(r, ctx, 0,
-                                                      "max_size reached");
-    }
-
-    if (ngx_http_b24trigger_spool_write(r->connection->log, tmp, name,
-                                        json.data, json.len, 1)
-        != NGX_OK)
-    {
-        err = ngx_errno;
-        ngx_http_b24trigger_spool_release(bmcf, json.len);
-        return ngx_http_b24trigger_spool_enqueue_fail(r, ctx, err, NULL);
-    }
-
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "b24trigger queued \"%V\" as \"%s\"", &id, name);
-
-    ctx->result = NGX_HTTP_B24TRIGGER_QUEUED;
-
-    ngx_http_b24trigger_dedup_commit(r, ctx);
-    ngx_http_b24trigger_delivery_kick();
-
-    json.data = ngx_pnalloc(r->pool, sizeof("{\"result\":\"queued\","
-                                            "\"id\":\"\"}") - 1 + id.len);
-    if (json.data == NULL) {
-        return NGX_HTTP_INTERNAL_SERVER_ERROR;
-    }
-
-    json.len = ngx_sprintf(json.data, "{\"result\":\"queued\",\"id\":\"%V\"}",
-                           &id)
-               - json.data;
-
-    return ngx_http_b24trigger_reply_success(r, NGX_HTTP_ACCEPTED, &json);
+    return NGX_OK;
 }
 
+
+/* in the master at every configuration load: the spool measured again */
 
 static ngx_int_t
-ngx_http_b24trigger_spool_enqueue_fail(ngx_http_request_t *r,
-    ngx_http_b24trigger_ctx_t *ctx, ngx_err_t err, const char *what)
+ngx_http_b24trigger_spool_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 {
-    const char                       *error;
-    ngx_http_b24trigger_main_conf_t  *bmcf;
+    size_t                           len;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_b24trigger_spool_t     *spool;
+    ngx_http_b24trigger_spool_sh_t  *sh;
 
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
+    spool = shm_zone->data;
+    shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
 
-    error = (what || err == NGX_ENOSPC) ? "queue_full" : "queue_unavailable";
+    if (shpool->data == NULL) {
+        sh = ngx_slab_alloc(shpool, sizeof(ngx_http_b24trigger_spool_sh_t));
+        if (sh == NULL) {
+            return NGX_ERROR;
+        }
 
-    ngx_log_error(NGX_LOG_ERR, r->connection->log, what ? 0 : err,
-                  "b24trigger: spool \"%V\" cannot take the webhook for "
-                  "target \"%V\"%s%s, answered 503",
-                  &bmcf->spool->path, &ctx->target,
-                  what ? ": " : "", what ? what : "");
+        shpool->data = sh;
 
-    ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
-    ctx->error.data = (u_char *) error;
-    ctx->error.len = ngx_strlen(error);
+        len = sizeof(" in " NGX_HTTP_B24TRIGGER_SPOOL_ZONE " zone") - 1;
 
-    ngx_http_b24trigger_dedup_release(ctx);
+        shpool->log_ctx = ngx_slab_alloc(shpool, len + 1);
+        if (shpool->log_ctx == NULL) {
+            return NGX_ERROR;
+        }
 
-    return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           error, 10);
+        ngx_memcpy(shpool->log_ctx,
+                   " in " NGX_HTTP_B24TRIGGER_SPOOL_ZONE " zone", len + 1);
+
+    } else {
+        sh = shpool->data;
+    }
+
+    sh->bytes = ngx_http_b24trigger_spool_dir_size(shm_zone->shm.log,
+                                                   (char *) spool->queue.data,
+                                                   0)
+                + ngx_http_b24trigger_spool_dir_size(shm_zone->shm.log,
+                                                   (char *) spool->claim.data,
+                                                   1);
+
+    return NGX_OK;
 }
 
 
-/* the bytes waiting in queue/ and claim/, for max_size (at config load) */
+/* max_size: the bytes of events not yet delivered */
 
-off_t
-ngx_http_b24trigger_spool_count(ngx_log_t *log,
-    ngx_http_b24trigger_spool_t *spool)
+ngx_int_t
+ngx_http_b24trigger_spool_reserve(ngx_http_b24trigger_spool_t *spool,
+    off_t size)
 {
-    return ngx_http_b24trigger_spool_dir_size(log, (char *) spool->queue.data,
-                                              0)
-           + ngx_http_b24trigger_spool_dir_size(log,
-                                                (char *) spool->claim.data,
-                                                1);
+    ngx_int_t                        rc;
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_b24trigger_spool_sh_t  *sh;
+
+    shpool = (ngx_slab_pool_t *) spool->zone->shm.addr;
+    sh = shpool->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    if (sh->bytes + size > spool->max_size) {
+        rc = NGX_DECLINED;
+
+    } else {
+        sh->bytes += size;
+        rc = NGX_OK;
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+
+    return rc;
+}
+
+
+void
+ngx_http_b24trigger_spool_release(ngx_http_b24trigger_spool_t *spool,
+    off_t size)
+{
+    ngx_slab_pool_t                 *shpool;
+    ngx_http_b24trigger_spool_sh_t  *sh;
+
+    if (spool->zone == NULL) {
+        return;
+    }
+
+    shpool = (ngx_slab_pool_t *) spool->zone->shm.addr;
+    sh = shpool->data;
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    sh->bytes = (sh->bytes > size) ? sh->bytes - size : 0;
+
+    ngx_shmtx_unlock(&shpool->mutex);
 }
 
 

@@ -20,6 +20,13 @@
 #define NGX_HTTP_B24TRIGGER_QUEUES_MAX  16
 #define NGX_HTTP_B24TRIGGER_STATS_CACHE 256
 
+/* a label value is kept to this many bytes: its length is one u_char */
+#define NGX_HTTP_B24TRIGGER_LABEL_MAX   255
+
+/* a series' key: the metric, the two lengths, the two values */
+#define NGX_HTTP_B24TRIGGER_SERIES_KEY_MAX                                    \
+    (3 + 2 * NGX_HTTP_B24TRIGGER_LABEL_MAX)
+
 
 typedef struct {
     ngx_rbtree_t                 rbtree;
@@ -81,60 +88,13 @@ static ngx_int_t ngx_http_b24trigger_status_prometheus(
     ngx_http_b24trigger_out_t *o);
 
 
+/* the series, made of their one list (ngx_http_b24trigger.h) */
+
+#define NGX_HTTP_B24TRIGGER_METRIC_ROW(id, name, json, type, help, l1, l2)    \
+    { name, json, type, help, l1, l2 },
+
 static ngx_http_b24trigger_metric_t  ngx_http_b24trigger_metrics[] = {
-
-    { "b24trigger_webhooks_total", "webhooks", "counter",
-      "Webhooks handled, by location and result.",
-      "location", "result" },
-
-    { "b24trigger_rejections_total", "rejections", "counter",
-      "Webhooks refused, by location and reason.",
-      "location", "reason" },
-
-    { "b24trigger_portal_calls_total", "portal_calls", "counter",
-      "Calls to the portal, by portal and outcome (ok or the Bitrix24 "
-      "error code).",
-      "portal", "outcome" },
-
-    { "b24trigger_portal_calls_in_flight", "portal_calls_in_flight",
-      "gauge", "Calls to the portal waiting for an answer.",
-      "portal", NULL },
-
-    { "b24trigger_portal_latency_seconds", "portal_latency_seconds",
-      "histogram", "Time from sending a call to its answer.",
-      "portal", NULL },
-
-    { "b24trigger_bucket_level", "bucket_level", "gauge",
-      "Calls in the portal's leaky bucket now (it admits up to burst).",
-      "portal", NULL },
-
-    { "b24trigger_queue_waiting", "queue_waiting", "gauge",
-      "Events waiting in the spool, as the last full scan found them.",
-      "queue", NULL },
-
-    { "b24trigger_queue_delivering", "queue_delivering", "gauge",
-      "Events claimed by a worker and being delivered.",
-      "queue", NULL },
-
-    { "b24trigger_queue_oldest_seconds", "queue_oldest_seconds", "gauge",
-      "Age of the oldest event waiting in the spool.",
-      "queue", NULL },
-
-    { "b24trigger_dead_letters", "dead_letters", "gauge",
-      "Events in the dead-letter folder.",
-      "queue", NULL },
-
-    /* the histogram's parts, shown with it */
-
-    { "b24trigger_portal_latency_seconds_bucket", NULL, NULL, NULL,
-      "portal", "le" },
-
-    { "b24trigger_portal_latency_seconds_sum", NULL, NULL, NULL,
-      "portal", NULL },
-
-    { "b24trigger_queue_arrival", NULL, NULL, NULL,
-      "queue", NULL },
-
+    NGX_HTTP_B24TRIGGER_METRICS(NGX_HTTP_B24TRIGGER_METRIC_ROW)
     { NULL, NULL, NULL, NULL, NULL, NULL }
 };
 
@@ -326,7 +286,7 @@ ngx_http_b24trigger_stats_lookup(ngx_uint_t metric, ngx_str_t *l1,
     ngx_rbtree_node_t                *node, *sentinel;
     ngx_http_b24trigger_stat_t       *s, **cache;
     ngx_http_b24trigger_stats_ctx_t  *ctx;
-    u_char                            key[3 + 2 * 255];
+    u_char                            key[NGX_HTTP_B24TRIGGER_SERIES_KEY_MAX];
 
     ctx = ngx_http_b24trigger_stats;
 
@@ -334,8 +294,8 @@ ngx_http_b24trigger_stats_lookup(ngx_uint_t metric, ngx_str_t *l1,
         return NULL;
     }
 
-    len1 = ngx_min(l1->len, 255);
-    len2 = l2 ? ngx_min(l2->len, 255) : 0;
+    len1 = ngx_min(l1->len, NGX_HTTP_B24TRIGGER_LABEL_MAX);
+    len2 = l2 ? ngx_min(l2->len, NGX_HTTP_B24TRIGGER_LABEL_MAX) : 0;
 
     key[0] = (u_char) metric;
     key[1] = (u_char) len1;

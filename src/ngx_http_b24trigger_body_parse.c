@@ -18,7 +18,7 @@
 #include <ngx_config.h>
 #include <ngx_core.h>
 
-#include "ngx_http_b24trigger_parse.h"
+#include "ngx_http_b24trigger_body_parse.h"
 
 
 /* 12 bytes a value: a text of 256 MB at most is indexed */

@@ -6,13 +6,14 @@
  * them: one HTTP/1.1 POST per call on a kept-alive connection of the
  * worker, TLS by nginx's OpenSSL layer (the certificate and the host name
  * checked before a byte is sent, the worker's last session resumed), the
- * whole answer read into the call's pool (answer.c parses it).  Every
- * call to a portal whose address was resolved when the configuration was
- * loaded starts this way; libcurl (curl.c) keeps the rest: a moved
- * portal's new address, a host that could not be resolved then or whose
- * address no longer takes calls (portal.c decides), and the OAuth token
- * server.  It fills the same transfer as curl.c, with libcurl's result
- * codes and words, so the portal client classifies both alike.  Knows
+ * whole answer read into the call's pool (portal_answer.c parses it).
+ * Every call to a portal whose address was resolved when the
+ * configuration was loaded starts this way; libcurl (portal_curl.c) keeps
+ * the rest: a moved portal's new address, a host that could not be
+ * resolved then or whose address no longer takes calls (portal.c
+ * decides), and the OAuth token server.  It fills the same transfer as
+ * portal_curl.c, with libcurl's result codes and words, so the portal
+ * client classifies both alike.  Knows
  * nothing about Bitrix24 answers.
  */
 
@@ -22,8 +23,8 @@
 #include <ngx_event.h>
 #include <ngx_event_connect.h>
 
-#include "ngx_http_b24trigger_http.h"
-#include "ngx_http_b24trigger_answer.h"
+#include "ngx_http_b24trigger_portal_http.h"
+#include "ngx_http_b24trigger_portal_answer.h"
 
 #if (NGX_SSL)
 #include <openssl/x509v3.h>
@@ -31,7 +32,7 @@
 
 
 #define NGX_HTTP_B24TRIGGER_HTTP_IDLE        64    /* per portal, worker */
-#define NGX_HTTP_B24TRIGGER_HTTP_IDLE_TIME   60000
+#define NGX_HTTP_B24TRIGGER_HTTP_IDLE_MS     60000
 #define NGX_HTTP_B24TRIGGER_HTTP_BUF         4096
 
 
@@ -1408,7 +1409,7 @@ ngx_http_b24trigger_http_keep(ngx_http_b24trigger_http_t *h)
     c->read->handler = ngx_http_b24trigger_http_idle;
     c->write->handler = ngx_http_b24trigger_http_idle_write;
 
-    ngx_add_timer(c->read, NGX_HTTP_B24TRIGGER_HTTP_IDLE_TIME);
+    ngx_add_timer(c->read, NGX_HTTP_B24TRIGGER_HTTP_IDLE_MS);
 
     if (c->read->ready) {
         /* perhaps only the end of a full read: look */

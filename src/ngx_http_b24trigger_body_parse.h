@@ -4,14 +4,14 @@
  *
  * Request bodies as data: field paths, a one-pass JSON parser that indexes
  * the body, and path lookups in JSON and in form pairs
- * (src/ngx_http_b24trigger_parse.c).  Pure functions of bytes and a pool:
+ * (src/ngx_http_b24trigger_body_parse.c).  Pure functions of bytes and a pool:
  * no requests, no logging, nothing that needs a running nginx, so that
  * fuzz/fields_fuzz.c links them alone.
  */
 
 
-#ifndef _NGX_HTTP_B24TRIGGER_PARSE_H_INCLUDED_
-#define _NGX_HTTP_B24TRIGGER_PARSE_H_INCLUDED_
+#ifndef _NGX_HTTP_B24TRIGGER_BODY_PARSE_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_BODY_PARSE_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -173,4 +173,4 @@ ngx_http_b24trigger_root_t *ngx_http_b24trigger_root_get(ngx_array_t *root,
 ngx_uint_t ngx_http_b24trigger_utf8_string(ngx_str_t *s);
 
 
-#endif /* _NGX_HTTP_B24TRIGGER_PARSE_H_INCLUDED_ */
+#endif /* _NGX_HTTP_B24TRIGGER_BODY_PARSE_H_INCLUDED_ */

@@ -8,8 +8,8 @@
  */
 
 
-#ifndef _NGX_HTTP_B24TRIGGER_CURL_H_INCLUDED_
-#define _NGX_HTTP_B24TRIGGER_CURL_H_INCLUDED_
+#ifndef _NGX_HTTP_B24TRIGGER_PORTAL_CURL_H_INCLUDED_
+#define _NGX_HTTP_B24TRIGGER_PORTAL_CURL_H_INCLUDED_
 
 
 #include <ngx_config.h>
@@ -29,7 +29,7 @@ typedef void (*ngx_http_b24trigger_transfer_done_pt)(
 
 struct ngx_http_b24trigger_transfer_s {
     CURL                                  *easy;
-    void                                  *native;     /* http.c, not curl */
+    void                                  *native;     /* portal_http.c's */
     struct curl_slist                     *headers;
     ngx_queue_t                            queue;
     ngx_pool_t                            *pool;
@@ -68,4 +68,4 @@ ngx_int_t ngx_http_b24trigger_transfer_start(
 void ngx_http_b24trigger_transfer_cancel(ngx_http_b24trigger_transfer_t *t);
 
 
-#endif /* _NGX_HTTP_B24TRIGGER_CURL_H_INCLUDED_ */
+#endif /* _NGX_HTTP_B24TRIGGER_PORTAL_CURL_H_INCLUDED_ */

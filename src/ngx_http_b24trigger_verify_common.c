@@ -1,0 +1,219 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * What every family of verification uses (the token in
+ * ngx_http_b24trigger_verify.c, the HMAC schemes in
+ * ngx_http_b24trigger_verify_hmac.c, the digests in
+ * ngx_http_b24trigger_verify_digest.c): a request header by name, the
+ * comparison in constant time, the hash by name, the timestamp window,
+ * the verdict's refusal and its signature.  Calls no scheme; no secret,
+ * key or computed signature is ever logged, at any level.
+ */
+
+
+#include <ngx_config.h>
+#include <ngx_core.h>
+#include <ngx_http.h>
+
+#include <openssl/crypto.h>
+#include <openssl/sha.h>
+
+#include "ngx_http_b24trigger_verify_schemes.h"
+
+
+/* sha1, sha256, sha512 for HMAC; also md5 and sha384 for plain digests */
+
+const EVP_MD *
+ngx_http_b24trigger_md(ngx_str_t *name, ngx_uint_t plain)
+{
+    if (name->len == 4 && ngx_strncmp(name->data, "sha1", 4) == 0) {
+        return EVP_sha1();
+    }
+
+    if (name->len == 6 && ngx_strncmp(name->data, "sha256", 6) == 0) {
+        return EVP_sha256();
+    }
+
+    if (name->len == 6 && ngx_strncmp(name->data, "sha512", 6) == 0) {
+        return EVP_sha512();
+    }
+
+    if (!plain) {
+        return NULL;
+    }
+
+    if (name->len == 3 && ngx_strncmp(name->data, "md5", 3) == 0) {
+        return EVP_md5();
+    }
+
+    if (name->len == 6 && ngx_strncmp(name->data, "sha384", 6) == 0) {
+        return EVP_sha384();
+    }
+
+    return NULL;
+}
+
+
+/* the n-th request header of that name (0 is the first), or NULL */
+
+ngx_table_elt_t *
+ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_uint_t n)
+{
+    ngx_uint_t        i;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return NULL;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (h[i].hash == 0) {
+            continue;
+        }
+
+        if (h[i].key.len == name->len
+            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
+        {
+            if (n-- == 0) {
+                return &h[i];
+            }
+        }
+    }
+}
+
+
+/*
+ * Constant-time equality of two strings of any length: both are hashed
+ * first, so neither the position of the first difference nor the length
+ * of the secret shows in the time taken.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_secure_equal(u_char *a, size_t alen, u_char *b,
+    size_t blen)
+{
+    u_char  ha[SHA256_DIGEST_LENGTH], hb[SHA256_DIGEST_LENGTH];
+
+    if (EVP_Digest(a, alen, ha, NULL, EVP_sha256(), NULL) != 1
+        || EVP_Digest(b, blen, hb, NULL, EVP_sha256(), NULL) != 1)
+    {
+        return 0;
+    }
+
+    return CRYPTO_memcmp(ha, hb, SHA256_DIGEST_LENGTH) == 0;
+}
+
+
+/*
+ * A verified request's timestamp against the clock: refused when it is
+ * more than tolerance seconds in the past or in the future
+ */
+
+ngx_int_t
+ngx_http_b24trigger_check_time(ngx_http_request_t *r, time_t ts,
+    time_t tolerance, ngx_http_b24trigger_verdict_t *vd)
+{
+    u_char  *p;
+    time_t   now, diff;
+
+    now = ngx_time();
+
+    if (ts >= now - tolerance && ts <= now + tolerance) {
+        return NGX_OK;
+    }
+
+    diff = ts < now ? now - ts : ts - now;
+
+    p = ngx_pnalloc(r->pool, sizeof("timestamp is  s in the future, "
+                                    "tolerance  s") - 1
+                             + 2 * NGX_TIME_T_LEN);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_str_set(&vd->error, "timestamp_out_of_range");
+
+    vd->reason.data = p;
+    vd->reason.len = ngx_sprintf(p, "timestamp is %T s in the %s, "
+                                 "tolerance %T s", diff,
+                                 ts < now ? "past" : "future", tolerance)
+                     - p;
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * A verified signature in hex, decoded into the verdict: the replay
+ * shield's key.  It matched, so it decodes.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_verdict_signature(ngx_http_request_t *r,
+    ngx_http_b24trigger_verdict_t *vd, ngx_str_t *sig)
+{
+    u_char   *p;
+    ssize_t   n;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_B24TRIGGER_SIG_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    n = ngx_http_b24trigger_sig_decode(NGX_HTTP_B24TRIGGER_HEX, p,
+                                       sig->data, sig->len);
+    if (n <= 0) {
+        return NGX_ERROR;
+    }
+
+    vd->signature.data = p;
+    vd->signature.len = n;
+
+    return NGX_OK;
+}
+
+
+/*
+ * A refusal whose reason needs words from the request or the
+ * configuration (a header name, a count): never a secret, never a
+ * signature.  error is a literal.  Returns NGX_DECLINED or NGX_ERROR.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_refusal(ngx_http_request_t *r,
+    ngx_http_b24trigger_verdict_t *vd, char *error, const char *fmt, ...)
+{
+    u_char   *p;
+    va_list   args;
+
+    p = ngx_pnalloc(r->pool, NGX_HTTP_B24TRIGGER_REASON_MAX);
+    if (p == NULL) {
+        return NGX_ERROR;
+    }
+
+    vd->error.data = (u_char *) error;
+    vd->error.len = ngx_strlen(error);
+
+    va_start(args, fmt);
+    vd->reason.len = ngx_vslprintf(p, p + NGX_HTTP_B24TRIGGER_REASON_MAX,
+                                   fmt, args)
+                     - p;
+    va_end(args);
+
+    vd->reason.data = p;
+
+    return NGX_DECLINED;
+}
