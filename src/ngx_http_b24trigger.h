@@ -324,6 +324,14 @@ ngx_int_t ngx_http_b24trigger_secret_load(ngx_conf_t *cf, ngx_str_t *spec,
     ngx_str_t *value, const char *what);
 
 /* a private file written whole or not at all (ngx_http_b24trigger_file.c) */
+/*
+ * file_write()'s sync: none; the directory, the name gone if that fails;
+ * the directory, the name kept (it is newer than anything else there)
+ */
+#define NGX_HTTP_B24TRIGGER_FILE_NOSYNC   0
+#define NGX_HTTP_B24TRIGGER_FILE_DURABLE  1
+#define NGX_HTTP_B24TRIGGER_FILE_KEEP     2
+
 ngx_int_t ngx_http_b24trigger_file_write(ngx_log_t *log, u_char *tmp,
     u_char *name, u_char *data, size_t len, ngx_uint_t sync_dir);
 

@@ -14,8 +14,9 @@
 
 
 /*
- * write the file tmp, fsync it, rename it to name; with sync_dir, fsync
- * the directory of name too, so the new name survives a power cut.  The
+ * write the file tmp, fsync it, rename it to name; with sync_dir (DURABLE
+ * or KEEP), fsync the directory of name too, so the new name survives a
+ * power cut.  The
  * file is 0600 and tmp is created, never opened: whatever is found at
  * that name (a file left by a crash, a symlink planted there) is removed,
  * not followed; rename() replaces a symlink at name, never its target.
@@ -105,9 +106,16 @@ ngx_http_b24trigger_file_write(ngx_log_t *log, u_char *tmp, u_char *name,
             (void) ngx_close_file(fd);
         }
 
-        /* the name may not survive a crash: the sender must not rely */
+        /*
+         * the name may not survive a crash: an event's sender must not
+         * rely on it (DURABLE: gone, 503); an OAuth state file keeps it
+         * (KEEP): it holds the only pair the token server still honours
+         */
 
-        (void) ngx_delete_file(name);
+        if (sync_dir == NGX_HTTP_B24TRIGGER_FILE_DURABLE) {
+            (void) ngx_delete_file(name);
+        }
+
         ngx_set_errno(err);
         return NGX_ERROR;
     }

@@ -1668,7 +1668,8 @@ ngx_http_b24trigger_oauth_store(ngx_log_t *log,
 
     rc = ngx_http_b24trigger_file_write(log, oa->state_tmp.data,
                                         oa->state_file.data, (u_char *) text,
-                                        ngx_strlen(text), 1);
+                                        ngx_strlen(text),
+                                        NGX_HTTP_B24TRIGGER_FILE_KEEP);
 
     ngx_explicit_memzero(text, ngx_strlen(text));
     free(text);

@@ -830,7 +830,8 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
 
     /* the claim takes the new content first, then moves in one rename */
 
-    if (ngx_http_b24trigger_file_write(&d->log, tmp, ev->path, data, len, 0)
+    if (ngx_http_b24trigger_file_write(&d->log, tmp, ev->path, data, len,
+                                       NGX_HTTP_B24TRIGGER_FILE_NOSYNC)
         != NGX_OK)
     {
         /* e.g. a full disk: the old content, but still not before due */
@@ -918,7 +919,8 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
         goto failed;
     }
 
-    if (ngx_http_b24trigger_file_write(&d->log, tmp, to, data, len, 1)
+    if (ngx_http_b24trigger_file_write(&d->log, tmp, to, data, len,
+                                       NGX_HTTP_B24TRIGGER_FILE_DURABLE)
         != NGX_OK)
     {
         goto failed;

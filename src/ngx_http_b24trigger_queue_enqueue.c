@@ -92,7 +92,8 @@ ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
     }
 
     if (ngx_http_b24trigger_file_write(r->connection->log, tmp, name,
-                                       json.data, json.len, 1)
+                                       json.data, json.len,
+                                       NGX_HTTP_B24TRIGGER_FILE_DURABLE)
         != NGX_OK)
     {
         err = ngx_errno;
