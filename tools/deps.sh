@@ -2,9 +2,12 @@
 # Installs the Debian packages given as arguments when they are missing:
 # with apt-get as root, otherwise prints the exact command and fails.
 
+# Installed is also a package whose triggers are pending: another dpkg
+# run (t/package.t beside another make) leaves nginx so for a moment.
 missing=
 for p in "$@"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' \
+    dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null \
+        | grep -qE ' ok (installed|triggers-pending|triggers-awaited)$' \
         || missing="$missing $p"
 done
 
