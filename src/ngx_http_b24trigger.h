@@ -292,6 +292,22 @@ struct ngx_http_b24trigger_call_s {
 };
 
 
+/*
+ * The answer a step decided on (de-duplication, the body's fields, the
+ * enqueue): it fills this and returns NGX_DONE; the handler, the one place
+ * that answers a webhook, writes it (ngx_http_b24trigger_answer())
+ */
+
+typedef struct {
+    ngx_uint_t                         status;       /* 0: none decided */
+    const char                        *error;        /* NULL: a 2xx */
+    ngx_str_t                          json;         /* a 2xx's body, or
+                                                        an error's extra
+                                                        ',"key":"value"' */
+    time_t                             retry_after;  /* seconds, or 0 */
+} ngx_http_b24trigger_decision_t;
+
+
 typedef struct {
     ngx_str_t                          body;         /* raw bytes as sent */
     size_t                             body_size;    /* allocated */
@@ -308,6 +324,7 @@ typedef struct {
     void                              *dedup;        /* keys in flight */
     ngx_str_t                          signature;    /* verified, decoded:
                                                         the replay key */
+    ngx_http_b24trigger_decision_t     decision;     /* a step's, to send */
 
     unsigned                           reading:1;
     unsigned                           too_large:1;
@@ -409,6 +426,9 @@ ngx_int_t ngx_http_b24trigger_reply_error(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, ngx_str_t *extra);
 ngx_int_t ngx_http_b24trigger_reply_retry(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, time_t retry_after);
+ngx_int_t ngx_http_b24trigger_decide(ngx_http_b24trigger_ctx_t *ctx,
+    ngx_uint_t status, const char *error, ngx_str_t *json,
+    time_t retry_after);
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
     size_t max, size_t *len);
 

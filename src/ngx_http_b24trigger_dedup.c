@@ -606,8 +606,8 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
                 ctx->result = NGX_HTTP_B24TRIGGER_DUPLICATE;
                 ngx_str_set(&json, "{\"result\":\"duplicate\"}");
 
-                return ngx_http_b24trigger_reply_success(r, NGX_HTTP_OK,
-                                                         &json);
+                return ngx_http_b24trigger_decide(ctx, NGX_HTTP_OK, NULL, &json,
+                                                  0);
             }
 
             ngx_shmtx_unlock(&dctx->shpool->mutex);
@@ -628,8 +628,8 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
             ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
             ngx_str_set(&ctx->error, "duplicate_in_flight");
 
-            return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_CONFLICT,
-                                                   "duplicate_in_flight", 1);
+            return ngx_http_b24trigger_decide(ctx, NGX_HTTP_CONFLICT,
+                                              "duplicate_in_flight", NULL, 1);
         }
 
         /* expired: ours now */
@@ -664,10 +664,9 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
                 ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
                 ngx_str_set(&ctx->error, "replay_shield_full");
 
-                return ngx_http_b24trigger_reply_retry(r,
-                                          NGX_HTTP_SERVICE_UNAVAILABLE,
-                                          "replay_shield_full",
-                                          NGX_HTTP_B24TRIGGER_SHIELD_RETRY_SEC);
+                return ngx_http_b24trigger_decide(
+                        ctx, NGX_HTTP_SERVICE_UNAVAILABLE, "replay_shield_full",
+                        NULL, NGX_HTTP_B24TRIGGER_SHIELD_RETRY_SEC);
 
             } else {
                 ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,

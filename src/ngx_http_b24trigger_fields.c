@@ -664,6 +664,9 @@ ngx_http_b24trigger_fields_failed(ngx_http_b24trigger_ctx_t *ctx)
 
 
 /*
+ * The answer to a body whose fields cannot be read, decided for the
+ * handler to send (NGX_DONE):
+ *
  * 400 {"error":"body_invalid","reason":"JSON: invalid UTF-8 at byte 9"}
  * 400 {"error":"body_invalid","reason":"field \"label\" appears twice"}
  * 413 {"error":"too_many_fields","reason":"more than 1000 fields"}
@@ -706,9 +709,9 @@ ngx_http_b24trigger_fields_reject(ngx_http_request_t *r,
                                 (ngx_uint_t) NGX_HTTP_B24TRIGGER_FIELDS_MAX)
                     - extra.data;
 
-        return ngx_http_b24trigger_reply_error(r,
+        return ngx_http_b24trigger_decide(ctx,
                                           NGX_HTTP_REQUEST_ENTITY_TOO_LARGE,
-                                          "too_many_fields", &extra);
+                                          "too_many_fields", &extra, 0);
     }
 
     p = ngx_http_b24trigger_json_string(r->pool, &f->reason, 100, &len);
@@ -744,11 +747,11 @@ ngx_http_b24trigger_fields_reject(ngx_http_request_t *r,
     ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
 
     if (unsupported) {
-        return ngx_http_b24trigger_reply_error(r,
-                                          NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                                          "content_type_unsupported", &extra);
+        return ngx_http_b24trigger_decide(ctx, NGX_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                                          "content_type_unsupported", &extra,
+                                          0);
     }
 
-    return ngx_http_b24trigger_reply_error(r, NGX_HTTP_BAD_REQUEST,
-                                           "body_invalid", &extra);
+    return ngx_http_b24trigger_decide(ctx, NGX_HTTP_BAD_REQUEST, "body_invalid",
+                                      &extra, 0);
 }

@@ -79,7 +79,8 @@ ngx_int_t ngx_http_b24trigger_fields_root(ngx_http_request_t *r,
 /*
  * Was a field looked up in a body that is not JSON nor a form, not valid,
  * with a root name twice or too many fields where that matters?  Then
- * ngx_http_b24trigger_fields_reject() answers 400, 413 or 415.
+ * ngx_http_b24trigger_fields_reject() decides the answer, 400, 413 or 415
+ * (ctx->decision, NGX_DONE), for the handler to send.
  */
 ngx_uint_t ngx_http_b24trigger_fields_failed(ngx_http_b24trigger_ctx_t *ctx);
 ngx_int_t ngx_http_b24trigger_fields_reject(ngx_http_request_t *r,

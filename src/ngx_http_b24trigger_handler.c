@@ -17,6 +17,8 @@
 
 static ngx_int_t ngx_http_b24trigger_reject(ngx_http_request_t *r,
     ngx_uint_t status, const char *error);
+static ngx_int_t ngx_http_b24trigger_answer(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_int_t rc);
 static void ngx_http_b24trigger_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_process(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
@@ -149,6 +151,37 @@ ngx_http_b24trigger_reject(ngx_http_request_t *r, ngx_uint_t status,
 }
 
 
+/*
+ * The one place a step's decision reaches the sender: rc NGX_DONE is an
+ * answer a step decided (ctx->decision); anything else is passed on
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_answer(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_int_t rc)
+{
+    ngx_http_b24trigger_decision_t  *a;
+
+    if (rc != NGX_DONE) {
+        return rc;
+    }
+
+    a = &ctx->decision;
+
+    if (a->error == NULL) {
+        return ngx_http_b24trigger_reply_success(r, a->status, &a->json);
+    }
+
+    if (a->retry_after) {
+        return ngx_http_b24trigger_reply_retry(r, a->status, a->error,
+                                               a->retry_after);
+    }
+
+    return ngx_http_b24trigger_reply_error(r, a->status, a->error,
+                                           a->json.len ? &a->json : NULL);
+}
+
+
 static void
 ngx_http_b24trigger_body_handler(ngx_http_request_t *r)
 {
@@ -216,7 +249,8 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         /* fields checked before the signature: a body that cannot be read */
 
         if (ngx_http_b24trigger_fields_failed(ctx)) {
-            return ngx_http_b24trigger_fields_reject(r, ctx);
+            return ngx_http_b24trigger_answer(r, ctx,
+                               ngx_http_b24trigger_fields_reject(r, ctx));
         }
 
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
@@ -259,7 +293,8 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         }
 
         if (ngx_http_b24trigger_fields_failed(ctx)) {
-            return ngx_http_b24trigger_fields_reject(r, ctx);
+            return ngx_http_b24trigger_answer(r, ctx,
+                               ngx_http_b24trigger_fields_reject(r, ctx));
         }
 
         if (rc == NGX_DECLINED) {
@@ -284,7 +319,8 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
     }
 
     if (ngx_http_b24trigger_fields_failed(ctx)) {
-        return ngx_http_b24trigger_fields_reject(r, ctx);
+        return ngx_http_b24trigger_answer(r, ctx,
+                               ngx_http_b24trigger_fields_reject(r, ctx));
     }
 
     if (!ngx_http_b24trigger_target_valid(&ctx->target)) {
@@ -314,16 +350,17 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
 
     rc = ngx_http_b24trigger_replay_check(r, ctx);
     if (rc != NGX_DECLINED) {
-        return rc;
+        return ngx_http_b24trigger_answer(r, ctx, rc);
     }
 
     rc = ngx_http_b24trigger_dedup_check(r, ctx);
     if (rc != NGX_DECLINED) {
-        return rc;
+        return ngx_http_b24trigger_answer(r, ctx, rc);
     }
 
     if (blcf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE) {
-        return ngx_http_b24trigger_enqueue(r, ctx);
+        return ngx_http_b24trigger_answer(r, ctx,
+                                          ngx_http_b24trigger_enqueue(r, ctx));
     }
 
     return ngx_http_b24trigger_deliver(r, ctx);

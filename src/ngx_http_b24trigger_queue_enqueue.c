@@ -119,7 +119,7 @@ ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
                            &id)
                - json.data;
 
-    return ngx_http_b24trigger_reply_success(r, NGX_HTTP_ACCEPTED, &json);
+    return ngx_http_b24trigger_decide(ctx, NGX_HTTP_ACCEPTED, NULL, &json, 0);
 }
 
 
@@ -146,7 +146,7 @@ ngx_http_b24trigger_enqueue_fail(ngx_http_request_t *r,
 
     ngx_http_b24trigger_dedup_release(ctx);
 
-    return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                           error,
-                                           NGX_HTTP_B24TRIGGER_QUEUE_RETRY_SEC);
+    return ngx_http_b24trigger_decide(ctx, NGX_HTTP_SERVICE_UNAVAILABLE, error,
+                                      NULL,
+                                      NGX_HTTP_B24TRIGGER_QUEUE_RETRY_SEC);
 }

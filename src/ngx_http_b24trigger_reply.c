@@ -180,3 +180,30 @@ ngx_http_b24trigger_reply_retry(ngx_http_request_t *r, ngx_uint_t status,
 
     return ngx_http_b24trigger_reply_error(r, status, error, NULL);
 }
+
+
+/*
+ * A step's decision (a duplicate, a body that cannot be read, the
+ * enqueue's 202 or 503), kept for the handler to send: error NULL is a
+ * 2xx with json as its body, else json is the error's extra pairs.
+ * Always NGX_DONE.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_decide(ngx_http_b24trigger_ctx_t *ctx,
+    ngx_uint_t status, const char *error, ngx_str_t *json,
+    time_t retry_after)
+{
+    ctx->decision.status = status;
+    ctx->decision.error = error;
+    ctx->decision.retry_after = retry_after;
+
+    if (json) {
+        ctx->decision.json = *json;
+
+    } else {
+        ngx_str_null(&ctx->decision.json);
+    }
+
+    return NGX_DONE;
+}
