@@ -204,7 +204,7 @@ ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
                                sizeof("Trigger with code") - 1) == 0)
             {
                 return "register the code with crm.automation.trigger.add "
-                       "(README: \"The application's own triggers\")";
+                       "(doc/oauth.md: \"The application's own triggers\")";
             }
         }
 
