@@ -238,8 +238,12 @@ sub write_conf {
     my $main = $opts{main} || '';
     my $level = exists $opts{log_level} ? $opts{log_level} : 'debug';
 
+    # the main-context lines that load modules: ours unless told
+    my $modules = exists $opts{modules} ? $opts{modules}
+                                        : "load_module $self->{module};";
+
     my $conf = <<"EOF";
-load_module $self->{module};
+$modules
 worker_processes $workers;
 daemon off;
 master_process on;

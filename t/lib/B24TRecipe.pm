@@ -52,17 +52,14 @@ sub snippet {
 }
 
 
-# the snippet as the test runs it: secret files in the test's directory,
-# 127.0.0.1 allowed; returns the http part and the server part
-sub prepare {
-    my ($t, $name, %opts) = @_;
-
-    my $snippet = snippet($name);
+# every "file:/etc/nginx/secrets/NAME" of a snippet made "file:" of a
+# file of the test's directory (readable by its owner only) that holds
+# $secret->(NAME)
+sub secret_files {
+    my ($t, $snippet, $secret) = @_;
 
     $snippet =~ s{file:/etc/nginx/secrets/([\w.-]+)}{
-        my $s = $opts{secrets} && defined $opts{secrets}{$1}
-                ? $opts{secrets}{$1} : $opts{secret};
-        defined $s or die "recipe \"$name\" reads secret \"$1\": not given\n";
+        my $s = $secret->($1);
         my $f = $t->dir . "/secret-$1";
         open my $fh, '>', $f or die "$f: $!";
         print $fh "$s\n";
@@ -70,6 +67,25 @@ sub prepare {
         chmod 0600, $f;
         "file:$f";
     }ge;
+
+    return $snippet;
+}
+
+
+# the snippet as the test runs it: secret files in the test's directory,
+# 127.0.0.1 allowed; returns the http part and the server part
+sub prepare {
+    my ($t, $name, %opts) = @_;
+
+    my $snippet = snippet($name);
+
+    $snippet = secret_files($t, $snippet, sub {
+        my $s = $opts{secrets} && defined $opts{secrets}{$_[0]}
+                ? $opts{secrets}{$_[0]} : $opts{secret};
+        defined $s
+            or die "recipe \"$name\" reads secret \"$_[0]\": not given\n";
+        return $s;
+    });
 
     $snippet =~ s/^(\s*)deny\s+all;/${1}allow 127.0.0.1;\n${1}deny all;/m
         unless $opts{as_written};
