@@ -106,6 +106,9 @@ typedef struct {
 } ngx_http_b24trigger_refresh_t;
 
 
+static ngx_http_b24trigger_transfer_t *ngx_http_b24trigger_oauth_post(
+    ngx_pool_t *pool, ngx_log_t *log, ngx_http_b24trigger_portal_t *portal,
+    u_char *url, u_char *body, size_t len);
 static ngx_int_t ngx_http_b24trigger_oauth_load(ngx_conf_t *cf,
     ngx_http_b24trigger_portal_t *portal);
 static ngx_int_t ngx_http_b24trigger_oauth_init_zone(
@@ -1103,9 +1106,7 @@ ngx_http_b24trigger_oauth_grant(ngx_pool_t *pool, ngx_log_t *log,
 {
     u_char                          *p, *body;
     size_t                           size;
-    CURL                            *easy;
     ngx_http_b24trigger_oauth_t     *oa;
-    ngx_http_b24trigger_transfer_t  *t;
 
     oa = portal->oauth;
 
@@ -1127,44 +1128,8 @@ ngx_http_b24trigger_oauth_grant(ngx_pool_t *pool, ngx_log_t *log,
                                       oa->client_secret.len);
     p = ngx_http_b24trigger_oauth_arg(p, "refresh_token", refresh, len);
 
-    t = ngx_http_b24trigger_transfer_create(pool, log);
-    if (t == NULL) {
-        return NULL;
-    }
-
-    easy = t->easy;
-
-    t->headers = curl_slist_append(NULL, "Accept: application/json");
-    if (t->headers == NULL) {
-        goto failed;
-    }
-
-    if (curl_easy_setopt(easy, CURLOPT_URL, (char *) oa->token_url.data)
-        != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) (p - body))
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_USERAGENT, "b24trigger/1.0")
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_TIMEOUT_MS, (long) portal->timeout)
-           != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS,
-                            (long) portal->connect_timeout)
-           != CURLE_OK)
-    {
-        ngx_log_error(NGX_LOG_ALERT, log, 0, "curl_easy_setopt() failed");
-        goto failed;
-    }
-
-    return t;
-
-failed:
-
-    ngx_http_b24trigger_transfer_cancel(t);
-    return NULL;
+    return ngx_http_b24trigger_oauth_post(pool, log, portal,
+                                          oa->token_url.data, body, p - body);
 }
 
 
@@ -1437,8 +1402,6 @@ ngx_http_b24trigger_oauth_probe(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_b24trigger_portal_t *portal, ngx_str_t *token)
 {
     u_char                          *p, *body, *url;
-    CURL                            *easy;
-    ngx_http_b24trigger_transfer_t  *t;
 
     url = ngx_pnalloc(pool, portal->url.len + sizeof("profile"));
     body = ngx_pnalloc(pool, sizeof("auth=") + 3 * token->len);
@@ -1452,6 +1415,21 @@ ngx_http_b24trigger_oauth_probe(ngx_pool_t *pool, ngx_log_t *log,
     p = ngx_cpymem(body, "auth=", sizeof("auth=") - 1);
     p = (u_char *) ngx_escape_uri(p, token->data, token->len,
                                   NGX_ESCAPE_ARGS);
+
+    return ngx_http_b24trigger_oauth_post(pool, log, portal, url, body,
+                                          p - body);
+}
+
+
+/* a form POSTed through libcurl, within the portal's timeouts */
+
+static ngx_http_b24trigger_transfer_t *
+ngx_http_b24trigger_oauth_post(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_b24trigger_portal_t *portal, u_char *url, u_char *body,
+    size_t len)
+{
+    CURL                            *easy;
+    ngx_http_b24trigger_transfer_t  *t;
 
     t = ngx_http_b24trigger_transfer_create(pool, log);
     if (t == NULL) {
@@ -1468,7 +1446,7 @@ ngx_http_b24trigger_oauth_probe(ngx_pool_t *pool, ngx_log_t *log,
     if (curl_easy_setopt(easy, CURLOPT_URL, (char *) url) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_POST, 1L) != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_POSTFIELDS, body) != CURLE_OK
-        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) (p - body))
+        || curl_easy_setopt(easy, CURLOPT_POSTFIELDSIZE, (long) len)
            != CURLE_OK
         || curl_easy_setopt(easy, CURLOPT_HTTPHEADER, t->headers)
            != CURLE_OK
