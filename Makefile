@@ -42,7 +42,7 @@ SRC_STAMP    := $(BUILD)/.nginx-src
 $(shell mkdir -p $(BUILD); [ "$$(cat $(SRC_STAMP) 2>/dev/null)" = \
         "$(NGINX_SRC)" ] || echo "$(NGINX_SRC)" > $(SRC_STAMP))
 
-.PHONY: all build $(addprefix deps-,$(PKG_DEPS)) \
+.PHONY: all build $(addprefix deps-,$(PKG_DEPS)) deps-node \
         test test-valgrind demo bench soak fuzz fuzz-smoke install uninstall \
         clean style deb
 
@@ -87,11 +87,15 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	@cp $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so $(MODULE).tmp && mv -f $(MODULE).tmp $(MODULE)
 	@echo "built $(MODULE)"
 
-test: deps-test $(MODULE)
+# the npm packages of t/node (tools/deps-node.sh), after the Debian ones
+deps-node: deps-test
+	@tools/deps-node.sh
+
+test: deps-test deps-node $(MODULE)
 	B24_MODULE=$(MODULE_ABS) NGINX_BIN=$(NGINX_BIN) \
 	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
 
-test-valgrind: deps-valgrind $(MODULE)
+test-valgrind: deps-valgrind deps-node $(MODULE)
 	B24_MODULE=$(MODULE_ABS) NGINX_BIN=$(NGINX_BIN) B24_VALGRIND=1 \
 	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
 
