@@ -71,6 +71,8 @@ static ngx_inline ngx_int_t ngx_http_b24trigger_json_node(
     size_t len);
 static ngx_inline u_char *ngx_http_b24trigger_json_skip(u_char *p,
     u_char *last);
+static ngx_inline u_char *ngx_http_b24trigger_json_plain(
+    ngx_http_b24trigger_json_t *json, u_char *p, u_char *last);
 static u_char *ngx_http_b24trigger_json_scan_string(
     ngx_http_b24trigger_json_t *json, u_char *p, u_char *last,
     const char **error);
@@ -315,8 +317,13 @@ ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
                 continue;
 
             case '"':
-                q = ngx_http_b24trigger_json_scan_string(json, p, last,
-                                                         &error);
+                q = ngx_http_b24trigger_json_plain(json, p, last);
+
+                if (q == NULL) {
+                    q = ngx_http_b24trigger_json_scan_string(json, p, last,
+                                                             &error);
+                }
+
                 if (q == NULL) {
                     if (error == NULL) {
                         return NGX_ERROR;
@@ -391,7 +398,13 @@ ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
                 goto invalid;
             }
 
-            q = ngx_http_b24trigger_json_scan_string(json, p, last, &error);
+            q = ngx_http_b24trigger_json_plain(json, p, last);
+
+            if (q == NULL) {
+                q = ngx_http_b24trigger_json_scan_string(json, p, last,
+                                                         &error);
+            }
+
             if (q == NULL) {
                 if (error == NULL) {
                     return NGX_ERROR;
@@ -635,6 +648,65 @@ ngx_http_b24trigger_json_skip(u_char *p, u_char *last)
     }
 
     return p;
+}
+
+
+/*
+ * The common string, at p (the opening quote): ASCII, no escape, 16 bytes
+ * of text after it at least.  Added to the index, and the byte after the
+ * closing quote returned; NULL for any other, which
+ * ngx_http_b24trigger_json_scan_string() then reads in full.
+ */
+
+static ngx_inline u_char *
+ngx_http_b24trigger_json_plain(ngx_http_b24trigger_json_t *json, u_char *p,
+    u_char *last)
+{
+#if (NGX_HTTP_B24TRIGGER_SSE2)
+
+    int                               m;
+    u_char                           *s;
+    __m128i                           v;
+    ngx_http_b24trigger_json_node_t  *node;
+
+    if (json->nnodes == json->nalloc) {
+        return NULL;
+    }
+
+    for (s = p + 1; last - s >= 16; s += 16) {
+
+        v = _mm_loadu_si128((const __m128i *) s);
+
+        m = _mm_movemask_epi8(
+                _mm_or_si128(
+                    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                 _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+
+        if (m == 0) {
+            continue;
+        }
+
+        s += __builtin_ctz(m);
+
+        if (*s != '"') {
+            return NULL;
+        }
+
+        node = &json->nodes[json->nnodes++];
+
+        node->start = (uint32_t) (p + 1 - json->data);
+        node->len = s - (p + 1);
+        node->next = (uint32_t) json->nnodes;
+        node->type = NGX_HTTP_B24TRIGGER_JSON_STRING;
+        node->decoded = 0;
+
+        return s + 1;
+    }
+
+#endif
+
+    return NULL;
 }
 
 

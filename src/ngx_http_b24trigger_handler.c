@@ -895,7 +895,7 @@ static ngx_int_t
 ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
-    u_char     *code;
+    u_char     *code, *p;
     size_t      len;
     ngx_str_t   json;
 
@@ -912,10 +912,17 @@ ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
-    json.len = ngx_sprintf(json.data,
-                           "{\"result\":\"forwarded\",\"target\":\"%V\","
-                           "\"code\":\"%*s\"}", &ctx->target, len, code)
-               - json.data;
+    /* copies, not ngx_sprintf(): this runs for every webhook */
+
+    p = ngx_cpymem(json.data, "{\"result\":\"forwarded\",\"target\":\"",
+                   sizeof("{\"result\":\"forwarded\",\"target\":\"") - 1);
+    p = ngx_cpymem(p, ctx->target.data, ctx->target.len);
+    p = ngx_cpymem(p, "\",\"code\":\"", sizeof("\",\"code\":\"") - 1);
+    p = ngx_cpymem(p, code, len);
+    *p++ = '"';
+    *p++ = '}';
+
+    json.len = p - json.data;
 
     return ngx_http_b24trigger_reply_success(r, NGX_HTTP_OK, &json);
 }

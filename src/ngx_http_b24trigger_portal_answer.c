@@ -62,8 +62,10 @@ ngx_http_b24trigger_answer_parse(ngx_http_b24trigger_answer_t *a,
              p < last;
              p++)
         {
-            if (*p != LF) {
-                continue;
+            p = memchr(p, LF, last - p);
+
+            if (p == NULL) {
+                break;
             }
 
             if (p + 1 < last && p[1] == LF) {
@@ -249,11 +251,11 @@ ngx_http_b24trigger_answer_head(ngx_http_b24trigger_answer_t *a,
 
     a->close = (p[7] == '0');
 
-    eol = ngx_strlchr(p, last, LF);
+    eol = memchr(p, LF, last - p);
 
     for (p = eol + 1; p < last; p = eol + 1) {
 
-        eol = ngx_strlchr(p, last, LF);
+        eol = memchr(p, LF, last - p);
         if (eol == NULL) {
             return NGX_ERROR;
         }
@@ -264,7 +266,7 @@ ngx_http_b24trigger_answer_head(ngx_http_b24trigger_answer_t *a,
             break;
         }
 
-        colon = ngx_strlchr(p, eol, ':');
+        colon = memchr(p, ':', eol - p);
         if (colon == NULL || colon == p) {
             return NGX_ERROR;
         }

@@ -33,7 +33,14 @@
 
 #define NGX_HTTP_B24TRIGGER_HTTP_IDLE        64    /* per portal, worker */
 #define NGX_HTTP_B24TRIGGER_HTTP_IDLE_MS     60000
-#define NGX_HTTP_B24TRIGGER_HTTP_BUF         4096
+/* what every call says besides its line, Host and Content-Length */
+#define NGX_HTTP_B24TRIGGER_HTTP_HEADERS                                      \
+    "User-Agent: b24trigger/1.0" CRLF                                         \
+    "Accept: application/json" CRLF                                           \
+    "Content-Type: application/json" CRLF
+
+/* the first read of an answer: doubled as long as the answer needs */
+#define NGX_HTTP_B24TRIGGER_HTTP_BUF         1024
 
 
 typedef struct {
@@ -373,7 +380,7 @@ ngx_http_b24trigger_http_start(ngx_pool_t *pool, ngx_log_t *log,
     ngx_msec_t timeout, ngx_msec_t connect_timeout)
 {
     u_char                          *p;
-    size_t                           n;
+    size_t                           n, ulen;
     ngx_pool_cleanup_t              *cln;
     ngx_http_b24trigger_http_t      *h;
     ngx_http_b24trigger_transfer_t  *t;
@@ -408,25 +415,31 @@ ngx_http_b24trigger_http_start(ngx_pool_t *pool, ngx_log_t *log,
     h->start = ngx_current_msec;
 
     url += peer->prefix;
+    ulen = ngx_strlen(url);
 
-    n = sizeof("POST  HTTP/1.1" CRLF "Host: " CRLF
-               "User-Agent: b24trigger/1.0" CRLF
-               "Accept: application/json" CRLF
-               "Content-Type: application/json" CRLF
-               "Content-Length: " CRLF CRLF) - 1
-        + ngx_strlen(url) + peer->host.len + NGX_SIZE_T_LEN + len;
+    n = sizeof("POST  HTTP/1.1" CRLF "Host: " CRLF) - 1
+        + sizeof(NGX_HTTP_B24TRIGGER_HTTP_HEADERS "Content-Length: "
+                 CRLF CRLF) - 1
+        + ulen + peer->host.len + NGX_SIZE_T_LEN + len;
 
     h->out = ngx_pnalloc(pool, n);
     if (h->out == NULL) {
         return NULL;
     }
 
-    p = ngx_sprintf(h->out, "POST %s HTTP/1.1" CRLF "Host: %V" CRLF
-                    "User-Agent: b24trigger/1.0" CRLF
-                    "Accept: application/json" CRLF
-                    "Content-Type: application/json" CRLF
-                    "Content-Length: %uz" CRLF CRLF,
-                    url, &peer->host, len);
+    /* copies, not ngx_sprintf(): this runs for every call */
+
+    p = ngx_cpymem(h->out, "POST ", sizeof("POST ") - 1);
+    p = ngx_cpymem(p, url, ulen);
+    p = ngx_cpymem(p, " HTTP/1.1" CRLF "Host: ",
+                   sizeof(" HTTP/1.1" CRLF "Host: ") - 1);
+    p = ngx_cpymem(p, peer->host.data, peer->host.len);
+    p = ngx_cpymem(p, CRLF NGX_HTTP_B24TRIGGER_HTTP_HEADERS "Content-Length: ",
+                   sizeof(CRLF NGX_HTTP_B24TRIGGER_HTTP_HEADERS
+                          "Content-Length: ") - 1);
+    p = ngx_sprintf(p, "%uz", len);
+    *p++ = CR; *p++ = LF;
+    *p++ = CR; *p++ = LF;
 
     h->out_last = ngx_cpymem(p, body, len);
     h->out_pos = h->out;
