@@ -1127,6 +1127,7 @@ ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
     bmcf = ngx_http_cycle_get_module_main_conf(cycle,
                                                ngx_http_b24trigger_module);
 
+    ngx_http_b24trigger_enqueue_exit();
     ngx_http_b24trigger_delivery_exit(cycle);
 
     if (bmcf != NULL) {

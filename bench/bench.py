@@ -445,7 +445,7 @@ try:
             for sub in ("queue", "claim"):
                 try:
                     n += sum(1 for x in os.listdir(spool + "/" + sub)
-                             if x.endswith(".json"))
+                             if x.endswith((".json", ".batch")))
                 except OSError:
                     pass
             return n

@@ -42,6 +42,7 @@ static ngx_int_t ngx_http_b24trigger_call_reply(ngx_http_request_t *r,
 static ngx_int_t ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static void ngx_http_b24trigger_cleanup(void *data);
+static void ngx_http_b24trigger_queued(ngx_http_request_t *r, ngx_int_t rc);
 
 
 static ngx_str_t  ngx_http_b24trigger_ignored_json =
@@ -359,8 +360,18 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
     }
 
     if (blcf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE) {
-        return ngx_http_b24trigger_answer(r, ctx,
-                                          ngx_http_b24trigger_enqueue(r, ctx));
+        rc = ngx_http_b24trigger_enqueue(r, ctx, ngx_http_b24trigger_queued);
+
+        if (rc != NGX_AGAIN) {
+            return ngx_http_b24trigger_answer(r, ctx, rc);
+        }
+
+        /* the group commit at the end of this turn answers */
+
+        r->read_event_handler = ngx_http_block_reading;
+        r->write_event_handler = ngx_http_request_empty_handler;
+
+        return NGX_DONE;
     }
 
     return ngx_http_b24trigger_deliver(r, ctx);
@@ -700,6 +711,25 @@ ngx_http_b24trigger_deliver_call(ngx_http_request_t *r,
     }
 
     return NGX_DONE;
+}
+
+
+/* the group commit covered this request's event, or failed */
+
+static void
+ngx_http_b24trigger_queued(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t           *c;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+
+    ngx_http_finalize_request(r, ngx_http_b24trigger_answer(r, ctx, rc));
+    ngx_http_run_posted_requests(c);
 }
 
 

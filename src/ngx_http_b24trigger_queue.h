@@ -88,8 +88,14 @@ u_char *ngx_http_b24trigger_event_dump(ngx_pool_t *pool,
 void ngx_http_b24trigger_event_free(ngx_http_b24trigger_record_t *rec);
 
 /* ngx_http_b24trigger_queue_enqueue.c */
+
+/* the handler's: the sender hears the decision (rc as from decide()) */
+typedef void (*ngx_http_b24trigger_enqueued_pt)(ngx_http_request_t *r,
+    ngx_int_t rc);
+
 ngx_int_t ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
-    ngx_http_b24trigger_ctx_t *ctx);
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_enqueued_pt done);
+void ngx_http_b24trigger_enqueue_exit(void);
 
 /* ngx_http_b24trigger_queue_spool.c */
 char *ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,

@@ -9,7 +9,16 @@
  * requests, each call with a pool of its own.  A success removes the
  * event; a transient failure writes it back to the queue with its next
  * attempt after an exponential, jittered backoff; a permanent failure or
- * an event older than max_age goes to PATH/dead as readable JSON.  Knows
+ * an event older than max_age goes to PATH/dead as readable JSON.  A
+ * batch (several events the request path wrote with one fsync, one per
+ * line) is claimed whole and held in memory: its events are delivered
+ * from there, one written out on its own (durably) only when it must
+ * wait for a retry, dies, or is left at exit; the batch file goes once
+ * every event in it is settled, so a crash delivers its events again
+ * rather than losing one; the ids of those delivered are appended to
+ * "<batch>.done" beside it (no fsync), which the next claimer skips, so
+ * that a crash of a process repeats only the calls it had in flight.
+ * Knows
  * the spool's layout (ngx_http_b24trigger_queue_spool.c), reads and
  * updates events through ngx_http_b24trigger_queue_event.c, and knows
  * nothing of client requests.
@@ -39,6 +48,33 @@
 /* a file larger than this is no event of ours: a dead letter as it is */
 #define NGX_HTTP_B24TRIGGER_EVENT_MAX_BYTES  65536
 
+/* nor a batch larger than this (1024 events of 64 KB at most) */
+#define NGX_HTTP_B24TRIGGER_BATCH_MAX_BYTES  (64 * 1024 * 1024)
+
+
+/* a batch claimed by this worker, "<id of its first event>.batch" */
+
+typedef struct {
+    ngx_queue_t                        queue;      /* in d->batches */
+    ngx_pool_t                        *pool;
+    ngx_str_t                          name;
+    u_char                            *path;       /* in our claim dir */
+    u_char                            *next;       /* the first line not
+                                                      taken yet */
+    u_char                            *last;
+    ngx_uint_t                         left;       /* events not settled */
+    ngx_uint_t                         line;       /* of the next */
+    u_char                            *done_path;  /* "<name>.done": the
+                                                      ids delivered */
+    ngx_fd_t                           done;       /* appended to */
+    ngx_str_t                          delivered;  /* ids an earlier
+                                                      claimer delivered */
+    unsigned                           starting:1;
+    unsigned                           keep:1;     /* an event could not
+                                                      be settled: the file
+                                                      stays claimed */
+} ngx_http_b24trigger_batch_t;
+
 
 typedef struct {
     ngx_queue_t                        queue;
@@ -49,6 +85,8 @@ typedef struct {
     off_t                              size;
     ngx_http_b24trigger_portal_t      *portal;
     ngx_http_b24trigger_call_t         call;
+    ngx_http_b24trigger_batch_t       *batch;      /* or NULL: a file */
+    u_char                            *line;       /* in the batch */
 } ngx_http_b24trigger_event_t;
 
 
@@ -60,6 +98,7 @@ typedef struct {
     DIR                               *dir;
     ngx_str_t                          claim;      /* claim/<pid> */
     ngx_queue_t                        events;
+    ngx_queue_t                        batches;
     ngx_uint_t                         inflight;
     ngx_msec_t                         recovered;
     ngx_uint_t                         due;        /* seen in this pass */
@@ -78,7 +117,34 @@ static ngx_msec_t ngx_http_b24trigger_delivery_scan(
     ngx_http_b24trigger_delivery_t *d);
 static ngx_int_t ngx_http_b24trigger_delivery_claim(
     ngx_http_b24trigger_delivery_t *d, char *name, ngx_msec_t *wait);
+static ngx_int_t ngx_http_b24trigger_delivery_start(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev,
+    ngx_msec_t *wait);
 static ngx_int_t ngx_http_b24trigger_delivery_load(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev);
+static ngx_int_t ngx_http_b24trigger_delivery_parse(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev,
+    u_char *buf, size_t len, const char **why);
+static ngx_int_t ngx_http_b24trigger_batch_claim(
+    ngx_http_b24trigger_delivery_t *d, char *name, size_t len,
+    ngx_msec_t *wait);
+static ngx_int_t ngx_http_b24trigger_batch_start(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_batch_t *b,
+    ngx_msec_t *wait);
+static ngx_http_b24trigger_event_t *ngx_http_b24trigger_batch_event(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_batch_t *b);
+static ngx_int_t ngx_http_b24trigger_batch_write(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev,
+    ngx_str_t *dir, u_char *data, size_t len);
+static void ngx_http_b24trigger_batch_settled(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_batch_t *b);
+static ngx_uint_t ngx_http_b24trigger_batch_events(u_char *name, size_t len);
+static ngx_int_t ngx_http_b24trigger_batch_done_read(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_batch_t *b,
+    u_char *from);
+static ngx_uint_t ngx_http_b24trigger_batch_delivered(
+    ngx_http_b24trigger_batch_t *b, ngx_str_t *id);
+static void ngx_http_b24trigger_batch_done_write(
     ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev);
 static void ngx_http_b24trigger_delivery_done(
     ngx_http_b24trigger_call_t *call);
@@ -120,6 +186,7 @@ ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,
     d->bmcf = bmcf;
     d->spool = bmcf->spool;
     ngx_queue_init(&d->events);
+    ngx_queue_init(&d->batches);
 
     d->claim.data = ngx_pnalloc(cycle->pool,
                                 d->spool->claim.len + NGX_INT64_LEN + 2);
@@ -195,7 +262,9 @@ ngx_http_b24trigger_delivery_kick(void)
 void
 ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle)
 {
+    u_char                          *line;
     ngx_queue_t                     *q;
+    ngx_http_b24trigger_batch_t     *b;
     ngx_http_b24trigger_event_t     *ev;
     ngx_http_b24trigger_delivery_t  *d;
 
@@ -216,6 +285,46 @@ ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle)
 
         ngx_http_b24trigger_call_cancel(&ev->call);
         ngx_http_b24trigger_delivery_unclaim(d, ev);
+    }
+
+    /* what is left of the batches: each event a file of its own */
+
+    while (!ngx_queue_empty(&d->batches)) {
+        q = ngx_queue_head(&d->batches);
+        b = ngx_queue_data(q, ngx_http_b24trigger_batch_t, queue);
+
+        b->starting = 1;
+
+        while (b->next < b->last) {
+            line = b->next;
+
+            ev = ngx_http_b24trigger_batch_event(d, b);
+
+            if (ev) {
+                ngx_http_b24trigger_delivery_unclaim(d, ev);
+
+            } else if (b->next == line) {
+                /* no memory: the file stays, delivered again later */
+                b->keep = 1;
+                b->left = 0;
+                break;
+            }
+        }
+
+        b->starting = 0;
+
+        if (b->left) {
+            /* calls of it were not in flight: cannot be, kept whole */
+            b->keep = 1;
+            b->left = 0;
+        }
+
+        ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
+                      "b24trigger: the rest of the queued batch \"%V\" "
+                      "returned to the queue on exit, an event a file",
+                      &b->name);
+
+        ngx_http_b24trigger_batch_settled(d, b);
     }
 
     if (d->tick.timer_set) {
@@ -270,12 +379,30 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
     size_t           len;
     int64_t          due, now;
     ngx_int_t        rc;
-    ngx_uint_t       n;
-    ngx_msec_t       wait;
-    struct dirent   *de;
+    ngx_uint_t                    n;
+    ngx_msec_t                    wait;
+    ngx_queue_t                  *q, *next;
+    struct dirent                *de;
+    ngx_http_b24trigger_batch_t  *b;
 
     wait = NGX_HTTP_B24TRIGGER_SCAN_IDLE_MS;
     now = ngx_http_b24trigger_now_ms();
+
+    /* the batches this worker holds come first: they are claimed */
+
+    for (q = ngx_queue_head(&d->batches);
+         q != ngx_queue_sentinel(&d->batches);
+         q = next)
+    {
+        next = ngx_queue_next(q);
+        b = ngx_queue_data(q, ngx_http_b24trigger_batch_t, queue);
+
+        if (b->next < b->last
+            && ngx_http_b24trigger_batch_start(d, b, &wait) == NGX_BUSY)
+        {
+            return wait;
+        }
+    }
 
     if (d->dir == NULL) {
         d->dir = opendir((char *) d->spool->queue.data);
@@ -315,13 +442,25 @@ ngx_http_b24trigger_delivery_scan(ngx_http_b24trigger_delivery_t *d)
 
         len = ngx_strlen(de->d_name);
 
-        if (de->d_name[0] == '.' || len < sizeof(".json")
-            || ngx_strcmp(de->d_name + len - 5, ".json") != 0)
-        {
+        if (de->d_name[0] == '.') {
             continue;
         }
 
-        d->waiting++;
+        if (len >= sizeof(".json")
+            && ngx_strcmp(de->d_name + len - 5, ".json") == 0)
+        {
+            d->waiting++;
+
+        } else if (len >= sizeof(".batch")
+                   && ngx_strcmp(de->d_name + len - 6, ".batch") == 0)
+        {
+            d->waiting += ngx_http_b24trigger_batch_events(
+                                                  (u_char *) de->d_name, len);
+
+        } else {
+            continue;
+        }
+
         ngx_http_b24trigger_delivery_arrival(d, (u_char *) de->d_name, len);
 
         /* "<due ms>-...": digits up to the first "-" */
@@ -450,11 +589,17 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
     char *name, ngx_msec_t *wait)
 {
     u_char                       *from;
-    int64_t                       age;
-    ngx_uint_t                    rc;
-    ngx_msec_t                    delay;
+    size_t                        len;
     ngx_pool_t                   *pool;
     ngx_http_b24trigger_event_t  *ev;
+
+    len = ngx_strlen(name);
+
+    if (len > sizeof(".batch") - 1
+        && ngx_strcmp(name + len - 6, ".batch") == 0)
+    {
+        return ngx_http_b24trigger_batch_claim(d, name, len, wait);
+    }
 
     pool = ngx_create_pool(2048, &d->log);
     if (pool == NULL) {
@@ -516,6 +661,23 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
         return NGX_ERROR;
     }
 
+    return ngx_http_b24trigger_delivery_start(d, ev, wait);
+}
+
+
+/* a claimed event, read: now, when its portal's bucket lets it */
+
+static ngx_int_t
+ngx_http_b24trigger_delivery_start(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_event_t *ev, ngx_msec_t *wait)
+{
+    int64_t      age;
+    ngx_uint_t   rc;
+    ngx_msec_t   delay;
+    ngx_pool_t  *pool;
+
+    pool = ev->pool;
+
     age = ngx_http_b24trigger_now_ms() - ev->rec.received;
 
     if (age > (int64_t) d->spool->max_age * 1000) {
@@ -530,7 +692,15 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
                        "b24trigger delivery: portal \"%V\" busy for %M ms",
                        &ev->portal->name, delay);
 
-        ngx_http_b24trigger_delivery_unclaim(d, ev);
+        if (ev->batch) {
+            /* not taken: the line is read again next time */
+            ev->batch->next = ev->line;
+            ev->batch->line--;
+            ngx_destroy_pool(ev->pool);
+
+        } else {
+            ngx_http_b24trigger_delivery_unclaim(d, ev);
+        }
 
         *wait = ngx_min(ngx_max(delay, 1), NGX_HTTP_B24TRIGGER_SCAN_IDLE_MS);
         return NGX_BUSY;
@@ -566,12 +736,11 @@ static ngx_int_t
 ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
     ngx_http_b24trigger_event_t *ev)
 {
-    u_char              *buf, *to;
-    ssize_t              n;
-    ngx_fd_t             fd;
-    ngx_file_info_t      fi;
-    const char          *why;
-    ngx_pool_cleanup_t  *cln;
+    u_char           *buf, *to;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_file_info_t   fi;
+    const char       *why;
 
     why = NULL;
 
@@ -612,48 +781,21 @@ ngx_http_b24trigger_delivery_load(ngx_http_b24trigger_delivery_t *d,
         return NGX_ERROR;
     }
 
-    cln = ngx_pool_cleanup_add(ev->pool, 0);
-    if (cln == NULL) {
+    switch (ngx_http_b24trigger_delivery_parse(d, ev, buf, n, &why)) {
+
+    case NGX_OK:
+        return NGX_OK;
+
+    case NGX_ABORT:
+        /* settled already: a dead letter */
+        return NGX_DECLINED;
+
+    case NGX_DECLINED:
+        goto invalid;
+
+    default:
         return NGX_ERROR;
     }
-
-    cln->handler = ngx_http_b24trigger_delivery_event_cleanup;
-    cln->data = ev;
-
-    if (ngx_http_b24trigger_event_read(&ev->rec, buf, n, &why) != NGX_OK) {
-        goto invalid;
-    }
-
-    ev->call.target = ev->rec.target;
-    ev->call.code = ev->rec.code;
-    ev->call.method = ev->rec.method;
-
-    if (ev->rec.dead) {
-        ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
-                      "b24trigger: dead letter \"%V\" replayed",
-                      ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id));
-
-        if (ngx_http_b24trigger_event_replay(&ev->rec,
-                                             ngx_http_b24trigger_now_ms())
-            != NGX_OK)
-        {
-            return NGX_ERROR;
-        }
-    }
-
-    if (ev->rec.portal.data == NULL) {
-        goto invalid;
-    }
-
-    ev->portal = ngx_http_b24trigger_portal_find(d->bmcf, &ev->rec.portal);
-
-
-    if (ev->portal == NULL) {
-        ngx_http_b24trigger_delivery_dead(d, ev, "portal_unknown");
-        return NGX_DECLINED;
-    }
-
-    return NGX_OK;
 
 invalid:
 
@@ -680,6 +822,629 @@ invalid:
     ngx_http_b24trigger_delivery_free(ev);
 
     return NGX_DECLINED;
+}
+
+
+/*
+ * A batch, "<id of its first event>.<events>.batch": claimed whole, read
+ * into memory, its events started as a file's are
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_batch_claim(ngx_http_b24trigger_delivery_t *d,
+    char *name, size_t len, ngx_msec_t *wait)
+{
+    u_char                       *from, *buf, *to, *p;
+    ssize_t                       n;
+    ngx_fd_t                      fd;
+    ngx_uint_t                    lines;
+    ngx_pool_t                   *pool;
+    ngx_file_info_t               fi;
+    ngx_http_b24trigger_batch_t  *b;
+
+    pool = ngx_create_pool(1024, &d->log);
+    if (pool == NULL) {
+        return NGX_ERROR;
+    }
+
+    b = ngx_pcalloc(pool, sizeof(ngx_http_b24trigger_batch_t));
+    if (b == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    b->pool = pool;
+    b->name.len = len;
+    b->name.data = ngx_pnalloc(pool, len);
+
+    if (b->name.data == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(b->name.data, name, len);
+
+    from = ngx_http_b24trigger_spool_path(pool, &d->spool->queue, &b->name);
+    b->path = ngx_http_b24trigger_spool_path(pool, &d->claim, &b->name);
+
+    if (from == NULL || b->path == NULL) {
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
+    }
+
+    if (ngx_rename_file(from, b->path) == NGX_FILE_ERROR) {
+        if (ngx_errno != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
+                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                          from, b->path);
+        }
+
+        ngx_destroy_pool(pool);
+        return NGX_DECLINED;
+    }
+
+    fd = ngx_open_file(b->path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+
+    if (fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
+                      ngx_open_file_n " \"%s\" failed", b->path);
+        goto unclaim;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
+                      ngx_fd_info_n " \"%s\" failed", b->path);
+        (void) ngx_close_file(fd);
+        goto unclaim;
+    }
+
+    if (ngx_file_size(&fi) > NGX_HTTP_B24TRIGGER_BATCH_MAX_BYTES
+        || ngx_file_size(&fi) == 0)
+    {
+        (void) ngx_close_file(fd);
+
+        to = ngx_http_b24trigger_spool_path(pool, &d->spool->dead, &b->name);
+
+        ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                      "b24trigger: \"%s\" is not a batch of queued events, "
+                      "moved to \"%s\"", b->path, to ? to : (u_char *) "");
+
+        if (to == NULL || ngx_rename_file(b->path, to) == NGX_FILE_ERROR) {
+            (void) ngx_delete_file(b->path);
+        }
+
+        ngx_destroy_pool(pool);
+        return NGX_DECLINED;
+    }
+
+    buf = ngx_pnalloc(pool, (size_t) ngx_file_size(&fi));
+    if (buf == NULL) {
+        (void) ngx_close_file(fd);
+        goto unclaim;
+    }
+
+    n = read(fd, buf, (size_t) ngx_file_size(&fi));
+    (void) ngx_close_file(fd);
+
+    if (n != (ssize_t) ngx_file_size(&fi)) {
+        ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
+                      "read() \"%s\" failed", b->path);
+        goto unclaim;
+    }
+
+    /* an event a line, each ended by "\n" (the last one may lack it) */
+
+    lines = 0;
+
+    for (p = buf; p < buf + n; p++) {
+        p = memchr(p, '\n', buf + n - p);
+
+        lines++;
+
+        if (p == NULL) {
+            break;
+        }
+    }
+
+    b->next = buf;
+    b->last = buf + n;
+    b->left = lines;
+    b->done = NGX_INVALID_FILE;
+
+    if (ngx_http_b24trigger_batch_done_read(d, b, from) != NGX_OK) {
+        goto unclaim;
+    }
+
+    ngx_queue_insert_tail(&d->batches, &b->queue);
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, &d->log, 0,
+                   "b24trigger delivery: claimed the batch \"%V\", "
+                   "%ui events", &b->name, lines);
+
+    return ngx_http_b24trigger_batch_start(d, b, wait);
+
+unclaim:
+
+    if (ngx_rename_file(b->path, from) == NGX_FILE_ERROR) {
+        ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
+                      "b24trigger: claimed batch \"%s\" could not be "
+                      "returned to the queue", b->path);
+    }
+
+    ngx_destroy_pool(pool);
+
+    return NGX_ERROR;
+}
+
+
+/* "<id>.<events>.batch": how many events, for the queue's depth */
+
+static ngx_uint_t
+ngx_http_b24trigger_batch_events(u_char *name, size_t len)
+{
+    u_char      *p, *last;
+    ngx_uint_t   n;
+
+    last = name + len - (sizeof(".batch") - 1);
+
+    for (p = last; p > name && p[-1] >= '0' && p[-1] <= '9'; p--) {
+        /* void */
+    }
+
+    if (p == last || p == name || p[-1] != '.' || last - p > 6) {
+        return 1;
+    }
+
+    for (n = 0; p < last; p++) {
+        n = n * 10 + (*p - '0');
+    }
+
+    return n ? n : 1;
+}
+
+
+/*
+ * "<batch>.done", if the batch was claimed before (a crash: the recovery
+ * returned both): the ids delivered then, taken along into our claim
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_batch_done_read(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_batch_t *b, u_char *from)
+{
+    u_char           *p;
+    size_t            len;
+    ssize_t           n;
+    ngx_fd_t          fd;
+    ngx_file_info_t   fi;
+
+    len = ngx_strlen(from);
+
+    p = ngx_pnalloc(b->pool, len + sizeof(".done"));
+    b->done_path = ngx_pnalloc(b->pool, ngx_strlen(b->path)
+                                        + sizeof(".done"));
+
+    if (p == NULL || b->done_path == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(p, "%s.done%Z", from);
+    ngx_sprintf(b->done_path, "%s.done%Z", b->path);
+
+    if (ngx_rename_file(p, b->done_path) == NGX_FILE_ERROR) {
+        if (ngx_errno == NGX_ENOENT) {
+            return NGX_OK;
+        }
+
+        ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
+                      ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                      p, b->done_path);
+        return NGX_ERROR;
+    }
+
+    fd = ngx_open_file(b->done_path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    if (fd == NGX_INVALID_FILE) {
+        return NGX_OK;
+    }
+
+    if (ngx_fd_info(fd, &fi) == NGX_FILE_ERROR
+        || ngx_file_size(&fi) > NGX_HTTP_B24TRIGGER_BATCH_MAX_BYTES)
+    {
+        (void) ngx_close_file(fd);
+        return NGX_OK;
+    }
+
+    b->delivered.data = ngx_pnalloc(b->pool, (size_t) ngx_file_size(&fi));
+    if (b->delivered.data == NULL) {
+        (void) ngx_close_file(fd);
+        return NGX_ERROR;
+    }
+
+    n = read(fd, b->delivered.data, (size_t) ngx_file_size(&fi));
+    (void) ngx_close_file(fd);
+
+    b->delivered.len = (n > 0) ? (size_t) n : 0;
+
+    ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
+                  "b24trigger: the queued batch \"%V\" was claimed before; "
+                  "the events then delivered are skipped", &b->name);
+
+    return NGX_OK;
+}
+
+
+/* the id among the lines of "<batch>.done" */
+
+static ngx_uint_t
+ngx_http_b24trigger_batch_delivered(ngx_http_b24trigger_batch_t *b,
+    ngx_str_t *id)
+{
+    u_char  *p, *last, *eol;
+
+    p = b->delivered.data;
+    last = p + b->delivered.len;
+
+    while (p < last) {
+        eol = memchr(p, '\n', last - p);
+
+        if (eol == NULL) {
+            /* a line cut short by the crash: not a whole id */
+            break;
+        }
+
+        if ((size_t) (eol - p) == id->len
+            && ngx_memcmp(p, id->data, id->len) == 0)
+        {
+            return 1;
+        }
+
+        p = eol + 1;
+    }
+
+    return 0;
+}
+
+
+/* an event of the batch delivered: its id appended, no fsync */
+
+static void
+ngx_http_b24trigger_batch_done_write(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_event_t *ev)
+{
+    u_char                       *p;
+    ngx_http_b24trigger_batch_t  *b;
+    u_char                        line[NGX_HTTP_B24TRIGGER_EVENT_ID_MAX + 1];
+
+    b = ev->batch;
+
+    if (b->done == NGX_INVALID_FILE) {
+        b->done = ngx_open_file(b->done_path, NGX_FILE_APPEND,
+                                NGX_FILE_CREATE_OR_OPEN, 0600);
+
+        if (b->done == NGX_INVALID_FILE) {
+            ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
+                          ngx_open_file_n " \"%s\" failed", b->done_path);
+            return;
+        }
+    }
+
+    if (ev->rec.id.len > NGX_HTTP_B24TRIGGER_EVENT_ID_MAX) {
+        return;
+    }
+
+    p = ngx_cpymem(line, ev->rec.id.data, ev->rec.id.len);
+    *p++ = '\n';
+
+    if (write(b->done, line, p - line) != p - line) {
+        ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
+                      "write() \"%s\" failed", b->done_path);
+    }
+}
+
+
+/* the batch's events not taken yet, while the bucket and concurrency let */
+
+static ngx_int_t
+ngx_http_b24trigger_batch_start(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_batch_t *b, ngx_msec_t *wait)
+{
+    u_char                       *line;
+    ngx_int_t                     rc;
+    ngx_http_b24trigger_event_t  *ev;
+
+    rc = NGX_OK;
+    b->starting = 1;
+
+    while (b->next < b->last) {
+
+        if (d->inflight >= d->spool->concurrency) {
+            break;
+        }
+
+        line = b->next;
+
+        ev = ngx_http_b24trigger_batch_event(d, b);
+
+        if (ev == NULL) {
+            if (b->next == line) {
+                /* it could not be read now: later */
+                break;
+            }
+
+            continue;
+        }
+
+        rc = ngx_http_b24trigger_delivery_start(d, ev, wait);
+
+        if (rc == NGX_BUSY) {
+            break;
+        }
+    }
+
+    b->starting = 0;
+
+    ngx_http_b24trigger_batch_settled(d, b);
+
+    return (rc == NGX_BUSY) ? NGX_BUSY : NGX_OK;
+}
+
+
+/*
+ * The next line of the batch as an event; NULL if it was settled at once
+ * (not an event: a dead letter as it is) or cannot be read now (memory:
+ * the line is left for later)
+ */
+
+static ngx_http_b24trigger_event_t *
+ngx_http_b24trigger_batch_event(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_batch_t *b)
+{
+    u_char                       *line, *end, *p;
+    ngx_int_t                     rc;
+    ngx_pool_t                   *pool;
+    const char                   *why;
+    ngx_http_b24trigger_event_t  *ev;
+
+    line = b->next;
+    end = memchr(line, '\n', b->last - line);
+
+    if (end == NULL) {
+        end = b->last;
+        b->next = b->last;
+
+    } else {
+        b->next = end + 1;
+    }
+
+    b->line++;
+
+    pool = ngx_create_pool(2048, &d->log);
+    if (pool == NULL) {
+        goto later;
+    }
+
+    ev = ngx_pcalloc(pool, sizeof(ngx_http_b24trigger_event_t));
+    if (ev == NULL) {
+        ngx_destroy_pool(pool);
+        goto later;
+    }
+
+    ev->pool = pool;
+    ev->batch = b;
+    ev->line = line;
+    ev->path = b->path;
+    ev->size = b->next - line;
+
+    /* "<batch>-<line>.json" until the event's own id is known */
+
+    ev->name.data = ngx_pnalloc(pool, b->name.len + NGX_INT_T_LEN
+                                      + sizeof("-.json"));
+    if (ev->name.data == NULL) {
+        ngx_destroy_pool(pool);
+        goto later;
+    }
+
+    ev->name.len = ngx_sprintf(ev->name.data, "%*s-%ui.json",
+                               b->name.len - (sizeof(".batch") - 1),
+                               b->name.data, b->line)
+                   - ev->name.data;
+
+    why = NULL;
+
+    rc = ngx_http_b24trigger_delivery_parse(d, ev, line, end - line, &why);
+
+    switch (rc) {
+
+    case NGX_OK:
+
+        if (ngx_http_b24trigger_batch_delivered(b, &ev->rec.id)) {
+            ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &d->log, 0,
+                           "b24trigger delivery: \"%V\" was delivered "
+                           "before the batch was returned",
+                           &ev->rec.id);
+
+            ngx_http_b24trigger_spool_release(d->spool, ev->size);
+            ngx_http_b24trigger_delivery_free(ev);
+            return NULL;
+        }
+
+        p = ngx_pnalloc(pool, ev->rec.id.len + sizeof(".json") - 1);
+        if (p == NULL) {
+            ngx_destroy_pool(pool);
+            goto later;
+        }
+
+        ev->name.len = ngx_sprintf(p, "%V.json", &ev->rec.id) - p;
+        ev->name.data = p;
+
+        return ev;
+
+    case NGX_ABORT:
+        /* a dead letter already */
+        return NULL;
+
+    case NGX_DECLINED:
+
+        /* kept as it is, for a human to look at */
+
+        ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                      "b24trigger: line %ui of the queued batch \"%s\" %s, "
+                      "moved to the dead letters as \"%V\"", b->line,
+                      b->path, why ? why : "is not a queued event",
+                      &ev->name);
+
+        if (ngx_http_b24trigger_batch_write(d, ev, &d->spool->dead, line,
+                                            end - line)
+            != NGX_OK)
+        {
+            b->keep = 1;
+        }
+
+        ngx_http_b24trigger_spool_release(d->spool, ev->size);
+        d->dead_counted = 0;
+
+        ngx_http_b24trigger_delivery_free(ev);
+        return NULL;
+
+    default:
+        ngx_destroy_pool(pool);
+        goto later;
+    }
+
+later:
+
+    b->next = line;
+    b->line--;
+
+    return NULL;
+}
+
+
+/* an event of a batch as a file of its own, in dir, named ev->name */
+
+static ngx_int_t
+ngx_http_b24trigger_batch_write(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_event_t *ev, ngx_str_t *dir, u_char *data,
+    size_t len)
+{
+    u_char  *tmp, *to, *p;
+
+    tmp = ngx_pnalloc(ev->pool, d->claim.len + ev->name.len
+                                + sizeof("/..tmp"));
+    to = ngx_http_b24trigger_spool_path(ev->pool, dir, &ev->name);
+
+    if (tmp == NULL || to == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_sprintf(tmp, "%V/.%V.tmp", &d->claim, &ev->name);
+    *p = '\0';
+
+    return ngx_http_b24trigger_file_write(&d->log, tmp, to, data, len,
+                                          NGX_HTTP_B24TRIGGER_FILE_DURABLE);
+}
+
+
+/* every event of the batch settled: the file goes */
+
+static void
+ngx_http_b24trigger_batch_settled(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_batch_t *b)
+{
+    if (b->left || b->starting) {
+        return;
+    }
+
+    if (b->done != NGX_INVALID_FILE) {
+        (void) ngx_close_file(b->done);
+        b->done = NGX_INVALID_FILE;
+    }
+
+    if (b->keep) {
+        ngx_log_error(NGX_LOG_ALERT, &d->log, 0,
+                      "b24trigger: the batch \"%s\" stays claimed: an event "
+                      "of it could not be written; it is delivered again "
+                      "once this worker is gone", b->path);
+
+    } else {
+
+        /* the ids first: a crash between the two repeats, never loses */
+
+        if (ngx_delete_file(b->done_path) == NGX_FILE_ERROR
+            && ngx_errno != NGX_ENOENT)
+        {
+            ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
+                          ngx_delete_file_n " \"%s\" failed", b->done_path);
+        }
+
+        if (ngx_delete_file(b->path) == NGX_FILE_ERROR) {
+            ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
+                          ngx_delete_file_n " \"%s\" failed", b->path);
+        }
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &d->log, 0,
+                   "b24trigger delivery: batch \"%V\" settled", &b->name);
+
+    ngx_queue_remove(&b->queue);
+    ngx_destroy_pool(b->pool);
+}
+
+
+/*
+ * An event's bytes (a file's, a batch's line) become the event: NGX_OK;
+ * NGX_DECLINED, not an event (why set, or NULL); NGX_ABORT, a dead letter
+ * already (a portal we no longer know); NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_delivery_parse(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_event_t *ev, u_char *buf, size_t len,
+    const char **why)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    cln = ngx_pool_cleanup_add(ev->pool, 0);
+    if (cln == NULL) {
+        return NGX_ERROR;
+    }
+
+    cln->handler = ngx_http_b24trigger_delivery_event_cleanup;
+    cln->data = ev;
+
+    if (ngx_http_b24trigger_event_read(&ev->rec, buf, len, why) != NGX_OK) {
+        return NGX_DECLINED;
+    }
+
+    ev->call.target = ev->rec.target;
+    ev->call.code = ev->rec.code;
+    ev->call.method = ev->rec.method;
+
+    if (ev->rec.dead) {
+        ngx_log_error(NGX_LOG_NOTICE, &d->log, 0,
+                      "b24trigger: dead letter \"%V\" replayed",
+                      ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id));
+
+        if (ngx_http_b24trigger_event_replay(&ev->rec,
+                                             ngx_http_b24trigger_now_ms())
+            != NGX_OK)
+        {
+            return NGX_ERROR;
+        }
+    }
+
+    if (ev->rec.portal.data == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ev->portal = ngx_http_b24trigger_portal_find(d->bmcf, &ev->rec.portal);
+
+    if (ev->portal == NULL) {
+        ngx_http_b24trigger_delivery_dead(d, ev, "portal_unknown");
+        return NGX_ABORT;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -718,7 +1483,10 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
                       ngx_http_b24trigger_log_value(ev->pool, &call->code),
                       ev->rec.attempts);
 
-        if (ngx_delete_file(ev->path) == NGX_FILE_ERROR) {
+        if (ev->batch) {
+            ngx_http_b24trigger_batch_done_write(d, ev);
+
+        } else if (ngx_delete_file(ev->path) == NGX_FILE_ERROR) {
             ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
                           ngx_delete_file_n " \"%s\" failed", ev->path);
         }
@@ -828,6 +1596,20 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
         goto failed;
     }
 
+    if (ev->batch) {
+
+        /* out of the batch: a file of its own, on disk before settled */
+
+        if (ngx_http_b24trigger_file_write(&d->log, tmp, to, data, len,
+                                           NGX_HTTP_B24TRIGGER_FILE_DURABLE)
+            != NGX_OK)
+        {
+            goto failed;
+        }
+
+        goto written;
+    }
+
     /* the claim takes the new content first, then moves in one rename */
 
     if (ngx_http_b24trigger_file_write(&d->log, tmp, ev->path, data, len,
@@ -845,6 +1627,8 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
         ngx_http_b24trigger_delivery_free(ev);
         return;
     }
+
+written:
 
     ngx_http_b24trigger_spool_release(d->spool, ev->size - (off_t) len);
 
@@ -926,7 +1710,7 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
         goto failed;
     }
 
-    if (ngx_delete_file(ev->path) == NGX_FILE_ERROR) {
+    if (ev->batch == NULL && ngx_delete_file(ev->path) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
                       ngx_delete_file_n " \"%s\" failed", ev->path);
     }
@@ -977,18 +1761,48 @@ static void
 ngx_http_b24trigger_delivery_unclaim(ngx_http_b24trigger_delivery_t *d,
     ngx_http_b24trigger_event_t *ev)
 {
-    u_char  *to;
+    u_char  *to, *data;
+    size_t   len;
 
-    to = ngx_http_b24trigger_spool_path(ev->pool, &d->spool->queue,
-                                        &ev->name);
+    if (ev->batch) {
 
-    if (to == NULL || ngx_rename_file(ev->path, to) == NGX_FILE_ERROR) {
+        /* out of the batch: a file of its own, due now */
 
-        /* left claimed: the recovery returns it once we are gone */
+        data = ngx_http_b24trigger_event_dump(ev->pool, &ev->rec, 0, &len);
 
-        ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
-                      "b24trigger: claimed event \"%s\" could not be "
-                      "returned to the queue", ev->path);
+        if (data == NULL
+            || ngx_http_b24trigger_batch_write(d, ev, &d->spool->queue,
+                                               data, len)
+               != NGX_OK)
+        {
+            /* the batch stays claimed: the recovery returns it whole */
+
+            ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
+                          "b24trigger: event \"%V\" of the claimed batch "
+                          "\"%s\" could not be returned to the queue",
+                          ngx_http_b24trigger_log_value(ev->pool,
+                                                        &ev->rec.id),
+                          ev->batch->path);
+
+            ev->batch->keep = 1;
+
+        } else {
+            ngx_http_b24trigger_spool_release(d->spool,
+                                              ev->size - (off_t) len);
+        }
+
+    } else {
+        to = ngx_http_b24trigger_spool_path(ev->pool, &d->spool->queue,
+                                            &ev->name);
+
+        if (to == NULL || ngx_rename_file(ev->path, to) == NGX_FILE_ERROR) {
+
+            /* left claimed: the recovery returns it once we are gone */
+
+            ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
+                          "b24trigger: claimed event \"%s\" could not be "
+                          "returned to the queue", ev->path);
+        }
     }
 
     if (ev->queue.next) {
@@ -1004,10 +1818,21 @@ ngx_http_b24trigger_delivery_unclaim(ngx_http_b24trigger_delivery_t *d,
 }
 
 
+/* the event is settled (delivered, retried, dead, back in the queue) */
+
 static void
 ngx_http_b24trigger_delivery_free(ngx_http_b24trigger_event_t *ev)
 {
+    ngx_http_b24trigger_batch_t  *b;
+
+    b = ev->batch;
+
     ngx_destroy_pool(ev->pool);
+
+    if (b) {
+        b->left--;
+        ngx_http_b24trigger_batch_settled(ngx_http_b24trigger_delivery, b);
+    }
 }
 
 

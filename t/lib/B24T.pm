@@ -236,6 +236,7 @@ sub write_conf {
     my $d = $self->{dir};
     my $workers = $opts{workers} || 1;
     my $main = $opts{main} || '';
+    my $events = $opts{events} || '';
     my $level = exists $opts{log_level} ? $opts{log_level} : 'debug';
 
     # the main-context lines that load modules: ours unless told
@@ -250,7 +251,7 @@ master_process on;
 pid $d/logs/nginx.pid;
 error_log $d/logs/error.log $level;
 $main
-events { worker_connections 1024; }
+events { worker_connections 1024; $events }
 http {
     access_log $d/logs/access.log;
     client_body_temp_path $d/tmp/body;
