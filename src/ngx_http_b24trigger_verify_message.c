@@ -26,8 +26,15 @@ ngx_int_t
 ngx_http_b24trigger_message_url(ngx_pool_t *pool, ngx_str_t *method,
     ngx_str_t *url, ngx_str_t *body, ngx_str_t *ts, ngx_str_t *msg)
 {
-    u_char  *p;
-    size_t   len;
+    u_char      *p;
+    size_t       len;
+    ngx_str_t   *part[4];
+    ngx_uint_t   i;
+
+    part[0] = method;
+    part[1] = url;
+    part[2] = body;
+    part[3] = ts;
 
     len = method->len + url->len + body->len + ts->len;
 
@@ -38,10 +45,13 @@ ngx_http_b24trigger_message_url(ngx_pool_t *pool, ngx_str_t *method,
 
     msg->data = p;
 
-    p = ngx_cpymem(p, method->data, method->len);
-    p = ngx_cpymem(p, url->data, url->len);
-    p = ngx_cpymem(p, body->data, body->len);
-    p = ngx_cpymem(p, ts->data, ts->len);
+    /* an empty part may be ngx_null_string: memcpy() takes no NULL */
+
+    for (i = 0; i < 4; i++) {
+        if (part[i]->len) {
+            p = ngx_cpymem(p, part[i]->data, part[i]->len);
+        }
+    }
 
     msg->len = p - msg->data;
 
