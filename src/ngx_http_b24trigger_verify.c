@@ -261,6 +261,8 @@ ngx_http_b24trigger_none_parse(ngx_conf_t *cf,
 
     return NGX_CONF_OK;
 }
+
+
 /*
  * the presets: "tolerance=" where timestamps apply, "alg=" where chosen,
  * "url=" where the URL is signed
