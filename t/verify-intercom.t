@@ -132,6 +132,14 @@ $r = post('/intercom?deal=996', $noid, $s1);
 is_deeply($r->{json}, { result => 'duplicate' }, 'no id, replayed: duplicate');
 is(scalar @{ $t->calls }, 5, 'no id, replayed: nothing forwarded');
 
+# the notification id is read from the body: one that is not JSON,
+# signed or not, cannot be read and reaches nothing
+
+$r = post('/intercom?deal=7', 'hello', $s1);
+is($r->{status}, 400, 'signed, not JSON: 400');
+is($r->{json}{error}, 'body_invalid', 'signed, not JSON: body_invalid');
+is(scalar @{ $t->calls }, 5, 'signed, not JSON: nothing forwarded');
+
 rejection_logged($t, '/intercom', 'signature_missing',
                  'no "X-Hub-Signature" header');
 like($t->error_log,

@@ -181,6 +181,13 @@ my $ev = '{"event":"meeting.ended","payload":{"object":{"topic":'
 $r = $t->post('/zoom?deal=6', $ev, headers($s1, $now, $ev));
 forwarded($t, $r, 6, 'an event mentioning url_validation');
 
+# the event is read from the body: one that is not JSON reaches nothing
+
+$r = $t->post('/zoom?deal=7', 'hello', headers($s1, $now, 'hello'));
+is($r->{status}, 400, 'signed, not JSON: 400');
+is($r->{json}{error}, 'body_invalid', 'signed, not JSON: body_invalid');
+is(scalar @{ $t->calls }, 4, 'signed, not JSON: nothing forwarded');
+
 like($t->error_log,
      qr/\[info\] .*b24trigger: zoom endpoint\.url_validation answered/,
      'the answer logged');
