@@ -5,6 +5,7 @@
 # A target names what it links in its header comment:
 #     FUZZ_SOURCES: src/file.c fuzz/ngx_shim.c
 #     FUZZ_LIBS: -ljansson
+# (FUZZ_SOURCES may be written on several lines, each with the word.)
 # Seeds come from fuzz/corpus/NAME/ (NAME = file name without _fuzz.c),
 # a dictionary from fuzz/NAME.dict; the growing corpus and any crash are
 # kept in build/fuzz/.  Needs "make" first, for nginx's generated headers.
@@ -30,7 +31,7 @@ status=0
 
 for src in "$ROOT"/fuzz/*_fuzz.c; do
     name=$(basename "$src" _fuzz.c)
-    srcs=$(sed -n 's/^.*FUZZ_SOURCES:\(.*\)$/\1/p' "$src" | head -1)
+    srcs=$(sed -n 's/^.*FUZZ_SOURCES:\(.*\)$/\1/p' "$src" | tr '\n' ' ')
     libs=$(sed -n 's/^.*FUZZ_LIBS:\(.*\)$/\1/p' "$src" | head -1)
 
     echo "fuzz: building $name"

@@ -120,6 +120,42 @@ static ngx_http_b24trigger_scheme_t  ngx_http_b24trigger_schemes[] = {
       0, "sha256",
       NGX_HTTP_B24TRIGGER_READ_SNIFF },
 
+    { ngx_string("calendly"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_calendly,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
+
+    { ngx_string("zoom"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_zoom,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
+
+    { ngx_string("hubspot"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_hubspot,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE|NGX_HTTP_B24TRIGGER_PARAM_URL,
+      "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
+
+    { ngx_string("intercom"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_intercom,
+      0, "sha1",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
+
+    { ngx_string("square"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_hmac_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_square,
+      NGX_HTTP_B24TRIGGER_PARAM_URL, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
+
     { ngx_string("tbank"),
       ngx_http_b24trigger_preset_parse,
       ngx_http_b24trigger_tbank_verify,
@@ -169,7 +205,9 @@ ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
                            "unknown verification scheme \"%V\" (expected "
                            "none, token, hmac, stripe, standard, github, "
                            "shopify, slack, paddle, typeform, woocommerce, "
-                           "cloudpayments, tbank, robokassa or yoomoney)",
+                           "cloudpayments, calendly, zoom, hubspot, "
+                           "intercom, square, tbank, robokassa or "
+                           "yoomoney)",
                            &args[0]);
         return NGX_CONF_ERROR;
     }
@@ -223,14 +261,20 @@ ngx_http_b24trigger_none_parse(ngx_conf_t *cf,
 
     return NGX_CONF_OK;
 }
-/* the presets: "tolerance=" where timestamps apply, "alg=" where chosen */
+
+
+/*
+ * the presets: "tolerance=" where timestamps apply, "alg=" where chosen,
+ * "url=" where the URL is signed
+ */
 
 static char *
 ngx_http_b24trigger_preset_parse(ngx_conf_t *cf,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs)
 {
-    ngx_str_t    s;
-    ngx_uint_t   i;
+    ngx_str_t                          s;
+    ngx_uint_t                         i;
+    ngx_http_compile_complex_value_t   ccv;
 
     for (i = 1; i < nargs; i++) {
 
@@ -274,9 +318,43 @@ ngx_http_b24trigger_preset_parse(ngx_conf_t *cf,
             continue;
         }
 
+        if ((v->scheme->params & NGX_HTTP_B24TRIGGER_PARAM_URL)
+            && args[i].len > 4
+            && ngx_strncmp(args[i].data, "url=", 4) == 0)
+        {
+            s.data = args[i].data + 4;
+            s.len = args[i].len - 4;
+
+            v->url = ngx_palloc(cf->pool, sizeof(ngx_http_complex_value_t));
+            if (v->url == NULL) {
+                return NGX_CONF_ERROR;
+            }
+
+            ngx_memzero(&ccv, sizeof(ngx_http_compile_complex_value_t));
+
+            ccv.cf = cf;
+            ccv.value = &s;
+            ccv.complex_value = v->url;
+
+            if (ngx_http_compile_complex_value(&ccv) != NGX_OK) {
+                return NGX_CONF_ERROR;
+            }
+
+            continue;
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "invalid parameter \"%V\" of scheme \"%V\"",
                            &args[i], &args[0]);
+        return NGX_CONF_ERROR;
+    }
+
+    if ((v->scheme->params & NGX_HTTP_B24TRIGGER_PARAM_URL) && v->url == NULL)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "scheme \"%V\" needs \"url=URL\", the "
+                           "notification URL exactly as registered with "
+                           "the sender", &args[0]);
         return NGX_CONF_ERROR;
     }
 
@@ -568,6 +646,7 @@ ngx_http_b24trigger_verify_signs(ngx_http_b24trigger_verify_t *v)
     switch (v->hmac->message) {
 
     case NGX_HTTP_B24TRIGGER_MSG_BODY:
+    case NGX_HTTP_B24TRIGGER_MSG_URL:
         return NGX_HTTP_B24TRIGGER_SIGNS_BODY;
 
     case NGX_HTTP_B24TRIGGER_MSG_TEMPLATE:
@@ -586,7 +665,10 @@ ngx_http_b24trigger_verify_signs(ngx_http_b24trigger_verify_t *v)
 
     default:
 
-        /* Stripe, Standard Webhooks, Slack, Paddle: a timestamp, the body */
+        /*
+         * Stripe, Standard Webhooks, Slack, Paddle, Calendly, Zoom, HubSpot:
+         * a timestamp, the body
+         */
 
         return NGX_HTTP_B24TRIGGER_SIGNS_BODY
                |NGX_HTTP_B24TRIGGER_SIGNS_TIMESTAMP;

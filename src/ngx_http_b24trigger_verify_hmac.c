@@ -6,6 +6,9 @@
  * every HMAC scheme, "hmac" or a preset described in
  * ngx_http_b24trigger_verify_presets.c, with or without a timestamp, and
  * the two handshakes (Slack url_verification, the WooCommerce ping).
+ * The messages over a URL, HubSpot's timestamp and Zoom's answer are
+ * built by ngx_http_b24trigger_verify_message.c, what else a verified
+ * body says is read by ngx_http_b24trigger_verify_event.c.
  * Every configured key is tried against every signature the request
  * lists, with no early exit.  Each key's HMAC is keyed once, at
  * configuration time: per request only the message is hashed.  Knows
@@ -33,6 +36,7 @@
 #include <jansson.h>
 
 #include "ngx_http_b24trigger_verify_schemes.h"
+#include "ngx_http_b24trigger_verify_message.h"
 
 
 /*
@@ -80,7 +84,8 @@ static ngx_int_t ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
     ngx_str_t *body, ngx_str_t *msg);
 static ngx_uint_t ngx_http_b24trigger_hmac_match(ngx_pool_t *pool,
     const EVP_MD *md, ngx_uint_t encoding, ngx_array_t *keys,
-    ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n, ngx_int_t *err);
+    ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n, ngx_uint_t *which,
+    ngx_int_t *err);
 static ngx_int_t ngx_http_b24trigger_hmac(const EVP_MD *md,
     ngx_http_b24trigger_key_t *key, ngx_str_t *msg, u_char *mac,
     unsigned int *len);
@@ -331,7 +336,7 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
     time_t                           ts;
     ngx_int_t                        family, rc;
     ngx_str_t                        tsv, id, msg, *name;
-    ngx_uint_t                       headers, match;
+    ngx_uint_t                       headers, match, which;
     ngx_table_elt_t                 *e;
     ngx_http_b24trigger_hmac_t      *h;
     ngx_http_b24trigger_sig_list_t   list;
@@ -418,7 +423,9 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
     ts = 0;
 
     if (tsv.data
-        && ngx_http_b24trigger_sig_timestamp(tsv.data, tsv.len, &ts)
+        && (h->message == NGX_HTTP_B24TRIGGER_MSG_METHOD_URL
+            ? ngx_http_b24trigger_message_ms(tsv.data, tsv.len, &ts)
+            : ngx_http_b24trigger_sig_timestamp(tsv.data, tsv.len, &ts))
            != NGX_OK)
     {
         return ngx_http_b24trigger_refusal(r, vd, "signature_invalid",
@@ -432,9 +439,10 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
     }
 
     rc = NGX_OK;
+    which = 0;
     match = ngx_http_b24trigger_hmac_match(r->pool, v->md, h->encoding,
                                            keys, &msg, list.sigs, list.nsigs,
-                                           &rc);
+                                           &which, &rc);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -471,7 +479,13 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
         return ngx_http_b24trigger_slack_handshake(r, body, vd);
     }
 
-    return NGX_OK;
+    if (h->handshake == NGX_HTTP_B24TRIGGER_HANDSHAKE_ZOOM) {
+        return ngx_http_b24trigger_zoom_handshake(r, v->md,
+                           (ngx_http_b24trigger_key_t *) keys->elts + which,
+                           vd);
+    }
+
+    return ngx_http_b24trigger_event_key(r, h, vd);
 }
 
 
@@ -576,7 +590,7 @@ ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
 {
     u_char                      *p;
     size_t                       len;
-    ngx_str_t                   *val;
+    ngx_str_t                   *val, url, method;
     ngx_uint_t                   i;
     ngx_http_b24trigger_part_t  *part;
 
@@ -588,6 +602,27 @@ ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
 
     case NGX_HTTP_B24TRIGGER_MSG_TEMPLATE:
         break;
+
+    case NGX_HTTP_B24TRIGGER_MSG_URL:
+    case NGX_HTTP_B24TRIGGER_MSG_METHOD_URL:
+
+        /* the public URL of "url=", as the sender was told it */
+
+        if (ngx_http_complex_value(r, v->url, &url) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        /* Square signs no method and has no timestamp: ts is empty */
+
+        if (v->hmac->message == NGX_HTTP_B24TRIGGER_MSG_URL) {
+            ngx_str_null(&method);
+
+        } else {
+            method = r->method_name;
+        }
+
+        return ngx_http_b24trigger_message_url(r->pool, &method, &url, body,
+                                               ts, msg);
 
     default:
         len = sizeof("v0::") - 1 + id->len + 1 + ts->len + body->len;
@@ -671,17 +706,18 @@ ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
 /*
  * HMAC of msg with every key, compared in constant time with every
  * signature that decodes to an HMAC's length; no early exit, so the time
- * taken tells neither which key nor which signature matched.
+ * taken tells neither which key nor which signature matched.  *which is
+ * the index of a key that matched (Zoom's handshake answers with it).
  */
 
 static ngx_uint_t
 ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
     ngx_uint_t encoding, ngx_array_t *keys, ngx_str_t *msg, ngx_str_t *sigs,
-    ngx_uint_t n, ngx_int_t *err)
+    ngx_uint_t n, ngx_uint_t *which, ngx_int_t *err)
 {
     u_char                     *dec;
     ssize_t                    *declen;
-    ngx_uint_t                  i, j, match;
+    ngx_uint_t                  i, j, match, eq;
     unsigned int                maclen;
     ngx_http_b24trigger_key_t  *key;
     u_char                      mac[EVP_MAX_MD_SIZE];
@@ -718,10 +754,15 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
 
         for (j = 0; j < n; j++) {
             if (declen[j] == (ssize_t) maclen) {
-                match |= (CRYPTO_memcmp(mac,
-                                        dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
-                                        maclen)
-                          == 0);
+                eq = (CRYPTO_memcmp(mac,
+                                    dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
+                                    maclen)
+                      == 0);
+
+                /* *which = i where it matched, without a branch */
+
+                *which ^= (*which ^ i) & (0 - eq);
+                match |= eq;
             }
         }
     }

@@ -29,6 +29,7 @@
 /* what a preset accepts besides its name */
 #define NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE  0x01
 #define NGX_HTTP_B24TRIGGER_PARAM_ALG        0x02
+#define NGX_HTTP_B24TRIGGER_PARAM_URL        0x04    /* "url=", required */
 
 
 /* how the configured secrets become keys */
@@ -74,7 +75,10 @@ typedef enum {
     NGX_HTTP_B24TRIGGER_MSG_V0,           /* "v0:<ts>:<body>" (Slack) */
     NGX_HTTP_B24TRIGGER_MSG_ID_TS,        /* "<id>.<ts>.<body>" (Standard
                                              Webhooks) */
-    NGX_HTTP_B24TRIGGER_MSG_TEMPLATE      /* "message=" of "hmac" */
+    NGX_HTTP_B24TRIGGER_MSG_TEMPLATE,     /* "message=" of "hmac" */
+    NGX_HTTP_B24TRIGGER_MSG_URL,          /* "<url><body>" (Square) */
+    NGX_HTTP_B24TRIGGER_MSG_METHOD_URL    /* "<method><url><body><ts>", ts
+                                             in ms (HubSpot v3) */
 } ngx_http_b24trigger_msg_e;
 
 
@@ -83,7 +87,8 @@ typedef enum {
 typedef enum {
     NGX_HTTP_B24TRIGGER_HANDSHAKE_NONE = 0,
     NGX_HTTP_B24TRIGGER_HANDSHAKE_SLACK,      /* url_verification */
-    NGX_HTTP_B24TRIGGER_HANDSHAKE_WOO_PING    /* unsigned "webhook_id=N" */
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_WOO_PING,   /* unsigned "webhook_id=N" */
+    NGX_HTTP_B24TRIGGER_HANDSHAKE_ZOOM        /* endpoint.url_validation */
 } ngx_http_b24trigger_handshake_e;
 
 
@@ -151,6 +156,8 @@ struct ngx_http_b24trigger_verify_s {
 
     ngx_array_t                     *message;    /* of "hmac": parts */
     ngx_http_complex_value_t        *timestamp;  /* of "hmac" */
+
+    ngx_http_complex_value_t        *url;        /* "url=": Square, HubSpot */
 };
 
 
@@ -189,6 +196,11 @@ extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_paddle;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_typeform;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_woocommerce;
 extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_cloudpayments;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_calendly;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_zoom;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_hubspot;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_intercom;
+extern ngx_http_b24trigger_hmac_t  ngx_http_b24trigger_square;
 
 /* ngx_http_b24trigger_verify_hmac.c: "hmac" and every HMAC scheme */
 
@@ -199,6 +211,16 @@ ngx_int_t ngx_http_b24trigger_hmac_key(ngx_pool_t *pool, const EVP_MD *md,
 ngx_int_t ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd);
+
+/*
+ * ngx_http_b24trigger_verify_event.c: what a verified body of Zoom,
+ * Intercom or Square says besides its event
+ */
+ngx_int_t ngx_http_b24trigger_zoom_handshake(ngx_http_request_t *r,
+    const EVP_MD *md, ngx_http_b24trigger_key_t *key,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_event_key(ngx_http_request_t *r,
+    ngx_http_b24trigger_hmac_t *h, ngx_http_b24trigger_verdict_t *vd);
 
 /* ngx_http_b24trigger_verify_digest.c: digests over body fields */
 ngx_int_t ngx_http_b24trigger_tbank_verify(ngx_http_request_t *r,
