@@ -8,7 +8,8 @@
  * ngx_http_b24trigger_verify_token.c, the HMAC schemes in
  * ngx_http_b24trigger_verify_hmac.c (the presets' descriptions in
  * ngx_http_b24trigger_verify_presets.c), the digests over body fields in
- * ngx_http_b24trigger_verify_digest.c, the header grammars in
+ * ngx_http_b24trigger_verify_digest.c, the public-key signatures in
+ * ngx_http_b24trigger_verify_pubkey.c, the header grammars in
  * ngx_http_b24trigger_verify_sig.c, what they all use in
  * ngx_http_b24trigger_verify_common.c.  Knows HTTP requests and secrets;
  * knows nothing about Bitrix24.  No secret, key or computed signature is
@@ -143,6 +144,29 @@ static ngx_http_b24trigger_scheme_t  ngx_http_b24trigger_schemes[] = {
       NGX_HTTP_B24TRIGGER_READ_FORM
       | NGX_HTTP_B24TRIGGER_READ_STRICT },
 
+    /* public keys: ngx_http_b24trigger_verify_pubkey.c */
+
+    { ngx_string("sendgrid"),
+      ngx_http_b24trigger_pubkey_parse,
+      ngx_http_b24trigger_sendgrid_verify,
+      NGX_HTTP_B24TRIGGER_KEY_PUBLIC, NULL,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
+
+    { ngx_string("standard_v1a"),
+      ngx_http_b24trigger_pubkey_parse,
+      ngx_http_b24trigger_v1a_verify,
+      NGX_HTTP_B24TRIGGER_KEY_PUBLIC, NULL,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, NULL,
+      NGX_HTTP_B24TRIGGER_READ_SNIFF },
+
+    { ngx_string("paddle_classic"),
+      ngx_http_b24trigger_pubkey_parse,
+      ngx_http_b24trigger_paddle_classic_verify,
+      NGX_HTTP_B24TRIGGER_KEY_PUBLIC, NULL, 0, "sha1",
+      NGX_HTTP_B24TRIGGER_READ_FORM
+      | NGX_HTTP_B24TRIGGER_READ_STRICT },
+
     { ngx_null_string, NULL, NULL, 0, NULL, 0, NULL, 0 }
 };
 
@@ -169,7 +193,8 @@ ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
                            "unknown verification scheme \"%V\" (expected "
                            "none, token, hmac, stripe, standard, github, "
                            "shopify, slack, paddle, typeform, woocommerce, "
-                           "cloudpayments, tbank, robokassa or yoomoney)",
+                           "cloudpayments, tbank, robokassa, yoomoney, "
+                           "sendgrid, standard_v1a or paddle_classic)",
                            &args[0]);
         return NGX_CONF_ERROR;
     }
@@ -298,6 +323,10 @@ ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
     if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_NONE) {
         return ngx_array_create(cf->pool, 1,
                                 sizeof(ngx_http_b24trigger_key_t));
+    }
+
+    if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_PUBLIC) {
+        return ngx_http_b24trigger_pubkey_keys(cf, v, location);
     }
 
     if (secrets == NULL || secrets->nelts == 0) {
@@ -558,6 +587,10 @@ ngx_http_b24trigger_verify_signs(ngx_http_b24trigger_verify_t *v)
         return NGX_HTTP_B24TRIGGER_SIGNS_REQUEST;
     }
 
+    if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_PUBLIC) {
+        return ngx_http_b24trigger_pubkey_signs(v);
+    }
+
     if (v->hmac == NULL) {
 
         /* tbank, robokassa, yoomoney: some fields of the body */
@@ -638,6 +671,10 @@ ngx_http_b24trigger_verify_signs_field(ngx_http_b24trigger_verify_t *v,
 
     if (v->hmac) {
         return 1;
+    }
+
+    if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_PUBLIC) {
+        return ngx_http_b24trigger_pubkey_signs_field(v, root, depth);
     }
 
     /* T-Bank: the scalar fields at the root */
