@@ -21,6 +21,8 @@
 static void ngx_http_b24trigger_pubkey_trim(u_char **p, size_t *len);
 static ngx_uint_t ngx_http_b24trigger_php_name(ngx_str_t *name);
 static int ngx_http_b24trigger_php_cmp(const void *one, const void *two);
+static u_char *ngx_http_b24trigger_php_string(u_char *p, ngx_str_t *s);
+static u_char *ngx_http_b24trigger_php_number(u_char *p, size_t n);
 
 
 ngx_int_t
@@ -164,12 +166,15 @@ ngx_http_b24trigger_php_serialize(ngx_pool_t *pool, ngx_array_t *root,
 
     out->data = p;
 
-    p = ngx_sprintf(p, "a:%ui:{", n);
+    *p++ = 'a';
+    *p++ = ':';
+    p = ngx_http_b24trigger_php_number(p, n);
+    *p++ = ':';
+    *p++ = '{';
 
     for (i = 0; i < n; i++) {
-        p = ngx_sprintf(p, "s:%uz:\"%V\";s:%uz:\"%V\";",
-                        sorted[i]->name.len, &sorted[i]->name,
-                        sorted[i]->value.len, &sorted[i]->value);
+        p = ngx_http_b24trigger_php_string(p, &sorted[i]->name);
+        p = ngx_http_b24trigger_php_string(p, &sorted[i]->value);
     }
 
     *p++ = '}';
@@ -240,6 +245,47 @@ ngx_http_b24trigger_php_cmp(const void *one, const void *two)
     }
 
     return (a->name.len > b->name.len) ? 1 : -1;
+}
+
+
+/* s:LEN:"bytes"; with LEN in bytes, the bytes as they are */
+
+static u_char *
+ngx_http_b24trigger_php_string(u_char *p, ngx_str_t *s)
+{
+    *p++ = 's';
+    *p++ = ':';
+    p = ngx_http_b24trigger_php_number(p, s->len);
+    *p++ = ':';
+    *p++ = '"';
+    p = ngx_cpymem(p, s->data, s->len);
+    *p++ = '"';
+    *p++ = ';';
+
+    return p;
+}
+
+
+/* decimal digits; not ngx_sprintf(), which the fuzz targets do not have */
+
+static u_char *
+ngx_http_b24trigger_php_number(u_char *p, size_t n)
+{
+    u_char   digits[NGX_SIZE_T_LEN];
+    size_t   i;
+
+    i = 0;
+
+    do {
+        digits[i++] = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    while (i) {
+        *p++ = digits[--i];
+    }
+
+    return p;
 }
 
 
