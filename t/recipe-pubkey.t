@@ -13,7 +13,6 @@ use strict;
 use warnings;
 
 use Test::More;
-use URI::Escape qw(uri_escape_utf8);
 use B24T;
 use B24TRecipe;
 use B24TV;

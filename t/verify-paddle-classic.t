@@ -15,7 +15,6 @@ use strict;
 use warnings;
 
 use Test::More;
-use URI::Escape qw(uri_escape_utf8);
 use B24T;
 use B24TV;
 use B24TPK;

@@ -10,16 +10,18 @@ package B24TPK;
 #       $k->{p256}{pub}, {der}  (also p256b, k256 (secp256k1), ed, ed2
 #       with {whpk}, rsa, rsa2, rsa1024): PEM text, base64 DER
 #   pk_sign(\%job, ...)         the jobs of sign-pubkey.js, their results
+#   uri_escape_utf8($text)      percent-encoded UTF-8, for form bodies
 
 use strict;
 use warnings;
 
 use Exporter 'import';
 use File::Path qw(make_path);
+use Encode qw(encode_utf8);
 use IPC::Open2;
 use JSON::PP;
 
-our @EXPORT = qw(pk_keys pk_sign pk_file);
+our @EXPORT = qw(pk_keys pk_sign pk_file uri_escape_utf8);
 
 my $JS = __FILE__ =~ s{[^/]+$}{sign-pubkey.js}r;
 
@@ -48,6 +50,15 @@ sub pk_keys {
     $k->{dir} = $dir;
 
     return $k;
+}
+
+# as URI::Escape's (which is not in Debian's perl): UTF-8, every byte but
+# the unreserved ones percent-encoded
+sub uri_escape_utf8 {
+    my ($s) = @_;
+    $s = encode_utf8($s);
+    $s =~ s/([^A-Za-z0-9\-._~])/sprintf('%%%02X', ord $1)/ge;
+    return $s;
 }
 
 # a file of the test's directory with that text
