@@ -183,11 +183,12 @@ ngx_http_b24trigger_pubkey_add(ngx_conf_t *cf,
             return NGX_CONF_ERROR;
         }
 
-        last = ngx_snprintf(where, sizeof(where), "key file \"%V\"", &path);
+        last = ngx_snprintf(where, sizeof(where) - 1, "key file \"%V\"",
+                            &path);
 
     } else {
         text = *spec;
-        last = ngx_snprintf(where, sizeof(where), "key %ui", n);
+        last = ngx_snprintf(where, sizeof(where) - 1, "key %ui", n);
     }
 
     *last = '\0';
