@@ -13,6 +13,8 @@ use strict;
 use warnings;
 
 use Test::More;
+use Math::BigInt;
+use MIME::Base64 qw(encode_base64 decode_base64);
 use B24T;
 use B24TV;
 use B24TPK;
@@ -22,11 +24,14 @@ my $k = pk_keys($t);
 my $dir = $k->{dir};
 
 $t->emulator;
-$t->nginx(http_block(
+$t->nginx("    b24trigger_dedup_zone replays:1m;\n" . http_block(
     location(path => '/sg',
              verify => "sendgrid key=file:$dir/p256.pub.pem"),
     location(path => '/sg-inline',
              verify => "sendgrid key=$k->{p256}{der}"),
+    location(path => '/sg-replay',
+             verify => "sendgrid key=file:$dir/p256.pub.pem",
+             extra => 'b24trigger_replay replays;'),
     location(path => '/sg-two',
              verify => "sendgrid key=file:$dir/p256b.pub.pem "
                      . "key=file:$dir/p256.pub.pem tolerance=10m"),
@@ -130,6 +135,49 @@ $r = $t->post('/sg?deal=5', $body,
               headers($sig, $now),
               'X-Twilio-Email-Event-Webhook-Signature' => 'AAAA');
 refused($t, $r, 'signature_invalid', 'signature header given twice');
+
+# ECDSA is malleable: (r, n - s) is a valid signature of the same
+# message.  The replay shield keys on what was signed, so the rewritten
+# signature is the same request
+
+sub der_int {
+    my ($n) = @_;
+    my $h = substr($n->as_hex, 2);
+    $h = "0$h" if length($h) % 2;
+    $h = "00$h" if hex(substr($h, 0, 2)) >= 0x80;
+    my $b = pack 'H*', $h;
+    return "\x02" . chr(length $b) . $b;
+}
+
+sub malleate {
+    my ($b64) = @_;
+    my $der = decode_base64($b64);
+    my ($rlen) = unpack 'C', substr($der, 3, 1);
+    my $r = substr($der, 4, $rlen);
+    my ($slen) = unpack 'C', substr($der, 5 + $rlen, 1);
+    my $s = Math::BigInt->from_hex(unpack 'H*',
+                                   substr($der, 6 + $rlen, $slen));
+    my $n = Math::BigInt->from_hex('FFFFFFFF00000000FFFFFFFFFFFFFFFF'
+                                   . 'BCE6FAADA7179E84F3B9CAC2FC632551');
+    my $body = der_int(Math::BigInt->from_hex(unpack 'H*', $r))
+             . der_int($n - $s);
+    return encode_base64("\x30" . chr(length $body) . $body, '');
+}
+
+my $other = malleate($sig);
+isnt($other, $sig, 'the rewritten signature differs');
+
+$r = $t->post('/sg?deal=7', $body, headers($other, $now));
+forwarded($t, $r, 7, 'the rewritten signature verifies');
+
+$r = $t->post('/sg-replay?deal=8', $body, headers($sig, $now));
+forwarded($t, $r, 8, 'behind the replay shield');
+
+$r = $t->post('/sg-replay?deal=9', $body, headers($other, $now));
+is($r->{status}, 200, 'rewritten signature, replayed: 200');
+is($r->{json}{result}, 'duplicate', 'rewritten signature: a duplicate');
+is(scalar @{ $t->calls }, $t->{b24tv_calls},
+   'rewritten signature: nothing forwarded');
 
 rejection_logged($t, '/sg', 'signature_invalid',
                  'the ECDSA signature does not match');
