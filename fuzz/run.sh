@@ -2,7 +2,8 @@
 # fuzz/run.sh TIME: build every fuzz/*_fuzz.c into build/fuzz/ with
 # clang -fsanitize=fuzzer,address,undefined and run each for TIME seconds.
 #
-# A target names what it links in its header comment:
+# A target names what it links in its header comment (FUZZ_SOURCES may
+# be given on several lines, to stay within 80 columns):
 #     FUZZ_SOURCES: src/file.c fuzz/ngx_shim.c
 #     FUZZ_LIBS: -ljansson
 # (FUZZ_SOURCES may be written on several lines, each with the word.)

@@ -8,7 +8,8 @@
  * ngx_http_b24trigger_verify_token.c, the HMAC schemes in
  * ngx_http_b24trigger_verify_hmac.c (the presets' descriptions in
  * ngx_http_b24trigger_verify_presets.c), the digests over body fields in
- * ngx_http_b24trigger_verify_digest.c, the header grammars in
+ * ngx_http_b24trigger_verify_digest.c, the public-key signatures in
+ * ngx_http_b24trigger_verify_pubkey.c, the header grammars in
  * ngx_http_b24trigger_verify_sig.c, what they all use in
  * ngx_http_b24trigger_verify_common.c.  Knows HTTP requests and secrets;
  * knows nothing about Bitrix24.  No secret, key or computed signature is
@@ -179,6 +180,29 @@ static ngx_http_b24trigger_scheme_t  ngx_http_b24trigger_schemes[] = {
       NGX_HTTP_B24TRIGGER_READ_FORM
       | NGX_HTTP_B24TRIGGER_READ_STRICT },
 
+    /* public keys: ngx_http_b24trigger_verify_pubkey.c */
+
+    { ngx_string("sendgrid"),
+      ngx_http_b24trigger_pubkey_parse,
+      ngx_http_b24trigger_sendgrid_verify,
+      NGX_HTTP_B24TRIGGER_KEY_PUBLIC, NULL,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON },
+
+    { ngx_string("standard_v1a"),
+      ngx_http_b24trigger_pubkey_parse,
+      ngx_http_b24trigger_v1a_verify,
+      NGX_HTTP_B24TRIGGER_KEY_PUBLIC, NULL,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, NULL,
+      NGX_HTTP_B24TRIGGER_READ_SNIFF },
+
+    { ngx_string("paddle_classic"),
+      ngx_http_b24trigger_pubkey_parse,
+      ngx_http_b24trigger_paddle_classic_verify,
+      NGX_HTTP_B24TRIGGER_KEY_PUBLIC, NULL, 0, "sha1",
+      NGX_HTTP_B24TRIGGER_READ_FORM
+      | NGX_HTTP_B24TRIGGER_READ_STRICT },
+
     { ngx_null_string, NULL, NULL, 0, NULL, 0, NULL, 0 }
 };
 
@@ -187,10 +211,14 @@ char *
 ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
     ngx_uint_t nargs, ngx_http_b24trigger_verify_t **vp)
 {
+    u_char                        *p, *end;
     char                          *rv;
+    size_t                         n;
+    const char                    *sep;
     ngx_str_t                      alg;
     ngx_http_b24trigger_scheme_t  *s;
     ngx_http_b24trigger_verify_t  *v;
+    u_char                         names[512];
 
     for (s = ngx_http_b24trigger_schemes; s->name.len; s++) {
         if (s->name.len == args[0].len
@@ -201,14 +229,24 @@ ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
     }
 
     if (s->name.len == 0) {
+
+        /* the names, from the table: "none, token, ... or LAST" */
+
+        p = names;
+        end = names + sizeof(names) - 1;
+
+        for (s = ngx_http_b24trigger_schemes; s->name.len; s++) {
+            sep = (p == names) ? "" : (s[1].name.len ? ", " : " or ");
+            n = ngx_min((size_t) (end - p), ngx_strlen(sep));
+            p = ngx_cpymem(p, sep, n);
+
+            n = ngx_min((size_t) (end - p), s->name.len);
+            p = ngx_cpymem(p, s->name.data, n);
+        }
+
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "unknown verification scheme \"%V\" (expected "
-                           "none, token, hmac, stripe, standard, github, "
-                           "shopify, slack, paddle, typeform, woocommerce, "
-                           "cloudpayments, calendly, zoom, hubspot, "
-                           "intercom, square, tbank, robokassa or "
-                           "yoomoney)",
-                           &args[0]);
+                           "%*s)", &args[0], p - names, names);
         return NGX_CONF_ERROR;
     }
 
@@ -376,6 +414,10 @@ ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
     if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_NONE) {
         return ngx_array_create(cf->pool, 1,
                                 sizeof(ngx_http_b24trigger_key_t));
+    }
+
+    if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_PUBLIC) {
+        return ngx_http_b24trigger_pubkey_keys(cf, v, location);
     }
 
     if (secrets == NULL || secrets->nelts == 0) {
@@ -636,6 +678,10 @@ ngx_http_b24trigger_verify_signs(ngx_http_b24trigger_verify_t *v)
         return NGX_HTTP_B24TRIGGER_SIGNS_REQUEST;
     }
 
+    if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_PUBLIC) {
+        return ngx_http_b24trigger_pubkey_signs(v);
+    }
+
     if (v->hmac == NULL) {
 
         /* tbank, robokassa, yoomoney: some fields of the body */
@@ -720,6 +766,10 @@ ngx_http_b24trigger_verify_signs_field(ngx_http_b24trigger_verify_t *v,
 
     if (v->hmac) {
         return 1;
+    }
+
+    if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_PUBLIC) {
+        return ngx_http_b24trigger_pubkey_signs_field(v, root, depth);
     }
 
     /* T-Bank: the scalar fields at the root */

@@ -38,7 +38,9 @@ typedef enum {
     NGX_HTTP_B24TRIGGER_KEY_NONE = 0,     /* no secret at all ("none") */
     NGX_HTTP_B24TRIGGER_KEY_RAW,          /* the secret string as is */
     NGX_HTTP_B24TRIGGER_KEY_STANDARD,     /* base64 after "whsec_" */
-    NGX_HTTP_B24TRIGGER_KEY_HTML          /* HTML entities decoded */
+    NGX_HTTP_B24TRIGGER_KEY_HTML,         /* HTML entities decoded */
+    NGX_HTTP_B24TRIGGER_KEY_PUBLIC        /* "key=" public keys, not
+                                             secrets */
 } ngx_http_b24trigger_key_e;
 
 
@@ -158,6 +160,7 @@ struct ngx_http_b24trigger_verify_s {
     ngx_http_complex_value_t        *timestamp;  /* of "hmac" */
 
     ngx_http_complex_value_t        *url;        /* "url=": Square, HubSpot */
+    ngx_array_t                     *pubkeys;    /* EVP_PKEY *, "key=" */
 };
 
 
@@ -230,6 +233,24 @@ ngx_int_t ngx_http_b24trigger_robokassa_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd);
 ngx_int_t ngx_http_b24trigger_yoomoney_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+
+/* ngx_http_b24trigger_verify_pubkey.c: public-key signatures */
+char *ngx_http_b24trigger_pubkey_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+ngx_array_t *ngx_http_b24trigger_pubkey_keys(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *location);
+ngx_uint_t ngx_http_b24trigger_pubkey_signs(ngx_http_b24trigger_verify_t *v);
+ngx_uint_t ngx_http_b24trigger_pubkey_signs_field(
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *root, ngx_uint_t depth);
+ngx_int_t ngx_http_b24trigger_sendgrid_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_v1a_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_paddle_classic_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd);
 

@@ -89,10 +89,19 @@ for my $f ('SECURITY.md', map { s{^\Q$ROOT\E/}{}r }
        "file list: $doc/$f");
 }
 
+# the sender address snippets and their script (doc/sender-addresses.md)
+my $share = "/usr/share/$PKG";
+for my $f ("$share/sender-addresses",
+           map { s{^\Q$ROOT\E/}{$share/}r } glob("$ROOT/senders/*.conf"))
+{
+    ok(grep({ $_ eq $f } @files), "file list: $f");
+}
+is($type{"$share/sender-addresses"}, '-', 'sender-addresses: a file');
+
 my @extra = grep { $type{$_} ne 'd'
                    && !m{^(/usr/lib/nginx/modules/|/usr/share/nginx/
                            modules-available/|/usr/bin/b24trigger-emulator$
-                           |/usr/share/man/man1/|\Q$doc\E/
+                           |/usr/share/man/man1/|\Q$doc\E/|\Q$share\E/
                            |/usr/share/lintian/overrides/\Q$PKG\E$)}x }
              @files;
 is_deeply(\@extra, [], 'file list: nothing elsewhere');

@@ -8,8 +8,10 @@ package B24TRecipe;
 # "replays" and "forms", as doc/providers/README.md says.  Only two
 # things are changed: "file:/etc/nginx/secrets/NAME" names a file of the
 # test's directory that holds the secret given for NAME (secrets =>
-# { NAME => ... }, or secret => ... for every name), and 127.0.0.1 is
-# allowed before a recipe's "deny all" (unless as_written => 1).
+# { NAME => ... }, or secret => ... for every name), as
+# "file:/etc/nginx/keys/NAME" one that holds the public key given for
+# NAME (keys => { NAME => PEM }), and 127.0.0.1 is allowed before a
+# recipe's "deny all" (unless as_written => 1).
 #
 #   my $t = B24T->new; $t->emulator;
 #   my $snippet = B24TRecipe::run($t, 'stripe',
@@ -86,6 +88,17 @@ sub prepare {
             or die "recipe \"$name\" reads secret \"$_[0]\": not given\n";
         return $s;
     });
+
+    $snippet =~ s{file:/etc/nginx/keys/([\w.-]+)}{
+        my $k = $opts{keys} && $opts{keys}{$1};
+        defined $k
+            or die "recipe \"$name\" reads key \"$1\": not given\n";
+        my $f = $t->dir . "/key-$1";
+        open my $fh, '>', $f or die "$f: $!";
+        print $fh $k;
+        close $fh;
+        "file:$f";
+    }ge;
 
     $snippet =~ s/^(\s*)deny\s+all;/${1}allow 127.0.0.1;\n${1}deny all;/m
         unless $opts{as_written};
