@@ -161,6 +161,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       0,
       NULL },
 
+    { ngx_string("b24trigger_alert"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_b24trigger_alert_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("b24trigger_journal_ring"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
       ngx_http_b24trigger_journal_ring,
@@ -321,6 +328,7 @@ ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
         || ngx_http_b24trigger_body_init(cf) != NGX_OK
         || ngx_http_b24trigger_http_init_conf(cf, bmcf) != NGX_OK
         || ngx_http_b24trigger_journal_init_conf(cf, bmcf) != NGX_OK
+        || ngx_http_b24trigger_alert_init_conf(cf, bmcf) != NGX_OK
         || (bmcf->status && ngx_http_b24trigger_status_api_init(cf) != NGX_OK))
     {
         return NGX_ERROR;
@@ -1157,6 +1165,8 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    ngx_http_b24trigger_alert_init_process(cycle, bmcf);
+
     ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
                   "b24trigger " NGX_HTTP_B24TRIGGER_VERSION " started");
 
@@ -1174,6 +1184,7 @@ ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_b24trigger_delivery_exit(cycle);
     ngx_http_b24trigger_journal_exit(cycle);
+    ngx_http_b24trigger_alert_exit(cycle);
 
     if (bmcf != NULL) {
         ngx_http_b24trigger_http_exit(cycle, bmcf);

@@ -22,6 +22,8 @@
 /* b24trigger_method */
 #define NGX_HTTP_B24TRIGGER_METHOD_TRIGGER   0
 #define NGX_HTTP_B24TRIGGER_METHOD_EXECUTE   1
+/* im.notify.system.add: target is USER_ID, code the MESSAGE (alert.c) */
+#define NGX_HTTP_B24TRIGGER_METHOD_NOTIFY    2
 
 
 typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
@@ -104,7 +106,8 @@ typedef struct {
     ngx_uint_t                     journal_ring; /* entries kept */
     void                          *journal_file; /* b24trigger_journal */
     void                          *journal;   /* journal.c's */
-    void                          *alerts;    /* ngx_array_t, alert.c's */
+    ngx_array_t                   *alerts;    /* alert.c's rules */
+    void                          *alert_zone; /* alert.c's */
     ngx_array_t                    reach;     /* folders workers write
                                                  in, reach.c */
     ngx_cycle_t                   *cycle;     /* the one configured */

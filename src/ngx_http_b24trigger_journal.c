@@ -11,8 +11,9 @@
  * a second or when the buffer is full, the file renamed to PATH.1 when it
  * is larger than max_size or older than max_age.  Entries come from the
  * log phase of the webhooks' locations and from the queue's delivery
- * (callers fill an entry); the status API reads them.  Bodies go to the
- * file only, when "bodies=" asks, with the configured secrets masked.
+ * (callers fill an entry); the status API reads them, and the alerts
+ * (ngx_http_b24trigger_alert.c) hear of each.  Bodies go to the file
+ * only, when "bodies=" asks, with the configured secrets masked.
  */
 
 
@@ -659,6 +660,10 @@ ngx_http_b24trigger_journal_add(ngx_http_b24trigger_jentry_t *e,
     if (ngx_http_b24trigger_writer) {
         ngx_http_b24trigger_journal_write(e);
     }
+
+    /* a dead letter, a refusal: someone may want to hear of it */
+
+    ngx_http_b24trigger_alert_event(e, log);
 }
 
 

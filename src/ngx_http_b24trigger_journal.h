@@ -118,5 +118,16 @@ u_char *ngx_http_b24trigger_journal_json(u_char *p,
 size_t ngx_http_b24trigger_json_escape_len(u_char *s, size_t len);
 u_char *ngx_http_b24trigger_json_escape(u_char *p, u_char *s, size_t len);
 
+/* ngx_http_b24trigger_alert.c */
+char *ngx_http_b24trigger_alert_directive(ngx_conf_t *cf,
+    ngx_command_t *cmd, void *conf);
+ngx_int_t ngx_http_b24trigger_alert_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+void ngx_http_b24trigger_alert_init_process(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+void ngx_http_b24trigger_alert_exit(ngx_cycle_t *cycle);
+void ngx_http_b24trigger_alert_event(ngx_http_b24trigger_jentry_t *e,
+    ngx_log_t *log);
+
 
 #endif /* _NGX_HTTP_B24TRIGGER_JOURNAL_H_INCLUDED_ */
