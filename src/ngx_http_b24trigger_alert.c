@@ -564,7 +564,9 @@ ngx_http_b24trigger_alert_try(ngx_http_b24trigger_alert_t *a, ngx_log_t *log)
         goto later;
     }
 
-    pool = ngx_create_pool(2048, log);
+    /* outside any request: the request that told us may be gone soon */
+
+    pool = ngx_create_pool(2048, ngx_cycle->log);
     if (pool == NULL) {
         ngx_http_b24trigger_bucket_give_back(a->portal);
         goto later;

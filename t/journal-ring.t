@@ -76,8 +76,12 @@ my %targets = map { $_->{target} => 1 } @{ $j->{events} };
 is(scalar keys %targets, 10, 'ten different webhooks');
 
 my $after = rss();
-cmp_ok($after - $before, '<', 2048,
-       "the workers' memory did not grow ($before kB, then $after kB)");
+
+SKIP: {
+    skip 'valgrind has memory of its own', 1 if $ENV{B24_VALGRIND};
+    cmp_ok($after - $before, '<', 2048,
+           "the workers' memory did not grow ($before kB, then $after kB)");
+}
 
 # a reload keeps the entries
 
