@@ -723,14 +723,13 @@ ngx_http_b24trigger_api_action(ngx_http_request_t *r)
 
 /*
  * A browser says where a request comes from: Sec-Fetch-Site, if sent,
- * must be "same-origin"; Origin, if sent, must be this scheme and Host.
+ * must be "same-origin"; Origin, if sent, must be http(s):// and Host.
  * A client that is no browser sends neither and still needs the token.
  */
 
 static ngx_int_t
 ngx_http_b24trigger_api_same_origin(ngx_http_request_t *r, const char **why)
 {
-    u_char           *p;
     size_t            len;
     ngx_str_t        *origin, *site, *host;
     ngx_uint_t        i;
@@ -796,20 +795,27 @@ ngx_http_b24trigger_api_same_origin(ngx_http_request_t *r, const char **why)
 
     host = &r->headers_in.host->value;
 
-#if (NGX_HTTP_SSL)
-    if (r->connection->ssl) {
-        p = (u_char *) "https://";
+    /*
+     * the host and port as the browser wrote them; the scheme is not
+     * compared, so that a proxy in front that ends TLS changes nothing
+     */
+
+    if (origin->len > 8
+        && ngx_strncasecmp(origin->data, (u_char *) "https://", 8) == 0)
+    {
         len = 8;
 
-    } else
-#endif
+    } else if (origin->len > 7
+               && ngx_strncasecmp(origin->data, (u_char *) "http://", 7)
+                  == 0)
     {
-        p = (u_char *) "http://";
         len = 7;
+
+    } else {
+        return NGX_DECLINED;
     }
 
-    if (origin->len != len + host->len
-        || ngx_strncasecmp(origin->data, p, len) != 0
+    if (origin->len - len != host->len
         || ngx_strncasecmp(origin->data + len, host->data, host->len) != 0)
     {
         return NGX_DECLINED;

@@ -137,6 +137,10 @@ $r = action('/manage', "action=replay&id=$id{1}",
 is($r->{json}{error}, 'cross_site', 'Sec-Fetch-Site same-site: refused');
 
 $r = action('/manage', "action=replay&id=$id{1}",
+            'X-B24trigger-Token' => $csrf, Origin => 'http://127.0.0.1');
+is($r->{json}{error}, 'cross_site', 'an Origin of another port: refused');
+
+$r = action('/manage', "action=replay&id=$id{1}",
             'X-B24trigger-Token' => $csrf, Origin => 'null');
 is($r->{json}{error}, 'cross_site', 'Origin null: refused');
 
