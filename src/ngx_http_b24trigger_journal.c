@@ -746,8 +746,10 @@ ngx_http_b24trigger_journal_find(ngx_pool_t *pool,
             continue;
         }
 
+        /* workers' entries interleave: times are nearly, not quite, in order */
+
         if (f->since && s->time < f->since) {
-            break;
+            continue;
         }
 
         if (!ngx_http_b24trigger_journal_match(s, f)) {
