@@ -15,6 +15,7 @@
 #include "ngx_http_b24trigger_verify.h"
 #include "ngx_http_b24trigger_fields.h"
 #include "ngx_http_b24trigger_queue.h"
+#include "ngx_http_b24trigger_journal.h"
 
 
 static ngx_int_t ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf);
@@ -153,6 +154,27 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       0,
       NULL },
 
+    { ngx_string("b24trigger_journal"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_journal_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_alert"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_2MORE,
+      ngx_http_b24trigger_alert_directive,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_journal_ring"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_b24trigger_journal_ring,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("b24trigger_ignore"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_set_predicate_slot,
@@ -182,7 +204,7 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       NULL },
 
     { ngx_string("b24trigger_status"),
-      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS,
+      NGX_HTTP_LOC_CONF|NGX_CONF_NOARGS|NGX_CONF_TAKE1,
       ngx_http_b24trigger_status,
       NGX_HTTP_LOC_CONF_OFFSET,
       0,
@@ -304,7 +326,10 @@ ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
         || ngx_http_b24trigger_oauth_init_conf(cf, bmcf) != NGX_OK
         || ngx_http_b24trigger_spool_init_conf(cf, bmcf) != NGX_OK
         || ngx_http_b24trigger_body_init(cf) != NGX_OK
-        || ngx_http_b24trigger_http_init_conf(cf, bmcf) != NGX_OK)
+        || ngx_http_b24trigger_http_init_conf(cf, bmcf) != NGX_OK
+        || ngx_http_b24trigger_journal_init_conf(cf, bmcf) != NGX_OK
+        || ngx_http_b24trigger_alert_init_conf(cf, bmcf) != NGX_OK
+        || (bmcf->status && ngx_http_b24trigger_status_api_init(cf) != NGX_OK))
     {
         return NGX_ERROR;
     }
@@ -330,7 +355,11 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
      *     bmcf->used = 0;
      *     bmcf->spool = NULL;
      *     bmcf->bucket_zone = NULL;
+     *     bmcf->journal_file = NULL;
+     *     bmcf->journal = NULL;
      */
+
+    bmcf->journal_ring = NGX_CONF_UNSET_UINT;
 
     if (ngx_array_init(&bmcf->portals, cf->pool, 2,
                        sizeof(ngx_http_b24trigger_portal_t))
@@ -917,6 +946,9 @@ ngx_http_b24trigger_secret(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 static char *
 ngx_http_b24trigger_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 {
+    ngx_http_b24trigger_loc_conf_t *blcf = conf;
+
+    ngx_str_t                        *value;
     ngx_http_core_loc_conf_t         *clcf;
     ngx_http_b24trigger_main_conf_t  *bmcf;
 
@@ -925,6 +957,23 @@ ngx_http_b24trigger_status(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
 
     if (clcf->handler == ngx_http_b24trigger_status_handler) {
         return "is duplicate";
+    }
+
+    if (cf->args->nelts == 2) {
+        value = cf->args->elts;
+
+        if (value[1].len == 9
+            && ngx_strncmp(value[1].data, "manage=on", 9) == 0)
+        {
+            blcf->manage = 1;
+
+        } else if (value[1].len != 10
+                   || ngx_strncmp(value[1].data, "manage=off", 10) != 0)
+        {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "invalid parameter \"%V\"", &value[1]);
+            return NGX_CONF_ERROR;
+        }
     }
 
     clcf->handler = ngx_http_b24trigger_status_handler;
@@ -1094,12 +1143,16 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
 
     ngx_http_b24trigger_stats_init_process(bmcf);
 
-    if (!bmcf->used) {
-        return NGX_OK;
+    if (ngx_http_b24trigger_journal_init_process(cycle, bmcf) != NGX_OK) {
+        return NGX_ERROR;
     }
 
     if (ngx_http_b24trigger_redact_init(cycle, bmcf) != NGX_OK) {
         return NGX_ERROR;
+    }
+
+    if (!bmcf->used) {
+        return NGX_OK;
     }
 
     if (ngx_http_b24trigger_curl_init(cycle, &bmcf->ssl_trusted_certificate)
@@ -1111,6 +1164,8 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
     if (ngx_http_b24trigger_delivery_init(cycle, bmcf) != NGX_OK) {
         return NGX_ERROR;
     }
+
+    ngx_http_b24trigger_alert_init_process(cycle, bmcf);
 
     ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
                   "b24trigger " NGX_HTTP_B24TRIGGER_VERSION " started");
@@ -1129,6 +1184,8 @@ ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_b24trigger_enqueue_exit();
     ngx_http_b24trigger_delivery_exit(cycle);
+    ngx_http_b24trigger_journal_exit(cycle);
+    ngx_http_b24trigger_alert_exit(cycle);
 
     if (bmcf != NULL) {
         ngx_http_b24trigger_http_exit(cycle, bmcf);

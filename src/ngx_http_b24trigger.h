@@ -22,6 +22,8 @@
 /* b24trigger_method */
 #define NGX_HTTP_B24TRIGGER_METHOD_TRIGGER   0
 #define NGX_HTTP_B24TRIGGER_METHOD_EXECUTE   1
+/* im.notify.system.add: target is USER_ID, code the MESSAGE (alert.c) */
+#define NGX_HTTP_B24TRIGGER_METHOD_NOTIFY    2
 
 
 typedef struct ngx_http_b24trigger_verify_s  ngx_http_b24trigger_verify_t;
@@ -101,6 +103,11 @@ typedef struct {
     ngx_flag_t                     status;
     ngx_http_b24trigger_spool_t   *spool;     /* b24trigger_queue */
     ngx_shm_zone_t                *bucket_zone;  /* bucket.c's */
+    ngx_uint_t                     journal_ring; /* entries kept */
+    void                          *journal_file; /* b24trigger_journal */
+    void                          *journal;   /* journal.c's */
+    ngx_array_t                   *alerts;    /* alert.c's rules */
+    void                          *alert_zone; /* alert.c's */
     ngx_array_t                    reach;     /* folders workers write
                                                  in, reach.c */
     ngx_cycle_t                   *cycle;     /* the one configured */
@@ -158,6 +165,8 @@ typedef struct {
                                                  request (trust check) */
     ngx_str_t                      install_name;
     ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
+    ngx_flag_t                     manage;    /* b24trigger_status
+                                                 manage=on */
 } ngx_http_b24trigger_loc_conf_t;
 
 
@@ -324,6 +333,7 @@ typedef struct {
     void                              *dedup;        /* keys in flight */
     ngx_str_t                          signature;    /* verified, decoded:
                                                         the replay key */
+    ngx_str_t                          id;           /* a queued event's */
     ngx_http_b24trigger_decision_t     decision;     /* a step's, to send */
 
     unsigned                           reading:1;
@@ -359,6 +369,7 @@ ngx_int_t ngx_http_b24trigger_redact_arg(ngx_conf_t *cf, ngx_str_t *name);
 ngx_int_t ngx_http_b24trigger_redact_base64(ngx_conf_t *cf,
     ngx_str_t *secret);
 ngx_int_t ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log);
+size_t ngx_http_b24trigger_redact_text(u_char *buf, size_t len);
 ngx_int_t ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 void ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle);
@@ -446,6 +457,10 @@ void ngx_http_b24trigger_stats_set(ngx_uint_t metric, ngx_str_t *l1,
     ngx_str_t *l2, ngx_atomic_uint_t value);
 void ngx_http_b24trigger_stats_call(ngx_http_b24trigger_call_t *call);
 ngx_int_t ngx_http_b24trigger_status_handler(ngx_http_request_t *r);
+
+/* the status location's API (ngx_http_b24trigger_status_api.c) */
+ngx_int_t ngx_http_b24trigger_status_api_init(ngx_conf_t *cf);
+ngx_int_t ngx_http_b24trigger_status_api(ngx_http_request_t *r);
 
 /* $b24trigger_* (ngx_http_b24trigger_variables.c) */
 ngx_int_t ngx_http_b24trigger_add_variables(ngx_conf_t *cf);

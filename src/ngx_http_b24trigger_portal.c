@@ -46,6 +46,9 @@ static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token);
 static ngx_int_t ngx_http_b24trigger_payload_json(
     ngx_http_b24trigger_call_t *call, ngx_str_t *token);
+static ngx_int_t ngx_http_b24trigger_payload_notify(
+    ngx_http_b24trigger_call_t *call, json_t *root);
+static u_char *ngx_http_b24trigger_call_url(ngx_http_b24trigger_call_t *call);
 static ngx_int_t ngx_http_b24trigger_payload_execute(
     ngx_http_b24trigger_call_t *call, json_t *root);
 static ngx_int_t ngx_http_b24trigger_owner_type(u_char *name, size_t len);
@@ -790,7 +793,7 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
         }
 
         if (ngx_http_b24trigger_call_transfer(call,
-                                              call->portal->method_url.data)
+                                          ngx_http_b24trigger_call_url(call))
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -822,9 +825,34 @@ ngx_http_b24trigger_call_send(ngx_http_b24trigger_call_t *call,
     call->detail.len = 0;
 
     return ngx_http_b24trigger_call_transfer(call,
-                          call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE
-                          ? call->portal->execute_url.data
-                          : call->portal->method_url.data);
+                                        ngx_http_b24trigger_call_url(call));
+}
+
+
+/* the method's URL: the portal's, or made for im.notify.system.add */
+
+static u_char *
+ngx_http_b24trigger_call_url(ngx_http_b24trigger_call_t *call)
+{
+    u_char  *url;
+
+    switch (call->method) {
+
+    case NGX_HTTP_B24TRIGGER_METHOD_EXECUTE:
+        return call->portal->execute_url.data;
+
+    case NGX_HTTP_B24TRIGGER_METHOD_NOTIFY:
+        url = ngx_pnalloc(call->pool, call->portal->url.len
+                                      + sizeof("im.notify.system.add"));
+        if (url != NULL) {
+            ngx_sprintf(url, "%Vim.notify.system.add%Z", &call->portal->url);
+        }
+
+        return url;
+
+    default:
+        return call->portal->method_url.data;
+    }
 }
 
 
@@ -864,7 +892,7 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     u_char  *p;
     size_t   len;
 
-    if (call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE) {
+    if (call->method != NGX_HTTP_B24TRIGGER_METHOD_TRIGGER) {
         return ngx_http_b24trigger_payload_json(call, token);
     }
 
@@ -930,7 +958,11 @@ ngx_http_b24trigger_payload_json(ngx_http_b24trigger_call_t *call,
         return NGX_ERROR;
     }
 
-    if (ngx_http_b24trigger_payload_execute(call, root) != NGX_OK) {
+    if ((call->method == NGX_HTTP_B24TRIGGER_METHOD_NOTIFY
+         ? ngx_http_b24trigger_payload_notify(call, root)
+         : ngx_http_b24trigger_payload_execute(call, root))
+        != NGX_OK)
+    {
         goto failed;
     }
 
@@ -961,6 +993,31 @@ failed:
 
     json_decref(root);
     return NGX_ERROR;
+}
+
+
+/* {"USER_ID":1,"MESSAGE":"..."} for im.notify.system.add */
+
+static ngx_int_t
+ngx_http_b24trigger_payload_notify(ngx_http_b24trigger_call_t *call,
+    json_t *root)
+{
+    off_t    id;
+    json_t  *v;
+
+    id = ngx_atoof(call->target.data, call->target.len);
+
+    v = json_integer(id > 0 ? id : 0);
+    if (v == NULL || json_object_set_new(root, "USER_ID", v) != 0) {
+        return NGX_ERROR;
+    }
+
+    v = json_stringn((char *) call->code.data, call->code.len);
+    if (v == NULL || json_object_set_new(root, "MESSAGE", v) != 0) {
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -1070,6 +1127,10 @@ ngx_http_b24trigger_call_transfer(ngx_http_b24trigger_call_t *call,
 {
     CURL                            *easy;
     ngx_http_b24trigger_transfer_t  *t;
+
+    if (url == NULL) {
+        return NGX_ERROR;
+    }
 
     call->url = url;
 

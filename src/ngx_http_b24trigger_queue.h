@@ -63,6 +63,33 @@ typedef struct {
 } ngx_http_b24trigger_record_t;
 
 
+/* a dead letter as the status API lists it */
+
+typedef struct {
+    ngx_str_t                      id;
+    ngx_str_t                      portal;
+    ngx_str_t                      target;
+    ngx_str_t                      code;
+    ngx_str_t                      location;
+    ngx_str_t                      reason;     /* "dead": {"reason"} */
+    ngx_uint_t                     attempts;
+    ngx_str_t                      json;       /* the file, compact */
+} ngx_http_b24trigger_dead_t;
+
+
+/* which dead letters: empty strings match any */
+
+typedef struct {
+    ngx_str_t                      id;
+    ngx_str_t                      portal;
+    ngx_str_t                      target;
+    ngx_str_t                      location;
+    ngx_str_t                      reason;
+    ngx_uint_t                     limit;
+    ngx_uint_t                     total;      /* out: files in dead/ */
+} ngx_http_b24trigger_dfilter_t;
+
+
 /* the bucket gives way: a call may go now, later, or not in time */
 
 #define NGX_HTTP_B24TRIGGER_BUCKET_OK       0
@@ -110,6 +137,16 @@ ngx_int_t ngx_http_b24trigger_spool_recover(ngx_log_t *log,
     ngx_http_b24trigger_spool_t *spool, ngx_uint_t start);
 u_char *ngx_http_b24trigger_spool_path(ngx_pool_t *pool, ngx_str_t *dir,
     ngx_str_t *name);
+
+/* ngx_http_b24trigger_queue_dead.c */
+ngx_int_t ngx_http_b24trigger_dead_id_valid(ngx_str_t *id);
+ngx_int_t ngx_http_b24trigger_dead_list(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_b24trigger_spool_t *spool, ngx_http_b24trigger_dfilter_t *f,
+    ngx_array_t *out);
+ngx_int_t ngx_http_b24trigger_dead_replay(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_b24trigger_spool_t *spool, ngx_str_t *id);
+ngx_int_t ngx_http_b24trigger_dead_drop(ngx_pool_t *pool, ngx_log_t *log,
+    ngx_http_b24trigger_spool_t *spool, ngx_str_t *id);
 
 /* ngx_http_b24trigger_queue_delivery.c */
 ngx_int_t ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,

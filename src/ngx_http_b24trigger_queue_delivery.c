@@ -26,6 +26,7 @@
 
 
 #include "ngx_http_b24trigger_queue.h"
+#include "ngx_http_b24trigger_journal.h"
 
 #include <dirent.h>
 
@@ -160,6 +161,9 @@ static void ngx_http_b24trigger_delivery_free(
 static ngx_int_t ngx_http_b24trigger_delivery_last_error(
     ngx_http_b24trigger_event_t *ev);
 static void ngx_http_b24trigger_delivery_event_cleanup(void *data);
+static void ngx_http_b24trigger_delivery_journal(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev,
+    ngx_uint_t result, const char *reason);
 static int64_t ngx_http_b24trigger_now_ms(void);
 
 
@@ -1492,6 +1496,8 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
         }
 
         ngx_http_b24trigger_spool_release(d->spool, ev->size);
+        ngx_http_b24trigger_delivery_journal(d, ev,
+                                      NGX_HTTP_B24TRIGGER_J_DELIVERED, NULL);
         ngx_http_b24trigger_delivery_free(ev);
         break;
 
@@ -1647,6 +1653,8 @@ written:
                   ngx_http_b24trigger_log_value(ev->pool, &ev->call.detail),
                   delay);
 
+    ngx_http_b24trigger_delivery_journal(d, ev, NGX_HTTP_B24TRIGGER_J_RETRY,
+                                         NULL);
     ngx_http_b24trigger_delivery_free(ev);
     return;
 
@@ -1735,6 +1743,8 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
     /* counted again at the end of the next pass */
     d->dead_counted = 0;
 
+    ngx_http_b24trigger_delivery_journal(d, ev, NGX_HTTP_B24TRIGGER_J_DEAD,
+                                         reason);
     ngx_http_b24trigger_delivery_free(ev);
     return;
 
@@ -1842,6 +1852,52 @@ ngx_http_b24trigger_delivery_event_cleanup(void *data)
     ngx_http_b24trigger_event_t  *ev = data;
 
     ngx_http_b24trigger_event_free(&ev->rec);
+}
+
+
+/* the journal's entry for what became of a delivery */
+
+static void
+ngx_http_b24trigger_delivery_journal(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_event_t *ev, ngx_uint_t result, const char *reason)
+{
+    int64_t                        now;
+    ngx_http_b24trigger_call_t    *call;
+    ngx_http_b24trigger_jentry_t   e;
+
+    call = &ev->call;
+    now = ngx_http_b24trigger_now_ms();
+
+    ngx_memzero(&e, sizeof(ngx_http_b24trigger_jentry_t));
+
+    e.time = now;
+    e.result = result;
+    e.latency = (now > ev->rec.received) ? now - ev->rec.received : 0;
+    e.attempts = ev->rec.attempts;
+    e.portal_status = call->status;
+    e.portal_time = call->time;
+
+    e.str[NGX_HTTP_B24TRIGGER_JF_ID] = ev->rec.id;
+    e.str[NGX_HTTP_B24TRIGGER_JF_LOCATION] = ev->rec.location;
+    e.str[NGX_HTTP_B24TRIGGER_JF_TARGET] = ev->rec.target;
+    e.str[NGX_HTTP_B24TRIGGER_JF_CODE] = ev->rec.code;
+    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL] = ev->rec.portal;
+    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_ERROR] = call->error;
+    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_DESC] = call->error_description;
+    e.str[NGX_HTTP_B24TRIGGER_JF_DETAIL] = call->detail;
+
+    if (reason) {
+        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data = (u_char *) reason;
+        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len = ngx_strlen(reason);
+
+    } else if (call->outcome != NGX_HTTP_B24TRIGGER_CALL_OK) {
+        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data = (u_char *)
+            ngx_http_b24trigger_outcome_name(call->outcome);
+        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len = ngx_strlen(
+            e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data);
+    }
+
+    ngx_http_b24trigger_journal_add(&e, &d->log);
 }
 
 

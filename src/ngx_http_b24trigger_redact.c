@@ -337,55 +337,16 @@ static void
 ngx_http_b24trigger_redact_writer(ngx_log_t *log, ngx_uint_t level,
     u_char *buf, size_t len)
 {
-    u_char      *p, *last, *hit, *o, *next;
-    ngx_str_t   *s;
-    ngx_uint_t   i, n;
-    u_char       out[NGX_MAX_ERROR_STR + 1];
-
-    s = ngx_http_b24trigger_redact_secrets->elts;
-    n = ngx_http_b24trigger_redact_secrets->nelts;
+    u_char  *o;
+    u_char   out[NGX_MAX_ERROR_STR + 1];
 
     if (len > NGX_MAX_ERROR_STR) {
         len = NGX_MAX_ERROR_STR;
     }
 
-    p = buf;
-    last = buf + len;
-    o = out;
+    ngx_memcpy(out, buf, len);
 
-    /* every secret is at least 4 bytes and becomes "***": out never grows */
-
-    while (p < last) {
-        hit = NULL;
-        next = NULL;
-
-        for (i = 0; i < n; i++) {
-            if (s[i].len > (size_t) (last - p)) {
-                continue;
-            }
-
-            next = ngx_http_b24trigger_redact_find(p, last, &s[i]);
-
-            /* the first, and the longest there (a padded base64) */
-
-            if (next != NULL
-                && (hit == NULL || next < hit
-                    || (next == hit && s[i].len > len)))
-            {
-                hit = next;
-                len = s[i].len;
-            }
-        }
-
-        if (hit == NULL) {
-            o = ngx_cpymem(o, p, last - p);
-            break;
-        }
-
-        o = ngx_cpymem(o, p, hit - p);
-        o = ngx_cpymem(o, "***", 3);
-        p = hit + len;
-    }
+    o = out + ngx_http_b24trigger_redact_text(out, len);
 
     if (ngx_http_b24trigger_redact_names->nelts) {
         o = out + ngx_http_b24trigger_redact_args(out, o - out);
@@ -400,6 +361,68 @@ ngx_http_b24trigger_redact_writer(ngx_log_t *log, ngx_uint_t level,
     }
 
     (void) ngx_write_fd(log->file->fd, out, o - out);
+}
+
+
+/*
+ * Every configured secret replaced by "***" in buf, in place (the
+ * journal's bodies, the log's lines): the new length, never more
+ */
+
+size_t
+ngx_http_b24trigger_redact_text(u_char *buf, size_t len)
+{
+    u_char      *p, *last, *hit, *o, *next;
+    size_t       hlen;
+    ngx_str_t   *s;
+    ngx_uint_t   i, n;
+
+    if (ngx_http_b24trigger_redact_secrets == NULL) {
+        return len;
+    }
+
+    s = ngx_http_b24trigger_redact_secrets->elts;
+    n = ngx_http_b24trigger_redact_secrets->nelts;
+
+    p = buf;
+    last = buf + len;
+    o = buf;
+    hlen = 0;
+
+    /* every secret is at least 4 bytes and becomes "***": o stays behind p */
+
+    while (p < last) {
+        hit = NULL;
+
+        for (i = 0; i < n; i++) {
+            if (s[i].len > (size_t) (last - p)) {
+                continue;
+            }
+
+            next = ngx_http_b24trigger_redact_find(p, last, &s[i]);
+
+            /* the first, and the longest there (a padded base64) */
+
+            if (next != NULL
+                && (hit == NULL || next < hit
+                    || (next == hit && s[i].len > hlen)))
+            {
+                hit = next;
+                hlen = s[i].len;
+            }
+        }
+
+        if (hit == NULL) {
+            o = ngx_movemem(o, p, last - p);
+            break;
+        }
+
+        o = ngx_movemem(o, p, hit - p);
+        o = ngx_cpymem(o, "***", 3);
+        p = hit + hlen;
+    }
+
+    return o - buf;
 }
 
 

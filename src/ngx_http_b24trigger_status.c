@@ -553,7 +553,10 @@ ngx_http_b24trigger_stats_log(ngx_http_request_t *r)
 }
 
 
-/* "b24trigger_status": JSON, or Prometheus for ?format=prometheus */
+/*
+ * "b24trigger_status": JSON, or Prometheus for ?format=prometheus; the
+ * journal's API (ngx_http_b24trigger_status_api.c) for ?view= and POST
+ */
 
 ngx_int_t
 ngx_http_b24trigger_status_handler(ngx_http_request_t *r)
@@ -563,6 +566,13 @@ ngx_http_b24trigger_status_handler(ngx_http_request_t *r)
     ngx_uint_t                        prometheus;
     ngx_http_b24trigger_out_t         o;
     ngx_http_b24trigger_stats_ctx_t  *ctx;
+
+    /* the journal's API: ?view=..., and the POST actions */
+
+    rc = ngx_http_b24trigger_status_api(r);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     if (!(r->method & (NGX_HTTP_GET|NGX_HTTP_HEAD))) {
         return NGX_HTTP_NOT_ALLOWED;

@@ -14,7 +14,8 @@
 #   * anything else is the content of a location.
 #
 # What the block uses and does not declare is declared around it: a portal
-# (an OAuth one for "b24trigger_oauth_install"), a b24trigger_dedup_zone,
+# (of b24trigger_pass or b24trigger_alert; an OAuth one for
+# "b24trigger_oauth_install"), a b24trigger_dedup_zone,
 # the queue.  Not a variable: each one an example uses is nginx's, the
 # module's, or declared in the example itself (a reader cannot guess what
 # a $stripe_event of another page holds).
@@ -212,7 +213,7 @@ sub configuration {
                     . " client_secret=test;";
     }
 
-    for my $p ($all =~ /b24trigger_pass\s+(\w+)/g) {
+    for my $p ($all =~ /b24trigger_(?:pass|alert)\s+(\w+)/g) {
         next if $portals{$p}++;
         push @decl, "b24trigger_portal $p http://%%EMU%%/rest/1/%%SECRET%%/;";
     }

@@ -862,6 +862,26 @@ def m_app_only(call):
     return True
 
 
+E_USER_ID_EMPTY = (400, "USER_ID_EMPTY", "User ID can't be empty")
+E_MESSAGE_EMPTY = (400, "MESSAGE_EMPTY", "Message can't be empty")
+
+
+def m_notify_system(call):
+    """im.notify.system.add: a system notification to USER_ID; the answer
+    is the new notification's id.  Kept in the call log (params), so a
+    test sees who was told what."""
+    p = {str(k).upper(): v for k, v in call.params.items()}
+    if php_intval(p.get("USER_ID")) <= 0:
+        raise RestError(E_USER_ID_EMPTY)
+    message = p.get("MESSAGE")
+    if not isinstance(message, str) or message.strip() == "":
+        raise RestError(E_MESSAGE_EMPTY)
+    state = call.state
+    with state.lock:
+        state.notify_seq = getattr(state, "notify_seq", 0) + 1
+        return state.notify_seq
+
+
 def m_server_time(call):
     return date_c(time.time())
 
@@ -875,6 +895,7 @@ def m_profile(call):
 
 METHODS = {
     "crm.automation.trigger": ("crm", m_trigger),
+    "im.notify.system.add": ("im", m_notify_system),
     "server.time": (GLOBAL, m_server_time),
     "profile": (GLOBAL, m_profile),
 }

@@ -1,0 +1,1228 @@
+
+/*
+ * Copyright (C) b24trigger authors
+ *
+ * The journal: what became of every webhook and of every queued event's
+ * delivery.  The most recent entries are kept in a ring of fixed slots in
+ * the zone "b24trigger_journal" (b24trigger_journal_ring of them, never
+ * more), shared by all workers and kept across reloads; with
+ * "b24trigger_journal PATH" each entry is also a line of JSON in a file,
+ * gathered in a buffer of the worker and appended (O_APPEND) at most once
+ * a second or when the buffer is full, the file renamed to PATH.1 when it
+ * is larger than max_size or older than max_age.  Entries come from the
+ * log phase of the webhooks' locations and from the queue's delivery
+ * (callers fill an entry); the status API reads them, and the alerts
+ * (ngx_http_b24trigger_alert.c) hear of each.  Bodies go to the file
+ * only, when "bodies=" asks, with the configured secrets masked.
+ */
+
+
+#include "ngx_http_b24trigger.h"
+#include "ngx_http_b24trigger_journal.h"
+
+
+#define NGX_HTTP_B24TRIGGER_JOURNAL_ZONE     "b24trigger_journal"
+#define NGX_HTTP_B24TRIGGER_JOURNAL_RING     1000
+#define NGX_HTTP_B24TRIGGER_JOURNAL_BUFFER   65536
+#define NGX_HTTP_B24TRIGGER_JOURNAL_FLUSH    1000
+
+#define NGX_HTTP_B24TRIGGER_BODIES_OFF       0
+#define NGX_HTTP_B24TRIGGER_BODIES_FAILED    1
+#define NGX_HTTP_B24TRIGGER_BODIES_ALL       2
+
+
+/* the strings of a slot, one after the other at fixed places */
+
+#define NGX_HTTP_B24TRIGGER_JOURNAL_FIELD_MAX(id, name, max)  + (max)
+
+#define NGX_HTTP_B24TRIGGER_JOURNAL_DATA                                      \
+    (0 NGX_HTTP_B24TRIGGER_JOURNAL_FIELDS(                                    \
+           NGX_HTTP_B24TRIGGER_JOURNAL_FIELD_MAX))
+
+
+typedef struct {
+    uint64_t                       seq;        /* 0: never written */
+    int64_t                        time;
+    uint32_t                       result;
+    uint32_t                       status;
+    uint32_t                       portal_status;
+    uint32_t                       attempts;
+    uint32_t                       latency;
+    uint32_t                       portal_time;
+    u_short                        len[NGX_HTTP_B24TRIGGER_JF_NUMBER];
+    u_char                         data[NGX_HTTP_B24TRIGGER_JOURNAL_DATA];
+} ngx_http_b24trigger_slot_t;
+
+
+typedef struct {
+    uint64_t                       seq;        /* the last written */
+    ngx_uint_t                     size;
+    ngx_uint_t                     generation; /* of the file, rotations */
+    time_t                         opened;     /* the file's start */
+    ngx_http_b24trigger_slot_t    *slots;
+} ngx_http_b24trigger_journal_sh_t;
+
+
+/* "b24trigger_journal PATH [max_size=] [max_age=] [bodies=]" */
+
+typedef struct {
+    ngx_str_t                      path;       /* NUL-ended */
+    ngx_str_t                      rotated;    /* PATH.1, NUL-ended */
+    off_t                          max_size;
+    time_t                         max_age;
+    ngx_uint_t                     bodies;
+} ngx_http_b24trigger_journal_file_t;
+
+
+typedef struct {
+    ngx_http_b24trigger_journal_sh_t    *sh;
+    ngx_slab_pool_t                     *shpool;
+    ngx_uint_t                           size;
+    ngx_http_b24trigger_journal_file_t  *file;
+    ngx_int_t                            request_id;  /* variable index */
+} ngx_http_b24trigger_journal_t;
+
+
+/* the file's writer in this worker */
+
+typedef struct {
+    ngx_fd_t                       fd;
+    ngx_uint_t                     generation;
+    u_char                        *start;
+    u_char                        *pos;
+    u_char                        *last;
+    ngx_event_t                    flush;
+    ngx_log_t                     *log;
+} ngx_http_b24trigger_journal_writer_t;
+
+
+static ngx_int_t ngx_http_b24trigger_journal_init_zone(
+    ngx_shm_zone_t *shm_zone, void *data);
+static ngx_int_t ngx_http_b24trigger_journal_log(ngx_http_request_t *r);
+static void ngx_http_b24trigger_journal_slot(ngx_http_b24trigger_slot_t *s,
+    ngx_http_b24trigger_jentry_t *e);
+static ngx_int_t ngx_http_b24trigger_journal_match(
+    ngx_http_b24trigger_slot_t *s, ngx_http_b24trigger_jfilter_t *f);
+static void ngx_http_b24trigger_journal_write(
+    ngx_http_b24trigger_jentry_t *e);
+static void ngx_http_b24trigger_journal_flush_handler(ngx_event_t *ev);
+static void ngx_http_b24trigger_journal_flush(void);
+static void ngx_http_b24trigger_journal_open(void);
+static void ngx_http_b24trigger_journal_rotate(void);
+
+
+#define NGX_HTTP_B24TRIGGER_JOURNAL_RESULT_NAME(id, name)  ngx_string(name),
+
+static ngx_str_t  ngx_http_b24trigger_journal_results[] = {
+    NGX_HTTP_B24TRIGGER_JOURNAL_RESULTS(NGX_HTTP_B24TRIGGER_JOURNAL_RESULT_NAME)
+    ngx_null_string
+};
+
+
+#define NGX_HTTP_B24TRIGGER_JOURNAL_FIELD_NAME(id, name, max)  ngx_string(name),
+
+static ngx_str_t  ngx_http_b24trigger_journal_fields[] = {
+    NGX_HTTP_B24TRIGGER_JOURNAL_FIELDS(NGX_HTTP_B24TRIGGER_JOURNAL_FIELD_NAME)
+    ngx_null_string
+};
+
+
+#define NGX_HTTP_B24TRIGGER_JOURNAL_FIELD_SIZE(id, name, max)  max,
+
+static size_t  ngx_http_b24trigger_journal_max[] = {
+    NGX_HTTP_B24TRIGGER_JOURNAL_FIELDS(NGX_HTTP_B24TRIGGER_JOURNAL_FIELD_SIZE)
+    0
+};
+
+
+static ngx_conf_enum_t  ngx_http_b24trigger_journal_bodies[] = {
+    { ngx_string("off"), NGX_HTTP_B24TRIGGER_BODIES_OFF },
+    { ngx_string("failed"), NGX_HTTP_B24TRIGGER_BODIES_FAILED },
+    { ngx_string("all"), NGX_HTTP_B24TRIGGER_BODIES_ALL },
+    { ngx_null_string, 0 }
+};
+
+
+static ngx_http_b24trigger_journal_t         *ngx_http_b24trigger_journal;
+static ngx_http_b24trigger_journal_writer_t  *ngx_http_b24trigger_writer;
+
+
+/* "b24trigger_journal PATH [max_size=100m] [max_age=24h] [bodies=off]" */
+
+char *
+ngx_http_b24trigger_journal_directive(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_b24trigger_main_conf_t *bmcf = conf;
+
+    u_char                              *p;
+    ngx_str_t                           *value, s, dir;
+    ngx_uint_t                           i, j;
+    ngx_http_b24trigger_journal_file_t  *file;
+
+    if (bmcf->journal_file != NULL) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    file = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_journal_file_t));
+    if (file == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    file->path = value[1];
+
+    if (ngx_conf_full_name(cf->cycle, &file->path, 0) != NGX_OK) {
+        return NGX_CONF_ERROR;
+    }
+
+    p = ngx_pnalloc(cf->pool, file->path.len + sizeof(".1"));
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    file->rotated.data = p;
+    p = ngx_cpymem(p, file->path.data, file->path.len);
+    *p = '\0';
+    file->path.data = file->rotated.data;
+
+    p = ngx_pnalloc(cf->pool, file->path.len + sizeof(".1"));
+    if (p == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    file->rotated.len = ngx_sprintf(p, "%V.1%Z", &file->path) - p - 1;
+    file->rotated.data = p;
+
+    file->max_size = 100 * 1024 * 1024;
+    file->max_age = 86400;
+    file->bodies = NGX_HTTP_B24TRIGGER_BODIES_OFF;
+
+    for (i = 2; i < cf->args->nelts; i++) {
+
+        if (ngx_strncmp(value[i].data, "max_size=", 9) == 0) {
+            s.data = value[i].data + 9;
+            s.len = value[i].len - 9;
+
+            file->max_size = ngx_parse_offset(&s);
+            if (file->max_size <= 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "max_age=", 8) == 0) {
+            s.data = value[i].data + 8;
+            s.len = value[i].len - 8;
+
+            file->max_age = ngx_parse_time(&s, 1);
+            if (file->max_age == (time_t) NGX_ERROR || file->max_age == 0) {
+                goto invalid;
+            }
+
+            continue;
+        }
+
+        if (ngx_strncmp(value[i].data, "bodies=", 7) == 0) {
+            s.data = value[i].data + 7;
+            s.len = value[i].len - 7;
+
+            for (j = 0; ngx_http_b24trigger_journal_bodies[j].name.len; j++) {
+                if (s.len == ngx_http_b24trigger_journal_bodies[j].name.len
+                    && ngx_strncmp(s.data,
+                              ngx_http_b24trigger_journal_bodies[j].name.data,
+                              s.len) == 0)
+                {
+                    break;
+                }
+            }
+
+            if (ngx_http_b24trigger_journal_bodies[j].name.len == 0) {
+                goto invalid;
+            }
+
+            file->bodies = ngx_http_b24trigger_journal_bodies[j].value;
+            continue;
+        }
+
+        goto invalid;
+    }
+
+    /* the workers create the file: its folder must be theirs to write */
+
+    dir = file->path;
+
+    while (dir.len && dir.data[dir.len - 1] != '/') {
+        dir.len--;
+    }
+
+    if (dir.len > 1) {
+        dir.len--;
+    }
+
+    if (ngx_http_b24trigger_reach_add(cf, &dir, "b24trigger_journal", 1,
+                                      NGX_LOG_EMERG)
+        != NGX_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->journal_file = file;
+
+    return NGX_CONF_OK;
+
+invalid:
+
+    ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                       "invalid parameter \"%V\"", &value[i]);
+    return NGX_CONF_ERROR;
+}
+
+
+/* "b24trigger_journal_ring NUMBER" */
+
+char *
+ngx_http_b24trigger_journal_ring(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf)
+{
+    ngx_http_b24trigger_main_conf_t *bmcf = conf;
+
+    ngx_int_t   n;
+    ngx_str_t  *value;
+
+    if (bmcf->journal_ring != NGX_CONF_UNSET_UINT) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    n = ngx_atoi(value[1].data, value[1].len);
+
+    if (n < 1 || n > 1000000) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "invalid number of entries \"%V\", "
+                           "expected 1 to 1000000", &value[1]);
+        return NGX_CONF_ERROR;
+    }
+
+    bmcf->journal_ring = n;
+
+    return NGX_CONF_OK;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_journal_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf)
+{
+    size_t                          size;
+    ngx_str_t                       name;
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_http_handler_pt            *h;
+    ngx_http_core_main_conf_t      *cmcf;
+    ngx_http_b24trigger_journal_t  *j;
+
+    if (!bmcf->used && !bmcf->status) {
+        return NGX_OK;
+    }
+
+    j = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_journal_t));
+    if (j == NULL) {
+        return NGX_ERROR;
+    }
+
+    j->size = (bmcf->journal_ring == NGX_CONF_UNSET_UINT)
+              ? NGX_HTTP_B24TRIGGER_JOURNAL_RING : bmcf->journal_ring;
+    j->file = bmcf->journal_file;
+
+    ngx_str_set(&name, "request_id");
+
+    j->request_id = ngx_http_get_variable_index(cf, &name);
+    if (j->request_id == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    /* the slots, and room for the slab allocator's own pages */
+
+    size = j->size * sizeof(ngx_http_b24trigger_slot_t);
+    size += size / 16 + 16 * ngx_pagesize;
+
+    ngx_str_set(&name, NGX_HTTP_B24TRIGGER_JOURNAL_ZONE);
+
+    shm_zone = ngx_shared_memory_add(cf, &name, size,
+                                     &ngx_http_b24trigger_module);
+    if (shm_zone == NULL) {
+        return NGX_ERROR;
+    }
+
+    shm_zone->init = ngx_http_b24trigger_journal_init_zone;
+    shm_zone->data = j;
+
+    bmcf->journal = j;
+
+    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
+
+    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
+    if (h == NULL) {
+        return NGX_ERROR;
+    }
+
+    *h = ngx_http_b24trigger_journal_log;
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_journal_init_zone(ngx_shm_zone_t *shm_zone, void *data)
+{
+    ngx_http_b24trigger_journal_t  *oj = data;
+
+    size_t                          len;
+    ngx_http_b24trigger_journal_t  *j;
+
+    j = shm_zone->data;
+
+    if (oj && oj->size == j->size) {
+        /* a reload: the entries stay */
+        j->sh = oj->sh;
+        j->shpool = oj->shpool;
+        return NGX_OK;
+    }
+
+    j->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
+
+    if (shm_zone->shm.exists) {
+        j->sh = j->shpool->data;
+        return NGX_OK;
+    }
+
+    j->sh = ngx_slab_calloc(j->shpool,
+                            sizeof(ngx_http_b24trigger_journal_sh_t));
+    if (j->sh == NULL) {
+        return NGX_ERROR;
+    }
+
+    j->shpool->data = j->sh;
+
+    j->sh->size = j->size;
+    j->sh->slots = ngx_slab_calloc(j->shpool,
+                                   j->size
+                                   * sizeof(ngx_http_b24trigger_slot_t));
+    if (j->sh->slots == NULL) {
+        return NGX_ERROR;
+    }
+
+    len = sizeof(" in b24trigger_journal zone");
+
+    j->shpool->log_ctx = ngx_slab_alloc(j->shpool, len);
+    if (j->shpool->log_ctx == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(j->shpool->log_ctx, " in b24trigger_journal zone%Z");
+
+    return NGX_OK;
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_journal_init_process(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf)
+{
+    ngx_http_b24trigger_journal_writer_t  *w;
+
+    ngx_http_b24trigger_journal = bmcf->journal;
+    ngx_http_b24trigger_writer = NULL;
+
+    if (bmcf->journal == NULL || bmcf->journal_file == NULL) {
+        return NGX_OK;
+    }
+
+    w = ngx_pcalloc(cycle->pool, sizeof(ngx_http_b24trigger_journal_writer_t));
+    if (w == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->start = ngx_pnalloc(cycle->pool, NGX_HTTP_B24TRIGGER_JOURNAL_BUFFER);
+    if (w->start == NULL) {
+        return NGX_ERROR;
+    }
+
+    w->pos = w->start;
+    w->last = w->start + NGX_HTTP_B24TRIGGER_JOURNAL_BUFFER;
+    w->fd = NGX_INVALID_FILE;
+    w->log = cycle->log;
+
+    w->flush.handler = ngx_http_b24trigger_journal_flush_handler;
+    w->flush.data = w;
+    w->flush.log = cycle->log;
+    w->flush.cancelable = 1;
+
+    ngx_http_b24trigger_writer = w;
+
+    ngx_http_b24trigger_journal_open();
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_b24trigger_journal_exit(ngx_cycle_t *cycle)
+{
+    ngx_http_b24trigger_journal_writer_t  *w;
+
+    w = ngx_http_b24trigger_writer;
+
+    if (w == NULL) {
+        return;
+    }
+
+    ngx_http_b24trigger_journal_flush();
+
+    if (w->flush.timer_set) {
+        ngx_del_timer(&w->flush);
+    }
+
+    if (w->fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(w->fd);
+        w->fd = NGX_INVALID_FILE;
+    }
+
+    ngx_http_b24trigger_writer = NULL;
+}
+
+
+/* the log phase: one entry per webhook, whatever became of it */
+
+static ngx_int_t
+ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
+{
+    ngx_time_t                      *tp;
+    ngx_msec_int_t                   ms;
+    ngx_http_variable_value_t       *vv;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_b24trigger_ctx_t       *ctx;
+    ngx_http_b24trigger_call_t      *call;
+    ngx_http_b24trigger_jentry_t     e;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    ctx = ngx_http_get_module_ctx(r, ngx_http_b24trigger_module);
+
+    if (ctx == NULL || r != r->main || ngx_http_b24trigger_journal == NULL) {
+        return NGX_OK;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ngx_memzero(&e, sizeof(ngx_http_b24trigger_jentry_t));
+
+    tp = ngx_timeofday();
+    e.time = (int64_t) tp->sec * 1000 + tp->msec;
+
+    ms = (ngx_msec_int_t) ((tp->sec - r->start_sec) * 1000
+                           + (tp->msec - r->start_msec));
+    e.latency = ngx_max(ms, 0);
+
+    switch (ctx->result) {
+
+    case NGX_HTTP_B24TRIGGER_FORWARDED:
+        e.result = NGX_HTTP_B24TRIGGER_J_FORWARDED;
+        break;
+
+    case NGX_HTTP_B24TRIGGER_QUEUED:
+        e.result = NGX_HTTP_B24TRIGGER_J_QUEUED;
+        break;
+
+    case NGX_HTTP_B24TRIGGER_IGNORED:
+        e.result = NGX_HTTP_B24TRIGGER_J_IGNORED;
+        break;
+
+    case NGX_HTTP_B24TRIGGER_DUPLICATE:
+        e.result = NGX_HTTP_B24TRIGGER_J_DUPLICATE;
+        break;
+
+    case NGX_HTTP_B24TRIGGER_REJECTED:
+        e.result = NGX_HTTP_B24TRIGGER_J_REJECTED;
+        e.failed = 1;
+        break;
+
+    case NGX_HTTP_B24TRIGGER_DRY_RUN:
+        e.result = NGX_HTTP_B24TRIGGER_J_DRY_RUN;
+        break;
+
+    default:
+        e.result = NGX_HTTP_B24TRIGGER_J_FAILED;
+        e.failed = 1;
+        break;
+    }
+
+    e.status = r->headers_out.status;
+    e.attempts = ctx->attempts;
+
+    e.str[NGX_HTTP_B24TRIGGER_JF_LOCATION] = clcf->name;
+    e.str[NGX_HTTP_B24TRIGGER_JF_ADDR] = r->connection->addr_text;
+    e.str[NGX_HTTP_B24TRIGGER_JF_ERROR] = ctx->error;
+    e.str[NGX_HTTP_B24TRIGGER_JF_TARGET] = ctx->target;
+    e.str[NGX_HTTP_B24TRIGGER_JF_CODE] = ctx->code;
+
+    if (blcf->portal) {
+        e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL] = blcf->portal->name;
+    }
+
+    if (ctx->id.len) {
+        e.str[NGX_HTTP_B24TRIGGER_JF_ID] = ctx->id;
+
+    } else {
+        vv = ngx_http_get_indexed_variable(r,
+                                   ngx_http_b24trigger_journal->request_id);
+
+        if (vv != NULL && !vv->not_found) {
+            e.str[NGX_HTTP_B24TRIGGER_JF_ID].data = vv->data;
+            e.str[NGX_HTTP_B24TRIGGER_JF_ID].len = vv->len;
+        }
+    }
+
+    call = ctx->call;
+
+    if (call) {
+        e.portal_status = call->status;
+        e.portal_time = call->time;
+        e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_ERROR] = call->error;
+        e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_DESC] = call->error_description;
+        e.str[NGX_HTTP_B24TRIGGER_JF_DETAIL] = call->detail;
+
+        if (e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len == 0
+            && call->outcome != NGX_HTTP_B24TRIGGER_CALL_OK)
+        {
+            e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data = (u_char *)
+                ngx_http_b24trigger_outcome_name(call->outcome);
+            e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len = ngx_strlen(
+                e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data);
+        }
+    }
+
+    if (e.result == NGX_HTTP_B24TRIGGER_J_FAILED
+        && e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len == 0)
+    {
+        if (r->headers_out.status == NGX_HTTP_CLIENT_CLOSED_REQUEST
+            || r->connection->error)
+        {
+            ngx_str_set(&e.str[NGX_HTTP_B24TRIGGER_JF_ERROR],
+                        "client_closed");
+
+        } else {
+            ngx_str_set(&e.str[NGX_HTTP_B24TRIGGER_JF_ERROR],
+                        "internal_error");
+        }
+    }
+
+    if (ctx->body_done) {
+        e.body = ctx->body;
+    }
+
+    ngx_http_b24trigger_journal_add(&e, r->connection->log);
+
+    return NGX_OK;
+}
+
+
+void
+ngx_http_b24trigger_journal_add(ngx_http_b24trigger_jentry_t *e,
+    ngx_log_t *log)
+{
+    ngx_http_b24trigger_slot_t     *s;
+    ngx_http_b24trigger_journal_t  *j;
+
+    j = ngx_http_b24trigger_journal;
+
+    if (j == NULL || j->sh == NULL) {
+        return;
+    }
+
+    ngx_shmtx_lock(&j->shpool->mutex);
+
+    e->seq = ++j->sh->seq;
+    s = &j->sh->slots[e->seq % j->sh->size];
+
+    ngx_http_b24trigger_journal_slot(s, e);
+
+    ngx_shmtx_unlock(&j->shpool->mutex);
+
+    ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                   "b24trigger journal #%uL %V \"%V\"", e->seq,
+                   &ngx_http_b24trigger_journal_results[e->result],
+                   &e->str[NGX_HTTP_B24TRIGGER_JF_ID]);
+
+    if (ngx_http_b24trigger_writer) {
+        ngx_http_b24trigger_journal_write(e);
+    }
+
+    /* a dead letter, a refusal: someone may want to hear of it */
+
+    ngx_http_b24trigger_alert_event(e, log);
+}
+
+
+static void
+ngx_http_b24trigger_journal_slot(ngx_http_b24trigger_slot_t *s,
+    ngx_http_b24trigger_jentry_t *e)
+{
+    u_char      *p;
+    size_t       len;
+    ngx_uint_t   i;
+
+    s->seq = e->seq;
+    s->time = e->time;
+    s->result = (uint32_t) e->result;
+    s->status = (uint32_t) e->status;
+    s->portal_status = (uint32_t) e->portal_status;
+    s->attempts = (uint32_t) e->attempts;
+    s->latency = (uint32_t) e->latency;
+    s->portal_time = (uint32_t) e->portal_time;
+
+    p = s->data;
+
+    for (i = 0; i < NGX_HTTP_B24TRIGGER_JF_NUMBER; i++) {
+        len = ngx_min(e->str[i].len, ngx_http_b24trigger_journal_max[i]);
+        s->len[i] = (u_short) len;
+
+        if (len) {
+            ngx_memcpy(p, e->str[i].data, len);
+        }
+
+        p += ngx_http_b24trigger_journal_max[i];
+    }
+}
+
+
+/*
+ * The entries that match, newest first, copied into the pool; the ring is
+ * read under its lock, which writers hold only to copy one slot.
+ */
+
+ngx_int_t
+ngx_http_b24trigger_journal_find(ngx_pool_t *pool,
+    ngx_http_b24trigger_jfilter_t *f, ngx_array_t *out)
+{
+    u_char                         *p, *d;
+    uint64_t                        seq, first;
+    ngx_uint_t                      i;
+    ngx_http_b24trigger_slot_t     *s;
+    ngx_http_b24trigger_jentry_t   *e;
+    ngx_http_b24trigger_journal_t  *j;
+
+    j = ngx_http_b24trigger_journal;
+
+    if (j == NULL || j->sh == NULL) {
+        return NGX_DECLINED;
+    }
+
+    ngx_shmtx_lock(&j->shpool->mutex);
+
+    f->last = j->sh->seq;
+    f->size = j->sh->size;
+
+    seq = j->sh->seq;
+
+    if (f->before && f->before <= seq) {
+        seq = f->before - 1;
+    }
+
+    first = (j->sh->seq >= j->sh->size) ? j->sh->seq - j->sh->size + 1 : 1;
+
+    for ( /* void */ ; seq >= first && seq > f->after && seq > 0; seq--) {
+
+        if (out->nelts >= f->limit) {
+            break;
+        }
+
+        s = &j->sh->slots[seq % j->sh->size];
+
+        if (s->seq != seq) {
+            continue;
+        }
+
+        /* workers' entries interleave: times are nearly, not quite, in order */
+
+        if (f->since && s->time < f->since) {
+            continue;
+        }
+
+        if (!ngx_http_b24trigger_journal_match(s, f)) {
+            continue;
+        }
+
+        e = ngx_array_push(out);
+        if (e == NULL) {
+            ngx_shmtx_unlock(&j->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        ngx_memzero(e, sizeof(ngx_http_b24trigger_jentry_t));
+
+        e->seq = s->seq;
+        e->time = s->time;
+        e->result = s->result;
+        e->status = s->status;
+        e->portal_status = s->portal_status;
+        e->attempts = s->attempts;
+        e->latency = s->latency;
+        e->portal_time = s->portal_time;
+
+        p = ngx_pnalloc(pool, NGX_HTTP_B24TRIGGER_JOURNAL_DATA);
+        if (p == NULL) {
+            ngx_shmtx_unlock(&j->shpool->mutex);
+            return NGX_ERROR;
+        }
+
+        ngx_memcpy(p, s->data, NGX_HTTP_B24TRIGGER_JOURNAL_DATA);
+
+        d = p;
+
+        for (i = 0; i < NGX_HTTP_B24TRIGGER_JF_NUMBER; i++) {
+            e->str[i].data = d;
+            e->str[i].len = s->len[i];
+            d += ngx_http_b24trigger_journal_max[i];
+        }
+    }
+
+    ngx_shmtx_unlock(&j->shpool->mutex);
+
+    return NGX_OK;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_journal_match(ngx_http_b24trigger_slot_t *s,
+    ngx_http_b24trigger_jfilter_t *f)
+{
+    u_char      *p;
+    ngx_uint_t   i;
+
+    if (f->result >= 0 && (ngx_int_t) s->result != f->result) {
+        return 0;
+    }
+
+    p = s->data;
+
+    for (i = 0; i < NGX_HTTP_B24TRIGGER_JF_NUMBER; i++) {
+
+        if (f->str[i].len
+            && (f->str[i].len != s->len[i]
+                || ngx_memcmp(f->str[i].data, p, s->len[i]) != 0))
+        {
+            return 0;
+        }
+
+        p += ngx_http_b24trigger_journal_max[i];
+    }
+
+    return 1;
+}
+
+
+/* a result by name; NGX_ERROR: no such */
+
+ngx_int_t
+ngx_http_b24trigger_journal_result(ngx_str_t *name)
+{
+    ngx_uint_t  i;
+
+    for (i = 0; i < NGX_HTTP_B24TRIGGER_J_NUMBER; i++) {
+        if (name->len == ngx_http_b24trigger_journal_results[i].len
+            && ngx_strncmp(name->data,
+                           ngx_http_b24trigger_journal_results[i].data,
+                           name->len) == 0)
+        {
+            return i;
+        }
+    }
+
+    return NGX_ERROR;
+}
+
+
+ngx_str_t *
+ngx_http_b24trigger_journal_field_name(ngx_uint_t field)
+{
+    return &ngx_http_b24trigger_journal_fields[field];
+}
+
+
+/*
+ * One entry as a JSON object, the same in the API and in the file:
+ * {"seq":1,"time":1764189000123,"result":"forwarded","status":200,
+ *  "portal_status":200,"attempts":1,"latency_ms":12,"portal_time_ms":9,
+ *  "id":"...","location":"/hook",...}; strings that are empty are left out
+ */
+
+size_t
+ngx_http_b24trigger_journal_json_len(ngx_http_b24trigger_jentry_t *e)
+{
+    size_t      len;
+    ngx_uint_t  i;
+
+    len = sizeof("{\"seq\":,\"time\":,\"result\":\"\",\"status\":,"
+                 "\"portal_status\":,\"attempts\":,\"latency_ms\":,"
+                 "\"portal_time_ms\":}") - 1
+          + 8 * NGX_INT64_LEN + 16;
+
+    for (i = 0; i < NGX_HTTP_B24TRIGGER_JF_NUMBER; i++) {
+        if (e->str[i].len) {
+            len += sizeof(",\"\":\"\"") - 1
+                   + ngx_http_b24trigger_journal_fields[i].len
+                   + ngx_http_b24trigger_json_escape_len(e->str[i].data,
+                                                         e->str[i].len);
+        }
+    }
+
+    return len;
+}
+
+
+u_char *
+ngx_http_b24trigger_journal_json(u_char *p, ngx_http_b24trigger_jentry_t *e)
+{
+    ngx_uint_t  i;
+
+    p = ngx_sprintf(p, "{\"seq\":%uL,\"time\":%L,\"result\":\"%V\","
+                    "\"status\":%ui,\"portal_status\":%ui,\"attempts\":%ui,"
+                    "\"latency_ms\":%M,\"portal_time_ms\":%M",
+                    e->seq, e->time,
+                    &ngx_http_b24trigger_journal_results[e->result],
+                    e->status, e->portal_status, e->attempts, e->latency,
+                    e->portal_time);
+
+    for (i = 0; i < NGX_HTTP_B24TRIGGER_JF_NUMBER; i++) {
+        if (e->str[i].len == 0) {
+            continue;
+        }
+
+        p = ngx_sprintf(p, ",\"%V\":\"",
+                        &ngx_http_b24trigger_journal_fields[i]);
+        p = ngx_http_b24trigger_json_escape(p, e->str[i].data,
+                                            e->str[i].len);
+        *p++ = '"';
+    }
+
+    *p++ = '}';
+
+    return p;
+}
+
+
+/* a JSON string's content: UTF-8 kept, any other byte as U+FFFD */
+
+size_t
+ngx_http_b24trigger_json_escape_len(u_char *s, size_t len)
+{
+    return len * 6;
+}
+
+
+u_char *
+ngx_http_b24trigger_json_escape(u_char *p, u_char *s, size_t len)
+{
+    u_char    c, *q, *last;
+    uint32_t  u;
+
+    last = s + len;
+
+    while (s < last) {
+        c = *s;
+
+        if (c >= 0x80) {
+            q = s;
+            u = ngx_utf8_decode(&q, last - s);
+
+            if (u > 0x10ffff) {
+                p = ngx_cpymem(p, "\\ufffd", 6);
+                s++;
+                continue;
+            }
+
+            p = ngx_cpymem(p, s, q - s);
+            s = q;
+            continue;
+        }
+
+        s++;
+
+        if (c == '"' || c == '\\') {
+            *p++ = '\\';
+            *p++ = c;
+
+        } else if (c == '\n') {
+            *p++ = '\\';
+            *p++ = 'n';
+
+        } else if (c == '\r') {
+            *p++ = '\\';
+            *p++ = 'r';
+
+        } else if (c == '\t') {
+            *p++ = '\\';
+            *p++ = 't';
+
+        } else if (c < 0x20 || c == 0x7f) {
+            p = ngx_sprintf(p, "\\u%04xd", (ngx_uint_t) c);
+
+        } else {
+            *p++ = c;
+        }
+    }
+
+    return p;
+}
+
+
+/* the file: one line per entry, into the worker's buffer */
+
+static void
+ngx_http_b24trigger_journal_write(ngx_http_b24trigger_jentry_t *e)
+{
+    u_char                                *p, *line, *raw;
+    size_t                                 len, blen;
+    ngx_str_t                              body;
+    ngx_http_b24trigger_journal_file_t    *file;
+    ngx_http_b24trigger_journal_writer_t  *w;
+
+    w = ngx_http_b24trigger_writer;
+    file = ngx_http_b24trigger_journal->file;
+
+    body.len = 0;
+    body.data = NULL;
+    raw = NULL;
+
+    if (e->body.len
+        && (file->bodies == NGX_HTTP_B24TRIGGER_BODIES_ALL
+            || (file->bodies == NGX_HTTP_B24TRIGGER_BODIES_FAILED
+                && e->failed)))
+    {
+        /* the body as sent, but no configured secret */
+
+        raw = ngx_alloc(e->body.len, w->log);
+        if (raw == NULL) {
+            return;
+        }
+
+        ngx_memcpy(raw, e->body.data, e->body.len);
+
+        body.data = raw;
+        body.len = ngx_http_b24trigger_redact_text(raw, e->body.len);
+    }
+
+    blen = body.len ? sizeof(",\"body\":\"\"") - 1
+                      + ngx_http_b24trigger_json_escape_len(body.data,
+                                                            body.len)
+                    : 0;
+
+    len = ngx_http_b24trigger_journal_json_len(e) + blen + 1;
+
+    if (len > (size_t) (w->last - w->pos)) {
+        ngx_http_b24trigger_journal_flush();
+    }
+
+    if (len > (size_t) (w->last - w->pos)) {
+
+        /* larger than the buffer: made apart, written at once */
+
+        line = ngx_alloc(len, w->log);
+        if (line == NULL) {
+            goto done;
+        }
+
+    } else {
+        line = w->pos;
+    }
+
+    p = ngx_http_b24trigger_journal_json(line, e);
+
+    if (body.len) {
+        p--;
+        p = ngx_cpymem(p, ",\"body\":\"", sizeof(",\"body\":\"") - 1);
+        p = ngx_http_b24trigger_json_escape(p, body.data, body.len);
+        *p++ = '"';
+        *p++ = '}';
+    }
+
+    *p++ = '\n';
+
+    if (line != w->pos) {
+        if (w->fd != NGX_INVALID_FILE) {
+            (void) ngx_write_fd(w->fd, line, p - line);
+        }
+
+        ngx_free(line);
+        goto done;
+    }
+
+    w->pos = p;
+
+    if (!w->flush.timer_set) {
+        ngx_add_timer(&w->flush, NGX_HTTP_B24TRIGGER_JOURNAL_FLUSH);
+    }
+
+done:
+
+    if (raw) {
+        ngx_free(raw);
+    }
+}
+
+
+static void
+ngx_http_b24trigger_journal_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_b24trigger_journal_flush();
+}
+
+
+/* one write() with O_APPEND: lines of several workers never mix */
+
+static void
+ngx_http_b24trigger_journal_flush(void)
+{
+    ssize_t                                n;
+    ngx_http_b24trigger_journal_writer_t  *w;
+
+    w = ngx_http_b24trigger_writer;
+
+    ngx_http_b24trigger_journal_rotate();
+
+    if (w->pos == w->start) {
+        return;
+    }
+
+    if (w->fd != NGX_INVALID_FILE) {
+        n = ngx_write_fd(w->fd, w->start, w->pos - w->start);
+
+        if (n != w->pos - w->start) {
+            ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                          "b24trigger: write() to journal \"%s\" failed, "
+                          "%z of %uz bytes written",
+                          ngx_http_b24trigger_journal->file->path.data,
+                          n, (size_t) (w->pos - w->start));
+        }
+    }
+
+    w->pos = w->start;
+}
+
+
+/* the file after a rotation (by this worker or another one) */
+
+static void
+ngx_http_b24trigger_journal_open(void)
+{
+    ngx_http_b24trigger_journal_sh_t      *sh;
+    ngx_http_b24trigger_journal_file_t    *file;
+    ngx_http_b24trigger_journal_writer_t  *w;
+
+    w = ngx_http_b24trigger_writer;
+    file = ngx_http_b24trigger_journal->file;
+    sh = ngx_http_b24trigger_journal->sh;
+
+    if (w->fd != NGX_INVALID_FILE) {
+        (void) ngx_close_file(w->fd);
+    }
+
+    w->fd = ngx_open_file(file->path.data, NGX_FILE_APPEND,
+                          NGX_FILE_CREATE_OR_OPEN|O_NOFOLLOW|O_CLOEXEC,
+                          NGX_FILE_OWNER_ACCESS);
+
+    if (w->fd == NGX_INVALID_FILE) {
+        ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                      "b24trigger: " ngx_open_file_n " journal \"%s\" "
+                      "failed", file->path.data);
+    }
+
+    ngx_shmtx_lock(&ngx_http_b24trigger_journal->shpool->mutex);
+
+    w->generation = sh->generation;
+
+    if (sh->opened == 0) {
+        sh->opened = ngx_time();
+    }
+
+    ngx_shmtx_unlock(&ngx_http_b24trigger_journal->shpool->mutex);
+}
+
+
+/*
+ * Larger than max_size or older than max_age: the first worker to see it
+ * renames PATH to PATH.1 (the one before is replaced) and every worker
+ * opens a new PATH at its next flush.
+ */
+
+static void
+ngx_http_b24trigger_journal_rotate(void)
+{
+    off_t                                  size;
+    ngx_uint_t                             reopen;
+    ngx_file_info_t                        fi, pi;
+    ngx_http_b24trigger_journal_sh_t      *sh;
+    ngx_http_b24trigger_journal_file_t    *file;
+    ngx_http_b24trigger_journal_writer_t  *w;
+
+    w = ngx_http_b24trigger_writer;
+    file = ngx_http_b24trigger_journal->file;
+    sh = ngx_http_b24trigger_journal->sh;
+
+    if (w->fd == NGX_INVALID_FILE) {
+        ngx_http_b24trigger_journal_open();
+        return;
+    }
+
+    if (ngx_fd_info(w->fd, &fi) == NGX_FILE_ERROR) {
+        return;
+    }
+
+    size = ngx_file_size(&fi) + (w->pos - w->start);
+
+    reopen = 0;
+
+    ngx_shmtx_lock(&ngx_http_b24trigger_journal->shpool->mutex);
+
+    if (w->generation != sh->generation) {
+        reopen = 1;
+
+    } else if ((size > file->max_size && ngx_file_size(&fi) > 0)
+               || (sh->opened && ngx_time() - sh->opened >= file->max_age
+                   && ngx_file_size(&fi) > 0))
+    {
+        /* ours is still PATH: nobody else rotated it */
+
+        if (ngx_file_info(file->path.data, &pi) != NGX_FILE_ERROR
+            && pi.st_ino == fi.st_ino && pi.st_dev == fi.st_dev)
+        {
+            if (ngx_rename_file(file->path.data, file->rotated.data)
+                == NGX_FILE_ERROR)
+            {
+                ngx_log_error(NGX_LOG_ERR, w->log, ngx_errno,
+                              "b24trigger: " ngx_rename_file_n " journal "
+                              "\"%s\" to \"%s\" failed",
+                              file->path.data, file->rotated.data);
+
+            } else {
+                ngx_log_error(NGX_LOG_NOTICE, w->log, 0,
+                              "b24trigger: journal \"%s\" rotated to \"%s\"",
+                              file->path.data, file->rotated.data);
+            }
+        }
+
+        sh->generation++;
+        sh->opened = ngx_time();
+        reopen = 1;
+    }
+
+    ngx_shmtx_unlock(&ngx_http_b24trigger_journal->shpool->mutex);
+
+    if (reopen) {
+        ngx_http_b24trigger_journal_open();
+    }
+}
