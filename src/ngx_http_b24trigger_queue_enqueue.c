@@ -366,13 +366,10 @@ ngx_http_b24trigger_enqueued(ngx_http_request_t *r,
 
     ctx->result = NGX_HTTP_B24TRIGGER_QUEUED;
 
-    /* the journal's id of the event, and its later deliveries' */
+    /* the journal's id of the event, and its later deliveries' (the id
+     * is in the request's pool already) */
 
-    ctx->id.data = ngx_pnalloc(r->pool, id.len);
-    if (ctx->id.data != NULL) {
-        ctx->id.len = id.len;
-        ngx_memcpy(ctx->id.data, id.data, id.len);
-    }
+    ctx->id = *id;
 
     ngx_http_b24trigger_dedup_commit(r, ctx);
 
