@@ -44,6 +44,10 @@ static ngx_int_t ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool,
 static time_t ngx_http_b24trigger_json_time(ngx_str_t *v);
 static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token);
+static u_char *ngx_http_b24trigger_call_url(
+    ngx_http_b24trigger_call_t *call);
+static ngx_int_t ngx_http_b24trigger_payload_params(
+    ngx_http_b24trigger_call_t *call, ngx_str_t *token);
 static ngx_int_t ngx_http_b24trigger_payload_json(
     ngx_http_b24trigger_call_t *call, ngx_str_t *token);
 static ngx_int_t ngx_http_b24trigger_payload_execute(
@@ -88,7 +92,9 @@ static const char  *ngx_http_b24trigger_outcomes[] = {
     "portal_unreachable",
     "portal_timeout",
     "portal_invalid_response",
-    "internal_error"
+    "internal_error",
+    "target_not_found",
+    "target_ambiguous"
 };
 
 
@@ -769,6 +775,19 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
 {
     call->started = ngx_current_msec;
 
+    /* another method than the trigger's: its URL, once per call */
+
+    if (call->rest_method.len && call->rest_url == NULL) {
+        call->rest_url = ngx_pnalloc(call->pool, call->portal->url.len
+                                                 + call->rest_method.len + 1);
+        if (call->rest_url == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(call->rest_url, "%V%V%Z", &call->portal->url,
+                    &call->rest_method);
+    }
+
     /* an attempt of its own, whatever the last one of a queued event did */
 
     call->redirects = 0;
@@ -790,7 +809,7 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
         }
 
         if (ngx_http_b24trigger_call_transfer(call,
-                                              call->portal->method_url.data)
+                                          ngx_http_b24trigger_call_url(call))
             != NGX_OK)
         {
             return NGX_ERROR;
@@ -822,9 +841,24 @@ ngx_http_b24trigger_call_send(ngx_http_b24trigger_call_t *call,
     call->detail.len = 0;
 
     return ngx_http_b24trigger_call_transfer(call,
-                          call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE
-                          ? call->portal->execute_url.data
-                          : call->portal->method_url.data);
+                                         ngx_http_b24trigger_call_url(call));
+}
+
+
+/* where the call goes: the trigger's method, or the one it names */
+
+static u_char *
+ngx_http_b24trigger_call_url(ngx_http_b24trigger_call_t *call)
+{
+    if (call->rest_url) {
+        return call->rest_url;
+    }
+
+    if (call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE) {
+        return call->portal->execute_url.data;
+    }
+
+    return call->portal->method_url.data;
 }
 
 
@@ -863,6 +897,10 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
 {
     u_char  *p;
     size_t   len;
+
+    if (call->rest_method.len) {
+        return ngx_http_b24trigger_payload_params(call, token);
+    }
 
     if (call->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE) {
         return ngx_http_b24trigger_payload_json(call, token);
@@ -904,6 +942,46 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
         p = (u_char *) ngx_escape_json(p, token->data, token->len);
     }
 
+    *p++ = '"';
+    *p++ = '}';
+
+    call->payload_len = p - call->payload;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The caller's JSON object as it is, or with "auth" added at its end for
+ * an OAuth portal: {"entityTypeId":2,...,"auth":"..."}
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_payload_params(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (token == NULL) {
+        call->payload = call->params.data;
+        call->payload_len = call->params.len;
+        return NGX_OK;
+    }
+
+    /* params is "{...}" with at least one member (the caller's) */
+
+    len = call->params.len + sizeof(",\"auth\":\"\"") - 1
+          + token->len + ngx_escape_json(NULL, token->data, token->len);
+
+    call->payload = ngx_pnalloc(call->pool, len);
+    if (call->payload == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(call->payload, call->params.data, call->params.len - 1);
+    p = ngx_cpymem(p, ",\"auth\":\"", 9);
+    p = (u_char *) ngx_escape_json(p, token->data, token->len);
     *p++ = '"';
     *p++ = '}';
 
@@ -1460,6 +1538,9 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
             call->operating_reset_at = ngx_http_b24trigger_json_time(&v);
         }
 
+        /* the answer lives in call->pool, as the transfer does */
+
+        call->answer = t->response;
         call->outcome = NGX_HTTP_B24TRIGGER_CALL_OK;
         return;
     }
