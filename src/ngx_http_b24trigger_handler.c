@@ -1174,6 +1174,8 @@ ngx_http_b24trigger_found_reply(ngx_http_request_t *r,
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
 
+        ctx->attempts = 1;
+
         return ngx_http_b24trigger_call_reply(r, ctx, &find->call);
     }
 }
