@@ -919,7 +919,7 @@ ngx_http_b24trigger_delivery_lookup(ngx_http_b24trigger_delivery_t *d,
 
         ev->call.target = find->call.target;
         ev->call.detail.data = ngx_pnalloc(ev->pool,
-                                           sizeof("no  with \"\"") - 1
+                                           sizeof("no  with =") - 1
                                            + sizeof("more than one") - 1
                                            + ev->rec.lookup.entity.len
                                            + ev->rec.lookup.field.len
@@ -930,7 +930,7 @@ ngx_http_b24trigger_delivery_lookup(ngx_http_b24trigger_delivery_t *d,
         }
 
         ev->call.detail.len = ngx_sprintf(ev->call.detail.data,
-                                   "%s %V with %V \"%V\"",
+                                   "%s %V with %V=%V",
                                    ev->call.outcome
                                    == NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS
                                    ? "more than one" : "no",
