@@ -249,6 +249,16 @@ ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
         return "something other than Bitrix24 answered: check the portal "
                "URL and any proxy in between";
 
+    case NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND:
+        return "no CRM object has that value in the field of "
+               "b24trigger_lookup: check the field's name, or the shop's "
+               "way of writing it to the CRM, then replay the letter";
+
+    case NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS:
+        return "several CRM objects have that value in the field of "
+               "b24trigger_lookup: merge them or make the field unique, "
+               "then replay the letter";
+
     default:
         return "see the lines before this one";
     }
