@@ -150,4 +150,45 @@ $t->finish;
 $t->secret_nowhere;
 nothing_leaked($t, 'the hmac key nowhere', $key);
 
+# a token vouches for the whole request: the value may come from the
+# query string, and the replay shield (keyed on what a token cannot sign:
+# the body, the target and the code) takes the value for the target
+
+my $t2 = B24T->new;
+
+$t2->emulator;
+$t2->emu_crm(items => [
+    { entityTypeId => 2, id => 57, UF_CRM_ORDER_ID => '1001' },
+    { entityTypeId => 2, id => 58, UF_CRM_ORDER_ID => '999' },
+]);
+$t2->nginx(<<"EOF");
+    b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/;
+    b24trigger_lookup_zone orders:1m;
+    b24trigger_dedup_zone replays:1m;
+
+    server {
+        listen %%LISTEN%%;
+
+        location = /deal {
+            b24trigger_pass    main;
+            b24trigger_verify  token header=X-Token;
+            b24trigger_secret  $key;
+            b24trigger_replay  replays;
+            b24trigger_lookup  deal UF_CRM_ORDER_ID \$arg_order zone=orders;
+            b24trigger_code    paid;
+        }
+    }
+EOF
+
+$r = $t2->post('/deal?order=1001', '{}', 'X-Token' => $key);
+is($r->{json}{target}, 'DEAL_57', 'token: ?order=1001 is DEAL_57');
+$r = $t2->post('/deal?order=999', '{}', 'X-Token' => $key);
+is($r->{json}{target}, 'DEAL_58',
+   'token: the same body for ?order=999 is no replay: DEAL_58');
+$r = $t2->post('/deal?order=999', '{}', 'X-Token' => $key);
+is($r->{json}{result}, 'duplicate', 'token: the same again is a replay');
+
+$t2->finish;
+$t2->secret_nowhere;
+
 done_testing;
