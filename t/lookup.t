@@ -71,6 +71,13 @@ $t->nginx(<<"EOF");
             b24trigger_code    form;
         }
 
+        location = /dry {
+            b24trigger_pass    main;
+            b24trigger_lookup  deal UF_CRM_ORDER_ID \$order_id zone=orders;
+            b24trigger_code    paid;
+            b24trigger_dry_run on;
+        }
+
         location = /status {
             b24trigger_status;
         }
@@ -244,11 +251,44 @@ is(scalar(grep { ($_->{params}{filter}{'=UF_CRM_ORDER_ID'} || '') eq '3003' }
    'no error was kept in the zone: asked each time (500, 503, reset '
    . 'twice, 200)');
 
+# a dry run makes the lookup (it only reads), not the trigger
+
+my $trig = scalar @{ triggers() };
+$r = hook('/dry', '{"OrderId":"4004"}');
+is($r->{status}, 200, 'dry run: 200');
+is($r->{json}{target}, 'DEAL_61', 'dry run: the target found');
+is(scalar @{ triggers() }, $trig, 'dry run: nothing triggered');
+like($t->error_log, qr/\[warn\] .*dry run, not sent to portal "main": target "DEAL_61"/,
+     'dry run: logged');
+
+# a sender that goes away while the lookup waits for the portal (which
+# takes 2 s; the lookup itself may first wait up to 1 s for the bucket,
+# which the 503 above filled): the lookup is cancelled, nothing is
+# triggered, nothing is left behind
+
+$t->emu_crm(items => [
+                { entityTypeId => 2, id => 63, UF_CRM_ORDER_ID => '5005' },
+            ]);
+$t->emu_config(latency_ms => 2000);
+$t->abort_after(1.2, '/deal', '{"OrderId":"5005"}',
+                'Content-Type' => 'application/json',
+                'X-Sig' => hmac_sha256_hex('{"OrderId":"5005"}', $key));
+sleep 3;
+$t->emu_config(latency_ms => 0);
+is(scalar(grep { ($_->{params}{filter}{'=UF_CRM_ORDER_ID'} || '') eq '5005' }
+          @{ $t->calls_of('crm.item.list') }), 1,
+   'client gone: the lookup was under way');
+is(scalar @{ triggers() }, $trig, 'client gone: nothing triggered');
+like($t->error_log, qr/\[info\] .*client prematurely closed connection .*request: "POST \/deal /,
+     'client gone: noticed');
+$r = hook('/deal', '{"OrderId":"5005"}');
+is($r->{json}{target}, 'DEAL_63', 'client gone: the next one is served');
+
 # counted
 
 $r = $t->request('GET', '/status');
 my $s = $r->{json};
-cmp_ok($s->{lookup_calls}{main}{found} || 0, '>=', 4, 'lookups found counted');
+cmp_ok($s->{lookup_calls}{main}{found} || 0, '>=', 5, 'lookups found counted');
 cmp_ok($s->{lookup_calls}{main}{not_found} || 0, '>=', 3,
        'lookups not found counted');
 cmp_ok($s->{lookup_calls}{main}{ambiguous} || 0, '>=', 2,
