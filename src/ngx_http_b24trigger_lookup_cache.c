@@ -204,7 +204,9 @@ ngx_http_b24trigger_lookup_cache_put(ngx_shm_zone_t *zone, ngx_str_t *key,
     ngx_http_b24trigger_lookup_ctx_t   *ctx;
     ngx_http_b24trigger_lookup_node_t  *ln;
 
-    if (ttl <= 0 || key->len > 65535) {
+    /* no zone: a queued event names one the configuration lost */
+
+    if (zone == NULL || ttl <= 0 || key->len > 65535) {
         return;
     }
 
