@@ -29,10 +29,12 @@ $t->emu_crm(items => [
     { entityTypeId => 2, id => 59, UF_CRM_ORDER_ID => 'A-2002' },
 ]);
 
-$t->nginx(<<"EOF");
+sub conf {
+    my ($zone, $backoff) = @_;
+    return <<"EOF";
     b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/;
-    b24trigger_queue $spool backoff=300ms backoff_max=600ms;
-    b24trigger_lookup_zone orders:1m;
+    b24trigger_queue $spool backoff=$backoff backoff_max=$backoff;
+    b24trigger_lookup_zone $zone:1m;
 
     b24trigger_field \$order_id OrderId;
 
@@ -44,12 +46,15 @@ $t->nginx(<<"EOF");
             b24trigger_verify   hmac header=X-Sig;
             b24trigger_secret   $key;
             b24trigger_delivery queue;
-            b24trigger_lookup   deal UF_CRM_ORDER_ID \$order_id zone=orders
+            b24trigger_lookup   deal UF_CRM_ORDER_ID \$order_id zone=$zone
                                 attempts=3;
             b24trigger_code     paid;
         }
     }
 EOF
+}
+
+$t->nginx(conf('orders', '300ms'));
 
 my @json = ('Content-Type' => 'application/json');
 
@@ -150,6 +155,24 @@ is(asked('A-5005'), 2, 'the lookup asked twice');
 
 is(scalar grep({ ($_->{error} || '') eq 'QUERY_LIMIT_EXCEEDED' }
                @{ $t->calls }), 0, 'never QUERY_LIMIT_EXCEEDED');
+
+# an event queued with zone "orders", delivered after a reload that
+# renamed the zone: looked up without one, and delivered
+
+$t->reload(conf('orders', '2s'));
+$t->emu_config(faults => [ { mode => 'http500' } ]);
+$t->emu_crm(items => [
+    { entityTypeId => 2, id => 62, UF_CRM_ORDER_ID => 'A-6006' },
+]);
+
+$r = hook('{"OrderId":"A-6006"}');
+is($r->{status}, 202, 'before the reload: 202');
+ok($t->wait_until(sub { asked('A-6006') >= 1 }, 10), 'looked up once');
+
+$t->reload(conf('renamed', '2s'));
+
+ok($t->wait_until(sub { triggered('DEAL_62') }, 15),
+   'after the reload, the zone gone: DEAL_62 triggered');
 
 $t->finish;
 $t->secret_nowhere;
