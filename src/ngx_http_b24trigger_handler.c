@@ -1015,13 +1015,14 @@ ngx_http_b24trigger_lookup_invalid(ngx_http_request_t *r,
  */
 
 static ngx_int_t
-ngx_http_b24trigger_find(ngx_http_request_t *r, ngx_http_b24trigger_ctx_t *ctx)
+ngx_http_b24trigger_find(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
 {
-    ngx_int_t                            rc;
-    ngx_pool_cleanup_t                  *cln;
-    ngx_http_b24trigger_find_t          *find;
-    ngx_http_b24trigger_loc_conf_t      *blcf;
-    ngx_http_b24trigger_lookup_spec_t   *spec;
+    ngx_int_t                           rc;
+    ngx_pool_cleanup_t                 *cln;
+    ngx_http_b24trigger_find_t         *find;
+    ngx_http_b24trigger_loc_conf_t     *blcf;
+    ngx_http_b24trigger_lookup_spec_t  *spec;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
 

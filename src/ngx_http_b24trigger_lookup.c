@@ -28,22 +28,23 @@
     "\"},\"select\":[\"id\"],\"useOriginalUfNames\":\"Y\"}"
 
 
+/* the entities, their names in upper case being the targets' */
+
 typedef struct {
-    ngx_str_t                      name;      /* as written, any case */
-    ngx_str_t                      target;    /* the target's name */
+    ngx_str_t                      name;      /* any case */
     ngx_int_t                      type;      /* entityTypeId */
     ngx_uint_t                     comm;      /* has phones, e-mails */
 } ngx_http_b24trigger_entity_t;
 
 
 static ngx_http_b24trigger_entity_t  ngx_http_b24trigger_entities[] = {
-    { ngx_string("lead"), ngx_string("LEAD"), 1, 1 },
-    { ngx_string("deal"), ngx_string("DEAL"), 2, 0 },
-    { ngx_string("contact"), ngx_string("CONTACT"), 3, 1 },
-    { ngx_string("company"), ngx_string("COMPANY"), 4, 1 },
-    { ngx_string("quote"), ngx_string("QUOTE"), 7, 0 },
-    { ngx_string("smart_invoice"), ngx_string("SMART_INVOICE"), 31, 0 },
-    { ngx_null_string, ngx_null_string, 0, 0 }
+    { ngx_string("lead"), 1, 1 },
+    { ngx_string("deal"), 2, 0 },
+    { ngx_string("contact"), 3, 1 },
+    { ngx_string("company"), 4, 1 },
+    { ngx_string("quote"), 7, 0 },
+    { ngx_string("smart_invoice"), 31, 0 },
+    { ngx_null_string, 0, 0 }
 };
 
 
@@ -77,12 +78,12 @@ ngx_http_b24trigger_lookup_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 {
     ngx_http_b24trigger_loc_conf_t *blcf = conf;
 
-    u_char                              c;
-    ngx_int_t                           type, n;
-    ngx_str_t                          *value, s;
-    ngx_uint_t                          i, comm;
-    ngx_http_b24trigger_lookup_t       *lk;
-    ngx_http_compile_complex_value_t    ccv;
+    u_char                             c;
+    ngx_int_t                          type, n;
+    ngx_str_t                         *value, s;
+    ngx_uint_t                         i, comm;
+    ngx_http_b24trigger_lookup_t      *lk;
+    ngx_http_compile_complex_value_t   ccv;
 
     if (blcf->lookup != NGX_CONF_UNSET_PTR) {
         return "is duplicate";
