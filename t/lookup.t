@@ -40,6 +40,7 @@ $t->emu_crm(items => [
 
 $t->nginx(<<"EOF");
     b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/;
+    b24trigger_portal slow http://%%EMU%%/rest/1/%%SECRET%%/ timeout=1s;
     b24trigger_lookup_zone orders:1m;
 
     b24trigger_field \$order_id OrderId;
@@ -69,6 +70,12 @@ $t->nginx(<<"EOF");
             b24trigger_pass    main;
             b24trigger_lookup  lead phone \$phone zone=orders;
             b24trigger_code    form;
+        }
+
+        location = /deal-slow {
+            b24trigger_pass    slow;
+            b24trigger_lookup  deal UF_CRM_ORDER_ID \$order_id zone=orders;
+            b24trigger_code    paid;
         }
 
         location = /dry {
@@ -244,12 +251,17 @@ $r = hook('/deal', '{"OrderId":"4004"}');
 is($r->{status}, 502, 'lookup answered garbage: 502');
 is($r->{json}{error}, 'portal_invalid_response', 'portal_invalid_response');
 
+$t->emu_config(faults => [ { mode => 'hang' } ]);
+$r = hook('/deal-slow', '{"OrderId":"3003"}');
+is($r->{status}, 504, 'lookup not answered within timeout=: 504');
+is($r->{json}{error}, 'portal_timeout', 'portal_timeout');
+
 $r = hook('/deal', '{"OrderId":"3003"}');
 is($r->{json}{target}, 'DEAL_60', 'the portal back: DEAL_60');
 is(scalar(grep { ($_->{params}{filter}{'=UF_CRM_ORDER_ID'} || '') eq '3003' }
-          @{ $t->calls_of('crm.item.list') }), 5,
+          @{ $t->calls_of('crm.item.list') }), 6,
    'no error was kept in the zone: asked each time (500, 503, reset '
-   . 'twice, 200)');
+   . 'twice, hang, 200)');
 
 # a dry run makes the lookup (it only reads), not the trigger
 
