@@ -16,6 +16,7 @@
 #include "ngx_http_b24trigger_fields.h"
 #include "ngx_http_b24trigger_queue.h"
 #include "ngx_http_b24trigger_journal.h"
+#include "ngx_http_b24trigger_lookup.h"
 
 
 static ngx_int_t ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf);
@@ -245,6 +246,20 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       0,
       NULL },
 
+    { ngx_string("b24trigger_lookup_zone"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_TAKE1,
+      ngx_http_b24trigger_lookup_zone,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
+    { ngx_string("b24trigger_lookup"),
+      NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_lookup_directive,
+      NGX_HTTP_LOC_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("b24trigger_unsigned"),
       NGX_HTTP_MAIN_CONF|NGX_HTTP_SRV_CONF|NGX_HTTP_LOC_CONF|NGX_CONF_1MORE,
       ngx_http_b24trigger_unsigned,
@@ -402,6 +417,7 @@ ngx_http_b24trigger_create_loc_conf(ngx_conf_t *cf)
      */
 
     blcf->target = NGX_CONF_UNSET_PTR;
+    blcf->lookup = NGX_CONF_UNSET_PTR;
     blcf->code = NGX_CONF_UNSET_PTR;
     blcf->verify = NGX_CONF_UNSET_PTR;
     blcf->secrets = NGX_CONF_UNSET_PTR;
@@ -431,6 +447,7 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_http_b24trigger_main_conf_t  *bmcf;
 
     ngx_conf_merge_ptr_value(conf->target, prev->target, NULL);
+    ngx_conf_merge_ptr_value(conf->lookup, prev->lookup, NULL);
     ngx_conf_merge_ptr_value(conf->code, prev->code, NULL);
     ngx_conf_merge_ptr_value(conf->verify, prev->verify, NULL);
     ngx_conf_merge_ptr_value(conf->secrets, prev->secrets, NULL);
@@ -510,10 +527,20 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->target == NULL) {
+    if (conf->target == NULL && conf->lookup == NULL) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "\"b24trigger_pass\" in location \"%V\" needs "
-                           "\"b24trigger_target\"", &clcf->name);
+                           "\"b24trigger_target\" or \"b24trigger_lookup\"",
+                           &clcf->name);
+        return NGX_CONF_ERROR;
+    }
+
+    if (conf->target && conf->lookup) {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "location \"%V\" has both \"b24trigger_target\" "
+                           "and \"b24trigger_lookup\": the lookup finds the "
+                           "target (write \"b24trigger_lookup off\" or "
+                           "leave one out)", &clcf->name);
         return NGX_CONF_ERROR;
     }
 

@@ -31,6 +31,7 @@ typedef struct ngx_http_b24trigger_call_s    ngx_http_b24trigger_call_t;
 typedef struct ngx_http_b24trigger_fields_s  ngx_http_b24trigger_fields_t;
 typedef struct ngx_http_b24trigger_spool_s   ngx_http_b24trigger_spool_t;
 typedef struct ngx_http_b24trigger_oauth_s   ngx_http_b24trigger_oauth_t;
+typedef struct ngx_http_b24trigger_lookup_s  ngx_http_b24trigger_lookup_t;
 
 
 /* a URL as libcurl reads it (ngx_http_b24trigger_url_parse()) */
@@ -138,6 +139,8 @@ typedef struct {
     ngx_str_t                      portal_name;
     ngx_http_b24trigger_portal_t  *portal;
     ngx_http_complex_value_t      *target;
+    ngx_http_b24trigger_lookup_t  *lookup;    /* b24trigger_lookup: the
+                                                 target found */
     ngx_http_complex_value_t      *code;
     ngx_http_b24trigger_verify_t  *verify;
     ngx_array_t                   *secrets;   /* ngx_str_t, as loaded */
@@ -213,6 +216,16 @@ typedef struct {
     M(DEAD_LETTERS, "b24trigger_dead_letters", "dead_letters", "gauge",       \
       "Events in the dead-letter folder.",                                    \
       "queue", NULL)                                                          \
+    M(LOOKUP_CALLS, "b24trigger_lookup_calls_total", "lookup_calls",         \
+      "counter",                                                              \
+      "Target lookups asked of the portal, by portal and answer (found, "     \
+      "not_found, ambiguous, failed).",                                       \
+      "portal", "answer")                                                     \
+    M(LOOKUP_CACHE, "b24trigger_lookup_cache_hits_total",                     \
+      "lookup_cache_hits", "counter",                                         \
+      "Target lookups answered from b24trigger_lookup_zone, by portal and "   \
+      "answer (found, not_found).",                                           \
+      "portal", "answer")                                                     \
     M(LATENCY_BUCKET, "b24trigger_portal_latency_seconds_bucket",             \
       NULL, NULL, NULL, "portal", "le")                                       \
     M(LATENCY_SUM, "b24trigger_portal_latency_seconds_sum",                   \
@@ -253,7 +266,10 @@ typedef enum {
     NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE,
     NGX_HTTP_B24TRIGGER_CALL_TIMEOUT,
     NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE,
-    NGX_HTTP_B24TRIGGER_CALL_INTERNAL
+    NGX_HTTP_B24TRIGGER_CALL_INTERNAL,
+    /* no call made: what a queued event's lookup found (lookup.c) */
+    NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND,
+    NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS
 } ngx_http_b24trigger_outcome_e;
 
 
@@ -268,6 +284,11 @@ struct ngx_http_b24trigger_call_s {
     ngx_pool_t                        *pool;
     ngx_log_t                         *log;
     ngx_uint_t                         method;       /* trigger, execute */
+    ngx_str_t                          rest_method;  /* another method,
+                                                        "crm.item.list":
+                                                        params is its
+                                                        JSON object */
+    ngx_str_t                          params;
 
     ngx_http_b24trigger_call_done_pt   done;
     void                              *data;
@@ -282,6 +303,8 @@ struct ngx_http_b24trigger_call_s {
     time_t                             operating_reset_at;   /* or 0 */
     ngx_str_t                          detail;       /* curl's words */
     ngx_uint_t                         redirects;
+    ngx_str_t                          answer;       /* the body of an
+                                                        "ok" answer */
 
     /* private to the portal client */
     void                              *transfer;
@@ -290,6 +313,7 @@ struct ngx_http_b24trigger_call_s {
     ngx_msec_t                         started;
     ngx_str_t                          location;
     u_char                            *url;          /* of this attempt */
+    u_char                            *rest_url;     /* of rest_method */
     ngx_msec_t                         spent;        /* by nginx's client */
     unsigned                           fallback:1;   /* libcurl's turn */
 
@@ -322,6 +346,10 @@ typedef struct {
     size_t                             body_size;    /* allocated */
     ngx_str_t                          target;
     ngx_str_t                          code;
+    ngx_str_t                          lookup;       /* the value looked
+                                                        up, if any */
+    void                              *find;         /* the lookup, if
+                                                        under way */
     ngx_str_t                          error;        /* $b24trigger_error */
     ngx_http_b24trigger_result_e       result;
     ngx_http_b24trigger_call_t        *call;

@@ -487,8 +487,10 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
         n = 1;
 
     } else {
+        /* what a lookup looks up stands for the target it finds */
+
         part[0] = &ctx->body;
-        part[1] = &ctx->target;
+        part[1] = blcf->lookup ? &ctx->lookup : &ctx->target;
         part[2] = &ctx->code;
         n = 3;
     }

@@ -13,6 +13,7 @@
 #include "ngx_http_b24trigger_verify.h"
 #include "ngx_http_b24trigger_fields.h"
 #include "ngx_http_b24trigger_queue.h"
+#include "ngx_http_b24trigger_lookup.h"
 
 
 static ngx_int_t ngx_http_b24trigger_reject(ngx_http_request_t *r,
@@ -30,6 +31,16 @@ static ngx_int_t ngx_http_b24trigger_target_invalid(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_lookup_invalid(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_find(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static void ngx_http_b24trigger_found(ngx_http_b24trigger_find_t *find);
+static ngx_int_t ngx_http_b24trigger_found_reply(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_find_t *find);
+static void ngx_http_b24trigger_find_cleanup(void *data);
+static ngx_int_t ngx_http_b24trigger_busy(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_uint_t rc, ngx_msec_t delay);
 static ngx_int_t ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static void ngx_http_b24trigger_bucket_waited(ngx_http_request_t *r);
@@ -324,7 +335,18 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
                                ngx_http_b24trigger_fields_reject(r, ctx));
     }
 
-    if (!ngx_http_b24trigger_target_valid(&ctx->target)) {
+    if (blcf->lookup) {
+
+        /* the target is found later: what is looked up, checked now */
+
+        if (ctx->lookup.len == 0
+            || ctx->lookup.len > NGX_HTTP_B24TRIGGER_LOOKUP_VALUE_MAX
+            || !ngx_http_b24trigger_utf8_string(&ctx->lookup))
+        {
+            return ngx_http_b24trigger_lookup_invalid(r, ctx);
+        }
+
+    } else if (!ngx_http_b24trigger_target_valid(&ctx->target)) {
         return ngx_http_b24trigger_target_invalid(r, ctx);
     }
 
@@ -344,6 +366,13 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
     }
 
     if (blcf->dry_run) {
+
+        /* a lookup only reads: a dry run makes it, to show its target */
+
+        if (blcf->lookup) {
+            return ngx_http_b24trigger_find(r, ctx);
+        }
+
         return ngx_http_b24trigger_dry_run(r, ctx);
     }
 
@@ -359,6 +388,8 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         return ngx_http_b24trigger_answer(r, ctx, rc);
     }
 
+    /* queued: the target is looked up when the event is delivered */
+
     if (blcf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE) {
         rc = ngx_http_b24trigger_enqueue(r, ctx, ngx_http_b24trigger_queued);
 
@@ -372,6 +403,10 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         r->write_event_handler = ngx_http_request_empty_handler;
 
         return NGX_DONE;
+    }
+
+    if (blcf->lookup) {
+        return ngx_http_b24trigger_find(r, ctx);
     }
 
     return ngx_http_b24trigger_deliver(r, ctx);
@@ -403,7 +438,16 @@ ngx_http_b24trigger_map(ngx_http_request_t *r, ngx_http_b24trigger_ctx_t *ctx)
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
 
-    if (ngx_http_complex_value(r, blcf->target, &ctx->target) != NGX_OK) {
+    if (blcf->target
+        && ngx_http_complex_value(r, blcf->target, &ctx->target) != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (blcf->lookup
+        && ngx_http_complex_value(r, &blcf->lookup->value, &ctx->lookup)
+           != NGX_OK)
+    {
         return NGX_ERROR;
     }
 
@@ -551,54 +595,19 @@ static ngx_int_t
 ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
-    time_t                           secs;
     ngx_uint_t                       rc;
     ngx_msec_t                       delay;
     ngx_connection_t                *c;
-    ngx_http_core_loc_conf_t        *clcf;
     ngx_http_b24trigger_loc_conf_t  *blcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     c = r->connection;
 
     rc = ngx_http_b24trigger_bucket_take(blcf->portal, blcf->portal->wait,
                                          &delay);
 
     if (rc != NGX_HTTP_B24TRIGGER_BUCKET_OK) {
-        secs = (delay + 999) / 1000;
-        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
-
-        ngx_http_b24trigger_dedup_release(ctx);
-
-        if (rc == NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED) {
-            ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                          "b24trigger: portal \"%V\" is blocked "
-                          "(OPERATION_TIME_LIMIT) for %T s, target \"%V\" "
-                          "from location \"%V\" not triggered; the method's "
-                          "time budget on the portal is used up for a while",
-                          &blcf->portal->name, secs, &ctx->target,
-                          &clcf->name);
-
-            ngx_str_set(&ctx->error, "portal_rate_limited");
-
-            return ngx_http_b24trigger_reply_retry(r,
-                                              NGX_HTTP_SERVICE_UNAVAILABLE,
-                                              "portal_rate_limited", secs);
-        }
-
-        ngx_log_error(NGX_LOG_ERR, c->log, 0,
-                      "b24trigger: the bucket of portal \"%V\" is full, "
-                      "target \"%V\" from location \"%V\" not triggered, "
-                      "the sender is asked to retry in %T s; raise rate= "
-                      "and burst= of b24trigger_portal if the portal allows "
-                      "more, or use \"b24trigger_delivery queue\"",
-                      &blcf->portal->name, &ctx->target, &clcf->name, secs);
-
-        ngx_str_set(&ctx->error, "rate_limited");
-
-        return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
-                                               "rate_limited", secs);
+        return ngx_http_b24trigger_busy(r, ctx, rc, delay);
     }
 
     if (delay == 0) {
@@ -617,6 +626,57 @@ ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     ngx_add_timer(c->write, delay);
 
     return NGX_DONE;
+}
+
+
+/* no place in the portal's bucket within its wait=: 503, Retry-After */
+
+static ngx_int_t
+ngx_http_b24trigger_busy(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_uint_t rc, ngx_msec_t delay)
+{
+    time_t                           secs;
+    ngx_connection_t                *c;
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    c = r->connection;
+
+    secs = (delay + 999) / 1000;
+    ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+
+    ngx_http_b24trigger_dedup_release(ctx);
+
+    if (rc == NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED) {
+        ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                      "b24trigger: portal \"%V\" is blocked "
+                      "(OPERATION_TIME_LIMIT) for %T s, target \"%V\" "
+                      "from location \"%V\" not triggered; the method's "
+                      "time budget on the portal is used up for a while",
+                      &blcf->portal->name, secs, &ctx->target,
+                      &clcf->name);
+
+        ngx_str_set(&ctx->error, "portal_rate_limited");
+
+        return ngx_http_b24trigger_reply_retry(r,
+                                          NGX_HTTP_SERVICE_UNAVAILABLE,
+                                          "portal_rate_limited", secs);
+    }
+
+    ngx_log_error(NGX_LOG_ERR, c->log, 0,
+                  "b24trigger: the bucket of portal \"%V\" is full, "
+                  "target \"%V\" from location \"%V\" not triggered, "
+                  "the sender is asked to retry in %T s; raise rate= "
+                  "and burst= of b24trigger_portal if the portal allows "
+                  "more, or use \"b24trigger_delivery queue\"",
+                  &blcf->portal->name, &ctx->target, &clcf->name, secs);
+
+    ngx_str_set(&ctx->error, "rate_limited");
+
+    return ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                           "rate_limited", secs);
 }
 
 
@@ -955,4 +1015,205 @@ ngx_http_b24trigger_forwarded(ngx_http_request_t *r,
     json.len = p - json.data;
 
     return ngx_http_b24trigger_reply_success(r, NGX_HTTP_OK, &json);
+}
+
+
+/* "b24trigger_lookup" with no value to look up: 422, nothing asked */
+
+static ngx_int_t
+ngx_http_b24trigger_lookup_invalid(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                  "b24trigger: nothing to look up in location \"%V\": the "
+                  "value of \"b24trigger_lookup %V %V\" is empty, longer "
+                  "than %d bytes or not UTF-8",
+                  &clcf->name, &blcf->lookup->spec.entity,
+                  &blcf->lookup->spec.field,
+                  NGX_HTTP_B24TRIGGER_LOOKUP_VALUE_MAX);
+
+    ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+
+    return ngx_http_b24trigger_reply_error(r, 422, "lookup_value_invalid",
+                                           NULL);
+}
+
+
+/*
+ * The target found by "b24trigger_lookup" (ngx_http_b24trigger_lookup.c):
+ * at once from its zone, or after a call to the portal that spends a
+ * place in its bucket like the trigger's own call
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_find(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_int_t                           rc;
+    ngx_pool_cleanup_t                 *cln;
+    ngx_http_b24trigger_find_t         *find;
+    ngx_http_b24trigger_loc_conf_t     *blcf;
+    ngx_http_b24trigger_lookup_spec_t  *spec;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    find = ngx_pcalloc(r->pool, sizeof(ngx_http_b24trigger_find_t));
+    spec = ngx_palloc(r->pool, sizeof(ngx_http_b24trigger_lookup_spec_t));
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (find == NULL || spec == NULL || cln == NULL) {
+        ngx_http_b24trigger_dedup_release(ctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    *spec = blcf->lookup->spec;
+    spec->value = ctx->lookup;
+
+    find->spec = spec;
+    find->zone = blcf->lookup->zone;
+    find->portal = blcf->portal;
+    find->pool = r->pool;
+    find->log = r->connection->log;
+    find->wait = blcf->portal->wait;
+    find->done = ngx_http_b24trigger_found;
+    find->data = r;
+
+    /* a client that goes away cancels the lookup */
+
+    cln->handler = ngx_http_b24trigger_find_cleanup;
+    cln->data = find;
+
+    rc = ngx_http_b24trigger_find_start(find);
+
+    if (rc == NGX_ERROR) {
+        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+        ngx_http_b24trigger_dedup_release(ctx);
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        return ngx_http_b24trigger_found_reply(r, ctx, find);
+    }
+
+    ctx->find = find;
+    ctx->waiting = 1;
+
+    r->read_event_handler = ngx_http_test_reading;
+    r->write_event_handler = ngx_http_request_empty_handler;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_b24trigger_find_cleanup(void *data)
+{
+    ngx_http_b24trigger_find_t  *find = data;
+
+    ngx_http_b24trigger_find_cancel(find);
+}
+
+
+static void
+ngx_http_b24trigger_found(ngx_http_b24trigger_find_t *find)
+{
+    ngx_int_t                   rc;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    r = find->data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+    ctx->waiting = 0;
+    ctx->find = NULL;
+
+    rc = ngx_http_b24trigger_found_reply(r, ctx, find);
+
+    if (rc == NGX_DONE) {
+        /* the trigger's call is on its way, or waits for the bucket */
+        return;
+    }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* what the lookup found leads to: the trigger, or the sender hears why */
+
+static ngx_int_t
+ngx_http_b24trigger_found_reply(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_find_t *find)
+{
+    ngx_http_core_loc_conf_t        *clcf;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    switch (find->result) {
+
+    case NGX_HTTP_B24TRIGGER_FOUND:
+        ctx->target = find->target;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "b24trigger lookup found \"%V\"%s", &ctx->target,
+                       find->cached ? " in its zone" : "");
+
+        if (blcf->dry_run) {
+            return ngx_http_b24trigger_dry_run(r, ctx);
+        }
+
+        return ngx_http_b24trigger_deliver(r, ctx);
+
+    case NGX_HTTP_B24TRIGGER_NOT_FOUND:
+    case NGX_HTTP_B24TRIGGER_AMBIGUOUS:
+        ngx_http_b24trigger_dedup_release(ctx);
+
+        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                      "b24trigger: portal \"%V\" has %s %V with %V \"%V\"%s, "
+                      "location \"%V\" triggers nothing",
+                      &blcf->portal->name,
+                      find->result == NGX_HTTP_B24TRIGGER_AMBIGUOUS
+                      ? "more than one" : "no",
+                      &find->spec->entity, &find->spec->field,
+                      ngx_http_b24trigger_log_value(r->pool,
+                                                    &find->spec->value),
+                      find->cached ? " (as its zone remembers)" : "",
+                      &clcf->name);
+
+        ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+
+        return ngx_http_b24trigger_reply_error(r, 422,
+                              ngx_http_b24trigger_find_error(find->result),
+                              NULL);
+
+    case NGX_HTTP_B24TRIGGER_FIND_BUSY:
+        return ngx_http_b24trigger_busy(r, ctx, find->bucket, find->delay);
+
+    default:
+
+        /* the portal's error: the same replies as the trigger's call */
+
+        ngx_http_b24trigger_dedup_release(ctx);
+
+        if (find->call.outcome == NGX_HTTP_B24TRIGGER_CALL_INTERNAL) {
+            ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        ctx->attempts = 1;
+
+        return ngx_http_b24trigger_call_reply(r, ctx, &find->call);
+    }
 }

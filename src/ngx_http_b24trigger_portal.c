@@ -44,6 +44,10 @@ static ngx_int_t ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool,
 static time_t ngx_http_b24trigger_json_time(ngx_str_t *v);
 static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token);
+static u_char *ngx_http_b24trigger_call_url(
+    ngx_http_b24trigger_call_t *call);
+static ngx_int_t ngx_http_b24trigger_payload_params(
+    ngx_http_b24trigger_call_t *call, ngx_str_t *token);
 static ngx_int_t ngx_http_b24trigger_payload_json(
     ngx_http_b24trigger_call_t *call, ngx_str_t *token);
 static ngx_int_t ngx_http_b24trigger_payload_notify(
@@ -91,7 +95,9 @@ static const char  *ngx_http_b24trigger_outcomes[] = {
     "portal_unreachable",
     "portal_timeout",
     "portal_invalid_response",
-    "internal_error"
+    "internal_error",
+    "target_not_found",
+    "target_ambiguous"
 };
 
 
@@ -245,6 +251,16 @@ ngx_http_b24trigger_call_hint(ngx_http_b24trigger_call_t *call)
     case NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE:
         return "something other than Bitrix24 answered: check the portal "
                "URL and any proxy in between";
+
+    case NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND:
+        return "no CRM object has that value in the field of "
+               "b24trigger_lookup: check the field's name, or the shop's "
+               "way of writing it to the CRM, then replay the letter";
+
+    case NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS:
+        return "several CRM objects have that value in the field of "
+               "b24trigger_lookup: merge them or make the field unique, "
+               "then replay the letter";
 
     default:
         return "see the lines before this one";
@@ -772,6 +788,19 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
 {
     call->started = ngx_current_msec;
 
+    /* another method than the trigger's: its URL, once per call */
+
+    if (call->rest_method.len && call->rest_url == NULL) {
+        call->rest_url = ngx_pnalloc(call->pool, call->portal->url.len
+                                                 + call->rest_method.len + 1);
+        if (call->rest_url == NULL) {
+            return NGX_ERROR;
+        }
+
+        ngx_sprintf(call->rest_url, "%V%V%Z", &call->portal->url,
+                    &call->rest_method);
+    }
+
     /* an attempt of its own, whatever the last one of a queued event did */
 
     call->redirects = 0;
@@ -829,12 +858,19 @@ ngx_http_b24trigger_call_send(ngx_http_b24trigger_call_t *call,
 }
 
 
-/* the method's URL: the portal's, or made for im.notify.system.add */
+/*
+ * where the call goes: the method a call names (a lookup's), the trigger's
+ * method, or the URL made for im.notify.system.add
+ */
 
 static u_char *
 ngx_http_b24trigger_call_url(ngx_http_b24trigger_call_t *call)
 {
     u_char  *url;
+
+    if (call->rest_url) {
+        return call->rest_url;
+    }
 
     switch (call->method) {
 
@@ -892,6 +928,10 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     u_char  *p;
     size_t   len;
 
+    if (call->rest_method.len) {
+        return ngx_http_b24trigger_payload_params(call, token);
+    }
+
     if (call->method != NGX_HTTP_B24TRIGGER_METHOD_TRIGGER) {
         return ngx_http_b24trigger_payload_json(call, token);
     }
@@ -932,6 +972,46 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
         p = (u_char *) ngx_escape_json(p, token->data, token->len);
     }
 
+    *p++ = '"';
+    *p++ = '}';
+
+    call->payload_len = p - call->payload;
+
+    return NGX_OK;
+}
+
+
+/*
+ * The caller's JSON object as it is, or with "auth" added at its end for
+ * an OAuth portal: {"entityTypeId":2,...,"auth":"..."}
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_payload_params(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *token)
+{
+    u_char  *p;
+    size_t   len;
+
+    if (token == NULL) {
+        call->payload = call->params.data;
+        call->payload_len = call->params.len;
+        return NGX_OK;
+    }
+
+    /* params is "{...}" with at least one member (the caller's) */
+
+    len = call->params.len + sizeof(",\"auth\":\"\"") - 1
+          + token->len + ngx_escape_json(NULL, token->data, token->len);
+
+    call->payload = ngx_pnalloc(call->pool, len);
+    if (call->payload == NULL) {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(call->payload, call->params.data, call->params.len - 1);
+    p = ngx_cpymem(p, ",\"auth\":\"", 9);
+    p = (u_char *) ngx_escape_json(p, token->data, token->len);
     *p++ = '"';
     *p++ = '}';
 
@@ -1521,6 +1601,9 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
             call->operating_reset_at = ngx_http_b24trigger_json_time(&v);
         }
 
+        /* the answer lives in call->pool, as the transfer does */
+
+        call->answer = t->response;
         call->outcome = NGX_HTTP_B24TRIGGER_CALL_OK;
         return;
     }

@@ -18,6 +18,7 @@
 
 
 #include "ngx_http_b24trigger.h"
+#include "ngx_http_b24trigger_lookup.h"
 
 
 #define NGX_HTTP_B24TRIGGER_DELIVERY_SYNC   0
@@ -58,6 +59,7 @@ typedef struct {
     ngx_uint_t                     method;     /* b24trigger_method */
     int64_t                        received;   /* ms */
     ngx_uint_t                     attempts;   /* calls made */
+    ngx_http_b24trigger_lookup_spec_t  lookup; /* value empty: none */
     unsigned                       dead:1;     /* a dead letter moved
                                                   back by hand */
 } ngx_http_b24trigger_record_t;

@@ -6,20 +6,21 @@
  * bounded batches, claims due events by rename() into PATH/claim/<pid>
  * (one worker per event, and a claim survives a crash), waits for the
  * portal's bucket, and calls the portal through the same client as sync
- * requests, each call with a pool of its own.  A success removes the
- * event; a transient failure writes it back to the queue with its next
- * attempt after an exponential, jittered backoff; a permanent failure or
- * an event older than max_age goes to PATH/dead as readable JSON.  A
- * batch (several events the request path wrote with one fsync, one per
- * line) is claimed whole and held in memory: its events are delivered
- * from there, one written out on its own (durably) only when it must
- * wait for a retry, dies, or is left at exit; the batch file goes once
- * every event in it is settled, so a crash delivers its events again
- * rather than losing one; the ids of those delivered are appended to
- * "<batch>.done" beside it (no fsync), which the next claimer skips, so
- * that a crash of a process repeats only the calls it had in flight.
- * Knows
- * the spool's layout (ngx_http_b24trigger_queue_spool.c), reads and
+ * requests, each call with a pool of its own; an event whose target is
+ * looked up (ngx_http_b24trigger_lookup.c) has it found first, and one
+ * found nowhere is tried again like a failed call, then a dead letter.  A
+ * success removes the event; a transient failure writes it back to the
+ * queue with its next attempt after an exponential, jittered backoff; a
+ * permanent failure or an event older than max_age goes to PATH/dead as
+ * readable JSON.  A batch (several events the request path wrote with one
+ * fsync, one per line) is claimed whole and held in memory: its events
+ * are delivered from there, one written out on its own (durably) only
+ * when it must wait for a retry, dies, or is left at exit; the batch file
+ * goes once every event in it is settled, so a crash delivers its events
+ * again rather than losing one; the ids of those delivered are appended
+ * to "<batch>.done" beside it (no fsync), which the next claimer skips,
+ * so that a crash of a process repeats only the calls it had in flight.
+ * Knows the spool's layout (ngx_http_b24trigger_queue_spool.c), reads and
  * updates events through ngx_http_b24trigger_queue_event.c, and knows
  * nothing of client requests.
  */
@@ -88,6 +89,7 @@ typedef struct {
     ngx_http_b24trigger_call_t         call;
     ngx_http_b24trigger_batch_t       *batch;      /* or NULL: a file */
     u_char                            *line;       /* in the batch */
+    ngx_http_b24trigger_find_t         find;      /* its target's lookup */
 } ngx_http_b24trigger_event_t;
 
 
@@ -147,8 +149,21 @@ static ngx_uint_t ngx_http_b24trigger_batch_delivered(
     ngx_http_b24trigger_batch_t *b, ngx_str_t *id);
 static void ngx_http_b24trigger_batch_done_write(
     ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev);
+static ngx_int_t ngx_http_b24trigger_delivery_send(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev,
+    ngx_msec_t *wait);
+static ngx_int_t ngx_http_b24trigger_delivery_find(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev,
+    ngx_msec_t *wait);
+static void ngx_http_b24trigger_delivery_found(
+    ngx_http_b24trigger_find_t *find);
+static ngx_int_t ngx_http_b24trigger_delivery_lookup(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev,
+    ngx_msec_t *wait);
 static void ngx_http_b24trigger_delivery_done(
     ngx_http_b24trigger_call_t *call);
+static void ngx_http_b24trigger_delivery_outcome(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev);
 static void ngx_http_b24trigger_delivery_retry(
     ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev);
 static void ngx_http_b24trigger_delivery_dead(
@@ -287,6 +302,7 @@ ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle)
                       "abandoned on exit, returned to the queue",
                       ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id));
 
+        ngx_http_b24trigger_find_cancel(&ev->find);
         ngx_http_b24trigger_call_cancel(&ev->call);
         ngx_http_b24trigger_delivery_unclaim(d, ev);
     }
@@ -675,12 +691,7 @@ static ngx_int_t
 ngx_http_b24trigger_delivery_start(ngx_http_b24trigger_delivery_t *d,
     ngx_http_b24trigger_event_t *ev, ngx_msec_t *wait)
 {
-    int64_t      age;
-    ngx_uint_t   rc;
-    ngx_msec_t   delay;
-    ngx_pool_t  *pool;
-
-    pool = ev->pool;
+    int64_t  age;
 
     age = ngx_http_b24trigger_now_ms() - ev->rec.received;
 
@@ -688,6 +699,25 @@ ngx_http_b24trigger_delivery_start(ngx_http_b24trigger_delivery_t *d,
         ngx_http_b24trigger_delivery_dead(d, ev, "expired");
         return NGX_DECLINED;
     }
+
+    ev->rec.attempts++;
+
+    if (ev->rec.lookup.value.len) {
+        return ngx_http_b24trigger_delivery_find(d, ev, wait);
+    }
+
+    return ngx_http_b24trigger_delivery_send(d, ev, wait);
+}
+
+
+/* the call, once the bucket has a place for it: NGX_OK, NGX_BUSY, ... */
+
+static ngx_int_t
+ngx_http_b24trigger_delivery_send(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_event_t *ev, ngx_msec_t *wait)
+{
+    ngx_uint_t  rc;
+    ngx_msec_t  delay;
 
     rc = ngx_http_b24trigger_bucket_take(ev->portal, 0, &delay);
 
@@ -710,10 +740,8 @@ ngx_http_b24trigger_delivery_start(ngx_http_b24trigger_delivery_t *d,
         return NGX_BUSY;
     }
 
-    ev->rec.attempts++;
-
     ev->call.portal = ev->portal;
-    ev->call.pool = pool;
+    ev->call.pool = ev->pool;
     ev->call.log = &d->log;
     ev->call.done = ngx_http_b24trigger_delivery_done;
     ev->call.data = ev;
@@ -1474,6 +1502,24 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
                    ngx_http_b24trigger_outcome_name(call->outcome),
                    call->status);
 
+    ngx_http_b24trigger_delivery_outcome(d, ev);
+
+    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
+        ngx_http_b24trigger_delivery_kick();
+    }
+}
+
+
+/* what the call's outcome does to the event: gone, retried or dead */
+
+static void
+ngx_http_b24trigger_delivery_outcome(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_event_t *ev)
+{
+    ngx_http_b24trigger_call_t  *call;
+
+    call = &ev->call;
+
     switch (call->outcome) {
 
     case NGX_HTTP_B24TRIGGER_CALL_OK:
@@ -1516,13 +1562,164 @@ ngx_http_b24trigger_delivery_done(ngx_http_b24trigger_call_t *call)
         ngx_http_b24trigger_delivery_retry(d, ev);
         break;
 
+    case NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS:
+
+        /* never a guess: a human decides, and may replay the letter */
+
+        ngx_http_b24trigger_delivery_dead(d, ev, "target_ambiguous");
+        break;
+
+    case NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND:
+
+        /* the CRM may not have it yet: tried again, "attempts=" times */
+
+        if (ev->rec.attempts >= ev->rec.lookup.attempts) {
+            ngx_http_b24trigger_delivery_dead(d, ev, "target_not_found");
+            break;
+        }
+
+        ngx_http_b24trigger_delivery_retry(d, ev);
+        break;
+
     default:
         ngx_http_b24trigger_delivery_retry(d, ev);
         break;
     }
+}
+
+
+/*
+ * The target of an event first: from the lookup's zone at once, or after
+ * a call that takes its own place in the portal's bucket
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_delivery_find(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_event_t *ev, ngx_msec_t *wait)
+{
+    ngx_int_t  rc;
+
+    ev->find.spec = &ev->rec.lookup;
+    ev->find.portal = ev->portal;
+    ev->find.pool = ev->pool;
+    ev->find.log = &d->log;
+    ev->find.wait = 0;
+    ev->find.done = ngx_http_b24trigger_delivery_found;
+    ev->find.data = ev;
+
+    rc = ngx_http_b24trigger_find_start(&ev->find);
+
+    if (rc == NGX_ERROR) {
+        ngx_http_b24trigger_delivery_unclaim(d, ev);
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        return ngx_http_b24trigger_delivery_lookup(d, ev, wait);
+    }
+
+    ngx_queue_insert_tail(&d->events, &ev->queue);
+    d->inflight++;
+
+    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED,
+                                  &d->spool->path, NULL, 1);
+
+    return NGX_OK;
+}
+
+
+static void
+ngx_http_b24trigger_delivery_found(ngx_http_b24trigger_find_t *find)
+{
+    ngx_http_b24trigger_event_t     *ev = find->data;
+
+    ngx_msec_t                       wait;
+    ngx_http_b24trigger_delivery_t  *d;
+
+    d = ngx_http_b24trigger_delivery;
+
+    ngx_queue_remove(&ev->queue);
+    ev->queue.next = NULL;
+    d->inflight--;
+
+    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED,
+                                  &d->spool->path, NULL, -1);
+
+    (void) ngx_http_b24trigger_delivery_lookup(d, ev, &wait);
 
     if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
         ngx_http_b24trigger_delivery_kick();
+    }
+}
+
+
+/* what the lookup found: the call, or the event retried or dead */
+
+static ngx_int_t
+ngx_http_b24trigger_delivery_lookup(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_event_t *ev, ngx_msec_t *wait)
+{
+    ngx_http_b24trigger_find_t  *find;
+
+    find = &ev->find;
+
+    switch (find->result) {
+
+    case NGX_HTTP_B24TRIGGER_FOUND:
+        ev->call.target = find->target;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, &d->log, 0,
+                       "b24trigger delivery: \"%V\" is for \"%V\"",
+                       ngx_http_b24trigger_log_value(ev->pool, &ev->rec.id),
+                       &find->target);
+
+        return ngx_http_b24trigger_delivery_send(d, ev, wait);
+
+    case NGX_HTTP_B24TRIGGER_FIND_BUSY:
+        ngx_http_b24trigger_delivery_unclaim(d, ev);
+
+        *wait = ngx_min(ngx_max(find->delay, 1),
+                        NGX_HTTP_B24TRIGGER_SCAN_IDLE_MS);
+        return NGX_BUSY;
+
+    case NGX_HTTP_B24TRIGGER_NOT_FOUND:
+    case NGX_HTTP_B24TRIGGER_AMBIGUOUS:
+        ev->call.outcome = (find->result == NGX_HTTP_B24TRIGGER_AMBIGUOUS)
+                           ? NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS
+                           : NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND;
+
+        ev->call.target = find->call.target;
+        ev->call.detail.data = ngx_pnalloc(ev->pool,
+                                           sizeof("no  with =") - 1
+                                           + sizeof("more than one") - 1
+                                           + ev->rec.lookup.entity.len
+                                           + ev->rec.lookup.field.len
+                                           + ev->rec.lookup.value.len);
+        if (ev->call.detail.data == NULL) {
+            ngx_http_b24trigger_delivery_unclaim(d, ev);
+            return NGX_ERROR;
+        }
+
+        ev->call.detail.len = ngx_sprintf(ev->call.detail.data,
+                                   "%s %V with %V=%V",
+                                   ev->call.outcome
+                                   == NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS
+                                   ? "more than one" : "no",
+                                   &ev->rec.lookup.entity,
+                                   &ev->rec.lookup.field,
+                                   &ev->rec.lookup.value)
+                              - ev->call.detail.data;
+
+        ngx_http_b24trigger_delivery_outcome(d, ev);
+        return NGX_DECLINED;
+
+    default:
+
+        /* the portal's error: as the trigger's call would have had it */
+
+        ev->call = find->call;
+        ngx_http_b24trigger_delivery_outcome(d, ev);
+        return NGX_DECLINED;
     }
 }
 

@@ -127,6 +127,11 @@ ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
     rec.method = blcf->method;
     rec.received = now;
 
+    if (blcf->lookup) {
+        rec.lookup = blcf->lookup->spec;
+        rec.lookup.value = ctx->lookup;
+    }
+
     if (ngx_http_b24trigger_event_write(r->pool, &rec, &json) != NGX_OK) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }

@@ -7,6 +7,8 @@
  *     {"id":"<arrival ms>-<pid>-<rand>","portal":NAME,"target":TARGET,
  *      "code":CODE,"received":MS,"attempts":N,"location":LOCATION
  *      [,"method":"execute"][,"next_attempt":MS][,"replayed":MS]
+ *      [,"lookup":{"entity","field","value","zone","ttl","not_found_ttl",
+ *                  "attempts"}]
  *      [,"last_error":{"outcome","status","error","error_description",
  *                      "detail","at"}][,"dead":{"reason","at"}]}
  *
@@ -26,6 +28,8 @@
 static ngx_uint_t ngx_http_b24trigger_event_id_valid(ngx_str_t *id);
 static ngx_int_t ngx_http_b24trigger_event_str(json_t *root,
     const char *key, ngx_str_t *s);
+static ngx_int_t ngx_http_b24trigger_event_lookup(json_t *root,
+    ngx_http_b24trigger_lookup_spec_t *spec);
 
 
 /* a new event, as one line */
@@ -40,7 +44,9 @@ ngx_http_b24trigger_event_write(ngx_pool_t *pool,
     root = json_pack("{s:s%,s:s%,s:s%,s:s%,s:I,s:I,s:s%}",
                      "id", rec->id.data, rec->id.len,
                      "portal", rec->portal.data, rec->portal.len,
-                     "target", rec->target.data, rec->target.len,
+                     "target",
+                     rec->target.data ? (char *) rec->target.data : "",
+                     rec->target.len,
                      "code", rec->code.data ? (char *) rec->code.data : "",
                      rec->code.len,
                      "received", (json_int_t) rec->received,
@@ -52,6 +58,29 @@ ngx_http_b24trigger_event_write(ngx_pool_t *pool,
 
     if (rec->method == NGX_HTTP_B24TRIGGER_METHOD_EXECUTE
         && json_object_set_new(root, "method", json_string("execute")) != 0)
+    {
+        json_decref(root);
+        return NGX_ERROR;
+    }
+
+    /* the target is found when the event is delivered */
+
+    if (rec->lookup.value.len
+        && json_object_set_new(root, "lookup",
+               json_pack("{s:s%,s:s%,s:s%,s:s%,s:I,s:I,s:I}",
+                         "entity", rec->lookup.entity.data,
+                         rec->lookup.entity.len,
+                         "field", rec->lookup.field.data,
+                         rec->lookup.field.len,
+                         "value", rec->lookup.value.data,
+                         rec->lookup.value.len,
+                         "zone", rec->lookup.zone.data,
+                         rec->lookup.zone.len,
+                         "ttl", (json_int_t) rec->lookup.ttl,
+                         "not_found_ttl",
+                         (json_int_t) rec->lookup.not_found_ttl,
+                         "attempts", (json_int_t) rec->lookup.attempts))
+           != 0)
     {
         json_decref(root);
         return NGX_ERROR;
@@ -136,6 +165,11 @@ ngx_http_b24trigger_event_read(ngx_http_b24trigger_record_t *rec,
                                        : 0;
 
     rec->dead = (json_object_get(root, "dead") != NULL);
+
+    if (ngx_http_b24trigger_event_lookup(root, &rec->lookup) != NGX_OK) {
+        *why = "has an invalid lookup";
+        return NGX_DECLINED;
+    }
 
     /* checked by the caller after a replay: an event may have lost it */
 
@@ -303,6 +337,48 @@ ngx_http_b24trigger_event_id_valid(ngx_str_t *id)
     }
 
     return 1;
+}
+
+
+/* "lookup", if any: every member, or the event is not one of ours */
+
+static ngx_int_t
+ngx_http_b24trigger_event_lookup(json_t *root,
+    ngx_http_b24trigger_lookup_spec_t *spec)
+{
+    json_t  *lk, *v;
+
+    ngx_memzero(spec, sizeof(ngx_http_b24trigger_lookup_spec_t));
+
+    lk = json_object_get(root, "lookup");
+
+    if (lk == NULL) {
+        return NGX_OK;
+    }
+
+    if (!json_is_object(lk)
+        || ngx_http_b24trigger_event_str(lk, "entity", &spec->entity)
+           != NGX_OK
+        || ngx_http_b24trigger_event_str(lk, "field", &spec->field) != NGX_OK
+        || ngx_http_b24trigger_event_str(lk, "value", &spec->value) != NGX_OK
+        || ngx_http_b24trigger_event_str(lk, "zone", &spec->zone) != NGX_OK
+        || spec->value.len == 0)
+    {
+        return NGX_DECLINED;
+    }
+
+    v = json_object_get(lk, "ttl");
+    spec->ttl = json_is_integer(v) ? (time_t) json_integer_value(v) : 0;
+
+    v = json_object_get(lk, "not_found_ttl");
+    spec->not_found_ttl = json_is_integer(v)
+                          ? (time_t) json_integer_value(v) : 0;
+
+    v = json_object_get(lk, "attempts");
+    spec->attempts = (json_is_integer(v) && json_integer_value(v) > 0)
+                     ? (ngx_uint_t) json_integer_value(v) : 1;
+
+    return NGX_OK;
 }
 
 

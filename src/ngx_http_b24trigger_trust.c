@@ -3,15 +3,14 @@
  * Copyright (C) b24trigger authors
  *
  * Only signed data decides.  At configuration time every variable that
- * b24trigger_target, b24trigger_code, the b24trigger_dedup key and
- * b24trigger_ignore depend on is traced, through nginx's scripts and
- * map{} blocks, to where its value comes from; a location whose decision
- * rests on something its verification does not sign (a query argument, a
- * header, the URI, a body field outside the signature, a capture, a
- * variable that "set" assigns or that cannot be traced) is refused,
- * unless the operator lists that variable in "b24trigger_unsigned".  Also
- * the warning for a scheme that signs no timestamp and runs without
- * "b24trigger_replay".
+ * b24trigger_target, the value of b24trigger_lookup, b24trigger_code, the
+ * b24trigger_dedup key and b24trigger_ignore depend on is traced, through
+ * nginx's scripts and map{} blocks, to where its value comes from; a location
+ * whose decision rests on something its verification does not sign (a query
+ * argument, a header, the URI, a body field outside the signature, a capture, a
+ * variable that "set" assigns or that cannot be traced) is refused, unless the
+ * operator lists that variable in "b24trigger_unsigned".  Also the warning for
+ * a scheme that signs no timestamp and runs without "b24trigger_replay".
  *
  * nginx keeps its map{} blocks to itself: a variable is known to be a
  * map's by the map module's get handler, learnt by watching the "map"
@@ -39,6 +38,7 @@
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_verify.h"
 #include "ngx_http_b24trigger_fields.h"
+#include "ngx_http_b24trigger_lookup.h"
 
 
 #define NGX_HTTP_B24TRIGGER_TRUST_DEPTH  16
@@ -720,9 +720,20 @@ ngx_http_b24trigger_trust_check(ngx_conf_t *cf,
 
     if (!(signs & NGX_HTTP_B24TRIGGER_SIGNS_REQUEST)) {
 
-        if (ngx_http_b24trigger_trust_directive(&t, "b24trigger_target",
-                                                blcf->target)
-            != NGX_OK)
+        if (blcf->target
+            && ngx_http_b24trigger_trust_directive(&t, "b24trigger_target",
+                                                   blcf->target)
+               != NGX_OK)
+        {
+            return NGX_CONF_ERROR;
+        }
+
+        /* the value looked up chooses the target as much as a target */
+
+        if (blcf->lookup
+            && ngx_http_b24trigger_trust_directive(&t, "b24trigger_lookup",
+                                                   &blcf->lookup->value)
+               != NGX_OK)
         {
             return NGX_CONF_ERROR;
         }

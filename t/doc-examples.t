@@ -15,10 +15,10 @@
 #
 # What the block uses and does not declare is declared around it: a portal
 # (of b24trigger_pass or b24trigger_alert; an OAuth one for
-# "b24trigger_oauth_install"), a b24trigger_dedup_zone,
-# the queue.  Not a variable: each one an example uses is nginx's, the
-# module's, or declared in the example itself (a reader cannot guess what
-# a $stripe_event of another page holds).
+# "b24trigger_oauth_install"), a b24trigger_dedup_zone or a
+# b24trigger_lookup_zone, the queue.  Not a variable: each one an example
+# uses is nginx's, the module's, or declared in the example itself (a
+# reader cannot guess what a $stripe_event of another page holds).
 # As for the recipes, "file:/etc/nginx/secrets/NAME" names a file of the
 # test's directory; /var/spool/nginx/... and /var/lib/nginx/... are
 # moved there too, "listen" listens on the test's port, and a line "..."
@@ -222,6 +222,12 @@ sub configuration {
 
     for my $z ($all =~ /b24trigger_(?:replay|dedup)\s+(\w+)/g) {
         push @decl, "b24trigger_dedup_zone $z:1m;" unless $zones{$z}++;
+    }
+
+    my %lzones = map { $_ => 1 } $all =~ /b24trigger_lookup_zone\s+(\w+):/g;
+
+    for my $z ($all =~ /b24trigger_lookup\s[^;]*?\bzone=(\w+)/g) {
+        push @decl, "b24trigger_lookup_zone $z:1m;" unless $lzones{$z}++;
     }
 
     push @decl, "b24trigger_queue $d/spool;"

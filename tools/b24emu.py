@@ -505,6 +505,10 @@ class State:
         self.refresh = {}               # refresh token -> "live" / "used"
         self.triggers = {}              # CODE -> NAME, the app's triggers
         self.refreshes = 0              # token server grants, for tests
+        self.crm_seed = {"items": [], "comms": []}
+        if getattr(args, "crm", None):
+            with open(args.crm, encoding="utf-8") as f:
+                self.crm_seed = self.check_crm(json.load(f))
         self._apply_cli()
         self.latency_ms = args.latency  # only at start: reset() sets 0
 
@@ -522,6 +526,48 @@ class State:
         self.oauth_latency_ms = 0
         self.client_endpoint = None     # None: ours; "": left out
         self.operating = {}             # (user, secret, method) -> baskets
+        self.crm = json.loads(json.dumps(self.crm_seed))
+
+    @staticmethod
+    def check_crm(data):
+        """The CRM records lookups find: {"items":[{"entityTypeId":2,
+        "id":57,"UF_CRM_ORDER_ID":"1001",...}], "comms":[{"entity_type":
+        "LEAD","id":12,"type":"PHONE","value":"+79001234567"}]}."""
+        if not isinstance(data, dict):
+            raise ValueError("crm must be a JSON object")
+        for k in data:
+            if k not in ("items", "comms"):
+                raise ValueError("unknown crm key %r" % k)
+        items = data.get("items", [])
+        comms = data.get("comms", [])
+        if not isinstance(items, list) or not isinstance(comms, list):
+            raise ValueError("crm items and comms must be lists")
+        for i in items:
+            if not isinstance(i, dict) \
+                    or not isinstance(i.get("entityTypeId"), int) \
+                    or not isinstance(i.get("id"), int) or i["id"] <= 0:
+                raise ValueError("each item needs an integer entityTypeId "
+                                 "and a positive integer id")
+        for c in comms:
+            if not isinstance(c, dict) \
+                    or str(c.get("entity_type", "")).upper() \
+                    not in COMM_ENTITIES \
+                    or str(c.get("type", "")).upper() not in COMM_TYPES \
+                    or not isinstance(c.get("id"), int) or c["id"] <= 0 \
+                    or not isinstance(c.get("value"), str):
+                raise ValueError("each comm needs entity_type (LEAD, "
+                                 "CONTACT, COMPANY), type (PHONE, EMAIL), "
+                                 "a positive integer id and a string value")
+        return {"items": items, "comms": comms}
+
+    def set_crm(self, data):
+        data = self.check_crm(data)
+        with self.lock:
+            self.crm = json.loads(json.dumps(data))
+
+    def crm_view(self):
+        with self.lock:
+            return json.loads(json.dumps(self.crm))
 
     def secrets(self):
         with_app = [self.app["client_secret"]] if self.app else []
@@ -893,9 +939,126 @@ def m_profile(call):
             "TIME_ZONE": "", "TIME_ZONE_OFFSET": 0}
 
 
+class Listed:
+    """A list method's answer: "result" and, beside it at the top level,
+    "total" and "next" (ref 5: processResponse keeps them there)."""
+
+    def __init__(self, result, **extra):
+        self.result = result
+        self.extra = extra
+
+
+LIST_PAGE = 50          # crm.item.list: items per page, as Bitrix24's
+
+
+def _filter_match(item, key, want, original_uf):
+    """One member of crm.item.list's filter: "=FIELD" or "FIELD", an exact
+    match of the item's value as a string (strings compare as PHP's ==).
+    Names are as the item was seeded (UF_CRM_* with useOriginalUfNames=Y,
+    the same names otherwise: the emulator does not camel-case them)."""
+    op = ""
+    m = re.match(r"^(=|!=|!|>=|<=|>|<|%|@)?(.*)$", key)
+    if m:
+        op, key = m.group(1) or "", m.group(2)
+    if op not in ("", "="):
+        raise RestError((400, "", "Filter operator %r is not supported by "
+                         "the emulator." % op))
+    if key not in item:
+        return False
+    have = item[key]
+    if isinstance(want, list):
+        return any(php_str(have) == php_str(w) for w in want)
+    return php_str(have) == php_str(want)
+
+
+def m_item_list(call):
+    """crm.item.list: entityTypeId, filter, select, start; answers
+    {"result":{"items":[...]},"total":N[,"next":M]} (ref 5)."""
+    p = call.params
+    type_id = php_intval(p.get("entityTypeId"))
+    if type_id not in CRM_TYPES.values() and not 128 <= type_id < 256:
+        raise RestError((400, "NOT_FOUND", "Smart process not found"))
+    flt = p.get("filter") or {}
+    if not isinstance(flt, dict):
+        raise RestError((400, "", "Parameter 'filter' must be array."))
+    original_uf = php_str(p.get("useOriginalUfNames", "N")).upper() == "Y"
+    select = p.get("select")
+    if isinstance(select, dict):
+        select = list(select.values())
+    start = max(0, php_intval(p.get("start", 0)))
+    with call.state.lock:
+        items = [dict(i) for i in call.state.crm["items"]
+                 if i.get("entityTypeId") == type_id]
+    found = [i for i in items
+             if all(_filter_match(i, k, v, original_uf)
+                    for k, v in flt.items())]
+    found.sort(key=lambda i: i.get("id", 0))
+    page = found[start:start + LIST_PAGE]
+    out = []
+    for i in page:
+        i = {k: v for k, v in i.items() if k != "entityTypeId"}
+        if isinstance(select, list) and "*" not in select and select:
+            i = {k: v for k, v in i.items() if k in select or k == "id"}
+        out.append(i)
+    extra = {"total": len(found)}
+    if start + LIST_PAGE < len(found):
+        extra["next"] = start + LIST_PAGE
+    return Listed({"items": out}, **extra)
+
+
+COMM_TYPES = ("PHONE", "EMAIL")
+COMM_ENTITIES = ("LEAD", "CONTACT", "COMPANY")
+
+
+def comm_norm(kind, value):
+    """How crm.duplicate.findbycomm compares: phones by their digits,
+    e-mails case-insensitively."""
+    value = php_str(value).strip()
+    if kind == "PHONE":
+        return re.sub(r"\D", "", value)
+    return value.lower()
+
+
+def m_findbycomm(call):
+    """crm.duplicate.findbycomm: type PHONE or EMAIL, values (at most 20),
+    entity_type (LEAD, CONTACT, COMPANY, or all); answers
+    {"result":{"LEAD":[ids]}} or, when nothing matches, {"result":[]}."""
+    p = {str(k).lower(): v for k, v in call.params.items()}
+    kind = php_str(p.get("type", "")).upper()
+    if kind not in COMM_TYPES:
+        raise RestError((400, "", "Communication type '%s' is not "
+                         "supported in current context." % kind))
+    values = listify(p.get("values"))
+    if not values:
+        raise RestError((400, "", "Communication values is not defined."))
+    if len(values) > 20:
+        raise RestError((400, "", "Too many communications. The maximum "
+                         "number is 20."))
+    etype = php_str(p.get("entity_type", "")).upper()
+    if etype and etype not in COMM_ENTITIES:
+        raise RestError((400, "", "Entity type '%s' is not supported in "
+                         "current context." % etype))
+    wanted = {comm_norm(kind, v) for v in values} - {""}
+    with call.state.lock:
+        comms = list(call.state.crm["comms"])
+    result = {}
+    for c in comms:
+        if c.get("type", "").upper() != kind:
+            continue
+        if etype and c.get("entity_type", "").upper() != etype:
+            continue
+        if comm_norm(kind, c.get("value")) in wanted:
+            ids = result.setdefault(c["entity_type"].upper(), [])
+            if c["id"] not in ids:
+                ids.append(c["id"])
+    return result if result else []
+
+
 METHODS = {
     "crm.automation.trigger": ("crm", m_trigger),
     "im.notify.system.add": ("im", m_notify_system),
+    "crm.item.list": ("crm", m_item_list),
+    "crm.duplicate.findbycomm": ("crm", m_findbycomm),
     "server.time": (GLOBAL, m_server_time),
     "profile": (GLOBAL, m_profile),
 }
@@ -1313,6 +1476,15 @@ class Handler(BaseHTTPRequestHandler):
                 self.send_json(400, {"error": str(e)})
                 return
             self.send_json(200, state.config_view())
+        elif name == "crm" and cmd in ("GET", "HEAD"):
+            self.send_json(200, state.crm_view())
+        elif name == "crm" and cmd == "POST":
+            try:
+                state.set_crm(json.loads(body.decode("utf-8") or "{}"))
+            except (ValueError, UnicodeDecodeError) as e:
+                self.send_json(400, {"error": str(e)})
+                return
+            self.send_json(200, state.crm_view())
         elif name == "reset" and cmd == "POST":
             state.reset()
             self.send_json(200, {"ok": True})
@@ -1340,6 +1512,8 @@ class Handler(BaseHTTPRequestHandler):
                                                "GET /_emu/config",
                                                "POST /_emu/config",
                                                "POST /_emu/reset",
+                                               "GET /_emu/crm",
+                                               "POST /_emu/crm",
                                                "GET /_emu/oauth",
                                                "POST /_emu/oauth/issue",
                                                "POST /_emu/oauth/expire",
@@ -1627,7 +1801,13 @@ class Handler(BaseHTTPRequestHandler):
             t["operating_reset_at"] = reset_at if reset_at is not None \
                 else int(start) + 600
             t["operating"] = operating
-        ans.body = encode({"result": result, "time": t}, transport)
+        if isinstance(result, Listed):
+            body = {"result": result.result}
+            body.update(result.extra)
+            body["time"] = t
+        else:
+            body = {"result": result, "time": t}
+        ans.body = encode(body, transport)
 
 
 class EmuServer(ThreadingHTTPServer):
@@ -1770,6 +1950,9 @@ def build_parser():
                     metavar="ID", help="the portal's member_id")
     ap.add_argument("--token-ttl", type=float, default=3600, metavar="SEC",
                     help="lifetime of access tokens (default 3600)")
+    ap.add_argument("--crm", metavar="FILE",
+                    help="JSON of the CRM records crm.item.list and "
+                    "crm.duplicate.findbycomm find (as POST /_emu/crm)")
     ap.add_argument("--pid-file", metavar="FILE", help="write the pid here")
     return ap
 
@@ -1795,7 +1978,10 @@ def main(argv=None):
     try:
         state = State(args)
     except OSError as e:
-        raise SystemExit("b24emu: cannot open --log file: %s" % e.strerror)
+        raise SystemExit("b24emu: cannot open --log file or --crm: %s"
+                         % e.strerror)
+    except ValueError as e:
+        raise SystemExit("b24emu: --crm: %s" % e)
     servers = []
     try:
         host, port = parse_hostport(args.listen, "--listen")

@@ -461,6 +461,30 @@ is "reset clears calls" "$(curl -s "$E/_emu/calls")" "[]"
 like "reset restores mode and latency" "$(curl -s "$E/_emu/config")" \
     '"latency_ms":0,.*"mode":"none","faults":\[\]'
 
+# --- CRM lookups: crm.item.list, crm.duplicate.findbycomm --------------------
+J='Content-Type: application/json'
+call -X POST -H "$J" -d '{"items":[{"entityTypeId":2,"id":57,"UF_CRM_ORDER_ID":"1001"},{"entityTypeId":2,"id":58,"UF_CRM_ORDER_ID":"2002"},{"entityTypeId":2,"id":59,"UF_CRM_ORDER_ID":"2002"}],"comms":[{"entity_type":"LEAD","id":12,"type":"PHONE","value":"+7 (900) 123-45-67"}]}' "$E/_emu/crm"
+is "crm seeded" "$ST" 200
+call -X POST -H "$J" -d '{"items":[{"id":1}]}' "$E/_emu/crm"
+is "crm: an item without entityTypeId refused" "$ST" 400
+call -X POST -H "$J" -d '{"entityTypeId":2,"filter":{"=UF_CRM_ORDER_ID":"1001"},"select":["id"]}' "$B/crm.item.list"
+like "crm.item.list: one item, total beside result" "$ST $BODY" \
+    '^200 \{"result":\{"items":\[\{"id":57\}\]\},"total":1,"time":'
+call -X POST -H "$J" -d '{"entityTypeId":2,"filter":{"=UF_CRM_ORDER_ID":"2002"},"select":["id"]}' "$B/crm.item.list"
+like "crm.item.list: two items" "$BODY" '"items":\[\{"id":58\},\{"id":59\}\]\},"total":2'
+call -X POST -H "$J" -d '{"entityTypeId":2,"filter":{"=UF_CRM_ORDER_ID":"3"}}' "$B/crm.item.list"
+like "crm.item.list: none" "$BODY" '^\{"result":\{"items":\[\]\},"total":0'
+call -X POST -H "$J" -d '{"entityTypeId":2,"filter":{">UF_CRM_ORDER_ID":"3"}}' "$B/crm.item.list"
+is "crm.item.list: another operator" "$ST" 400
+call -X POST -H "$J" -d '{"entity_type":"LEAD","type":"PHONE","values":["79001234567"]}' "$B/crm.duplicate.findbycomm"
+like "findbycomm: by the phone's digits" "$ST $BODY" '^200 \{"result":\{"LEAD":\[12\]\},"time":'
+call -X POST -H "$J" -d '{"entity_type":"LEAD","type":"EMAIL","values":["a@b.c"]}' "$B/crm.duplicate.findbycomm"
+like "findbycomm: none is []" "$BODY" '^\{"result":\[\],"time":'
+call -X POST -H "$J" -d '{"type":"FAX","values":["1"]}' "$B/crm.duplicate.findbycomm"
+is "findbycomm: an unknown type" "$ST" 400
+call -X POST "$E/_emu/reset"
+is "reset clears the crm" "$(curl -s "$E/_emu/crm")" '{"items":[],"comms":[]}'
+
 # --- shutdown while a call hangs and another waits for latency ---------------
 emu_config "$E" '{"faults":["hang",{"mode":"none","latency_ms":60000}]}' \
     > /dev/null

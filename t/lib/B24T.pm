@@ -200,6 +200,19 @@ sub emu_config {
 
 sub emu_reset { $_[0]->emu_request('POST', '/_emu/reset', {}) }
 
+# the CRM records the portal's lookups find (crm.item.list,
+# crm.duplicate.findbycomm): items => [...], comms => [...]
+sub emu_crm {
+    my ($self, %crm) = @_;
+    return $self->emu_request('POST', '/_emu/crm', \%crm);
+}
+
+# the portal's calls of one REST method
+sub calls_of {
+    my ($self, $method) = @_;
+    return [ grep { ($_->{method} || '') eq $method } @{ $self->calls } ];
+}
+
 sub stop_emulator {
     my ($self) = @_;
     my $pid = delete $self->{pids}{emulator} or return;
