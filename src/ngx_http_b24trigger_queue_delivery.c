@@ -726,13 +726,16 @@ ngx_http_b24trigger_delivery_send(ngx_http_b24trigger_delivery_t *d,
                        "b24trigger delivery: portal \"%V\" busy for %M ms",
                        &ev->portal->name, delay);
 
-        if (ev->batch) {
-            /* not taken: the line is read again next time */
+        if (ev->batch && ev->batch->starting
+            && ev->line + ev->size == ev->batch->next)
+        {
+            /* just taken from the batch: read again next time */
             ev->batch->next = ev->line;
             ev->batch->line--;
             ngx_destroy_pool(ev->pool);
 
         } else {
+            /* a file, or an event of a batch that waited for its lookup */
             ngx_http_b24trigger_delivery_unclaim(d, ev);
         }
 
