@@ -776,13 +776,18 @@ ngx_http_b24trigger_params_signs(ngx_http_b24trigger_verify_t *v)
         return NGX_HTTP_B24TRIGGER_SIGNS_REQUEST;
     }
 
+    if (verify == ngx_http_b24trigger_mailgun_verify) {
+
+        /* of the body, only the signature object: ..._signs_field() */
+
+        return NGX_HTTP_B24TRIGGER_SIGNS_BODY
+               |NGX_HTTP_B24TRIGGER_SIGNS_TIMESTAMP;
+    }
+
     if (verify == ngx_http_b24trigger_twilio_verify
         || verify == ngx_http_b24trigger_sber_verify
-        || verify == ngx_http_b24trigger_prodamus_verify
-        || verify == ngx_http_b24trigger_mailgun_verify)
+        || verify == ngx_http_b24trigger_prodamus_verify)
     {
-        /* Mailgun signs a timestamp, but not the event: keep a shield */
-
         return NGX_HTTP_B24TRIGGER_SIGNS_BODY;
     }
 
