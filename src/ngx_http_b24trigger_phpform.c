@@ -459,7 +459,14 @@ static u_char *
 ngx_http_b24trigger_php_name(u_char *p, ngx_http_b24trigger_php_key_t *key)
 {
     if (key->integer) {
-        return ngx_sprintf(p, "\"%L\"", key->n);
+
+        /* the key's text is the integer's canonical decimal */
+
+        *p++ = '"';
+        p = ngx_cpymem(p, key->text.data, key->text.len);
+        *p++ = '"';
+
+        return p;
     }
 
     return ngx_http_b24trigger_php_string(p, &key->text);
