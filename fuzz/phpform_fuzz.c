@@ -11,7 +11,8 @@
  * it at the field's path, exactly as b24trigger_field reads the same
  * field from the same pairs.
  *
- * FUZZ_SOURCES: src/ngx_http_b24trigger_phpform.c src/ngx_http_b24trigger_body_parse.c fuzz/ngx_shim.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_phpform.c
+ * FUZZ_SOURCES: src/ngx_http_b24trigger_body_parse.c fuzz/ngx_shim.c
  * FUZZ_LIBS: -ljansson
  */
 

@@ -2,7 +2,8 @@
 # fuzz/run.sh TIME: build every fuzz/*_fuzz.c into build/fuzz/ with
 # clang -fsanitize=fuzzer,address,undefined and run each for TIME seconds.
 #
-# A target names what it links in its header comment:
+# A target names what it links in its header comment (FUZZ_SOURCES: may
+# be given on several lines):
 #     FUZZ_SOURCES: src/file.c fuzz/ngx_shim.c
 #     FUZZ_LIBS: -ljansson
 # Seeds come from fuzz/corpus/NAME/ (NAME = file name without _fuzz.c),
@@ -30,7 +31,7 @@ status=0
 
 for src in "$ROOT"/fuzz/*_fuzz.c; do
     name=$(basename "$src" _fuzz.c)
-    srcs=$(sed -n 's/^.*FUZZ_SOURCES:\(.*\)$/\1/p' "$src" | head -1)
+    srcs=$(sed -n 's/^.*FUZZ_SOURCES:\(.*\)$/\1/p' "$src" | tr '\n' ' ')
     libs=$(sed -n 's/^.*FUZZ_LIBS:\(.*\)$/\1/p' "$src" | head -1)
 
     echo "fuzz: building $name"

@@ -30,6 +30,7 @@
 #include "ngx_http_b24trigger_verify_schemes.h"
 #include "ngx_http_b24trigger_fields.h"
 #include "ngx_http_b24trigger_phpform.h"
+#include "ngx_http_b24trigger_url_parse.h"
 
 
 #define NGX_HTTP_B24TRIGGER_TWILIO_URLS  2
@@ -45,10 +46,6 @@ static ngx_int_t ngx_http_b24trigger_params_match(ngx_http_request_t *r,
     u_char *expect, ssize_t n, ngx_uint_t *match);
 static ngx_int_t ngx_http_b24trigger_params_verdict(ngx_http_request_t *r,
     ngx_http_b24trigger_verdict_t *vd, u_char *sig, size_t len);
-static ngx_uint_t ngx_http_b24trigger_twilio_urls(ngx_http_request_t *r,
-    ngx_str_t *url, ngx_str_t *urls);
-static ngx_int_t ngx_http_b24trigger_twilio_body_hash(ngx_str_t *url,
-    ngx_str_t *hash);
 static ngx_uint_t ngx_http_b24trigger_json_like(ngx_str_t *body);
 
 
@@ -111,7 +108,8 @@ ngx_http_b24trigger_twilio_parse(ngx_conf_t *cf,
  * the URL followed by every POST parameter, by name, as name then value;
  * a URL with "bodySHA256=" signs the URL alone and carries the SHA-256
  * (hex) of the body.  The URL is tried as it is, and with its port
- * removed or the default port added, as Twilio's SDK does.
+ * removed or the default port added, as Twilio's SDK does
+ * (src/ngx_http_b24trigger_url_parse.c).
  */
 
 ngx_int_t
@@ -136,6 +134,7 @@ ngx_http_b24trigger_twilio_verify(ngx_http_request_t *r,
     u_char                        hex[2 * SHA256_DIGEST_LENGTH];
 
     static ngx_str_t  name = ngx_string("X-Twilio-Signature");
+    static ngx_str_t  body_sha256 = ngx_string("bodySHA256");
     static ngx_str_t  settings = ngx_string(
                                      "X-Twilio-Webhooks-Signature-Settings");
 
@@ -171,16 +170,26 @@ ngx_http_b24trigger_twilio_verify(ngx_http_request_t *r,
         return NGX_ERROR;
     }
 
-    nurls = ngx_http_b24trigger_twilio_urls(r, &url, urls);
-    if (nurls == 0) {
+    /* as signed, and without its port or with the default one */
+
+    urls[0] = url;
+    nurls = 1;
+
+    rc = ngx_http_b24trigger_url_port_variant(r->pool, &url, &urls[1]);
+
+    if (rc == NGX_ERROR) {
         return NGX_ERROR;
+    }
+
+    if (rc == NGX_OK) {
+        nurls = 2;
     }
 
     root = NULL;
     sorted = NULL;
     ngx_str_null(&hash);
 
-    rc = ngx_http_b24trigger_twilio_body_hash(&url, &hash);
+    rc = ngx_http_b24trigger_url_arg(&url, &body_sha256, &hash);
 
     if (rc == NGX_DECLINED) {
 
@@ -258,145 +267,6 @@ ngx_http_b24trigger_twilio_verify(ngx_http_request_t *r,
     }
 
     return ngx_http_b24trigger_params_verdict(r, vd, expect, n);
-}
-
-
-/*
- * The URL as it is and, as Twilio's SDK tries it, with its port removed
- * or, when it has none, the scheme's default port (":443" for https,
- * ":80" otherwise) added; one of the two is the URL as it is.  A URL
- * that is not "scheme://..." is tried as it is only.
- */
-
-static ngx_uint_t
-ngx_http_b24trigger_twilio_urls(ngx_http_request_t *r, ngx_str_t *url,
-    ngx_str_t *urls)
-{
-    u_char      *p, *last, *scheme, *auth, *host, *end, *colon, *q;
-    ngx_uint_t   https;
-
-    urls[0] = *url;
-
-    p = url->data;
-    last = p + url->len;
-
-    /* [a-z][a-z0-9+.-]*:// */
-
-    if (p == last || !((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')) {
-        return 1;
-    }
-
-    for (p++; p < last; p++) {
-        if (!(((*p | 0x20) >= 'a' && (*p | 0x20) <= 'z')
-              || (*p >= '0' && *p <= '9') || *p == '+' || *p == '.'
-              || *p == '-'))
-        {
-            break;
-        }
-    }
-
-    if (last - p < 3 || ngx_strncmp(p, "://", 3) != 0) {
-        return 1;
-    }
-
-    scheme = url->data;
-    auth = p + 3;
-    https = (auth - scheme == sizeof("https://") - 1
-             && ngx_strncasecmp(scheme, (u_char *) "https://", 8) == 0);
-
-    for (end = auth; end < last; end++) {
-        if (*end == '/' || *end == '?' || *end == '#') {
-            break;
-        }
-    }
-
-    /* after the userinfo; a port after the "]" of an IPv6 literal */
-
-    host = auth;
-
-    for (q = auth; q < end; q++) {
-        if (*q == '@') {
-            host = q + 1;
-        }
-    }
-
-    colon = NULL;
-
-    for (q = end; q > host; q--) {
-        if (q[-1] == ']') {
-            break;
-        }
-    }
-
-    for ( /* void */ ; q < end; q++) {
-        if (*q == ':') {
-            colon = q;
-            break;
-        }
-    }
-
-    if (colon) {
-
-        /* without the port */
-
-        urls[1].len = url->len - (end - colon);
-        urls[1].data = ngx_pnalloc(r->pool, urls[1].len);
-        if (urls[1].data == NULL) {
-            return 0;
-        }
-
-        p = ngx_cpymem(urls[1].data, url->data, colon - url->data);
-        ngx_memcpy(p, end, last - end);
-
-        return 2;
-    }
-
-    urls[1].len = url->len + (https ? 4 : 3);
-    urls[1].data = ngx_pnalloc(r->pool, urls[1].len);
-    if (urls[1].data == NULL) {
-        return 0;
-    }
-
-    p = ngx_cpymem(urls[1].data, url->data, end - url->data);
-    p = ngx_cpymem(p, https ? ":443" : ":80", https ? 4 : 3);
-    ngx_memcpy(p, end, last - end);
-
-    return 2;
-}
-
-
-/* the value of "bodySHA256" in the URL's query string: NGX_OK or not */
-
-static ngx_int_t
-ngx_http_b24trigger_twilio_body_hash(ngx_str_t *url, ngx_str_t *hash)
-{
-    u_char  *p, *last, *amp, *end;
-
-    p = ngx_strlchr(url->data, url->data + url->len, '?');
-    if (p == NULL) {
-        return NGX_DECLINED;
-    }
-
-    end = ngx_strlchr(p, url->data + url->len, '#');
-    last = end ? end : url->data + url->len;
-    p++;
-
-    while (p < last) {
-        amp = ngx_strlchr(p, last, '&');
-        if (amp == NULL) {
-            amp = last;
-        }
-
-        if (amp - p >= 11 && ngx_strncmp(p, "bodySHA256=", 11) == 0) {
-            hash->data = p + 11;
-            hash->len = amp - p - 11;
-            return NGX_OK;
-        }
-
-        p = amp + 1;
-    }
-
-    return NGX_DECLINED;
 }
 
 
