@@ -64,6 +64,8 @@ static ngx_int_t ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
     ngx_http_b24trigger_fields_t *f, ngx_str_t *body);
 static ngx_int_t ngx_http_b24trigger_fields_unique(ngx_http_request_t *r,
     ngx_http_b24trigger_fields_t *f);
+static ngx_int_t ngx_http_b24trigger_fields_payload(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_http_b24trigger_body_e *kind);
 static ngx_http_b24trigger_body_e ngx_http_b24trigger_body_kind(
     ngx_http_request_t *r, ngx_str_t *body, ngx_uint_t read);
 static ngx_http_b24trigger_body_e ngx_http_b24trigger_body_sniff(
@@ -341,6 +343,18 @@ ngx_http_b24trigger_fields_get(ngx_http_request_t *r,
 
     f->kind = ngx_http_b24trigger_body_kind(r, &body, ctx->body_read);
 
+    /* GitHub's form content type: payload=<the JSON> */
+
+    if (f->kind == NGX_HTTP_B24TRIGGER_BODY_FORM
+        && (ctx->body_read & NGX_HTTP_B24TRIGGER_READ_PAYLOAD))
+    {
+        if (ngx_http_b24trigger_fields_payload(r, &body, &f->kind)
+            != NGX_OK)
+        {
+            return NULL;
+        }
+    }
+
     if (ngx_http_b24trigger_fields_parse(r, f, &body) != NGX_OK) {
         return NULL;
     }
@@ -458,6 +472,52 @@ ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
                        "b24trigger body is empty, no fields");
         break;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A form of one field, "payload": its value, decoded, is the body, and
+ * it is JSON (GitHub's application/x-www-form-urlencoded deliveries, whose
+ * signature covers the form's bytes as sent).  Any other form stays a
+ * form.
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_fields_payload(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_b24trigger_body_e *kind)
+{
+    ngx_array_t    pairs;
+    ngx_keyval_t  *kv;
+
+    if (ngx_http_b24trigger_form_count(body->data, body->len) != 1) {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&pairs, r->pool, 1, sizeof(ngx_keyval_t)) != NGX_OK
+        || ngx_http_b24trigger_form_parse(r->pool, body->data, body->len,
+                                          &pairs)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    kv = pairs.elts;
+
+    if (pairs.nelts != 1 || kv[0].key.len != sizeof("payload") - 1
+        || ngx_strncmp(kv[0].key.data, "payload", kv[0].key.len) != 0)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger body is a form of one \"payload\", "
+                   "%uz bytes of JSON", kv[0].value.len);
+
+    *body = kv[0].value;
+    *kind = body->len ? NGX_HTTP_B24TRIGGER_BODY_JSON
+                      : NGX_HTTP_B24TRIGGER_BODY_EMPTY;
 
     return NGX_OK;
 }

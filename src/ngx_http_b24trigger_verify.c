@@ -76,7 +76,8 @@ static ngx_http_b24trigger_scheme_t  ngx_http_b24trigger_schemes[] = {
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_github,
       0, "sha256",
-      NGX_HTTP_B24TRIGGER_READ_SNIFF },
+      NGX_HTTP_B24TRIGGER_READ_SNIFF
+      | NGX_HTTP_B24TRIGGER_READ_PAYLOAD },
 
     { ngx_string("shopify"),
       ngx_http_b24trigger_preset_parse,
