@@ -722,6 +722,19 @@ ngx_http_b24trigger_body_kind(ngx_http_request_t *r, ngx_str_t *body,
         return NGX_HTTP_B24TRIGGER_BODY_JSON;
 
     case NGX_HTTP_B24TRIGGER_READ_FORM:
+
+        if ((read & NGX_HTTP_B24TRIGGER_READ_MULTIPART)
+            && r->headers_in.content_type
+            && r->headers_in.content_type->value.len
+               >= sizeof("multipart/form-data") - 1
+            && ngx_strncasecmp(r->headers_in.content_type->value.data,
+                               (u_char *) "multipart/form-data",
+                               sizeof("multipart/form-data") - 1)
+               == 0)
+        {
+            return NGX_HTTP_B24TRIGGER_BODY_MULTIPART;
+        }
+
         return NGX_HTTP_B24TRIGGER_BODY_FORM;
 
     case NGX_HTTP_B24TRIGGER_READ_SNIFF:

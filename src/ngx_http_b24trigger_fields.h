@@ -37,6 +37,12 @@
 #define NGX_HTTP_B24TRIGGER_READ_QUERY   0x10
 
 /*
+ * a form, or its parts where the Content-Type says multipart/form-data
+ * (a scheme that signs the values, not the bytes: Prodamus)
+ */
+#define NGX_HTTP_B24TRIGGER_READ_MULTIPART  0x80
+
+/*
  * a form whose one field is "payload" (GitHub's form content type): the
  * fields are those of the JSON it carries
  */

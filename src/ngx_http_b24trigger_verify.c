@@ -166,6 +166,7 @@ static ngx_http_b24trigger_scheme_t  ngx_http_b24trigger_schemes[] = {
       ngx_http_b24trigger_prodamus_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha256",
       NGX_HTTP_B24TRIGGER_READ_FORM
+      | NGX_HTTP_B24TRIGGER_READ_MULTIPART
       | NGX_HTTP_B24TRIGGER_READ_STRICT },
 
     { ngx_string("mailgun"),

@@ -87,6 +87,23 @@ my $other = form(map { ($_, $h{$_}) } reverse sort keys %h);
 $r = $t->post('/pd?deal=5', $other, @ct, Sign => prodamus_sign($s1, $body));
 forwarded($t, $r, 5, 'fields in another order, the same signature');
 
+# the same notification as multipart/form-data (Prodamus may send it so)
+
+my $mb = 'pd' . B24T::random_secret(12);
+my $multipart = join('', map {
+    "--$mb\r\nContent-Disposition: form-data; name=\"$n[2 * $_]\"\r\n\r\n"
+    . $n[2 * $_ + 1] . "\r\n" } 0 .. $#n / 2) . "--$mb--\r\n";
+
+$r = $t->post('/pd?deal=20', $multipart,
+              'Content-Type' => "multipart/form-data; boundary=$mb",
+              Sign => prodamus_sign($s1, $body));
+forwarded($t, $r, 20, 'multipart/form-data, the same signature');
+
+$r = $t->post('/pd?deal=20', $multipart =~ s/1500\.00/15.00/r,
+              'Content-Type' => "multipart/form-data; boundary=$mb",
+              Sign => prodamus_sign($s1, $body));
+refused($t, $r, 'signature_invalid', 'multipart, tampered sum');
+
 # refused
 
 my $tampered = form(@n) =~ s/sum=1500.00/sum=15.00/r;
