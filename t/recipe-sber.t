@@ -59,6 +59,16 @@ is($r->{status}, 401, 'another key: 401');
 $r = $t->request('GET', '/hooks/sber?' . callback($key));
 is($r->{json}{result}, 'duplicate', 'the first callback again: duplicate');
 
+# ";" in a value: status merged into orderNumber signs the same string;
+# the anchored map and the ignore on a missing status refuse to act
+
+my $merged = callback($key, md => 'f');
+$merged =~ s/orderNumber=deal-57&status=1&/orderNumber=deal-57%3Bstatus%3B1&/
+    or die "no merge";
+$r = $t->request('GET', "/hooks/sber?$merged");
+is($r->{status}, 200, 'status merged into orderNumber: 200, the same checksum');
+is($r->{json}{result}, 'ignored', 'status merged into orderNumber: ignored');
+
 is(scalar @{ $t->calls }, 2, 'two calls in all');
 
 $t->finish;
