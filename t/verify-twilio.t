@@ -14,7 +14,7 @@ use warnings;
 use Test::More;
 use B24T;
 use B24TV;
-use B24TParams qw(form twilio_signature twilio_body_hash);
+use B24TParams qw(form twilio_signature twilio_validate twilio_body_hash);
 
 my $t = B24T->new;
 my $s1 = B24T::random_secret(32);
@@ -97,6 +97,24 @@ forwarded($t, $r, 5, 'signed with :443, url= without a port');
 $r = post('/tw-port?deal=6', $s1,
           url => 'https://hooks.example.com/tw-port?deal=6');
 forwarded($t, $r, 6, 'signed without a port, url= with :443');
+
+# the port rules are the SDK's: its validateRequest accepts the same
+
+is(twilio_validate($s1,
+                   twilio_signature($s1, 'https://hooks.example.com:443/a',
+                                    \%sms),
+                   'https://hooks.example.com/a', \%sms),
+   'true', 'the SDK too: signed with :443, checked without a port');
+is(twilio_validate($s1,
+                   twilio_signature($s1, 'https://hooks.example.com/a',
+                                    \%sms),
+                   'https://hooks.example.com:443/a', \%sms),
+   'true', 'the SDK too: signed without a port, checked with :443');
+is(twilio_validate($s1,
+                   twilio_signature($s1, 'https://evil.example.com/a',
+                                    \%sms),
+                   'https://hooks.example.com/a', \%sms),
+   'false', 'the SDK too: another host refused');
 
 $r = post('/tw?deal=7', $s1, alg => 'HMAC_SHA256',
           headers => ['X-Twilio-Webhooks-Signature-Settings'

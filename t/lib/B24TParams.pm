@@ -10,6 +10,8 @@ package B24TParams;
 #   twilio_signature($token, $url, \%params[, $alg])
 #                                       Twilio's own SDK (npm "twilio",
 #                                       getExpectedTwilioSignature)
+#   twilio_validate($token, $sig, $url, \%params)
+#                                       the SDK's validateRequest
 #   twilio_body_hash($body)             the SDK's getExpectedBodyHash
 #   sber_checksum($key, \%params)       HMAC-SHA256, upper-case hex, of
 #                                       "name;value;" sorted by name, but
@@ -27,7 +29,8 @@ use Digest::SHA qw(hmac_sha256_hex);
 use JSON::PP;
 use B24T;
 
-our @EXPORT_OK = qw(form twilio_signature twilio_body_hash sber_checksum
+our @EXPORT_OK = qw(form twilio_signature twilio_validate twilio_body_hash
+                    sber_checksum
                     prodamus_json prodamus_sign mailgun_signature esc);
 
 sub esc {
@@ -64,6 +67,15 @@ sub twilio_signature {
     return twilio_node('console.log(twilio.getExpectedTwilioSignature('
                        . 'a[0], a[1], a[2], a[3] || undefined))',
                        $token, $url, $params, $alg);
+}
+
+# the SDK's own check: does validateRequest accept the signature for the
+# URL as configured?  ("true" or "false")
+sub twilio_validate {
+    my ($token, $sig, $url, $params) = @_;
+    return twilio_node('console.log(String(twilio.validateRequest('
+                       . 'a[0], a[1], a[2], a[3])))',
+                       $token, $sig, $url, $params);
 }
 
 sub twilio_body_hash {
