@@ -17,12 +17,14 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_fields.h"
+#include "ngx_http_b24trigger_multipart.h"
 
 
 typedef enum {
     NGX_HTTP_B24TRIGGER_BODY_EMPTY = 0,
     NGX_HTTP_B24TRIGGER_BODY_JSON,
     NGX_HTTP_B24TRIGGER_BODY_FORM,
+    NGX_HTTP_B24TRIGGER_BODY_MULTIPART,     /* read into pairs: then FORM */
     NGX_HTTP_B24TRIGGER_BODY_INVALID,
     NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED,
     NGX_HTTP_B24TRIGGER_BODY_TOO_MANY
@@ -64,6 +66,10 @@ static ngx_int_t ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
     ngx_http_b24trigger_fields_t *f, ngx_str_t *body);
 static ngx_int_t ngx_http_b24trigger_fields_unique(ngx_http_request_t *r,
     ngx_http_b24trigger_fields_t *f);
+static ngx_int_t ngx_http_b24trigger_fields_payload(ngx_http_request_t *r,
+    ngx_str_t *body, ngx_http_b24trigger_body_e *kind);
+static ngx_int_t ngx_http_b24trigger_fields_multipart(ngx_http_request_t *r,
+    ngx_http_b24trigger_fields_t *f, ngx_str_t *body);
 static ngx_http_b24trigger_body_e ngx_http_b24trigger_body_kind(
     ngx_http_request_t *r, ngx_str_t *body, ngx_uint_t read);
 static ngx_http_b24trigger_body_e ngx_http_b24trigger_body_sniff(
@@ -341,6 +347,18 @@ ngx_http_b24trigger_fields_get(ngx_http_request_t *r,
 
     f->kind = ngx_http_b24trigger_body_kind(r, &body, ctx->body_read);
 
+    /* GitHub's form content type: payload=<the JSON> */
+
+    if (f->kind == NGX_HTTP_B24TRIGGER_BODY_FORM
+        && (ctx->body_read & NGX_HTTP_B24TRIGGER_READ_PAYLOAD))
+    {
+        if (ngx_http_b24trigger_fields_payload(r, &body, &f->kind)
+            != NGX_OK)
+        {
+            return NULL;
+        }
+    }
+
     if (ngx_http_b24trigger_fields_parse(r, f, &body) != NGX_OK) {
         return NULL;
     }
@@ -443,6 +461,14 @@ ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
                        f->pairs.nelts);
         break;
 
+    case NGX_HTTP_B24TRIGGER_BODY_MULTIPART:
+
+        if (ngx_http_b24trigger_fields_multipart(r, f, body) != NGX_OK) {
+            return NGX_ERROR;
+        }
+
+        break;
+
     case NGX_HTTP_B24TRIGGER_BODY_UNSUPPORTED:
 
         f->reason = r->headers_in.content_type->value;
@@ -458,6 +484,127 @@ ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
                        "b24trigger body is empty, no fields");
         break;
     }
+
+    return NGX_OK;
+}
+
+
+/*
+ * A multipart/form-data body: its parts become the pairs of a form, at
+ * most NGX_HTTP_B24TRIGGER_FIELDS_MAX of them, whatever the scheme; a
+ * malformed one, or one without a usable boundary, is not valid (400)
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_fields_multipart(ngx_http_request_t *r,
+    ngx_http_b24trigger_fields_t *f, ngx_str_t *body)
+{
+    u_char                             *p;
+    ngx_int_t                           rc;
+    ngx_str_t                           boundary;
+    ngx_http_b24trigger_parse_error_t   err;
+
+    if (ngx_array_init(&f->pairs, r->pool, 8, sizeof(ngx_keyval_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_http_b24trigger_multipart_boundary(
+            &r->headers_in.content_type->value, &boundary)
+        != NGX_OK)
+    {
+        f->kind = NGX_HTTP_B24TRIGGER_BODY_INVALID;
+        ngx_str_set(&f->reason, "multipart: no usable boundary");
+        return NGX_OK;
+    }
+
+    rc = ngx_http_b24trigger_multipart_parse(r->pool, body->data, body->len,
+                                             &boundary,
+                                             NGX_HTTP_B24TRIGGER_FIELDS_MAX,
+                                             &f->pairs, &err);
+    if (rc == NGX_ERROR) {
+        return NGX_ERROR;
+    }
+
+    if (rc == NGX_DECLINED && err.too_many) {
+        f->kind = NGX_HTTP_B24TRIGGER_BODY_TOO_MANY;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "b24trigger multipart body has more than %ui parts",
+                       (ngx_uint_t) NGX_HTTP_B24TRIGGER_FIELDS_MAX);
+        return NGX_OK;
+    }
+
+    if (rc == NGX_DECLINED) {
+        p = ngx_pnalloc(r->pool, sizeof("multipart:  at byte ") - 1
+                                 + ngx_strlen(err.what) + NGX_SIZE_T_LEN);
+        if (p == NULL) {
+            return NGX_ERROR;
+        }
+
+        f->kind = NGX_HTTP_B24TRIGGER_BODY_INVALID;
+        f->reason.data = p;
+        f->reason.len = ngx_sprintf(p, "multipart: %s at byte %uz", err.what,
+                                    err.offset)
+                        - p;
+
+        ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                       "b24trigger body is not valid: %V", &f->reason);
+        return NGX_OK;
+    }
+
+    f->kind = NGX_HTTP_B24TRIGGER_BODY_FORM;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger body parsed as multipart, %ui parts",
+                   f->pairs.nelts);
+
+    return NGX_OK;
+}
+
+
+/*
+ * A form of one field, "payload": its value, decoded, is the body, and
+ * it is JSON (GitHub's application/x-www-form-urlencoded deliveries, whose
+ * signature covers the form's bytes as sent).  Any other form stays a
+ * form.
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_fields_payload(ngx_http_request_t *r, ngx_str_t *body,
+    ngx_http_b24trigger_body_e *kind)
+{
+    ngx_array_t    pairs;
+    ngx_keyval_t  *kv;
+
+    if (ngx_http_b24trigger_form_count(body->data, body->len) != 1) {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&pairs, r->pool, 1, sizeof(ngx_keyval_t)) != NGX_OK
+        || ngx_http_b24trigger_form_parse(r->pool, body->data, body->len,
+                                          &pairs)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    kv = pairs.elts;
+
+    if (pairs.nelts != 1 || kv[0].key.len != sizeof("payload") - 1
+        || ngx_strncmp(kv[0].key.data, "payload", kv[0].key.len) != 0)
+    {
+        return NGX_OK;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger body is a form of one \"payload\", "
+                   "%uz bytes of JSON", kv[0].value.len);
+
+    *body = kv[0].value;
+    *kind = body->len ? NGX_HTTP_B24TRIGGER_BODY_JSON
+                      : NGX_HTTP_B24TRIGGER_BODY_EMPTY;
 
     return NGX_OK;
 }
@@ -551,7 +698,8 @@ ngx_http_b24trigger_fields_unique(ngx_http_request_t *r,
  * anything else a form): the signed bytes decide, not the unsigned
  * Content-Type.  Otherwise by Content-Type: JSON for application/json
  * and any type/subtype+json, a form for
- * application/x-www-form-urlencoded, parameters (charset) not looked at;
+ * application/x-www-form-urlencoded, its parts for multipart/form-data,
+ * other parameters (charset) not looked at;
  * without a Content-Type, by the first byte.  An empty body has no
  * fields whatever its type.
  */
@@ -574,6 +722,19 @@ ngx_http_b24trigger_body_kind(ngx_http_request_t *r, ngx_str_t *body,
         return NGX_HTTP_B24TRIGGER_BODY_JSON;
 
     case NGX_HTTP_B24TRIGGER_READ_FORM:
+
+        if ((read & NGX_HTTP_B24TRIGGER_READ_MULTIPART)
+            && r->headers_in.content_type
+            && r->headers_in.content_type->value.len
+               >= sizeof("multipart/form-data") - 1
+            && ngx_strncasecmp(r->headers_in.content_type->value.data,
+                               (u_char *) "multipart/form-data",
+                               sizeof("multipart/form-data") - 1)
+               == 0)
+        {
+            return NGX_HTTP_B24TRIGGER_BODY_MULTIPART;
+        }
+
         return NGX_HTTP_B24TRIGGER_BODY_FORM;
 
     case NGX_HTTP_B24TRIGGER_READ_SNIFF:
@@ -614,6 +775,13 @@ ngx_http_b24trigger_body_kind(ngx_http_request_t *r, ngx_str_t *body,
            == 0)
     {
         return NGX_HTTP_B24TRIGGER_BODY_FORM;
+    }
+
+    if (len == sizeof("multipart/form-data") - 1
+        && ngx_strncasecmp(type->data, (u_char *) "multipart/form-data", len)
+           == 0)
+    {
+        return NGX_HTTP_B24TRIGGER_BODY_MULTIPART;
     }
 
     if (len > sizeof("+json") - 1

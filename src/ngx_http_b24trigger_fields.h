@@ -37,6 +37,18 @@
 #define NGX_HTTP_B24TRIGGER_READ_QUERY   0x10
 
 /*
+ * a form, or its parts where the Content-Type says multipart/form-data
+ * (a scheme that signs the values, not the bytes: Prodamus)
+ */
+#define NGX_HTTP_B24TRIGGER_READ_MULTIPART  0x80
+
+/*
+ * a form whose one field is "payload" (GitHub's form content type): the
+ * fields are those of the JSON it carries
+ */
+#define NGX_HTTP_B24TRIGGER_READ_PAYLOAD 0x40
+
+/*
  * fields read before the signature is checked: at most
  * NGX_HTTP_B24TRIGGER_FIELDS_MAX of them, no root name twice, and no path
  * that reaches two names

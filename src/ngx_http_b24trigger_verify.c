@@ -77,7 +77,8 @@ static ngx_http_b24trigger_scheme_t  ngx_http_b24trigger_schemes[] = {
       ngx_http_b24trigger_hmac_verify,
       NGX_HTTP_B24TRIGGER_KEY_RAW, &ngx_http_b24trigger_github,
       0, "sha256",
-      NGX_HTTP_B24TRIGGER_READ_SNIFF },
+      NGX_HTTP_B24TRIGGER_READ_SNIFF
+      | NGX_HTTP_B24TRIGGER_READ_PAYLOAD },
 
     { ngx_string("shopify"),
       ngx_http_b24trigger_preset_parse,
@@ -202,6 +203,45 @@ static ngx_http_b24trigger_scheme_t  ngx_http_b24trigger_schemes[] = {
       NGX_HTTP_B24TRIGGER_KEY_PUBLIC, NULL, 0, "sha1",
       NGX_HTTP_B24TRIGGER_READ_FORM
       | NGX_HTTP_B24TRIGGER_READ_STRICT },
+
+    /* ngx_http_b24trigger_verify_params.c */
+
+    { ngx_string("twilio"),
+      ngx_http_b24trigger_twilio_parse,
+      ngx_http_b24trigger_twilio_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha1",
+      NGX_HTTP_B24TRIGGER_READ_SNIFF
+      | NGX_HTTP_B24TRIGGER_READ_STRICT },
+
+    { ngx_string("sber"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_sber_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_FORM
+      | NGX_HTTP_B24TRIGGER_READ_QUERY
+      | NGX_HTTP_B24TRIGGER_READ_STRICT },
+
+    { ngx_string("prodamus"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_prodamus_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_FORM
+      | NGX_HTTP_B24TRIGGER_READ_MULTIPART
+      | NGX_HTTP_B24TRIGGER_READ_STRICT },
+
+    { ngx_string("mailgun"),
+      ngx_http_b24trigger_preset_parse,
+      ngx_http_b24trigger_mailgun_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL,
+      NGX_HTTP_B24TRIGGER_PARAM_TOLERANCE, "sha256",
+      NGX_HTTP_B24TRIGGER_READ_JSON
+      | NGX_HTTP_B24TRIGGER_READ_STRICT },
+
+    { ngx_string("telegram"),
+      ngx_http_b24trigger_telegram_parse,
+      ngx_http_b24trigger_telegram_verify,
+      NGX_HTTP_B24TRIGGER_KEY_RAW, NULL, 0, NULL,
+      NGX_HTTP_B24TRIGGER_READ_JSON },
 
     { ngx_null_string, NULL, NULL, 0, NULL, 0, NULL, 0 }
 };
@@ -666,8 +706,14 @@ ngx_http_b24trigger_verify_needs_body(ngx_http_b24trigger_verify_t *v)
 ngx_uint_t
 ngx_http_b24trigger_verify_signs(ngx_http_b24trigger_verify_t *v)
 {
+    ngx_int_t                    rc;
     ngx_uint_t                   i;
     ngx_http_b24trigger_part_t  *part;
+
+    rc = ngx_http_b24trigger_params_signs(v);
+    if (rc != NGX_DECLINED) {
+        return rc;
+    }
 
     if (v->scheme->verify == ngx_http_b24trigger_none_verify) {
         return NGX_HTTP_B24TRIGGER_SIGNS_REQUEST
@@ -732,6 +778,7 @@ ngx_uint_t
 ngx_http_b24trigger_verify_signs_field(ngx_http_b24trigger_verify_t *v,
     ngx_str_t *root, ngx_uint_t depth)
 {
+    ngx_int_t   rc;
     ngx_uint_t  signs, i;
 
     static ngx_str_t  robokassa[] = {
@@ -770,6 +817,11 @@ ngx_http_b24trigger_verify_signs_field(ngx_http_b24trigger_verify_t *v,
 
     if (v->scheme->key == NGX_HTTP_B24TRIGGER_KEY_PUBLIC) {
         return ngx_http_b24trigger_pubkey_signs_field(v, root, depth);
+    }
+
+    rc = ngx_http_b24trigger_params_signs_field(v, root, depth);
+    if (rc != NGX_DECLINED) {
+        return rc;
     }
 
     /* T-Bank: the scalar fields at the root */

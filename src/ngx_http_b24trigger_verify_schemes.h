@@ -159,7 +159,8 @@ struct ngx_http_b24trigger_verify_s {
     ngx_array_t                     *message;    /* of "hmac": parts */
     ngx_http_complex_value_t        *timestamp;  /* of "hmac" */
 
-    ngx_http_complex_value_t        *url;        /* "url=": Square, HubSpot */
+    ngx_http_complex_value_t        *url;        /* "url=": Square, HubSpot,
+                                                    Twilio */
     ngx_array_t                     *pubkeys;    /* EVP_PKEY *, "key=" */
 };
 
@@ -253,6 +254,30 @@ ngx_int_t ngx_http_b24trigger_v1a_verify(ngx_http_request_t *r,
 ngx_int_t ngx_http_b24trigger_paddle_classic_verify(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
     ngx_http_b24trigger_verdict_t *vd);
+
+/* ngx_http_b24trigger_verify_params.c: signed parameters */
+char *ngx_http_b24trigger_twilio_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+char *ngx_http_b24trigger_telegram_parse(ngx_conf_t *cf,
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *args, ngx_uint_t nargs);
+ngx_int_t ngx_http_b24trigger_twilio_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_sber_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_prodamus_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_mailgun_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_telegram_verify(ngx_http_request_t *r,
+    ngx_http_b24trigger_verify_t *v, ngx_array_t *keys, ngx_str_t *body,
+    ngx_http_b24trigger_verdict_t *vd);
+ngx_int_t ngx_http_b24trigger_params_signs(ngx_http_b24trigger_verify_t *v);
+ngx_int_t ngx_http_b24trigger_params_signs_field(
+    ngx_http_b24trigger_verify_t *v, ngx_str_t *root, ngx_uint_t depth);
 
 
 #endif /* _NGX_HTTP_B24TRIGGER_VERIFY_SCHEMES_H_INCLUDED_ */

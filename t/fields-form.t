@@ -136,7 +136,10 @@ is($r->{status}, 422, 'a missing field in the target: 422');
 is(scalar @{ $t->calls }, 1, 'nothing more reached the portal');
 
 $r = $t->post('/h', 'deal=5', 'Content-Type' => 'multipart/form-data; b=x');
-is($r->{status}, 415, 'multipart/form-data: 415');
+is($r->{status}, 400, 'multipart/form-data without a boundary: 400');
+
+$r = $t->post('/h', 'deal=5', 'Content-Type' => 'text/plain');
+is($r->{status}, 415, 'text/plain: 415');
 
 # one parse per request
 
