@@ -15,6 +15,7 @@
 #include "ngx_http_b24trigger_verify.h"
 #include "ngx_http_b24trigger_fields.h"
 #include "ngx_http_b24trigger_queue.h"
+#include "ngx_http_b24trigger_redis.h"
 
 
 static ngx_int_t ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf);
@@ -45,6 +46,8 @@ static char *ngx_http_b24trigger_unsigned(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_b24trigger_parse_rate(ngx_str_t *value,
     ngx_uint_t *rate);
+static char *ngx_http_b24trigger_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_b24trigger_init_process(ngx_cycle_t *cycle);
 static void ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle);
 
@@ -202,6 +205,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       offsetof(ngx_http_b24trigger_loc_conf_t, method),
       &ngx_http_b24trigger_methods_enum },
 
+    { ngx_string("b24trigger_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_cluster,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("b24trigger_dedup_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_b24trigger_dedup_zone,
@@ -330,6 +340,7 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
      *     bmcf->used = 0;
      *     bmcf->spool = NULL;
      *     bmcf->bucket_zone = NULL;
+     *     bmcf->cluster = NULL;
      */
 
     if (ngx_array_init(&bmcf->portals, cf->pool, 2,
@@ -1075,6 +1086,31 @@ ngx_http_b24trigger_oauth_install(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* "b24trigger_cluster URL [password=] [prefix=] [timeout=] [replicas=]" */
+
+static char *
+ngx_http_b24trigger_cluster(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_b24trigger_main_conf_t *bmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (bmcf->cluster) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    bmcf->cluster = ngx_http_b24trigger_redis_create(cf, &value[1],
+                                                     cf->args->nelts - 1);
+    if (bmcf->cluster == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
 {
@@ -1112,6 +1148,13 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (bmcf->cluster
+        && ngx_http_b24trigger_redis_init_process(cycle, bmcf->cluster)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
                   "b24trigger " NGX_HTTP_B24TRIGGER_VERSION " started");
 
@@ -1128,6 +1171,10 @@ ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
                                                ngx_http_b24trigger_module);
 
     ngx_http_b24trigger_delivery_exit(cycle);
+
+    if (bmcf != NULL && bmcf->cluster) {
+        ngx_http_b24trigger_redis_exit_process(bmcf->cluster);
+    }
 
     if (bmcf != NULL) {
         ngx_http_b24trigger_http_exit(cycle, bmcf);

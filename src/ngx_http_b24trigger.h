@@ -104,6 +104,8 @@ typedef struct {
     ngx_array_t                    reach;     /* folders workers write
                                                  in, reach.c */
     ngx_cycle_t                   *cycle;     /* the one configured */
+    void                          *cluster;   /* b24trigger_cluster: the
+                                                 Redis client's, or NULL */
 } ngx_http_b24trigger_main_conf_t;
 
 
@@ -204,6 +206,18 @@ typedef struct {
     M(DEAD_LETTERS, "b24trigger_dead_letters", "dead_letters", "gauge",       \
       "Events in the dead-letter folder.",                                    \
       "queue", NULL)                                                          \
+    M(CLUSTER_UP, "b24trigger_cluster_up", "cluster_up", "gauge",             \
+      "1 while every worker's link to Redis is up, 0 while a worker runs "    \
+      "on node-local state.",                                                 \
+      "cluster", NULL)                                                        \
+    M(CLUSTER_LATENCY, "b24trigger_cluster_latency_seconds",                  \
+      "cluster_latency_seconds", "gauge",                                     \
+      "Round trip of the latest command answered by Redis.",                  \
+      "cluster", NULL)                                                        \
+    M(CLUSTER_RECONNECTS, "b24trigger_cluster_reconnects_total",              \
+      "cluster_reconnects", "counter",                                        \
+      "Links to Redis made again after a loss.",                              \
+      "cluster", NULL)                                                        \
     M(LATENCY_BUCKET, "b24trigger_portal_latency_seconds_bucket",             \
       NULL, NULL, NULL, "portal", "le")                                       \
     M(LATENCY_SUM, "b24trigger_portal_latency_seconds_sum",                   \
@@ -308,6 +322,12 @@ typedef struct {
 } ngx_http_b24trigger_decision_t;
 
 
+/* a step that waited (for Redis) hands its verdict back */
+
+typedef void (*ngx_http_b24trigger_resume_pt)(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+
 typedef struct {
     ngx_str_t                          body;         /* raw bytes as sent */
     size_t                             body_size;    /* allocated */
@@ -325,11 +345,15 @@ typedef struct {
     ngx_str_t                          signature;    /* verified, decoded:
                                                         the replay key */
     ngx_http_b24trigger_decision_t     decision;     /* a step's, to send */
+    ngx_http_b24trigger_resume_pt      resume;       /* after the replay
+                                                        and dedup checks */
 
     unsigned                           reading:1;
     unsigned                           too_large:1;
     unsigned                           body_done:1;
     unsigned                           waiting:1;
+    unsigned                           replay_checked:1;
+    unsigned                           dedup_checked:1;
 } ngx_http_b24trigger_ctx_t;
 
 

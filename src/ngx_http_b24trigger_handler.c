@@ -22,6 +22,9 @@ static ngx_int_t ngx_http_b24trigger_answer(ngx_http_request_t *r,
 static void ngx_http_b24trigger_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_process(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
+static void ngx_http_b24trigger_checked(ngx_http_request_t *r, ngx_int_t rc);
+static ngx_int_t ngx_http_b24trigger_send(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_map(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_ignored(ngx_http_request_t *r,
@@ -346,17 +349,68 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         return ngx_http_b24trigger_dry_run(r, ctx);
     }
 
-    /* a replay of a signed request, then a duplicate of an event */
+    /*
+     * a replay of a signed request, then a duplicate of an event; in a
+     * cluster the request waits for Redis's answer, as for the portal's
+     */
 
-    rc = ngx_http_b24trigger_replay_check(r, ctx);
+    rc = ngx_http_b24trigger_dedup_checks(r, ctx,
+                                          ngx_http_b24trigger_checked);
+
+    if (rc == NGX_AGAIN) {
+        ctx->waiting = 1;
+
+        r->read_event_handler = ngx_http_test_reading;
+        r->write_event_handler = ngx_http_request_empty_handler;
+
+        return NGX_DONE;
+    }
+
     if (rc != NGX_DECLINED) {
         return ngx_http_b24trigger_answer(r, ctx, rc);
     }
 
-    rc = ngx_http_b24trigger_dedup_check(r, ctx);
-    if (rc != NGX_DECLINED) {
-        return ngx_http_b24trigger_answer(r, ctx, rc);
+    return ngx_http_b24trigger_send(r, ctx);
+}
+
+
+/* Redis answered the checks: the request goes on where it stopped */
+
+static void
+ngx_http_b24trigger_checked(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t           *c;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_b24trigger_get_ctx(r);
+    ctx->waiting = 0;
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_b24trigger_send(r, ctx);
+
+        if (rc == NGX_DONE) {
+            /* a call or the bucket's wait: its end finalizes the request */
+            return;
+        }
+
+    } else {
+        rc = ngx_http_b24trigger_answer(r, ctx, rc);
     }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the checks passed: queued, or sent to the portal now */
+
+static ngx_int_t
+ngx_http_b24trigger_send(ngx_http_request_t *r, ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
 
     if (blcf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE) {
         return ngx_http_b24trigger_answer(r, ctx,

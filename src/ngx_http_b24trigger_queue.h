@@ -128,10 +128,8 @@ char *ngx_http_b24trigger_dedup(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_b24trigger_replay(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
-    ngx_http_b24trigger_ctx_t *ctx);
-ngx_int_t ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
-    ngx_http_b24trigger_ctx_t *ctx);
+ngx_int_t ngx_http_b24trigger_dedup_checks(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_resume_pt resume);
 void ngx_http_b24trigger_dedup_release(ngx_http_b24trigger_ctx_t *ctx);
 void ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
