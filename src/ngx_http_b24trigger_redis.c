@@ -326,11 +326,11 @@ ngx_http_b24trigger_redis_parse_url(ngx_conf_t *cf,
 
     last = url->data + url->len;
 
-    if (url->len > 8 && ngx_strncmp(url->data, "redis://", 8) == 0) {
+    if (url->len >= 8 && ngx_strncmp(url->data, "redis://", 8) == 0) {
         skip = 8;
         port = NGX_HTTP_B24TRIGGER_REDIS_PORT;
 
-    } else if (url->len > 11
+    } else if (url->len >= 11
                && ngx_strncmp(url->data, "sentinel://", 11) == 0)
     {
         skip = 11;
