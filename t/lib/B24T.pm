@@ -540,7 +540,8 @@ sub stop {
     $self->stop_emulator;
     $self->stop_redis;
 
-    for my $k (grep { /^sentinel-/ } keys %{ $self->{pids} }) {
+    # Sentinels, and what else a test spawned
+    for my $k (keys %{ $self->{pids} }) {
         my $pid = delete $self->{pids}{$k};
         kill 'TERM', $pid;
         waitpid($pid, 0);
