@@ -1215,8 +1215,8 @@ ngx_http_b24trigger_redis_mark_down(ngx_http_b24trigger_redis_t *redis)
 
     ngx_log_error(NGX_LOG_ERR, redis->log, 0,
                   "b24trigger: cluster link to \"%V\" is down (%s); "
-                  "node-local de-duplication and bucket are used until "
-                  "it is back", &redis->name, redis->reason);
+                  "de-duplication is node-local until it is back",
+                  &redis->name, redis->reason);
 }
 
 
