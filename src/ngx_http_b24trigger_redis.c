@@ -65,8 +65,15 @@ typedef struct {
 
 /* shared by the workers of one configuration */
 
+/*
+ * shared by the workers of one configuration: which are down, by worker
+ * number, so that a worker started again in the place of one that died
+ * takes its place back
+ */
+
 typedef struct {
     ngx_atomic_t                    down;    /* workers whose link is down */
+    ngx_atomic_t                    worker[NGX_MAX_PROCESSES];
 } ngx_http_b24trigger_redis_sh_t;
 
 
@@ -102,7 +109,6 @@ struct ngx_http_b24trigger_redis_s {
     ngx_uint_t                      asked;     /* in this round */
     ngx_http_b24trigger_redis_addr_t  primary;
     u_char                          reason[NGX_HTTP_B24TRIGGER_REDIS_REASON];
-    unsigned                        down:1;    /* counted in sh->down */
     unsigned                        refused:1; /* AUTH or SELECT */
     unsigned                        been_up:1;
     unsigned                        exiting:1;
@@ -175,6 +181,7 @@ ngx_http_b24trigger_redis_create(ngx_conf_t *cf, ngx_str_t *args,
     ngx_uint_t nargs)
 {
     char                         *rv;
+    size_t                        size;
     ngx_int_t                     n;
     ngx_str_t                     s;
     ngx_uint_t                    i;
@@ -282,10 +289,11 @@ ngx_http_b24trigger_redis_create(ngx_conf_t *cf, ngx_str_t *args,
         return NULL;
     }
 
+    size = 8 * ngx_pagesize + sizeof(ngx_http_b24trigger_redis_sh_t);
+
     redis->zone = ngx_shared_memory_add(cf,
                                         &ngx_http_b24trigger_redis_zone_name,
-                                        8 * ngx_pagesize,
-                                        &ngx_http_b24trigger_module);
+                                        size, &ngx_http_b24trigger_module);
     if (redis->zone == NULL) {
         return NULL;
     }
@@ -550,6 +558,14 @@ ngx_http_b24trigger_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_CLUSTER_UP,
                                   &redis->name, NULL, 0);
 
+    /* the place of a worker that died down: not down before it tried */
+
+    if (ngx_worker < NGX_MAX_PROCESSES
+        && ngx_atomic_cmp_set(&redis->sh->worker[ngx_worker], 1, 0))
+    {
+        (void) ngx_atomic_fetch_add(&redis->sh->down, -1);
+    }
+
     ngx_http_b24trigger_redis_start(redis);
 
     return NGX_OK;
@@ -584,9 +600,10 @@ ngx_http_b24trigger_redis_exit_process(ngx_http_b24trigger_redis_t *redis)
     ngx_http_b24trigger_redis_free(&redis->ask);
     ngx_http_b24trigger_redis_free(&redis->main);
 
-    if (redis->down && redis->sh) {
+    if (ngx_worker < NGX_MAX_PROCESSES
+        && ngx_atomic_cmp_set(&redis->sh->worker[ngx_worker], 1, 0))
+    {
         (void) ngx_atomic_fetch_add(&redis->sh->down, -1);
-        redis->down = 0;
     }
 }
 
@@ -1198,13 +1215,13 @@ ngx_http_b24trigger_redis_free(ngx_http_b24trigger_redis_sock_t *sock)
 static void
 ngx_http_b24trigger_redis_mark_down(ngx_http_b24trigger_redis_t *redis)
 {
-    if (redis->down) {
+    if (ngx_worker >= NGX_MAX_PROCESSES
+        || !ngx_atomic_cmp_set(&redis->sh->worker[ngx_worker], 0, 1))
+    {
         ngx_log_debug1(NGX_LOG_DEBUG_EVENT, redis->log, 0,
                        "b24trigger redis: still down: %s", redis->reason);
         return;
     }
-
-    redis->down = 1;
 
     ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_CLUSTER_UP,
                                   &redis->name, NULL, 0);
@@ -1223,7 +1240,9 @@ ngx_http_b24trigger_redis_mark_down(ngx_http_b24trigger_redis_t *redis)
 static void
 ngx_http_b24trigger_redis_mark_up(ngx_http_b24trigger_redis_t *redis)
 {
-    if (!redis->down) {
+    if (ngx_worker >= NGX_MAX_PROCESSES
+        || !ngx_atomic_cmp_set(&redis->sh->worker[ngx_worker], 1, 0))
+    {
         if (redis->sh->down == 0) {
             ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_CLUSTER_UP,
                                           &redis->name, NULL, 1);
@@ -1231,8 +1250,6 @@ ngx_http_b24trigger_redis_mark_up(ngx_http_b24trigger_redis_t *redis)
 
         return;
     }
-
-    redis->down = 0;
 
     if (ngx_atomic_fetch_add(&redis->sh->down, -1) != 1) {
         return;
