@@ -73,6 +73,7 @@ is($r->{status}, 401, 're-aimed copy: refused');
 my @keys = split /\n/, $t->redis_cli('--scan', '--pattern', 'r:replays:replay:*');
 is(scalar @keys, 1, 'one replay key in Redis');
 my $ttl = $t->redis_cli('TTL', $keys[0] || 'none');
+chomp $ttl;
 ok($ttl > 590 && $ttl <= 600, "its ttl is the window ($ttl)");
 
 is(scalar(grep { $_->{target} eq 'DEAL_57' } @{ $t->calls }), 1,
