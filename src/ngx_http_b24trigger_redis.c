@@ -143,6 +143,8 @@ static ngx_int_t ngx_http_b24trigger_redis_send(
     ngx_uint_t argc, ngx_str_t *argv);
 static void ngx_http_b24trigger_redis_reply(redisAsyncContext *ac, void *r,
     void *privdata);
+static ngx_int_t ngx_http_b24trigger_redis_convert(ngx_pool_t *pool,
+    redisReply *reply, ngx_http_b24trigger_redis_reply_t *rr);
 static void ngx_http_b24trigger_redis_lost(ngx_http_b24trigger_redis_t *redis);
 static void ngx_http_b24trigger_redis_free(
     ngx_http_b24trigger_redis_sock_t *sock);
@@ -724,8 +726,11 @@ ngx_http_b24trigger_redis_asked(redisAsyncContext *ac, void *r,
 
     size_t                             len;
     ngx_int_t                          port;
-    redisReply                        *reply, *ip, *pt;
+    ngx_str_t                         *ip, *pt;
+    ngx_pool_t                        *pool;
+    redisReply                        *reply;
     ngx_http_b24trigger_redis_addr_t  *addr;
+    ngx_http_b24trigger_redis_reply_t  rr;
     u_char                             buf[sizeof(struct in6_addr)];
 
     reply = r;
@@ -754,10 +759,20 @@ ngx_http_b24trigger_redis_asked(redisAsyncContext *ac, void *r,
 
     redisAsyncDisconnect(ac);
 
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2
-        || reply->element[0]->type != REDIS_REPLY_STRING
-        || reply->element[1]->type != REDIS_REPLY_STRING)
+    /* [ip, port], as any caller would read it */
+
+    pool = ngx_create_pool(1024, redis->log);
+
+    if (pool == NULL
+        || ngx_http_b24trigger_redis_convert(pool, reply, &rr) != NGX_OK
+        || rr.type != NGX_HTTP_B24TRIGGER_REDIS_ARRAY || rr.nelts != 2
+        || rr.elts[0].type != NGX_HTTP_B24TRIGGER_REDIS_STRING
+        || rr.elts[1].type != NGX_HTTP_B24TRIGGER_REDIS_STRING)
     {
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
+
         ngx_http_b24trigger_redis_because(redis,
                                           "sentinel %s:%d does not know "
                                           "master \"%V\"", addr->host,
@@ -766,14 +781,16 @@ ngx_http_b24trigger_redis_asked(redisAsyncContext *ac, void *r,
         return;
     }
 
-    ip = reply->element[0];
-    pt = reply->element[1];
-    len = ngx_min((size_t) ip->len, NGX_SOCKADDR_STRLEN);
+    ip = &rr.elts[0].str;
+    pt = &rr.elts[1].str;
+    len = ngx_min(ip->len, NGX_SOCKADDR_STRLEN);
 
-    ngx_memcpy(redis->primary.host, ip->str, len);
+    ngx_memcpy(redis->primary.host, ip->data, len);
     redis->primary.host[len] = '\0';
 
-    port = ngx_atoi((u_char *) pt->str, pt->len);
+    port = ngx_atoi(pt->data, pt->len);
+
+    ngx_destroy_pool(pool);
 
     /* an address, never a name: hiredis would resolve it blocking */
 
@@ -1078,6 +1095,7 @@ ngx_http_b24trigger_redis_reply(redisAsyncContext *ac, void *r,
     ngx_http_b24trigger_redis_cmd_t *cmd = privdata;
 
     ngx_msec_t                          ms;
+    ngx_pool_t                         *pool;
     redisReply                         *reply;
     ngx_http_b24trigger_redis_t        *redis;
     ngx_http_b24trigger_redis_reply_t   rr;
@@ -1093,45 +1111,24 @@ ngx_http_b24trigger_redis_reply(redisAsyncContext *ac, void *r,
 
     ngx_memzero(&rr, sizeof(ngx_http_b24trigger_redis_reply_t));
 
+    pool = NULL;
+
     if (reply) {
         ms = ngx_current_msec - cmd->sent;
 
         ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_CLUSTER_LATENCY,
                                       &redis->name, NULL, ms);
 
-        switch (reply->type) {
+        /* an array's elements live in a pool of the reply's own */
 
-        case REDIS_REPLY_NIL:
-            rr.type = NGX_HTTP_B24TRIGGER_REDIS_NIL;
-            break;
-
-        case REDIS_REPLY_STRING:
-            rr.type = NGX_HTTP_B24TRIGGER_REDIS_STRING;
-            break;
-
-        case REDIS_REPLY_STATUS:
-            rr.type = NGX_HTTP_B24TRIGGER_REDIS_STATUS;
-            break;
-
-        case REDIS_REPLY_INTEGER:
-            rr.type = NGX_HTTP_B24TRIGGER_REDIS_INTEGER;
-            rr.integer = reply->integer;
-            break;
-
-        case REDIS_REPLY_ARRAY:
-            rr.type = NGX_HTTP_B24TRIGGER_REDIS_ARRAY;
-            break;
-
-        default:
-            rr.type = NGX_HTTP_B24TRIGGER_REDIS_ERROR;
-            break;
+        if (reply->type == REDIS_REPLY_ARRAY && reply->elements) {
+            pool = ngx_create_pool(1024, redis->log);
         }
 
-        if (reply->type != REDIS_REPLY_ARRAY
-            && reply->type != REDIS_REPLY_INTEGER && reply->str)
-        {
-            rr.str.data = (u_char *) reply->str;
-            rr.str.len = reply->len;
+        if (ngx_http_b24trigger_redis_convert(pool, reply, &rr) != NGX_OK) {
+            ngx_memzero(&rr, sizeof(ngx_http_b24trigger_redis_reply_t));
+            rr.type = NGX_HTTP_B24TRIGGER_REDIS_ERROR;
+            ngx_str_set(&rr.str, "ERR no memory for the reply");
         }
 
         /* a primary demoted under us: ask the Sentinels again */
@@ -1153,7 +1150,81 @@ ngx_http_b24trigger_redis_reply(redisAsyncContext *ac, void *r,
         cmd->handler(cmd->data, redis->exiting ? NULL : &rr);
     }
 
+    if (pool) {
+        ngx_destroy_pool(pool);
+    }
+
     ngx_free(cmd);
+}
+
+
+/* hiredis's reply as the caller sees it; strings are not copied */
+
+static ngx_int_t
+ngx_http_b24trigger_redis_convert(ngx_pool_t *pool, redisReply *reply,
+    ngx_http_b24trigger_redis_reply_t *rr)
+{
+    size_t  i;
+
+    switch (reply->type) {
+
+    case REDIS_REPLY_NIL:
+        rr->type = NGX_HTTP_B24TRIGGER_REDIS_NIL;
+        return NGX_OK;
+
+    case REDIS_REPLY_INTEGER:
+        rr->type = NGX_HTTP_B24TRIGGER_REDIS_INTEGER;
+        rr->integer = reply->integer;
+        return NGX_OK;
+
+    case REDIS_REPLY_ARRAY:
+        rr->type = NGX_HTTP_B24TRIGGER_REDIS_ARRAY;
+        rr->nelts = reply->elements;
+
+        if (reply->elements == 0) {
+            return NGX_OK;
+        }
+
+        if (pool == NULL) {
+            return NGX_ERROR;
+        }
+
+        rr->elts = ngx_pcalloc(pool, reply->elements
+                               * sizeof(ngx_http_b24trigger_redis_reply_t));
+        if (rr->elts == NULL) {
+            return NGX_ERROR;
+        }
+
+        for (i = 0; i < reply->elements; i++) {
+            if (ngx_http_b24trigger_redis_convert(pool, reply->element[i],
+                                                  &rr->elts[i])
+                != NGX_OK)
+            {
+                return NGX_ERROR;
+            }
+        }
+
+        return NGX_OK;
+
+    case REDIS_REPLY_STRING:
+        rr->type = NGX_HTTP_B24TRIGGER_REDIS_STRING;
+        break;
+
+    case REDIS_REPLY_STATUS:
+        rr->type = NGX_HTTP_B24TRIGGER_REDIS_STATUS;
+        break;
+
+    default:
+        rr->type = NGX_HTTP_B24TRIGGER_REDIS_ERROR;
+        break;
+    }
+
+    if (reply->str) {
+        rr->str.data = (u_char *) reply->str;
+        rr->str.len = reply->len;
+    }
+
+    return NGX_OK;
 }
 
 

@@ -32,12 +32,18 @@ typedef enum {
 } ngx_http_b24trigger_redis_type_e;
 
 
-typedef struct {
+typedef struct ngx_http_b24trigger_redis_reply_s
+    ngx_http_b24trigger_redis_reply_t;
+
+/* everything in it is valid in the handler only: copy what is kept */
+
+struct ngx_http_b24trigger_redis_reply_s {
     ngx_http_b24trigger_redis_type_e   type;
-    ngx_str_t                          str;     /* STRING, STATUS, ERROR;
-                                                   valid in the handler */
-    int64_t                            integer;
-} ngx_http_b24trigger_redis_reply_t;
+    ngx_str_t                          str;      /* STRING, STATUS, ERROR */
+    int64_t                            integer;  /* INTEGER */
+    ngx_uint_t                         nelts;    /* ARRAY */
+    ngx_http_b24trigger_redis_reply_t *elts;     /* ARRAY, nelts of them */
+};
 
 
 /*
