@@ -655,6 +655,7 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     portal->rate = 2000;
     portal->burst = 50;
     portal->wait = 1000;
+    portal->bucket_mode = NGX_CONF_UNSET;
 
     if (value[2].len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -779,6 +780,16 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             portal->burst = n;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "bucket=cluster") == 0) {
+            portal->bucket_mode = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "bucket=node") == 0) {
+            portal->bucket_mode = 0;
             continue;
         }
 

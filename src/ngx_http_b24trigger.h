@@ -83,6 +83,10 @@ typedef struct {
     ngx_uint_t                     burst;
     ngx_msec_t                     wait;
     void                          *bucket;    /* in shared memory */
+    ngx_int_t                      bucket_mode;  /* bucket=: unset, 0 node,
+                                                    1 cluster */
+    void                          *cluster;   /* the Redis client that
+                                                 holds the bucket, or NULL */
     void                          *peer;      /* its address (portal_http.c);
                                                  NULL: libcurl's */
     unsigned                       loopback:1;
@@ -342,6 +346,9 @@ typedef struct {
     ngx_uint_t                         body_read;    /* how: the scheme's
                                                         READ_* (fields.h) */
     void                              *dedup;        /* keys in flight */
+    void                              *bucket;       /* a take from the
+                                                        cluster's bucket,
+                                                        waiting for Redis */
     ngx_str_t                          signature;    /* verified, decoded:
                                                         the replay key */
     ngx_http_b24trigger_decision_t     decision;     /* a step's, to send */

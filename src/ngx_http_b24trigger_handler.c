@@ -35,6 +35,11 @@ static ngx_int_t ngx_http_b24trigger_dry_run(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
+static void ngx_http_b24trigger_bucket_answered(void *data, ngx_uint_t rc,
+    ngx_msec_t delay);
+static void ngx_http_b24trigger_bucket_gone(void *data);
+static ngx_int_t ngx_http_b24trigger_bucket_taken(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_uint_t rc, ngx_msec_t delay);
 static void ngx_http_b24trigger_bucket_waited(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_deliver_call(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
@@ -594,9 +599,92 @@ static ngx_int_t
 ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
-    time_t                           secs;
-    ngx_uint_t                       rc;
+    void                            *ask;
+    ngx_int_t                        rc;
     ngx_msec_t                       delay;
+    ngx_pool_cleanup_t              *cln;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_b24trigger_bucket_take_shared(blcf->portal,
+                                         blcf->portal->wait, &delay,
+                                         ngx_http_b24trigger_bucket_answered,
+                                         r, &ask);
+
+    if (rc == NGX_AGAIN) {
+
+        /* the cluster's bucket: the request waits for Redis */
+
+        ctx->bucket = ask;
+        ctx->waiting = 1;
+
+        cln->handler = ngx_http_b24trigger_bucket_gone;
+        cln->data = ctx;
+
+        r->read_event_handler = ngx_http_test_reading;
+        r->write_event_handler = ngx_http_request_empty_handler;
+
+        return NGX_DONE;
+    }
+
+    return ngx_http_b24trigger_bucket_taken(r, ctx, (ngx_uint_t) rc, delay);
+}
+
+
+static void
+ngx_http_b24trigger_bucket_answered(void *data, ngx_uint_t rc,
+    ngx_msec_t delay)
+{
+    ngx_int_t                   rv;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    r = data;
+    c = r->connection;
+
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+    ctx->bucket = NULL;
+    ctx->waiting = 0;
+
+    rv = ngx_http_b24trigger_bucket_taken(r, ctx, rc, delay);
+
+    if (rv == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rv);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request went away while Redis had its bucket's answer to give */
+
+static void
+ngx_http_b24trigger_bucket_gone(void *data)
+{
+    ngx_http_b24trigger_ctx_t *ctx = data;
+
+    if (ctx->bucket) {
+        ngx_http_b24trigger_bucket_cancel(ctx->bucket);
+        ctx->bucket = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_bucket_taken(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_uint_t rc, ngx_msec_t delay)
+{
+    time_t                           secs;
     ngx_connection_t                *c;
     ngx_http_core_loc_conf_t        *clcf;
     ngx_http_b24trigger_loc_conf_t  *blcf;
@@ -605,8 +693,6 @@ ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
     c = r->connection;
 
-    rc = ngx_http_b24trigger_bucket_take(blcf->portal, blcf->portal->wait,
-                                         &delay);
 
     if (rc != NGX_HTTP_B24TRIGGER_BUCKET_OK) {
         secs = (delay + 999) / 1000;

@@ -119,6 +119,17 @@ ngx_uint_t ngx_http_b24trigger_bucket_take(
     ngx_msec_t *delay);
 void ngx_http_b24trigger_bucket_give_back(
     ngx_http_b24trigger_portal_t *portal);
+
+/* the cluster's bucket (bucket=cluster), for sync calls; rc, delay */
+typedef void (*ngx_http_b24trigger_bucket_handler_pt)(void *data,
+    ngx_uint_t rc, ngx_msec_t delay);
+
+ngx_int_t ngx_http_b24trigger_bucket_take_shared(
+    ngx_http_b24trigger_portal_t *portal, ngx_msec_t max_wait,
+    ngx_msec_t *delay, ngx_http_b24trigger_bucket_handler_pt handler,
+    void *data, void **ask);
+void ngx_http_b24trigger_bucket_cancel(void *ask);
+void ngx_http_b24trigger_bucket_charge(ngx_http_b24trigger_portal_t *portal);
 void ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call);
 
 /* ngx_http_b24trigger_dedup.c */

@@ -536,6 +536,10 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
         return NGX_BUSY;
     }
 
+    /* the cluster's bucket counts it too (bucket=cluster) */
+
+    ngx_http_b24trigger_bucket_charge(ev->portal);
+
     ev->rec.attempts++;
 
     ev->call.portal = ev->portal;

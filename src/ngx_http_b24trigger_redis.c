@@ -1303,7 +1303,8 @@ ngx_http_b24trigger_redis_mark_down(ngx_http_b24trigger_redis_t *redis)
 
     ngx_log_error(NGX_LOG_ERR, redis->log, 0,
                   "b24trigger: cluster link to \"%V\" is down (%s); "
-                  "de-duplication is node-local until it is back",
+                  "de-duplication and buckets are node-local until it "
+                  "is back",
                   &redis->name, redis->reason);
 }
 
@@ -1331,7 +1332,7 @@ ngx_http_b24trigger_redis_mark_up(ngx_http_b24trigger_redis_t *redis)
 
     ngx_log_error(NGX_LOG_NOTICE, redis->log, 0,
                   "b24trigger: cluster link to \"%V\" is up again, "
-                  "de-duplication is shared again", &redis->name);
+                  "de-duplication and buckets are shared again", &redis->name);
 }
 
 

@@ -110,7 +110,39 @@ conf_fails("b24trigger_cluster redis://127.0.0.1;\n"
            . "b24trigger_cluster redis://127.0.0.1;",
     qr/\[emerg\].*"b24trigger_cluster" directive is duplicate/);
 
+# bucket=: cluster needs a cluster
+
 my ($rc, $out) = $t->nginx_test(<<'EOF');
+    b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/ bucket=cluster;
+    server { listen %%LISTEN%%; }
+EOF
+isnt($rc, 0, 'bucket=cluster without a cluster: refused');
+like($out, qr/\[emerg\].*"bucket=cluster" of portal "main" needs "b24trigger_cluster"/,
+     'bucket=cluster without a cluster: message');
+
+($rc, $out) = $t->nginx_test(<<'EOF');
+    b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/ bucket=shared;
+    server { listen %%LISTEN%%; }
+EOF
+like($out, qr/\[emerg\].*invalid parameter "bucket=shared" of portal "main"/,
+     'bucket=shared: refused');
+
+for my $mode (qw(cluster node)) {
+    ($rc, $out) = $t->nginx_test(<<"EOF");
+    b24trigger_cluster redis://127.0.0.1;
+    b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/ bucket=$mode;
+    server { listen %%LISTEN%%; }
+EOF
+    is($rc, 0, "bucket=$mode with a cluster: accepted") or diag($out);
+}
+
+($rc, $out) = $t->nginx_test(<<'EOF');
+    b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/ bucket=node;
+    server { listen %%LISTEN%%; }
+EOF
+is($rc, 0, 'bucket=node without a cluster: accepted') or diag($out);
+
+($rc, $out) = $t->nginx_test(<<'EOF');
     server {
         listen %%LISTEN%%;
         b24trigger_cluster redis://127.0.0.1;
