@@ -882,11 +882,17 @@ ngx_http_b24trigger_dedup_verdict(ngx_http_request_t *r,
 
     default:
 
-        ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
-                      "b24trigger: redis refused de-duplication (\"%V\"), "
-                      "node-local de-duplication used; Redis 7.0 or newer "
-                      "is needed",
-                      ngx_http_b24trigger_log_value(r->pool, &reply->str));
+        /* a primary demoted meanwhile: the link says so, and goes */
+
+        if (reply->str.len < 8
+            || ngx_strncmp(reply->str.data, "READONLY", 8) != 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "b24trigger: redis refused de-duplication "
+                          "(\"%V\"), node-local de-duplication used",
+                          ngx_http_b24trigger_log_value(r->pool,
+                                                        &reply->str));
+        }
 
         return ngx_http_b24trigger_dedup_hold_local(r, ctx, hold);
     }

@@ -135,6 +135,8 @@ static void ngx_http_b24trigger_redis_disconnected(const redisAsyncContext *ac,
     int status);
 static void ngx_http_b24trigger_redis_hello(void *data,
     ngx_http_b24trigger_redis_reply_t *reply);
+static void ngx_http_b24trigger_redis_role(void *data,
+    ngx_http_b24trigger_redis_reply_t *reply);
 static void ngx_http_b24trigger_redis_ready(void *data,
     ngx_http_b24trigger_redis_reply_t *reply);
 static ngx_int_t ngx_http_b24trigger_redis_send(
@@ -912,6 +914,16 @@ ngx_http_b24trigger_redis_connect(ngx_http_b24trigger_redis_t *redis)
                                              redis, 2, argv);
     }
 
+    /* what a Sentinel names may be out of date: the node must say so */
+
+    if (redis->sentinel) {
+        ngx_str_set(&argv[0], "ROLE");
+
+        (void) ngx_http_b24trigger_redis_send(redis,
+                                              ngx_http_b24trigger_redis_role,
+                                              redis, 1, argv);
+    }
+
     ngx_str_set(&argv[0], "PING");
 
     (void) ngx_http_b24trigger_redis_send(redis,
@@ -987,6 +999,63 @@ ngx_http_b24trigger_redis_hello(void *data,
                                       redis->primary.host,
                                       (int) redis->primary.port,
                                       &reply->str);
+}
+
+
+/* the answer to ROLE: ["master", ...], or the link is refused */
+
+static void
+ngx_http_b24trigger_redis_role(void *data,
+    ngx_http_b24trigger_redis_reply_t *reply)
+{
+    ngx_http_b24trigger_redis_t *redis = data;
+
+    size_t      i;
+    ngx_str_t   role;
+
+    if (reply == NULL || reply->type == NGX_HTTP_B24TRIGGER_REDIS_DOWN
+        || redis->refused)
+    {
+        return;
+    }
+
+    if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_ERROR) {
+        ngx_http_b24trigger_redis_hello(data, reply);
+        return;
+    }
+
+    ngx_str_set(&role, "?");
+
+    if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_ARRAY && reply->nelts
+        && reply->elts[0].type == NGX_HTTP_B24TRIGGER_REDIS_STRING)
+    {
+        if (reply->elts[0].str.len == 6
+            && ngx_strncmp(reply->elts[0].str.data, "master", 6) == 0)
+        {
+            return;
+        }
+
+        /* "slave", "sentinel": shown if it is a word */
+
+        for (i = 0; i < reply->elts[0].str.len && i < 16; i++) {
+            if (reply->elts[0].str.data[i] < 'a'
+                || reply->elts[0].str.data[i] > 'z')
+            {
+                break;
+            }
+        }
+
+        if (i && i == reply->elts[0].str.len) {
+            role = reply->elts[0].str;
+        }
+    }
+
+    redis->refused = 1;
+
+    ngx_http_b24trigger_redis_because(redis, "%s:%d, named by the "
+                                      "sentinels, is not the primary "
+                                      "(ROLE %V)", redis->primary.host,
+                                      (int) redis->primary.port, &role);
 }
 
 

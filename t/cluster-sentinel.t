@@ -3,14 +3,16 @@
 # b24trigger_cluster sentinel://: the primary is asked from the Sentinels
 # (one that does not answer is skipped), and asked again after every loss
 # of the link: after a failover the nodes write to the new primary
-# without a reload.  A master name the Sentinels do not know keeps the
-# link down, with the reason in the error log.
+# without a reload.  A node a Sentinel names that says (ROLE) it is no
+# primary is left; a master name the Sentinels do not know keeps the
+# link down; each with the reason in the error log.
 
 use strict;
 use warnings;
 
 use Test::More;
 use Time::HiRes qw(sleep);
+use IO::Socket::INET;
 use B24T;
 
 my $t = B24T->new;
@@ -103,6 +105,59 @@ my $moved = $t->wait_until(sub {
 }, 30);
 
 ok($moved, 'after the failover the keys go to the new primary');
+
+# a Sentinel out of date: it names the old primary, a replica now
+
+ok($t->wait_until(sub { cli($primary, 'ROLE') =~ /^slave$/m }, 30),
+   'the old primary is a replica now');
+
+my $fake = IO::Socket::INET->new(Listen => 5, LocalAddr => '127.0.0.1',
+                                 LocalPort => 0, ReuseAddr => 1)
+    or die "listen: $!";
+my $fport = $fake->sockport;
+
+my $pid = fork();
+die "fork: $!" unless defined $pid;
+
+if ($pid == 0) {
+    while (my $c = $fake->accept) {
+        my $buf = '';
+        sysread($c, $buf, 4096);
+        syswrite($c, "*2\r\n\$9\r\n127.0.0.1\r\n\$" . length($primary)
+                     . "\r\n$primary\r\n");
+        sleep 0.2;
+        close $c;
+    }
+    exit 0;
+}
+
+close $fake;
+$t->{pids}{fake} = $pid;
+
+$t->reload(<<"EOF");
+    b24trigger_cluster sentinel://127.0.0.1:$fport/mymaster timeout=500ms;
+    b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/;
+    b24trigger_dedup_zone events:1m ttl=10m;
+
+    server {
+        listen %%LISTEN%%;
+
+        b24trigger_verify none;
+        b24trigger_target DEAL_\$arg_id;
+        b24trigger_dedup events \$http_x_event_id;
+
+        location /sync { b24trigger_pass main; }
+    }
+EOF
+
+ok($t->wait_log(qr/is down \(127\.0\.0\.1:$primary, named by the sentinels, is not the primary \(ROLE slave\)\)/, 10),
+   'a replica named as primary: left, and said');
+
+$r = $t->post('/sync?id=4', '{}', 'X-Event-Id' => 'evt_s4');
+is($r->{json}{result}, 'forwarded', 'a replica named: forwarded, node-local');
+
+is(cli($primary, 'EXISTS', 's:events:evt_s4'), "0\n",
+   'nothing written to the replica');
 
 # a master the Sentinels do not know
 
