@@ -71,7 +71,7 @@ is($r->{json}{result}, 'forwarded', 'AUTH from file: forwarded');
 like($t->redis_cli('-n', 1, 'GET', 'b24t:events:evt_a1'), qr/^d$/m,
      'AUTH from file: the key is in Redis under the default prefix');
 
-$r = $t->post('/sync?id=1', '{}', 'X-Event-Id' => 'evt_a1');
+$r = $t->post_settled('/sync?id=1', '{}', 'X-Event-Id' => 'evt_a1');
 is($r->{json}{result}, 'duplicate', 'AUTH from file: duplicate');
 
 $t->request('GET', '/status');

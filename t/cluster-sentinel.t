@@ -83,7 +83,7 @@ is($r->{json}{result}, 'forwarded', 'forwarded');
 like(cli($primary, 'GET', 's:events:evt_s1'), qr/^d$/m,
      'the key is on the primary');
 
-$r = $t->post('/sync?id=1', '{}', 'X-Event-Id' => 'evt_s1');
+$r = $t->post_settled('/sync?id=1', '{}', 'X-Event-Id' => 'evt_s1');
 is($r->{json}{result}, 'duplicate', 'duplicate');
 
 # failover: the Sentinel promotes the replica and drops our connections

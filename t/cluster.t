@@ -202,7 +202,7 @@ for my $i (0, 1) {
 $r = $n2->post('/sync?id=1003', '{}', 'X-Event-Id' => 'evt_back');
 is($r->{json}{result}, 'forwarded', 'Redis back: forwarded');
 
-$r = $t->post('/sync?id=1003', '{}', 'X-Event-Id' => 'evt_back');
+$r = $t->post_settled('/sync?id=1003', '{}', 'X-Event-Id' => 'evt_back');
 is($r->{json}{result}, 'duplicate', 'Redis back: the other node knows it');
 
 like($t->redis_cli('-n', 3, 'GET', 't1:events:evt_back'), qr/^d$/m,

@@ -671,6 +671,19 @@ sub post {
                           headers => \@headers);
 }
 
+# a POST sent again while it is answered 409 (a duplicate in flight,
+# Retry-After: 1), as a sender does: the answer it settles on
+sub post_settled {
+    my ($self, @args) = @_;
+    my $r;
+    for (1 .. 30) {
+        $r = $self->post(@args);
+        last unless ($r->{status} || 0) == 409;
+        sleep 0.1;
+    }
+    return $r;
+}
+
 # many requests at once; each a hashref { method, path, body, headers,
 # port (another node's) }; returns the responses in order, each with
 # {elapsed}
