@@ -30,6 +30,10 @@
 
 #define NGX_HTTP_B24TRIGGER_REDIS_ARGS_MAX       16
 
+/* an idle link is checked this often (PING), so that a worker learns of a
+ * Redis that went away without a word before a webhook waits for it */
+#define NGX_HTTP_B24TRIGGER_REDIS_PING           1000
+
 #define NGX_HTTP_B24TRIGGER_REDIS_REASON       160
 
 /* the link, in this worker */
@@ -104,6 +108,7 @@ struct ngx_http_b24trigger_redis_s {
     ngx_event_t                     connect;   /* connect timeout */
     ngx_event_t                     command;   /* command timeout */
     ngx_event_t                     drop;      /* posted: drop the link */
+    ngx_event_t                     ping;      /* an idle link's check */
     ngx_msec_t                      backoff;
     ngx_uint_t                      next;      /* the Sentinel to ask */
     ngx_uint_t                      asked;     /* in this round */
@@ -160,6 +165,7 @@ static void ngx_http_b24trigger_redis_retry_handler(ngx_event_t *ev);
 static void ngx_http_b24trigger_redis_connect_handler(ngx_event_t *ev);
 static void ngx_http_b24trigger_redis_command_handler(ngx_event_t *ev);
 static void ngx_http_b24trigger_redis_drop_handler(ngx_event_t *ev);
+static void ngx_http_b24trigger_redis_ping_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_b24trigger_redis_attach(
     ngx_http_b24trigger_redis_sock_t *sock, redisAsyncContext *ac);
 static void ngx_http_b24trigger_redis_read_handler(ngx_event_t *ev);
@@ -527,7 +533,7 @@ ngx_int_t
 ngx_http_b24trigger_redis_init_process(ngx_cycle_t *cycle,
     ngx_http_b24trigger_redis_t *redis)
 {
-    ngx_event_t  *ev[4];
+    ngx_event_t  *ev[5];
     ngx_uint_t    i;
 
     redis->log = cycle->log;
@@ -541,13 +547,15 @@ ngx_http_b24trigger_redis_init_process(ngx_cycle_t *cycle,
     redis->connect.handler = ngx_http_b24trigger_redis_connect_handler;
     redis->command.handler = ngx_http_b24trigger_redis_command_handler;
     redis->drop.handler = ngx_http_b24trigger_redis_drop_handler;
+    redis->ping.handler = ngx_http_b24trigger_redis_ping_handler;
 
     ev[0] = &redis->retry;
     ev[1] = &redis->connect;
     ev[2] = &redis->command;
     ev[3] = &redis->drop;
+    ev[4] = &redis->ping;
 
-    for (i = 0; i < 4; i++) {
+    for (i = 0; i < 5; i++) {
         ev[i]->data = redis;
         ev[i]->log = cycle->log;
 
@@ -595,6 +603,10 @@ ngx_http_b24trigger_redis_exit_process(ngx_http_b24trigger_redis_t *redis)
 
     if (redis->command.timer_set) {
         ngx_del_timer(&redis->command);
+    }
+
+    if (redis->ping.timer_set) {
+        ngx_del_timer(&redis->ping);
     }
 
     if (redis->drop.posted) {
@@ -1099,6 +1111,8 @@ ngx_http_b24trigger_redis_ready(void *data,
 
     redis->been_up = 1;
 
+    ngx_add_timer(&redis->ping, NGX_HTTP_B24TRIGGER_REDIS_PING);
+
     ngx_log_debug2(NGX_LOG_DEBUG_EVENT, redis->log, 0,
                    "b24trigger redis: up, %s:%d",
                    redis->primary.host, (int) redis->primary.port);
@@ -1310,6 +1324,10 @@ ngx_http_b24trigger_redis_lost(ngx_http_b24trigger_redis_t *redis)
         ngx_del_timer(&redis->connect);
     }
 
+    if (redis->ping.timer_set) {
+        ngx_del_timer(&redis->ping);
+    }
+
     redis->state = NGX_HTTP_B24TRIGGER_REDIS_IDLE;
 
     ngx_http_b24trigger_redis_mark_down(redis);
@@ -1518,6 +1536,33 @@ ngx_http_b24trigger_redis_drop_handler(ngx_event_t *ev)
 
     ngx_http_b24trigger_redis_free(&redis->main);
     ngx_http_b24trigger_redis_lost(redis);
+}
+
+
+/*
+ * An idle link is sent a PING now and then: its reply, or the command
+ * timeout, tells whether Redis is still there.  A link in use needs none.
+ */
+
+static void
+ngx_http_b24trigger_redis_ping_handler(ngx_event_t *ev)
+{
+    ngx_http_b24trigger_redis_t *redis = ev->data;
+
+    ngx_str_t  ping;
+
+    if (redis->exiting || ngx_exiting || ngx_quit || ngx_terminate
+        || redis->state != NGX_HTTP_B24TRIGGER_REDIS_UP)
+    {
+        return;
+    }
+
+    if (ngx_queue_empty(&redis->pending)) {
+        ngx_str_set(&ping, "PING");
+        (void) ngx_http_b24trigger_redis_send(redis, NULL, NULL, 1, &ping);
+    }
+
+    ngx_add_timer(&redis->ping, NGX_HTTP_B24TRIGGER_REDIS_PING);
 }
 
 
