@@ -23,8 +23,10 @@ FUZZ_TIME    ?= 30
 # what each target needs from Debian (checked by deps-*, installed as root)
 # (nginx-dev only when building against Debian's tree, not NGINX_SRC=...)
 PKG_BUILD    := nginx $(if $(filter /usr/share/nginx/src,$(NGINX_SRC)),nginx-dev) \
-                gcc make libcurl4-openssl-dev libjansson-dev libssl-dev
-PKG_TEST     := $(PKG_BUILD) python3 perl curl openssl procps
+                gcc make libcurl4-openssl-dev libjansson-dev libssl-dev \
+                libhiredis-dev
+PKG_TEST     := $(PKG_BUILD) python3 perl curl openssl procps \
+                redis-server redis-sentinel
 PKG_VALGRIND := $(PKG_TEST) valgrind
 PKG_BENCH    := $(PKG_TEST) wrk
 PKG_FUZZ     := $(PKG_BUILD) clang libclang-rt-14-dev

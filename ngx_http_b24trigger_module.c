@@ -17,6 +17,7 @@
 #include "ngx_http_b24trigger_queue.h"
 #include "ngx_http_b24trigger_journal.h"
 #include "ngx_http_b24trigger_lookup.h"
+#include "ngx_http_b24trigger_redis.h"
 
 
 static ngx_int_t ngx_http_b24trigger_preconfiguration(ngx_conf_t *cf);
@@ -47,6 +48,8 @@ static char *ngx_http_b24trigger_unsigned(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 static ngx_int_t ngx_http_b24trigger_parse_rate(ngx_str_t *value,
     ngx_uint_t *rate);
+static char *ngx_http_b24trigger_cluster(ngx_conf_t *cf, ngx_command_t *cmd,
+    void *conf);
 static ngx_int_t ngx_http_b24trigger_init_process(ngx_cycle_t *cycle);
 static void ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle);
 
@@ -225,6 +228,13 @@ static ngx_command_t  ngx_http_b24trigger_commands[] = {
       offsetof(ngx_http_b24trigger_loc_conf_t, method),
       &ngx_http_b24trigger_methods_enum },
 
+    { ngx_string("b24trigger_cluster"),
+      NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
+      ngx_http_b24trigger_cluster,
+      NGX_HTTP_MAIN_CONF_OFFSET,
+      0,
+      NULL },
+
     { ngx_string("b24trigger_dedup_zone"),
       NGX_HTTP_MAIN_CONF|NGX_CONF_1MORE,
       ngx_http_b24trigger_dedup_zone,
@@ -372,6 +382,7 @@ ngx_http_b24trigger_create_main_conf(ngx_conf_t *cf)
      *     bmcf->bucket_zone = NULL;
      *     bmcf->journal_file = NULL;
      *     bmcf->journal = NULL;
+     *     bmcf->cluster = NULL;
      */
 
     bmcf->journal_ring = NGX_CONF_UNSET_UINT;
@@ -700,6 +711,7 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     portal->rate = 2000;
     portal->burst = 50;
     portal->wait = 1000;
+    portal->bucket_mode = NGX_CONF_UNSET;
 
     if (value[2].len == 0) {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
@@ -824,6 +836,16 @@ ngx_http_b24trigger_portal(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
             }
 
             portal->burst = n;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "bucket=cluster") == 0) {
+            portal->bucket_mode = 1;
+            continue;
+        }
+
+        if (ngx_strcmp(value[i].data, "bucket=node") == 0) {
+            portal->bucket_mode = 0;
             continue;
         }
 
@@ -1151,6 +1173,31 @@ ngx_http_b24trigger_oauth_install(ngx_conf_t *cf, ngx_command_t *cmd,
 }
 
 
+/* "b24trigger_cluster URL [password=] [prefix=] [timeout=] [replicas=]" */
+
+static char *
+ngx_http_b24trigger_cluster(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
+{
+    ngx_http_b24trigger_main_conf_t *bmcf = conf;
+
+    ngx_str_t  *value;
+
+    if (bmcf->cluster) {
+        return "is duplicate";
+    }
+
+    value = cf->args->elts;
+
+    bmcf->cluster = ngx_http_b24trigger_redis_create(cf, &value[1],
+                                                     cf->args->nelts - 1);
+    if (bmcf->cluster == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    return NGX_CONF_OK;
+}
+
+
 static ngx_int_t
 ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
 {
@@ -1194,6 +1241,13 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
 
     ngx_http_b24trigger_alert_init_process(cycle, bmcf);
 
+    if (bmcf->cluster
+        && ngx_http_b24trigger_redis_init_process(cycle, bmcf->cluster)
+           != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
     ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
                   "b24trigger " NGX_HTTP_B24TRIGGER_VERSION " started");
 
@@ -1213,6 +1267,10 @@ ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
     ngx_http_b24trigger_delivery_exit(cycle);
     ngx_http_b24trigger_journal_exit(cycle);
     ngx_http_b24trigger_alert_exit(cycle);
+
+    if (bmcf != NULL && bmcf->cluster) {
+        ngx_http_b24trigger_redis_exit_process(bmcf->cluster);
+    }
 
     if (bmcf != NULL) {
         ngx_http_b24trigger_http_exit(cycle, bmcf);

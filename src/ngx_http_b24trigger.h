@@ -86,6 +86,10 @@ typedef struct {
     ngx_uint_t                     burst;
     ngx_msec_t                     wait;
     void                          *bucket;    /* in shared memory */
+    ngx_int_t                      bucket_mode;  /* bucket=: unset, 0 node,
+                                                    1 cluster */
+    void                          *cluster;   /* the Redis client that
+                                                 holds the bucket, or NULL */
     void                          *peer;      /* its address (portal_http.c);
                                                  NULL: libcurl's */
     unsigned                       loopback:1;
@@ -112,6 +116,8 @@ typedef struct {
     ngx_array_t                    reach;     /* folders workers write
                                                  in, reach.c */
     ngx_cycle_t                   *cycle;     /* the one configured */
+    void                          *cluster;   /* b24trigger_cluster: the
+                                                 Redis client's, or NULL */
 } ngx_http_b24trigger_main_conf_t;
 
 
@@ -226,6 +232,18 @@ typedef struct {
       "Target lookups answered from b24trigger_lookup_zone, by portal and "   \
       "answer (found, not_found).",                                           \
       "portal", "answer")                                                     \
+    M(CLUSTER_UP, "b24trigger_cluster_up", "cluster_up", "gauge",             \
+      "1 while every worker's link to Redis is up, 0 while a worker runs "    \
+      "on node-local state.",                                                 \
+      "cluster", NULL)                                                        \
+    M(CLUSTER_LATENCY, "b24trigger_cluster_latency_seconds",                  \
+      "cluster_latency_seconds", "gauge",                                     \
+      "Round trip of the latest command answered by Redis.",                  \
+      "cluster", NULL)                                                        \
+    M(CLUSTER_RECONNECTS, "b24trigger_cluster_reconnects_total",              \
+      "cluster_reconnects", "counter",                                        \
+      "Links to Redis made again after a loss.",                              \
+      "cluster", NULL)                                                        \
     M(LATENCY_BUCKET, "b24trigger_portal_latency_seconds_bucket",             \
       NULL, NULL, NULL, "portal", "le")                                       \
     M(LATENCY_SUM, "b24trigger_portal_latency_seconds_sum",                   \
@@ -341,6 +359,12 @@ typedef struct {
 } ngx_http_b24trigger_decision_t;
 
 
+/* a step that waited (for Redis) hands its verdict back */
+
+typedef void (*ngx_http_b24trigger_resume_pt)(ngx_http_request_t *r,
+    ngx_int_t rc);
+
+
 typedef struct {
     ngx_str_t                          body;         /* raw bytes as sent */
     size_t                             body_size;    /* allocated */
@@ -359,15 +383,22 @@ typedef struct {
     ngx_uint_t                         body_read;    /* how: the scheme's
                                                         READ_* (fields.h) */
     void                              *dedup;        /* keys in flight */
+    void                              *bucket;       /* a take from the
+                                                        cluster's bucket,
+                                                        waiting for Redis */
     ngx_str_t                          signature;    /* verified, decoded:
                                                         the replay key */
     ngx_str_t                          id;           /* a queued event's */
     ngx_http_b24trigger_decision_t     decision;     /* a step's, to send */
+    ngx_http_b24trigger_resume_pt      resume;       /* after the replay
+                                                        and dedup checks */
 
     unsigned                           reading:1;
     unsigned                           too_large:1;
     unsigned                           body_done:1;
     unsigned                           waiting:1;
+    unsigned                           replay_checked:1;
+    unsigned                           dedup_checked:1;
 } ngx_http_b24trigger_ctx_t;
 
 

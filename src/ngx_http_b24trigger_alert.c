@@ -564,6 +564,10 @@ ngx_http_b24trigger_alert_try(ngx_http_b24trigger_alert_t *a, ngx_log_t *log)
         goto later;
     }
 
+    /* the cluster's bucket counts it too (bucket=cluster) */
+
+    ngx_http_b24trigger_bucket_charge(a->portal);
+
     /* outside any request: the request that told us may be gone soon */
 
     pool = ngx_create_pool(2048, ngx_cycle->log);

@@ -7,11 +7,17 @@
  * bucket per portal (rate=, burst=), the block a portal imposed with
  * OPERATION_TIME_LIMIT and the last operating_reset_at it announced.
  * Shared by every worker and by both delivery modes; kept across reloads.
- * Knows nothing of requests, files, tokens or libcurl.
+ * With "b24trigger_cluster" (bucket=cluster, the default there), a sync
+ * call takes its place in one bucket per portal in Redis, shared by every
+ * node (a script, so that the level is read and changed at once), and the
+ * block of OPERATION_TIME_LIMIT is shared too; the zone's bucket mirrors
+ * what Redis said and serves while the link is down.  Knows nothing of
+ * requests, files, tokens or libcurl.
  */
 
 
 #include "ngx_http_b24trigger_queue.h"
+#include "ngx_http_b24trigger_redis.h"
 
 
 #define NGX_HTTP_B24TRIGGER_BUCKET_ZONE_SIZE  (128 * 1024)
@@ -21,6 +27,9 @@
 
 /* the block of an OPERATION_TIME_LIMIT with no operating_reset_at known */
 #define NGX_HTTP_B24TRIGGER_BLOCK_SEC         60
+
+/* prefix, "bucket:" and the portal's name */
+#define NGX_HTTP_B24TRIGGER_BUCKET_KEY        512
 
 
 typedef struct ngx_http_b24trigger_bucket_s  ngx_http_b24trigger_bucket_t;
@@ -46,17 +55,111 @@ static ngx_int_t ngx_http_b24trigger_bucket_init_zone(
 static void ngx_http_b24trigger_bucket_drain(
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_bucket_t *b);
 static ngx_slab_pool_t *ngx_http_b24trigger_bucket_pool(void);
+static void ngx_http_b24trigger_bucket_answered(void *data,
+    ngx_http_b24trigger_redis_reply_t *reply);
+static void ngx_http_b24trigger_bucket_mirror(
+    ngx_http_b24trigger_portal_t *portal, int64_t level, int64_t blocked);
+static ngx_int_t ngx_http_b24trigger_bucket_eval(
+    ngx_http_b24trigger_portal_t *portal, ngx_str_t *script,
+    ngx_msec_t max_wait, ngx_uint_t charge, void *ask);
+static void ngx_http_b24trigger_bucket_learn_shared(
+    ngx_http_b24trigger_call_t *call, time_t now);
+
+
+/* a take from the cluster's bucket, waiting for Redis (take_shared()) */
+
+typedef struct {
+    ngx_http_b24trigger_bucket_handler_pt   handler;   /* NULL: cancelled */
+    void                                   *data;
+    ngx_http_b24trigger_portal_t           *portal;
+    ngx_msec_t                              max_wait;
+} ngx_http_b24trigger_bucket_ask_t;
+
+
+/*
+ * The leaky bucket of one portal in Redis, as the zone's: the level in
+ * thousandths of a call, drained at ARGV[1] thousandths of a call per
+ * second since "last", on Redis's clock.  ARGV[2] is the burst, ARGV[3]
+ * the longest wait, ARGV[4] "1" to take a place whatever the level (a
+ * queued call that took one in its node's bucket).  Returns {rc, delay
+ * ms, level, ms blocked still}: rc 0 a place (after delay), 1 full, 2
+ * blocked by the portal (OPERATION_TIME_LIMIT).
+ */
+
+static ngx_str_t  ngx_http_b24trigger_bucket_take_lua = ngx_string(
+    "local t = redis.call('TIME') "
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+    "local b = redis.call('HMGET', KEYS[1], 'level', 'last', 'blocked') "
+    "local level = tonumber(b[1]) or 0 "
+    "local last = tonumber(b[2]) or now "
+    "local blocked = tonumber(b[3]) or 0 "
+    "if blocked > now and ARGV[4] ~= '1' then "
+    "return {2, blocked - now, level, blocked - now} end "
+    "local rate = tonumber(ARGV[1]) "
+    "local drained = math.floor((now - last) * rate / 1000) "
+    "if drained > 0 or last > now then "
+    "level = math.max(level - drained, 0) last = now end "
+    "local excess = level + 1000 - tonumber(ARGV[2]) * 1000 "
+    "local rc, delay = 0, 0 "
+    "if excess > 0 and ARGV[4] ~= '1' then "
+    "delay = math.floor(excess * 1000 / rate) + 1 "
+    "if delay > tonumber(ARGV[3]) then rc = 1 end end "
+    "if rc == 0 then level = level + 1000 end "
+    "redis.call('HSET', KEYS[1], 'level', level, 'last', last) "
+    "redis.call('PEXPIRE', KEYS[1], 3600000) "
+    "return {rc, delay, level, math.max(blocked - now, 0)}");
+
+
+/*
+ * What a call taught, for every node: ARGV[1] "block" and ARGV[2] the
+ * epoch ms before which no call goes (OPERATION_TIME_LIMIT), or "full"
+ * and ARGV[2] the burst (QUERY_LIMIT_EXCEEDED: the portal's bucket is
+ * full whatever ours says)
+ */
+
+static ngx_str_t  ngx_http_b24trigger_bucket_learn_lua = ngx_string(
+    "local t = redis.call('TIME') "
+    "local now = t[1] * 1000 + math.floor(t[2] / 1000) "
+    "if ARGV[1] == 'block' then "
+    "local b = tonumber(redis.call('HGET', KEYS[1], 'blocked')) or 0 "
+    "if tonumber(ARGV[2]) > b then "
+    "redis.call('HSET', KEYS[1], 'blocked', ARGV[2]) end "
+    "else "
+    "redis.call('HSET', KEYS[1], 'level', tonumber(ARGV[2]) * 1000, "
+    "'last', now) end "
+    "redis.call('PEXPIRE', KEYS[1], 3600000) "
+    "return 1");
 
 
 ngx_int_t
 ngx_http_b24trigger_bucket_init_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_main_conf_t *bmcf)
 {
-    ngx_str_t        name;
-    ngx_shm_zone_t  *shm_zone;
+    ngx_str_t                      name;
+    ngx_uint_t                     i;
+    ngx_shm_zone_t                *shm_zone;
+    ngx_http_b24trigger_portal_t  *portal;
 
     if (bmcf->portals.nelts == 0) {
         return NGX_OK;
+    }
+
+    /* bucket=cluster by default where there is a cluster */
+
+    portal = bmcf->portals.elts;
+
+    for (i = 0; i < bmcf->portals.nelts; i++) {
+
+        if (portal[i].bucket_mode == 1 && bmcf->cluster == NULL) {
+            ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                               "\"bucket=cluster\" of portal \"%V\" needs "
+                               "\"b24trigger_cluster\"", &portal[i].name);
+            return NGX_ERROR;
+        }
+
+        if (portal[i].bucket_mode != 0) {
+            portal[i].cluster = bmcf->cluster;
+        }
     }
 
     ngx_str_set(&name, "b24trigger");
@@ -338,6 +441,224 @@ ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
 
 
 /*
+ * bucket_take() in the cluster's bucket, for a sync call: NGX_AGAIN and
+ * handler(data, rc, delay) once Redis answered (*ask is the take, for
+ * ngx_http_b24trigger_bucket_cancel()); or, without a shared bucket or
+ * while the link is down, what bucket_take() says, at once
+ */
+
+ngx_int_t
+ngx_http_b24trigger_bucket_take_shared(ngx_http_b24trigger_portal_t *portal,
+    ngx_msec_t max_wait, ngx_msec_t *delay,
+    ngx_http_b24trigger_bucket_handler_pt handler, void *data, void **ask)
+{
+    ngx_http_b24trigger_bucket_ask_t  *a;
+
+    *ask = NULL;
+
+    if (portal->cluster == NULL || portal->bucket == NULL
+        || !ngx_http_b24trigger_redis_up(portal->cluster))
+    {
+        return ngx_http_b24trigger_bucket_take(portal, max_wait, delay);
+    }
+
+    a = ngx_alloc(sizeof(ngx_http_b24trigger_bucket_ask_t), ngx_cycle->log);
+    if (a == NULL) {
+        return ngx_http_b24trigger_bucket_take(portal, max_wait, delay);
+    }
+
+    a->handler = handler;
+    a->data = data;
+    a->portal = portal;
+    a->max_wait = max_wait;
+
+    if (ngx_http_b24trigger_bucket_eval(portal,
+                                        &ngx_http_b24trigger_bucket_take_lua,
+                                        max_wait, 0, a)
+        != NGX_OK)
+    {
+        ngx_free(a);
+        return ngx_http_b24trigger_bucket_take(portal, max_wait, delay);
+    }
+
+    *ask = a;
+
+    return NGX_AGAIN;
+}
+
+
+/* the waiting request went away: the place, if taken, stays taken */
+
+void
+ngx_http_b24trigger_bucket_cancel(void *ask)
+{
+    ngx_http_b24trigger_bucket_ask_t  *a = ask;
+
+    a->handler = NULL;
+    a->data = NULL;
+}
+
+
+/*
+ * A queued call took a place in its node's bucket: it takes one in the
+ * cluster's too, so that the sync calls of every node count it
+ */
+
+void
+ngx_http_b24trigger_bucket_charge(ngx_http_b24trigger_portal_t *portal)
+{
+    if (portal->cluster == NULL
+        || !ngx_http_b24trigger_redis_up(portal->cluster))
+    {
+        return;
+    }
+
+    (void) ngx_http_b24trigger_bucket_eval(portal,
+                                        &ngx_http_b24trigger_bucket_take_lua,
+                                        0, 1, NULL);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_bucket_eval(ngx_http_b24trigger_portal_t *portal,
+    ngx_str_t *script, ngx_msec_t max_wait, ngx_uint_t charge, void *ask)
+{
+    u_char                                *p;
+    ngx_str_t                              argv[8], *prefix;
+    ngx_http_b24trigger_redis_handler_pt   handler;
+    u_char                                 rate[NGX_INT_T_LEN];
+    u_char                                 burst[NGX_INT_T_LEN];
+    u_char                                 wait[NGX_INT_T_LEN];
+    u_char                                 key[NGX_HTTP_B24TRIGGER_BUCKET_KEY];
+
+    prefix = ngx_http_b24trigger_redis_prefix(portal->cluster);
+
+    if (prefix->len + sizeof("bucket:") - 1 + portal->name.len
+        > NGX_HTTP_B24TRIGGER_BUCKET_KEY)
+    {
+        return NGX_ERROR;
+    }
+
+    p = ngx_cpymem(key, prefix->data, prefix->len);
+    p = ngx_cpymem(p, "bucket:", sizeof("bucket:") - 1);
+    p = ngx_cpymem(p, portal->name.data, portal->name.len);
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1] = *script;
+    ngx_str_set(&argv[2], "1");
+    argv[3].data = key;
+    argv[3].len = p - key;
+    argv[4].data = rate;
+    argv[4].len = ngx_sprintf(rate, "%ui", portal->rate - portal->rate / 20)
+                  - rate;
+    argv[5].data = burst;
+    argv[5].len = ngx_sprintf(burst, "%ui", portal->burst) - burst;
+    argv[6].data = wait;
+    argv[6].len = ngx_sprintf(wait, "%M", max_wait) - wait;
+    argv[7].data = (u_char *) (charge ? "1" : "0");
+    argv[7].len = 1;
+
+    handler = ask ? ngx_http_b24trigger_bucket_answered : NULL;
+
+    return ngx_http_b24trigger_redis_command(portal->cluster, handler, ask,
+                                             8, argv);
+}
+
+
+static void
+ngx_http_b24trigger_bucket_answered(void *data,
+    ngx_http_b24trigger_redis_reply_t *reply)
+{
+    ngx_http_b24trigger_bucket_ask_t *a = data;
+
+    void                                   *hd;
+    ngx_uint_t                              rc, i;
+    ngx_msec_t                              delay;
+    ngx_http_b24trigger_bucket_handler_pt   handler;
+    ngx_http_b24trigger_redis_reply_t      *e;
+
+    handler = a->handler;
+    hd = a->data;
+
+    if (reply == NULL || handler == NULL) {
+        ngx_free(a);
+        return;
+    }
+
+    e = reply->elts;
+
+    if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_ARRAY && reply->nelts == 4) {
+
+        for (i = 0; i < 4; i++) {
+            if (e[i].type != NGX_HTTP_B24TRIGGER_REDIS_INTEGER
+                || e[i].integer < 0)
+            {
+                break;
+            }
+        }
+
+        if (i == 4 && e[0].integer <= NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED) {
+            rc = (ngx_uint_t) e[0].integer;
+            delay = (ngx_msec_t) e[1].integer;
+
+            ngx_http_b24trigger_bucket_mirror(a->portal, e[2].integer,
+                                              e[3].integer);
+
+            ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
+                           "b24trigger bucket \"%V\" in redis: rc:%ui "
+                           "level:%L delay:%M", &a->portal->name, rc,
+                           e[2].integer, delay);
+
+            ngx_free(a);
+            handler(hd, rc, delay);
+            return;
+        }
+    }
+
+    if (reply->type != NGX_HTTP_B24TRIGGER_REDIS_DOWN) {
+        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                      "b24trigger: redis refused the bucket of portal "
+                      "\"%V\" (\"%V\"), this node's bucket used",
+                      &a->portal->name,
+                      reply->type == NGX_HTTP_B24TRIGGER_REDIS_ERROR
+                      ? &reply->str : &a->portal->name);
+    }
+
+    /* the link went down meanwhile: this node's bucket decides */
+
+    rc = ngx_http_b24trigger_bucket_take(a->portal, a->max_wait, &delay);
+
+    ngx_free(a);
+    handler(hd, rc, delay);
+}
+
+
+/* the zone's bucket shows what Redis said, and serves if it goes away */
+
+static void
+ngx_http_b24trigger_bucket_mirror(ngx_http_b24trigger_portal_t *portal,
+    int64_t level, int64_t blocked)
+{
+    ngx_slab_pool_t               *shpool;
+    ngx_http_b24trigger_bucket_t  *b;
+
+    b = portal->bucket;
+    shpool = ngx_http_b24trigger_bucket_pool();
+
+    ngx_shmtx_lock(&shpool->mutex);
+
+    b->level = (uint64_t) level;
+    b->last = ngx_current_msec;
+
+    if (blocked && ngx_time() + (time_t) (blocked / 1000) > b->blocked) {
+        b->blocked = ngx_time() + (time_t) ((blocked + 999) / 1000);
+    }
+
+    ngx_shmtx_unlock(&shpool->mutex);
+}
+
+
+/*
  * What a finished call teaches about the portal, for every worker: the
  * operating_reset_at of a success; QUERY_LIMIT_EXCEEDED means the
  * portal's bucket is full whatever ours says; OPERATION_TIME_LIMIT blocks
@@ -399,6 +720,13 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
     ngx_shmtx_unlock(&shpool->mutex);
 
     if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
+        && call->portal->cluster
+        && ngx_http_b24trigger_redis_up(call->portal->cluster))
+    {
+        ngx_http_b24trigger_bucket_learn_shared(call, now);
+    }
+
+    if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
         && call->retry_after > 1)
     {
         ngx_log_error(NGX_LOG_WARN, call->log, 0,
@@ -406,4 +734,55 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
                       "OPERATION_TIME_LIMIT, no call before %T s from now",
                       &call->portal->name, call->retry_after);
     }
+}
+
+
+/* OPERATION_TIME_LIMIT's block, QUERY_LIMIT_EXCEEDED's full bucket */
+
+static void
+ngx_http_b24trigger_bucket_learn_shared(ngx_http_b24trigger_call_t *call,
+    time_t now)
+{
+    u_char                        *p;
+    ngx_str_t                      argv[6], *prefix;
+    ngx_http_b24trigger_portal_t  *portal;
+    u_char                         val[NGX_INT64_LEN];
+    u_char                         key[NGX_HTTP_B24TRIGGER_BUCKET_KEY];
+
+    portal = call->portal;
+    prefix = ngx_http_b24trigger_redis_prefix(portal->cluster);
+
+    if (prefix->len + sizeof("bucket:") - 1 + portal->name.len
+        > NGX_HTTP_B24TRIGGER_BUCKET_KEY)
+    {
+        return;
+    }
+
+    p = ngx_cpymem(key, prefix->data, prefix->len);
+    p = ngx_cpymem(p, "bucket:", sizeof("bucket:") - 1);
+    p = ngx_cpymem(p, portal->name.data, portal->name.len);
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1] = ngx_http_b24trigger_bucket_learn_lua;
+    ngx_str_set(&argv[2], "1");
+    argv[3].data = key;
+    argv[3].len = p - key;
+    argv[5].data = val;
+
+    if (call->error.len == sizeof("OPERATION_TIME_LIMIT") - 1
+        && ngx_strncmp(call->error.data, "OPERATION_TIME_LIMIT",
+                       call->error.len) == 0)
+    {
+        ngx_str_set(&argv[4], "block");
+        argv[5].len = ngx_sprintf(val, "%L",
+                                  (int64_t) (now + call->retry_after) * 1000)
+                      - val;
+
+    } else {
+        ngx_str_set(&argv[4], "full");
+        argv[5].len = ngx_sprintf(val, "%ui", portal->burst) - val;
+    }
+
+    (void) ngx_http_b24trigger_redis_command(portal->cluster, NULL, NULL, 6,
+                                             argv);
 }

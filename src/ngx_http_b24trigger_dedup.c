@@ -10,11 +10,15 @@
  * forgotten if it failed, so the sender may retry.  The replay shield,
  * "b24trigger_replay ZONE [window=]", keeps in the same zones a key made
  * of the verified signature itself, so that one signed request is
- * forwarded at most once within the window.
+ * forwarded at most once within the window.  With "b24trigger_cluster",
+ * both key spaces live in Redis under the cluster's prefix, one for all
+ * nodes (SET NX, the request waiting for the reply); while the link is
+ * down, the zones of this node serve instead.
  */
 
 
 #include "ngx_http_b24trigger_queue.h"
+#include "ngx_http_b24trigger_redis.h"
 
 #include <ngx_md5.h>
 
@@ -35,6 +39,14 @@
 
 /* a replay shield that could not remember: the sender retries after */
 #define NGX_HTTP_B24TRIGGER_SHIELD_RETRY_SEC    60
+
+/* a key in Redis: "d" done, or "f" and the holder's token in flight */
+#define NGX_HTTP_B24TRIGGER_DEDUP_TOKEN     (1 + 16 + NGX_INT_T_LEN)
+
+/* a key is forgotten in Redis only by the request that holds it */
+static ngx_str_t  ngx_http_b24trigger_dedup_release_lua = ngx_string(
+    "if redis.call('GET', KEYS[1]) == ARGV[1] then "
+    "return redis.call('DEL', KEYS[1]) end return 0");
 
 
 typedef struct {
@@ -75,14 +87,60 @@ struct ngx_http_b24trigger_dedup_hold_s {
     time_t                             ttl;      /* once remembered */
     ngx_log_t                         *log;
     ngx_http_b24trigger_dedup_hold_t  *next;
+    ngx_http_b24trigger_redis_t       *redis;    /* held in Redis */
+    ngx_str_t                          rkey;     /* the key there */
+    ngx_str_t                          token;
     unsigned                           done:1;
     unsigned                           shield:1;
 };
 
 
+/*
+ * A SET NX sent to Redis for a request: allocated apart from the request,
+ * which may go away before the reply (the key is then given back)
+ */
+
+typedef struct {
+    ngx_http_request_t                *r;        /* NULL: gone */
+    ngx_pool_cleanup_t                *cln;
+    ngx_http_b24trigger_dedup_hold_t  *hold;     /* in r's pool */
+    ngx_http_b24trigger_redis_t       *redis;
+    ngx_str_t                          rkey;     /* copies, for a */
+    ngx_str_t                          token;    /* request gone */
+} ngx_http_b24trigger_dedup_ask_t;
+
+
+static ngx_int_t ngx_http_b24trigger_dedup_run(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
+static ngx_int_t ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx, ngx_shm_zone_t *zone, ngx_str_t *key,
     time_t ttl, ngx_uint_t replay);
+static ngx_int_t ngx_http_b24trigger_dedup_hold_local(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold);
+static ngx_int_t ngx_http_b24trigger_dedup_hold_cluster(ngx_http_request_t *r,
+    ngx_http_b24trigger_dedup_hold_t *hold);
+static void ngx_http_b24trigger_dedup_asked(void *data,
+    ngx_http_b24trigger_redis_reply_t *reply);
+static ngx_int_t ngx_http_b24trigger_dedup_verdict(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold,
+    ngx_http_b24trigger_redis_t *redis,
+    ngx_http_b24trigger_redis_reply_t *reply);
+static void ngx_http_b24trigger_dedup_ask_gone(void *data);
+static void ngx_http_b24trigger_dedup_held(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold,
+    ngx_pool_cleanup_t *cln);
+static ngx_int_t ngx_http_b24trigger_dedup_duplicate(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold);
+static ngx_int_t ngx_http_b24trigger_dedup_in_flight(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold);
+static void ngx_http_b24trigger_dedup_unset(ngx_http_b24trigger_redis_t *redis,
+    ngx_str_t *rkey, ngx_str_t *token);
+static void ngx_http_b24trigger_dedup_remember(ngx_http_request_t *r,
+    ngx_http_b24trigger_dedup_hold_t *hold);
 static void ngx_http_b24trigger_dedup_forget(
     ngx_http_b24trigger_dedup_hold_t *hold);
 static ngx_int_t ngx_http_b24trigger_dedup_init_zone(ngx_shm_zone_t *shm_zone,
@@ -394,11 +452,53 @@ invalid:
 
 
 /*
- * NGX_DECLINED: go on (no key, or the key is now in flight and held by
- * ctx->dedup); anything else is the reply (duplicate, 409, error).
+ * The replay shield, then b24trigger_dedup.  NGX_DECLINED: go on (no key,
+ * or the keys are now in flight and held by ctx->dedup); NGX_AGAIN: Redis
+ * is asked, resume(r, rc) is called with the same meanings once it
+ * answers; anything else is the reply (duplicate, 409, error).
  */
 
 ngx_int_t
+ngx_http_b24trigger_dedup_checks(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_resume_pt resume)
+{
+    ctx->resume = resume;
+
+    return ngx_http_b24trigger_dedup_run(r, ctx);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_dedup_run(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_int_t  rc;
+
+    if (!ctx->replay_checked) {
+        ctx->replay_checked = 1;
+
+        rc = ngx_http_b24trigger_replay_check(r, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    if (!ctx->dedup_checked) {
+        ctx->dedup_checked = 1;
+
+        rc = ngx_http_b24trigger_dedup_check(r, ctx);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/* b24trigger_dedup: the event's key */
+
+static ngx_int_t
 ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
@@ -460,7 +560,7 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
  * part is preceded by its length.  Same answers as b24trigger_dedup.
  */
 
-ngx_int_t
+static ngx_int_t
 ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
@@ -546,92 +646,386 @@ failed:
 }
 
 
-/* the key is looked up and, if free, held in flight by this request */
+/*
+ * The key is looked up and, if free, held in flight by this request: in
+ * Redis while the cluster's link is up, else in the zone
+ */
 
 static ngx_int_t
 ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx, ngx_shm_zone_t *zone, ngx_str_t *key,
     time_t ttl, ngx_uint_t replay)
 {
+    ngx_http_b24trigger_redis_t       *redis;
+    ngx_http_b24trigger_dedup_hold_t  *hold;
+    ngx_http_b24trigger_main_conf_t   *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
+
+    hold = ngx_pcalloc(r->pool, sizeof(ngx_http_b24trigger_dedup_hold_t));
+    if (hold == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    hold->zone = zone;
+    hold->key = *key;
+    hold->hash = ngx_crc32_short(key->data, key->len);
+    hold->ttl = ttl;
+    hold->shield = replay;
+    hold->log = r->connection->log;
+
+    redis = bmcf->cluster;
+
+    if (redis && ngx_http_b24trigger_redis_up(redis)
+        && ngx_http_b24trigger_dedup_hold_cluster(r, hold) == NGX_OK)
+    {
+        return NGX_AGAIN;
+    }
+
+    return ngx_http_b24trigger_dedup_hold_local(r, ctx, hold);
+}
+
+
+/* SET prefix+zone:key f<token> NX GET EX inflight */
+
+static ngx_int_t
+ngx_http_b24trigger_dedup_hold_cluster(ngx_http_request_t *r,
+    ngx_http_b24trigger_dedup_hold_t *hold)
+{
+    u_char                           *p;
+    size_t                            len;
+    ngx_str_t                        *prefix, argv[7];
+    ngx_http_b24trigger_redis_t      *redis;
+    ngx_http_b24trigger_dedup_ask_t  *ask;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+    u_char                            token[NGX_HTTP_B24TRIGGER_DEDUP_TOKEN];
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
+    redis = bmcf->cluster;
+    prefix = ngx_http_b24trigger_redis_prefix(redis);
+
+    hold->token.data = token;
+    hold->token.len = ngx_sprintf(token, "f%08xD%08xD%P",
+                                  (uint32_t) ngx_random(),
+                                  (uint32_t) ngx_random(), ngx_pid)
+                      - token;
+
+    len = prefix->len + hold->zone->shm.name.len + 1 + hold->key.len;
+
+    ask = ngx_alloc(sizeof(ngx_http_b24trigger_dedup_ask_t) + len
+                    + hold->token.len, r->connection->log);
+    if (ask == NULL) {
+        return NGX_ERROR;
+    }
+
+    ask->rkey.data = (u_char *) ask + sizeof(ngx_http_b24trigger_dedup_ask_t);
+    ask->rkey.len = len;
+
+    p = ngx_cpymem(ask->rkey.data, prefix->data, prefix->len);
+    p = ngx_cpymem(p, hold->zone->shm.name.data, hold->zone->shm.name.len);
+    *p++ = ':';
+    p = ngx_cpymem(p, hold->key.data, hold->key.len);
+
+    ask->token.data = p;
+    ask->token.len = hold->token.len;
+    ngx_memcpy(p, token, hold->token.len);
+
+    /* the hold's own copies, for the commit and the release */
+
+    hold->rkey.data = ngx_pnalloc(r->pool, len + hold->token.len);
+    ask->cln = ngx_pool_cleanup_add(r->pool, 0);
+
+    if (hold->rkey.data == NULL || ask->cln == NULL) {
+        ngx_free(ask);
+        return NGX_ERROR;
+    }
+
+    hold->rkey.len = len;
+    ngx_memcpy(hold->rkey.data, ask->rkey.data, len + hold->token.len);
+    hold->token.data = hold->rkey.data + len;
+
+    ask->r = r;
+    ask->hold = hold;
+    ask->redis = redis;
+
+    ngx_str_set(&argv[0], "SET");
+    argv[1] = ask->rkey;
+    argv[2] = ask->token;
+    ngx_str_set(&argv[3], "NX");
+    ngx_str_set(&argv[4], "GET");
+    ngx_str_set(&argv[5], "EX");
+    ngx_str_set(&argv[6], "120");
+
+    if (ngx_http_b24trigger_redis_command(redis,
+                                          ngx_http_b24trigger_dedup_asked,
+                                          ask, 7, argv)
+        != NGX_OK)
+    {
+        ngx_free(ask);
+        return NGX_ERROR;
+    }
+
+    ask->cln->handler = ngx_http_b24trigger_dedup_ask_gone;
+    ask->cln->data = ask;
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger dedup: asking redis for \"%V\"",
+                   ngx_http_b24trigger_log_value(r->pool, &hold->key));
+
+    return NGX_OK;
+}
+
+
+/* the request went away before Redis answered */
+
+static void
+ngx_http_b24trigger_dedup_ask_gone(void *data)
+{
+    ngx_http_b24trigger_dedup_ask_t *ask = data;
+
+    ask->r = NULL;
+    ask->hold = NULL;
+}
+
+
+static void
+ngx_http_b24trigger_dedup_asked(void *data,
+    ngx_http_b24trigger_redis_reply_t *reply)
+{
+    ngx_http_b24trigger_dedup_ask_t *ask = data;
+
+    ngx_int_t                          rc;
+    ngx_connection_t                  *c;
+    ngx_http_request_t                *r;
+    ngx_http_b24trigger_ctx_t         *ctx;
+    ngx_http_b24trigger_redis_t       *redis;
+    ngx_http_b24trigger_dedup_hold_t  *hold;
+
+    r = ask->r;
+    hold = ask->hold;
+    redis = ask->redis;
+
+    if (r) {
+        ask->cln->handler = NULL;
+    }
+
+    if (r == NULL || reply == NULL) {
+
+        /* nobody waits: a key set for nobody is given back */
+
+        if (reply && reply->type == NGX_HTTP_B24TRIGGER_REDIS_NIL) {
+            ngx_http_b24trigger_dedup_unset(ask->redis, &ask->rkey,
+                                            &ask->token);
+        }
+
+        ngx_free(ask);
+        return;
+    }
+
+    ngx_free(ask);
+
+    c = r->connection;
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+
+    rc = ngx_http_b24trigger_dedup_verdict(r, ctx, hold, redis, reply);
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_b24trigger_dedup_run(r, ctx);
+    }
+
+    if (rc == NGX_AGAIN) {
+        return;
+    }
+
+    ctx->resume(r, rc);
+}
+
+
+/* what Redis said about the key: held, done, in flight, or down */
+
+static ngx_int_t
+ngx_http_b24trigger_dedup_verdict(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold,
+    ngx_http_b24trigger_redis_t *redis,
+    ngx_http_b24trigger_redis_reply_t *reply)
+{
+    ngx_pool_cleanup_t  *cln;
+
+    switch (reply->type) {
+
+    case NGX_HTTP_B24TRIGGER_REDIS_NIL:
+
+        cln = ngx_pool_cleanup_add(r->pool, 0);
+        if (cln == NULL) {
+            return NGX_HTTP_INTERNAL_SERVER_ERROR;
+        }
+
+        hold->redis = redis;
+
+        ngx_http_b24trigger_dedup_held(r, ctx, hold, cln);
+
+        return NGX_DECLINED;
+
+    case NGX_HTTP_B24TRIGGER_REDIS_STRING:
+
+        if (reply->str.len && reply->str.data[0] == 'd') {
+            return ngx_http_b24trigger_dedup_duplicate(r, ctx, hold);
+        }
+
+        return ngx_http_b24trigger_dedup_in_flight(r, ctx, hold);
+
+    case NGX_HTTP_B24TRIGGER_REDIS_DOWN:
+
+        /* the link went down meanwhile: this node's zone decides */
+
+        return ngx_http_b24trigger_dedup_hold_local(r, ctx, hold);
+
+    default:
+
+        /* a primary demoted meanwhile: the link says so, and goes */
+
+        if (reply->str.len < 8
+            || ngx_strncmp(reply->str.data, "READONLY", 8) != 0)
+        {
+            ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
+                          "b24trigger: redis refused de-duplication "
+                          "(\"%V\"), node-local de-duplication used",
+                          ngx_http_b24trigger_log_value(r->pool,
+                                                        &reply->str));
+        }
+
+        return ngx_http_b24trigger_dedup_hold_local(r, ctx, hold);
+    }
+}
+
+
+/* the key is held by the request from now on */
+
+static void
+ngx_http_b24trigger_dedup_held(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold,
+    ngx_pool_cleanup_t *cln)
+{
+    hold->next = ctx->dedup;
+
+    cln->handler = ngx_http_b24trigger_dedup_cleanup;
+    cln->data = hold;
+
+    ctx->dedup = hold;
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger dedup: \"%V\" in flight%s",
+                   ngx_http_b24trigger_log_value(r->pool, &hold->key),
+                   hold->redis ? " in redis" : "");
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_dedup_duplicate(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold)
+{
+    ngx_str_t                  json;
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (hold->shield) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: replay not forwarded: "
+                      "location \"%V\" forwarded or queued "
+                      "the same signed request less than "
+                      "%T s ago", &clcf->name, hold->ttl);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: duplicate of \"%V\" not forwarded",
+                      ngx_http_b24trigger_log_value(r->pool, &hold->key));
+    }
+
+    ctx->result = NGX_HTTP_B24TRIGGER_DUPLICATE;
+    ngx_str_set(&json, "{\"result\":\"duplicate\"}");
+
+    return ngx_http_b24trigger_decide(ctx, NGX_HTTP_OK, NULL, &json, 0);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_dedup_in_flight(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold)
+{
+    ngx_http_core_loc_conf_t  *clcf;
+
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    if (hold->shield) {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: the same signed request is in "
+                      "flight in location \"%V\", the replay is "
+                      "answered 409", &clcf->name);
+
+    } else {
+        ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
+                      "b24trigger: \"%V\" is in flight, the "
+                      "duplicate is answered 409",
+                      ngx_http_b24trigger_log_value(r->pool, &hold->key));
+    }
+
+    ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
+    ngx_str_set(&ctx->error, "duplicate_in_flight");
+
+    return ngx_http_b24trigger_decide(ctx, NGX_HTTP_CONFLICT,
+                                      "duplicate_in_flight", NULL, 1);
+}
+
+
+/* the key in this node's zone */
+
+static ngx_int_t
+ngx_http_b24trigger_dedup_hold_local(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold)
+{
     time_t                             now;
-    uint32_t                           hash;
-    ngx_str_t                          json;
+    ngx_str_t                         *key;
+    ngx_shm_zone_t                    *zone;
     ngx_rbtree_node_t                 *node;
     ngx_pool_cleanup_t                *cln;
     ngx_http_core_loc_conf_t          *clcf;
     ngx_http_b24trigger_dedup_ctx_t   *dctx;
     ngx_http_b24trigger_dedup_node_t  *dn;
-    ngx_http_b24trigger_dedup_hold_t  *hold;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
-    hold = ngx_pcalloc(r->pool, sizeof(ngx_http_b24trigger_dedup_hold_t));
     cln = ngx_pool_cleanup_add(r->pool, 0);
-
-    if (hold == NULL || cln == NULL) {
+    if (cln == NULL) {
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    zone = hold->zone;
+    key = &hold->key;
     dctx = zone->data;
-    hash = ngx_crc32_short(key->data, key->len);
     now = ngx_time();
+
+    hold->redis = NULL;
 
     ngx_shmtx_lock(&dctx->shpool->mutex);
 
     ngx_http_b24trigger_dedup_expire(dctx, 2);
 
-    node = ngx_http_b24trigger_dedup_lookup(dctx, key, hash);
+    node = ngx_http_b24trigger_dedup_lookup(dctx, key, hold->hash);
 
     if (node) {
         dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
 
         if (dn->expire > now) {
-
-            if (dn->state == NGX_HTTP_B24TRIGGER_DEDUP_DONE) {
-                ngx_shmtx_unlock(&dctx->shpool->mutex);
-
-                if (replay) {
-                    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                                  "b24trigger: replay not forwarded: "
-                                  "location \"%V\" forwarded or queued "
-                                  "the same signed request less than "
-                                  "%T s ago", &clcf->name, ttl);
-
-                } else {
-                    ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                                  "b24trigger: duplicate of \"%V\" not "
-                                  "forwarded",
-                                  ngx_http_b24trigger_log_value(r->pool,
-                                                                key));
-                }
-
-                ctx->result = NGX_HTTP_B24TRIGGER_DUPLICATE;
-                ngx_str_set(&json, "{\"result\":\"duplicate\"}");
-
-                return ngx_http_b24trigger_decide(ctx, NGX_HTTP_OK, NULL, &json,
-                                                  0);
-            }
-
             ngx_shmtx_unlock(&dctx->shpool->mutex);
 
-            if (replay) {
-                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                              "b24trigger: the same signed request is in "
-                              "flight in location \"%V\", the replay is "
-                              "answered 409", &clcf->name);
-
-            } else {
-                ngx_log_error(NGX_LOG_INFO, r->connection->log, 0,
-                              "b24trigger: \"%V\" is in flight, the "
-                              "duplicate is answered 409",
-                              ngx_http_b24trigger_log_value(r->pool, key));
+            if (dn->state == NGX_HTTP_B24TRIGGER_DEDUP_DONE) {
+                return ngx_http_b24trigger_dedup_duplicate(r, ctx, hold);
             }
 
-            ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
-            ngx_str_set(&ctx->error, "duplicate_in_flight");
-
-            return ngx_http_b24trigger_decide(ctx, NGX_HTTP_CONFLICT,
-                                              "duplicate_in_flight", NULL, 1);
+            return ngx_http_b24trigger_dedup_in_flight(r, ctx, hold);
         }
 
         /* expired: ours now */
@@ -643,12 +1037,13 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
         ngx_queue_insert_head(&dctx->sh->queue, &dn->queue);
 
     } else {
-        dn = ngx_http_b24trigger_dedup_alloc(dctx, key, hash, replay);
+        dn = ngx_http_b24trigger_dedup_alloc(dctx, key, hold->hash,
+                                             hold->shield);
 
         if (dn == NULL) {
             ngx_shmtx_unlock(&dctx->shpool->mutex);
 
-            if (replay) {
+            if (hold->shield) {
 
                 /*
                  * every key in the zone is a replay key within its
@@ -669,15 +1064,14 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
                 return ngx_http_b24trigger_decide(
                         ctx, NGX_HTTP_SERVICE_UNAVAILABLE, "replay_shield_full",
                         NULL, NGX_HTTP_B24TRIGGER_SHIELD_RETRY_SEC);
-
-            } else {
-                ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
-                              "b24trigger: no room for key \"%V\" in "
-                              "b24trigger_dedup_zone \"%V\", not "
-                              "de-duplicated",
-                              ngx_http_b24trigger_log_value(r->pool, key),
-                              &zone->shm.name);
             }
+
+            ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                          "b24trigger: no room for key \"%V\" in "
+                          "b24trigger_dedup_zone \"%V\", not "
+                          "de-duplicated",
+                          ngx_http_b24trigger_log_value(r->pool, key),
+                          &zone->shm.name);
 
             return NGX_DECLINED;
         }
@@ -688,24 +1082,27 @@ ngx_http_b24trigger_dedup_hold(ngx_http_request_t *r,
 
     ngx_shmtx_unlock(&dctx->shpool->mutex);
 
-    hold->zone = zone;
-    hold->key = *key;
-    hold->hash = hash;
-    hold->ttl = ttl;
-    hold->shield = replay;
-    hold->log = r->connection->log;
-    hold->next = ctx->dedup;
-
-    cln->handler = ngx_http_b24trigger_dedup_cleanup;
-    cln->data = hold;
-
-    ctx->dedup = hold;
-
-    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
-                   "b24trigger dedup: \"%V\" in flight",
-                   ngx_http_b24trigger_log_value(r->pool, key));
+    ngx_http_b24trigger_dedup_held(r, ctx, hold, cln);
 
     return NGX_DECLINED;
+}
+
+
+/* a key of Redis forgotten, if this token still holds it */
+
+static void
+ngx_http_b24trigger_dedup_unset(ngx_http_b24trigger_redis_t *redis,
+    ngx_str_t *rkey, ngx_str_t *token)
+{
+    ngx_str_t  argv[5];
+
+    ngx_str_set(&argv[0], "EVAL");
+    argv[1] = ngx_http_b24trigger_dedup_release_lua;
+    ngx_str_set(&argv[2], "1");
+    argv[3] = *rkey;
+    argv[4] = *token;
+
+    (void) ngx_http_b24trigger_redis_command(redis, NULL, NULL, 5, argv);
 }
 
 
@@ -727,6 +1124,12 @@ ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
         }
 
         hold->done = 1;
+
+        if (hold->redis) {
+            ngx_http_b24trigger_dedup_remember(r, hold);
+            continue;
+        }
+
         dctx = hold->zone->data;
 
         ngx_shmtx_lock(&dctx->shpool->mutex);
@@ -754,6 +1157,39 @@ ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
                        "b24trigger dedup: \"%V\" remembered",
                        ngx_http_b24trigger_log_value(r->pool, &hold->key));
     }
+}
+
+
+/* SET prefix+zone:key d EX ttl */
+
+static void
+ngx_http_b24trigger_dedup_remember(ngx_http_request_t *r,
+    ngx_http_b24trigger_dedup_hold_t *hold)
+{
+    ngx_str_t  argv[5];
+    u_char     ttl[NGX_TIME_T_LEN];
+
+    ngx_str_set(&argv[0], "SET");
+    argv[1] = hold->rkey;
+    ngx_str_set(&argv[2], "d");
+    ngx_str_set(&argv[3], "EX");
+    argv[4].data = ttl;
+    argv[4].len = ngx_sprintf(ttl, "%T", hold->ttl) - ttl;
+
+    if (ngx_http_b24trigger_redis_command(hold->redis, NULL, NULL, 5, argv)
+        != NGX_OK)
+    {
+        ngx_log_error(NGX_LOG_WARN, r->connection->log, 0,
+                      "b24trigger: key \"%V\" could not be remembered in "
+                      "redis, the link is down; it is free again in %d s",
+                      ngx_http_b24trigger_log_value(r->pool, &hold->key),
+                      NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT_SEC);
+        return;
+    }
+
+    ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
+                   "b24trigger dedup: \"%V\" remembered in redis",
+                   ngx_http_b24trigger_log_value(r->pool, &hold->key));
 }
 
 
@@ -794,6 +1230,12 @@ ngx_http_b24trigger_dedup_forget(ngx_http_b24trigger_dedup_hold_t *hold)
     }
 
     hold->done = 1;
+
+    if (hold->redis) {
+        ngx_http_b24trigger_dedup_unset(hold->redis, &hold->rkey,
+                                        &hold->token);
+        return;
+    }
 
     dctx = hold->zone->data;
 

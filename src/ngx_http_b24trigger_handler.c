@@ -23,6 +23,9 @@ static ngx_int_t ngx_http_b24trigger_answer(ngx_http_request_t *r,
 static void ngx_http_b24trigger_body_handler(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_process(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
+static void ngx_http_b24trigger_checked(ngx_http_request_t *r, ngx_int_t rc);
+static ngx_int_t ngx_http_b24trigger_send(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_map(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
 static ngx_int_t ngx_http_b24trigger_ignored(ngx_http_request_t *r,
@@ -43,6 +46,11 @@ static ngx_int_t ngx_http_b24trigger_busy(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx, ngx_uint_t rc, ngx_msec_t delay);
 static ngx_int_t ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
+static void ngx_http_b24trigger_bucket_answered(void *data, ngx_uint_t rc,
+    ngx_msec_t delay);
+static void ngx_http_b24trigger_bucket_gone(void *data);
+static ngx_int_t ngx_http_b24trigger_bucket_taken(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_uint_t rc, ngx_msec_t delay);
 static void ngx_http_b24trigger_bucket_waited(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_deliver_call(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);
@@ -376,17 +384,69 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         return ngx_http_b24trigger_dry_run(r, ctx);
     }
 
-    /* a replay of a signed request, then a duplicate of an event */
+    /*
+     * a replay of a signed request, then a duplicate of an event; in a
+     * cluster the request waits for Redis's answer, as for the portal's
+     */
 
-    rc = ngx_http_b24trigger_replay_check(r, ctx);
+    rc = ngx_http_b24trigger_dedup_checks(r, ctx,
+                                          ngx_http_b24trigger_checked);
+
+    if (rc == NGX_AGAIN) {
+        ctx->waiting = 1;
+
+        r->read_event_handler = ngx_http_test_reading;
+        r->write_event_handler = ngx_http_request_empty_handler;
+
+        return NGX_DONE;
+    }
+
     if (rc != NGX_DECLINED) {
         return ngx_http_b24trigger_answer(r, ctx, rc);
     }
 
-    rc = ngx_http_b24trigger_dedup_check(r, ctx);
-    if (rc != NGX_DECLINED) {
-        return ngx_http_b24trigger_answer(r, ctx, rc);
+    return ngx_http_b24trigger_send(r, ctx);
+}
+
+
+/* Redis answered the checks: the request goes on where it stopped */
+
+static void
+ngx_http_b24trigger_checked(ngx_http_request_t *r, ngx_int_t rc)
+{
+    ngx_connection_t           *c;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    c = r->connection;
+    ctx = ngx_http_b24trigger_get_ctx(r);
+    ctx->waiting = 0;
+
+    if (rc == NGX_DECLINED) {
+        rc = ngx_http_b24trigger_send(r, ctx);
+
+        if (rc == NGX_DONE) {
+            /* a call or the bucket's wait: its end finalizes the request */
+            return;
+        }
+
+    } else {
+        rc = ngx_http_b24trigger_answer(r, ctx, rc);
     }
+
+    ngx_http_finalize_request(r, rc);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the checks passed: queued, or sent to the portal now */
+
+static ngx_int_t
+ngx_http_b24trigger_send(ngx_http_request_t *r, ngx_http_b24trigger_ctx_t *ctx)
+{
+    ngx_int_t                        rc;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
 
     /* queued: the target is looked up when the event is delivered */
 
@@ -595,16 +655,94 @@ static ngx_int_t
 ngx_http_b24trigger_deliver(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
-    ngx_uint_t                       rc;
+    void                            *ask;
+    ngx_int_t                        rc;
     ngx_msec_t                       delay;
-    ngx_connection_t                *c;
+    ngx_pool_cleanup_t              *cln;
     ngx_http_b24trigger_loc_conf_t  *blcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    cln = ngx_pool_cleanup_add(r->pool, 0);
+    if (cln == NULL) {
+        return NGX_HTTP_INTERNAL_SERVER_ERROR;
+    }
+
+    rc = ngx_http_b24trigger_bucket_take_shared(blcf->portal,
+                                         blcf->portal->wait, &delay,
+                                         ngx_http_b24trigger_bucket_answered,
+                                         r, &ask);
+
+    if (rc == NGX_AGAIN) {
+
+        /* the cluster's bucket: the request waits for Redis */
+
+        ctx->bucket = ask;
+        ctx->waiting = 1;
+
+        cln->handler = ngx_http_b24trigger_bucket_gone;
+        cln->data = ctx;
+
+        r->read_event_handler = ngx_http_test_reading;
+        r->write_event_handler = ngx_http_request_empty_handler;
+
+        return NGX_DONE;
+    }
+
+    return ngx_http_b24trigger_bucket_taken(r, ctx, (ngx_uint_t) rc, delay);
+}
+
+
+static void
+ngx_http_b24trigger_bucket_answered(void *data, ngx_uint_t rc,
+    ngx_msec_t delay)
+{
+    ngx_int_t                   rv;
+    ngx_connection_t           *c;
+    ngx_http_request_t         *r;
+    ngx_http_b24trigger_ctx_t  *ctx;
+
+    r = data;
     c = r->connection;
 
-    rc = ngx_http_b24trigger_bucket_take(blcf->portal, blcf->portal->wait,
-                                         &delay);
+    ngx_http_set_log_request(c->log, r);
+
+    ctx = ngx_http_b24trigger_get_ctx(r);
+    ctx->bucket = NULL;
+    ctx->waiting = 0;
+
+    rv = ngx_http_b24trigger_bucket_taken(r, ctx, rc, delay);
+
+    if (rv == NGX_DONE) {
+        return;
+    }
+
+    ngx_http_finalize_request(r, rv);
+    ngx_http_run_posted_requests(c);
+}
+
+
+/* the request went away while Redis had its bucket's answer to give */
+
+static void
+ngx_http_b24trigger_bucket_gone(void *data)
+{
+    ngx_http_b24trigger_ctx_t *ctx = data;
+
+    if (ctx->bucket) {
+        ngx_http_b24trigger_bucket_cancel(ctx->bucket);
+        ctx->bucket = NULL;
+    }
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_bucket_taken(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_uint_t rc, ngx_msec_t delay)
+{
+    ngx_connection_t  *c;
+
+    c = r->connection;
 
     if (rc != NGX_HTTP_B24TRIGGER_BUCKET_OK) {
         return ngx_http_b24trigger_busy(r, ctx, rc, delay);

@@ -402,6 +402,10 @@ ngx_http_b24trigger_find_start(ngx_http_b24trigger_find_t *find)
         return NGX_OK;
     }
 
+    /* the cluster's bucket counts it too (bucket=cluster) */
+
+    ngx_http_b24trigger_bucket_charge(find->portal);
+
     if (delay) {
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, find->log, 0,
                        "b24trigger lookup waits %M ms for the portal's "

@@ -164,6 +164,17 @@ ngx_uint_t ngx_http_b24trigger_bucket_take(
     ngx_msec_t *delay);
 void ngx_http_b24trigger_bucket_give_back(
     ngx_http_b24trigger_portal_t *portal);
+
+/* the cluster's bucket (bucket=cluster), for sync calls; rc, delay */
+typedef void (*ngx_http_b24trigger_bucket_handler_pt)(void *data,
+    ngx_uint_t rc, ngx_msec_t delay);
+
+ngx_int_t ngx_http_b24trigger_bucket_take_shared(
+    ngx_http_b24trigger_portal_t *portal, ngx_msec_t max_wait,
+    ngx_msec_t *delay, ngx_http_b24trigger_bucket_handler_pt handler,
+    void *data, void **ask);
+void ngx_http_b24trigger_bucket_cancel(void *ask);
+void ngx_http_b24trigger_bucket_charge(ngx_http_b24trigger_portal_t *portal);
 void ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call);
 
 /* ngx_http_b24trigger_dedup.c */
@@ -173,10 +184,8 @@ char *ngx_http_b24trigger_dedup(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
 char *ngx_http_b24trigger_replay(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf);
-ngx_int_t ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
-    ngx_http_b24trigger_ctx_t *ctx);
-ngx_int_t ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
-    ngx_http_b24trigger_ctx_t *ctx);
+ngx_int_t ngx_http_b24trigger_dedup_checks(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_resume_pt resume);
 void ngx_http_b24trigger_dedup_release(ngx_http_b24trigger_ctx_t *ctx);
 void ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx);

@@ -743,6 +743,10 @@ ngx_http_b24trigger_delivery_send(ngx_http_b24trigger_delivery_t *d,
         return NGX_BUSY;
     }
 
+    /* the cluster's bucket counts it too (bucket=cluster) */
+
+    ngx_http_b24trigger_bucket_charge(ev->portal);
+
     ev->call.portal = ev->portal;
     ev->call.pool = ev->pool;
     ev->call.log = &d->log;

@@ -739,6 +739,13 @@ ngx_http_b24trigger_status_json(ngx_http_b24trigger_out_t *o)
             *o->pos++ = ':';
 
             if (mt->label2 == NULL && m != NGX_HTTP_B24TRIGGER_M_LATENCY) {
+                if (m == NGX_HTTP_B24TRIGGER_M_CLUSTER_LATENCY) {
+                    /* kept in ms, shown in seconds */
+                    o->pos = ngx_sprintf(o->pos, "%A.%03A", s->value / 1000,
+                                         s->value % 1000);
+                    continue;
+                }
+
                 o->pos = ngx_sprintf(o->pos, "%A", s->value);
                 continue;
             }
@@ -900,6 +907,12 @@ ngx_http_b24trigger_status_prometheus(ngx_http_b24trigger_out_t *o)
 
                 if (ngx_http_b24trigger_out(o, 64) != NGX_OK) {
                     return NGX_ERROR;
+                }
+
+                if (m == NGX_HTTP_B24TRIGGER_M_CLUSTER_LATENCY) {
+                    o->pos = ngx_sprintf(o->pos, "\"} %A.%03A\n",
+                                         s->value / 1000, s->value % 1000);
+                    continue;
                 }
 
                 o->pos = ngx_sprintf(o->pos, "\"} %A\n", s->value);

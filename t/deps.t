@@ -43,9 +43,10 @@ for my $p (qw(prove python3 clang wrk valgrind dpkg-buildpackage lintian
 # what each target must ask for (some of its packages, not all)
 my %wants = (
     'build'         => [qw(nginx nginx-dev libcurl4-openssl-dev
-                           libjansson-dev)],
+                           libjansson-dev libhiredis-dev)],
     'test'          => [qw(nginx nginx-dev libcurl4-openssl-dev
-                           libjansson-dev python3 curl)],
+                           libjansson-dev libhiredis-dev python3 curl
+                           redis-server redis-sentinel)],
     'test-valgrind' => [qw(nginx-dev libjansson-dev valgrind)],
     'demo'          => [qw(nginx nginx-dev libcurl4-openssl-dev
                            libjansson-dev python3)],
@@ -53,7 +54,8 @@ my %wants = (
     'soak'          => [qw(nginx-dev libjansson-dev python3)],
     'fuzz'          => [qw(nginx-dev libjansson-dev clang)],
     'fuzz-smoke'    => [qw(nginx-dev clang)],
-    'deb'           => [qw(nginx-dev libjansson-dev debhelper lintian)],
+    'deb'           => [qw(nginx-dev libjansson-dev libhiredis-dev debhelper
+                           lintian)],
 );
 
 sub run_make {

@@ -75,6 +75,7 @@ sub version {
 }
 
 sub dir { $_[0]{dir} }
+sub port { $_[0]{port} }
 sub secret { $_[0]{secret} }
 
 sub random_secret {
@@ -221,6 +222,106 @@ sub stop_emulator {
 }
 
 ###############################################################################
+# Redis (cluster mode): Debian's redis-server and redis-sentinel
+
+# a redis-server of the test's own on a held port, so that it can be
+# stopped and started again at the same address; password => requires AUTH
+sub redis {
+    my ($self, %opts) = @_;
+
+    $self->{redis_port} ||= $opts{port} || $self->held_port;
+    $self->{redis_password} = $opts{password} if exists $opts{password};
+
+    my $d = "$self->{dir}/redis";
+    mkdir $d;
+
+    my @cmd = ('redis-server', '--port', $self->{redis_port},
+               '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+               '--dir', $d, '--daemonize', 'no',
+               '--logfile', "$d/redis.log");
+    push @cmd, '--requirepass', $self->{redis_password}
+        if $self->{redis_password};
+
+    $self->{pids}{redis} = $self->spawn(@cmd);
+    $self->wait_port($self->{redis_port}, 10)
+        or die "redis-server did not start:\n" . $self->slurp("$d/redis.log");
+
+    return $self->{redis_port};
+}
+
+sub stop_redis {
+    my ($self) = @_;
+    my $pid = delete $self->{pids}{redis} or return;
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
+}
+
+# a command to the test's redis-server: its answer, as redis-cli prints it
+sub redis_cli {
+    my ($self, @args) = @_;
+    my @cmd = ('redis-cli', '-p', $self->{redis_port});
+    local $ENV{REDISCLI_AUTH} = $self->{redis_password}
+        if $self->{redis_password};
+    open my $fh, '-|', @cmd, @args or die "redis-cli: $!";
+    local $/;
+    my $out = <$fh>;
+    close $fh;
+    return defined $out ? $out : '';
+}
+
+# a Sentinel watching the test's redis-server as MASTER; returns its port
+sub sentinel {
+    my ($self, $master) = @_;
+
+    my $port = $self->held_port;
+    my $d = "$self->{dir}/sentinel-$port";
+    mkdir $d;
+
+    open my $fh, '>', "$d/sentinel.conf" or die "$d/sentinel.conf: $!";
+    print $fh "port $port\nbind 127.0.0.1\ndir $d\n"
+        . "logfile $d/sentinel.log\n"
+        . "sentinel monitor $master 127.0.0.1 $self->{redis_port} 1\n"
+        . "sentinel down-after-milliseconds $master 1000\n"
+        . "sentinel failover-timeout $master 5000\n";
+    print $fh "sentinel auth-pass $master $self->{redis_password}\n"
+        if $self->{redis_password};
+    close $fh;
+
+    $self->{pids}{"sentinel-$port"} =
+        $self->spawn('redis-sentinel', "$d/sentinel.conf");
+    $self->wait_port($port, 10)
+        or die "redis-sentinel did not start:\n"
+               . $self->slurp("$d/sentinel.log");
+
+    return $port;
+}
+
+sub spawn {
+    my ($self, @cmd) = @_;
+    my $pid = fork();
+    die "fork: $!" unless defined $pid;
+
+    if ($pid == 0) {
+        open STDOUT, '>>', "$self->{dir}/logs/spawn.log";
+        open STDERR, '>&', \*STDOUT;
+        exec(@cmd) or exit 127;
+    }
+
+    return $pid;
+}
+
+# a second nginx node of the same cluster: its own directory, port and
+# logs, the same emulator and Redis
+sub node {
+    my ($self) = @_;
+    my $n = B24T->new(secret => $self->{secret});
+    $n->{$_} = $self->{$_}
+        for grep { defined $self->{$_} }
+            qw(emu emu_https emu_moved redis_port redis_password);
+    return $n;
+}
+
+###############################################################################
 # nginx
 
 sub expand {
@@ -237,6 +338,7 @@ sub expand {
         SECRET    => $self->{secret},
         TESTDIR   => $self->{dir},
         CERTS     => "$ROOT/build/test-certs",
+        REDIS     => '127.0.0.1:' . ($self->{redis_port} || 1),
     );
 
     $text =~ s/%%(\w+)%%/exists $v{$1} ? $v{$1} : die "unknown %%$1%%"/ge;
@@ -450,6 +552,14 @@ sub stop {
     my ($self) = @_;
     $self->quit(20);
     $self->stop_emulator;
+    $self->stop_redis;
+
+    # Sentinels, and what else a test spawned
+    for my $k (keys %{ $self->{pids} }) {
+        my $pid = delete $self->{pids}{$k};
+        kill 'TERM', $pid;
+        waitpid($pid, 0);
+    }
 }
 
 ###############################################################################
@@ -575,8 +685,22 @@ sub post {
                           headers => \@headers);
 }
 
-# many requests at once; each a hashref { method, path, body, headers };
-# returns the responses in order, each with {elapsed}
+# a POST sent again while it is answered 409 (a duplicate in flight,
+# Retry-After: 1), as a sender does: the answer it settles on
+sub post_settled {
+    my ($self, @args) = @_;
+    my $r;
+    for (1 .. 30) {
+        $r = $self->post(@args);
+        last unless ($r->{status} || 0) == 409;
+        sleep 0.1;
+    }
+    return $r;
+}
+
+# many requests at once; each a hashref { method, path, body, headers,
+# port (another node's) }; returns the responses in order, each with
+# {elapsed}
 sub concurrent {
     my ($self, @reqs) = @_;
 
@@ -586,10 +710,11 @@ sub concurrent {
 
     for my $i (0 .. $#reqs) {
         my $q = $reqs[$i];
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$self->{port}",
+        my $port = $q->{port} || $self->{port};
+        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
                                       Timeout => 5)
             or die "connect: $!";
-        send_request($s, '127.0.0.1', $self->{port}, $q->{method} || 'POST',
+        send_request($s, '127.0.0.1', $port, $q->{method} || 'POST',
                      $q->{path}, body => $q->{body},
                      headers => $q->{headers} || []);
         $sock{fileno $s} = [$i, $s];
