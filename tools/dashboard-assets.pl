@@ -1,5 +1,6 @@
 #!/usr/bin/perl
-# The status page's files (src/dashboard/: index.html, app.js, app.css)
+# The status page's files (src/dashboard/: index.html, app.js, app.css,
+# favicon.svg)
 # as C string literals, written to standard output: make keeps
 # src/ngx_http_b24trigger_status_assets.c made from them, and that
 # generated file is checked in, so that nginx's configure and Debian's
@@ -20,10 +21,11 @@ my %type = (
     html => 'text/html; charset=utf-8',
     js   => 'text/javascript; charset=utf-8',
     css  => 'text/css; charset=utf-8',
+    svg  => 'image/svg+xml',
 );
 
 # the page first: it is what the location answers a browser
-my @files = qw(index.html app.js app.css);
+my @files = qw(index.html app.js app.css favicon.svg);
 
 # one character as it goes in a C string literal
 sub unit {

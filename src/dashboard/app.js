@@ -242,29 +242,35 @@
       var max = 1;
       var W = 40;
       var H = 100;
-      var s = svg('svg', { width: LE.length * W + 20, height: H + 44,
+      var T = 16;
+      var s = svg('svg', { width: LE.length * W + 20, height: H + T + 44,
                            role: 'img' });
+      var g = svg('g', { transform: 'translate(0,' + T + ')' });
       LE.forEach(function (k) { max = Math.max(max, le[k] || 0); });
-      s.appendChild(svg('text', { x: 0, y: 12 },
-                        p + ': ' + (lat[p].count || 0) + ' answers'));
+      s.appendChild(svg('text', { x: 10, y: 12, 'class': 'value' },
+                        p + ': ' + (lat[p].count || 0) + ' answers, mean '
+                        + Math.round((lat[p].sum || 0) * 1000
+                                     / Math.max(1, lat[p].count || 0))
+                        + ' ms'));
+      s.appendChild(g);
       LE.forEach(function (k, i) {
         var v = le[k] || 0;
         var h = Math.round(v / max * H);
         var x = 10 + i * W;
-        s.appendChild(svg('rect', { x: x + 4, y: 20 + H - h,
+        g.appendChild(svg('rect', { x: x + 4, y: 20 + H - h,
                                     width: W - 8, height: h,
                                     'class': 'bar' }));
         if (v) {
-          s.appendChild(svg('text', { x: x + 6, y: 16 + H - h,
+          g.appendChild(svg('text', { x: x + 6, y: 16 + H - h,
                                       'class': 'value' }, v));
         }
-        s.appendChild(svg('text', { x: x + 4, y: H + 36 },
+        g.appendChild(svg('text', { x: x + 4, y: H + 36 },
                           k === '+Inf' ? '>30s'
                           : (parseFloat(k) < 1
                              ? Math.round(parseFloat(k) * 1000) + 'ms'
                              : k + 's')));
       });
-      s.appendChild(svg('line', { x1: 10, y1: H + 20,
+      g.appendChild(svg('line', { x1: 10, y1: H + 20,
                                   x2: 10 + LE.length * W, y2: H + 20,
                                   'class': 'axis' }));
       box.appendChild(s);
@@ -370,7 +376,7 @@
       cell(tr, e.result, resultClass(e.result));
       cell(tr, e.status || '', 'num');
       cell(tr, e.location);
-      cell(tr, e.target, 'target');
+      cell(tr, e.target, 'target wrap');
       cell(tr, e.code, 'code wrap');
       cell(tr, e.portal);
       cell(tr, [e.error, e.portal_error].filter(Boolean).join(' / '),
@@ -449,7 +455,7 @@
         cell(tr, when(d.dead && d.dead.at));
         cell(tr, d.dead && d.dead.reason, 'r-dead');
         cell(tr, d.location);
-        cell(tr, d.target, 'target');
+        cell(tr, d.target, 'target wrap');
         cell(tr, d.code, 'code wrap');
         cell(tr, d.portal);
         cell(tr, d.attempts, 'num');
