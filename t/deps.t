@@ -45,7 +45,7 @@ my %wants = (
     'build'         => [qw(nginx nginx-dev libcurl4-openssl-dev
                            libjansson-dev)],
     'test'          => [qw(nginx nginx-dev libcurl4-openssl-dev
-                           libjansson-dev python3 curl)],
+                           libjansson-dev python3 curl chromium)],
     'test-valgrind' => [qw(nginx-dev libjansson-dev valgrind)],
     'demo'          => [qw(nginx nginx-dev libcurl4-openssl-dev
                            libjansson-dev python3)],
