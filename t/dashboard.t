@@ -265,6 +265,8 @@ is_deeply($b->{xss}, { flag => undef, imgs => 0, scripts => 1 },
 
 ok($b->{replayed}, 'Replay: the dead letter left the list');
 ok($b->{delivered_in_page}, 'Replay: delivered, in the page');
+is($b->{filter_result}, 2, 'filter: result=rejected, the two');
+is($b->{filter_target}, 1, 'filter: target=DEAL_2, the one');
 is($b->{problem}, '', 'page: no problem shown');
 is_deeply([grep { !/^(log|info|debug):/ } @{ $b->{console} || [] }], [],
           'page: no error in the console (no CSP violation)');

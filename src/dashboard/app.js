@@ -28,6 +28,7 @@
     manage: false,
     detail: null,
     locations: {},
+    gen: 0,
     busy: false
   };
 
@@ -336,10 +337,13 @@
 
   function loadEvents(reset) {
     var f = filters();
+    var gen;
     if (reset) {
       state.last = 0;
       state.events = [];
+      state.gen += 1;
     }
+    gen = state.gen;
     f.limit = 100;
     if (state.last) {
       f.after = state.last;
@@ -347,6 +351,9 @@
     return get('view=events&' + query(f)).then(function (r) {
       if (r.status !== 200 || !r.json) {
         throw new Error('events: ' + (r.json ? r.json.error : r.status));
+      }
+      if (gen !== state.gen) {
+        return;
       }
       var fresh = r.json.events || [];
       fresh.forEach(function (e) {

@@ -109,6 +109,29 @@ async function main() {
             (td) => td.textContent === id), arg.dead, { timeout: 15000 });
         step('delivered_in_page', true);
 
+        /* the filters: one result, then one target */
+
+        await page.selectOption('#f-result', 'rejected');
+        await page.waitForFunction(() => {
+            const rows = document.querySelectorAll('#events-table tbody tr');
+            return rows.length > 0 && Array.prototype.every.call(rows,
+                (r) => r.dataset.result === 'rejected');
+        }, null, { timeout: 10000 });
+        step('filter_result', await page.$$eval('#events-table tbody tr',
+                                                (r) => r.length));
+
+        await page.selectOption('#f-result', '');
+        await page.fill('#f-target', 'DEAL_2');
+        await page.press('#f-target', 'Enter');
+        await page.waitForFunction(() => {
+            const rows = document.querySelectorAll(
+                '#events-table tbody td.target');
+            return rows.length > 0 && Array.prototype.every.call(rows,
+                (td) => td.textContent === 'DEAL_2');
+        }, null, { timeout: 10000 });
+        step('filter_target', await page.$$eval('#events-table tbody tr',
+                                                (r) => r.length));
+
         step('problem', await page.$eval('#problem',
                                          (e) => e.hidden ? '' : e.textContent));
         step('console', console_);
