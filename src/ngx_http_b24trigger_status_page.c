@@ -26,14 +26,13 @@
 typedef struct {
     char                         *key;
     char                         *value;
-} ngx_http_b24trigger_page_header_t;
+} ngx_http_b24trigger_page_hdr_t;
 
 
 static ngx_uint_t ngx_http_b24trigger_page_wanted(ngx_http_request_t *r);
 
 
-static ngx_http_b24trigger_page_header_t  ngx_http_b24trigger_page_headers[]
-= {
+static ngx_http_b24trigger_page_hdr_t  ngx_http_b24trigger_page_headers[] = {
     { "Content-Security-Policy", NGX_HTTP_B24TRIGGER_PAGE_CSP },
     { "X-Content-Type-Options", "nosniff" },
     { "X-Frame-Options", "DENY" },
@@ -52,7 +51,7 @@ ngx_http_b24trigger_status_page(ngx_http_request_t *r)
     ngx_str_t                           name, arg;
     ngx_table_elt_t                    *h;
     ngx_http_b24trigger_asset_t        *a;
-    ngx_http_b24trigger_page_header_t  *ph;
+    ngx_http_b24trigger_page_hdr_t  *ph;
 
     if (ngx_http_arg(r, (u_char *) "asset", 5, &arg) == NGX_OK) {
         name = arg;
