@@ -6,8 +6,8 @@
 # Prometheus answers stay as they were.  Headless Chromium (Debian's
 # chromium, driven by playwright-core: t/lib/dashboard.js) opens it, sees
 # the counters and the recent events, opens a dead letter's story,
-# replays it with the page's button and sees it delivered, in the page
-# and at the emulator; a page of another origin cannot replay; a target,
+# replays it with the page's button (after a reload: the page gets the
+# new token) and sees it delivered, in the page and at the emulator; a page of another origin cannot replay; a target,
 # code and portal error made of markup show as text.  The screenshot it
 # takes is doc/dashboard.png (DASHBOARD_PNG=doc/dashboard.png keeps it).
 
@@ -230,6 +230,7 @@ my $png = "$dir/dashboard.png";
 my $job = encode_json({
     page => "$base/manage", readonly => "$base/status",
     evil => "http://127.0.0.1:$evil_port/", dead => $id{7},
+    reload => $t->master_pid + 0,
     screenshot => $png,
 });
 
@@ -263,13 +264,19 @@ ok(index($b->{detail} || '', '<img src=x onerror="window.__xss=3">') >= 0,
 is_deeply($b->{xss}, { flag => undef, imgs => 0, scripts => 1 },
           'page: no markup from the data ran or was made');
 
+ok($b->{new_token}, 'a reload before Replay: a new token');
 ok($b->{replayed}, 'Replay: the dead letter left the list');
 ok($b->{delivered_in_page}, 'Replay: delivered, in the page');
 is($b->{filter_result}, 2, 'filter: result=rejected, the two');
 is($b->{filter_target}, 1, 'filter: target=DEAL_2, the one');
 is($b->{problem}, '', 'page: no problem shown');
-is_deeply([grep { !/^(log|info|debug):/ } @{ $b->{console} || [] }], [],
-          'page: no error in the console (no CSP violation)');
+my @console = @{ $b->{console} || [] };
+my $seven = $id{7};
+is(scalar(grep { /status of 403 .*\Q?action=replay&id=$seven\E$/ }
+           @console), 1, 'console: the one POST refused after the reload');
+is_deeply([grep { !/^(log|info|debug):/ && !/status of 403 .*action=replay/ }
+           @console], [],
+          'page: no other error in the console (no CSP violation)');
 
 ok(!-f "$spool/dead/$id{7}.json", 'Replay: no longer a dead letter');
 ok($t->wait_until(sub {
@@ -277,7 +284,8 @@ ok($t->wait_until(sub {
          @{ $t->calls }
 }, 10), 'Replay: delivered at the emulator');
 
-my $seven = $id{7};
+like($t->error_log, qr/status action refused in location "\/manage" for client 127\.0\.0\.1: token_invalid/,
+     'Replay after the reload: the old token refused first');
 like($t->error_log, qr/\[notice\] .*dead letter "\Q$seven\E" for target "DEAL_7" replayed through status location "\/manage" by client 127\.0\.0\.1/,
      'Replay: a notice line');
 

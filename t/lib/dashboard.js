@@ -8,6 +8,7 @@
  *     "evil": URL of a page of another origin (t/dashboard.t's second
  *             server) that tries to replay,
  *     "dead": id of the dead letter to replay in the page,
+ *     "reload": nginx's master pid: reloaded before Replay (a new token),
  *     "screenshot": where to save a PNG of the page }
  *
  * Prints one JSON object: what it saw at each step (t/dashboard.t
@@ -95,6 +96,24 @@ async function main() {
 
         await page.screenshot({ path: arg.screenshot, fullPage: true });
         step('screenshot', arg.screenshot);
+
+        /*
+         * a reload makes a new token: the page's first POST is refused
+         * (token_invalid), it gets the new one and tries again
+         */
+
+        const token = () => page.evaluate(async () => (await (await fetch(
+            location.pathname + '?view=token')).json()).token);
+        const before = await token();
+
+        if (arg.reload) {
+            process.kill(arg.reload, 'SIGHUP');
+            const until = Date.now() + 20000;
+            while (await token() === before && Date.now() < until) {
+                await new Promise((r) => setTimeout(r, 100));
+            }
+            step('new_token', (await token()) !== before);
+        }
 
         /* Replay: gone from the dead letters, delivered in the journal */
 
