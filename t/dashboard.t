@@ -20,10 +20,13 @@ use B24T;
 
 my $root = $B24T::ROOT;
 
--x '/usr/bin/chromium' || $ENV{CHROMIUM}
-    or plan skip_all => 'no chromium: apt-get install chromium';
--d "$root/t/node/node_modules/playwright-core"
-    or plan skip_all => 'no playwright-core: tools/deps-node.sh';
+# make test installs both (PKG_TEST, tools/deps-node.sh): missing, fail
+
+ok(-x ($ENV{CHROMIUM} || '/usr/bin/chromium'),
+   'chromium is installed (apt-get install chromium)')
+    && ok(-d "$root/t/node/node_modules/playwright-core",
+          'playwright-core is installed (tools/deps-node.sh)')
+    or do { done_testing; exit 1 };
 
 # the compiled-in files are those of src/dashboard/
 
