@@ -26,7 +26,7 @@ PKG_BUILD    := nginx $(if $(filter /usr/share/nginx/src,$(NGINX_SRC)),nginx-dev
                 gcc make libcurl4-openssl-dev libjansson-dev libssl-dev \
                 libhiredis-dev
 PKG_TEST     := $(PKG_BUILD) python3 perl curl openssl procps \
-                redis-server redis-sentinel
+                redis-server redis-sentinel chromium
 PKG_VALGRIND := $(PKG_TEST) valgrind
 PKG_BENCH    := $(PKG_TEST) wrk
 PKG_FUZZ     := $(PKG_BUILD) clang libclang-rt-14-dev
@@ -38,6 +38,12 @@ PKG_DEPS     := build test valgrind bench fuzz deb
 
 SOURCES      := config debian/changelog ngx_http_b24trigger_module.c \
                 $(wildcard src/*.[ch])
+
+# the status page's files, compiled in: the C file is made from them and
+# checked in (nginx's configure and dh_nginx use it as it is)
+DASHBOARD    := $(wildcard src/dashboard/*)
+ASSETS_C     := src/ngx_http_b24trigger_status_assets.c
+SOURCES      += $(ASSETS_C)
 
 # which nginx tree the module was built against: another one rebuilds it
 SRC_STAMP    := $(BUILD)/.nginx-src
@@ -88,6 +94,10 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	@test -f $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so
 	@cp $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so $(MODULE).tmp && mv -f $(MODULE).tmp $(MODULE)
 	@echo "built $(MODULE)"
+
+$(ASSETS_C): $(DASHBOARD) tools/dashboard-assets.pl
+	@tools/dashboard-assets.pl > $@.tmp && mv -f $@.tmp $@
+	@echo "made $@ from src/dashboard/"
 
 # the npm packages of t/node (tools/deps-node.sh), after the Debian ones
 deps-node: deps-test

@@ -555,7 +555,8 @@ ngx_http_b24trigger_stats_log(ngx_http_request_t *r)
 
 /*
  * "b24trigger_status": JSON, or Prometheus for ?format=prometheus; the
- * journal's API (ngx_http_b24trigger_status_api.c) for ?view= and POST
+ * journal's API (ngx_http_b24trigger_status_api.c) for ?view= and POST;
+ * the page for a browser (ngx_http_b24trigger_status_page.c)
  */
 
 ngx_int_t
@@ -580,6 +581,13 @@ ngx_http_b24trigger_status_handler(ngx_http_request_t *r)
 
     rc = ngx_http_discard_request_body(r);
     if (rc != NGX_OK) {
+        return rc;
+    }
+
+    /* a browser: the page (?format=html, Accept), its script and style */
+
+    rc = ngx_http_b24trigger_status_page(r);
+    if (rc != NGX_DECLINED) {
         return rc;
     }
 

@@ -46,7 +46,7 @@ my %wants = (
                            libjansson-dev libhiredis-dev)],
     'test'          => [qw(nginx nginx-dev libcurl4-openssl-dev
                            libjansson-dev libhiredis-dev python3 curl
-                           redis-server redis-sentinel)],
+                           redis-server redis-sentinel chromium)],
     'test-valgrind' => [qw(nginx-dev libjansson-dev valgrind)],
     'demo'          => [qw(nginx nginx-dev libcurl4-openssl-dev
                            libjansson-dev python3)],
