@@ -144,6 +144,9 @@ static ngx_conf_enum_t  ngx_http_b24trigger_journal_bodies[] = {
 
 
 static ngx_http_b24trigger_journal_t         *ngx_http_b24trigger_journal;
+
+/* this worker's count of the ids it made, for webhooks not queued */
+static ngx_atomic_uint_t                       ngx_http_b24trigger_journal_seq;
 static ngx_http_b24trigger_journal_writer_t  *ngx_http_b24trigger_writer;
 
 
@@ -508,6 +511,7 @@ ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
     ngx_http_b24trigger_call_t      *call;
     ngx_http_b24trigger_jentry_t     e;
     ngx_http_b24trigger_loc_conf_t  *blcf;
+    u_char                           id[NGX_INT64_LEN * 3 + 4];
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_b24trigger_module);
 
@@ -577,12 +581,27 @@ ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
         e.str[NGX_HTTP_B24TRIGGER_JF_ID] = ctx->id;
 
     } else {
-        vv = ngx_http_get_indexed_variable(r,
-                                   ngx_http_b24trigger_journal->request_id);
 
-        if (vv != NULL && !vv->not_found) {
+        /*
+         * nginx's $request_id if the request has one already (a
+         * log_format, an add_header used it), for the access log; else
+         * an id of our own: $request_id costs RAND_bytes() each time
+         */
+
+        vv = &r->variables[ngx_http_b24trigger_journal->request_id];
+
+        if (vv->valid && !vv->not_found) {
             e.str[NGX_HTTP_B24TRIGGER_JF_ID].data = vv->data;
             e.str[NGX_HTTP_B24TRIGGER_JF_ID].len = vv->len;
+
+        } else {
+            e.str[NGX_HTTP_B24TRIGGER_JF_ID].data = id;
+            e.str[NGX_HTTP_B24TRIGGER_JF_ID].len =
+                ngx_sprintf(id, "%013M-%P-r%uA",
+                            (ngx_msec_t) ngx_cached_time->sec * 1000
+                            + ngx_cached_time->msec,
+                            ngx_pid, ++ngx_http_b24trigger_journal_seq)
+                - id;
         }
     }
 

@@ -74,7 +74,7 @@ is($e->{portal}, 'main', 'forwarded: portal');
 is($e->{status}, 200, 'forwarded: what the sender got');
 is($e->{portal_status}, 200, 'forwarded: what the portal said');
 is($e->{attempts}, 1, 'forwarded: one attempt');
-like($e->{id}, qr/^[0-9a-f]{32}$/, 'forwarded: the request id');
+like($e->{id}, qr/^[0-9]{13}-[0-9]+-r[0-9]+$/, 'forwarded: an id of its own (no $request_id in use)');
 ok(!exists $e->{error}, 'forwarded: no error');
 cmp_ok($e->{latency_ms}, '>=', $e->{portal_time_ms}, 'forwarded: latency');
 cmp_ok(abs($e->{time} / 1000 - time), '<', 60, 'forwarded: time in ms');
