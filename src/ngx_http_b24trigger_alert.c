@@ -33,7 +33,7 @@
 /* a rule's state, shared by the workers */
 
 typedef struct {
-    time_t                         last;       /* the last message */
+    int64_t                        last;       /* the last message, ms */
     time_t                         sending;    /* one in flight since */
     ngx_uint_t                     dead;       /* not told yet */
     ngx_uint_t                     rejected;   /* in the window */
@@ -493,7 +493,9 @@ static void
 ngx_http_b24trigger_alert_try(ngx_http_b24trigger_alert_t *a, ngx_log_t *log)
 {
     u_char                            *p;
-    time_t                             now, last;
+    time_t                             now;
+    int64_t                            now_ms, last;
+    ngx_time_t                        *tp;
     size_t                             len;
     ngx_str_t                          host, s1, s2;
     ngx_uint_t                         dead, rejected, rc;
@@ -509,7 +511,9 @@ ngx_http_b24trigger_alert_try(ngx_http_b24trigger_alert_t *a, ngx_log_t *log)
         return;
     }
 
-    now = ngx_time();
+    tp = ngx_timeofday();
+    now = tp->sec;
+    now_ms = (int64_t) tp->sec * 1000 + tp->msec;
 
     ngx_shmtx_lock(&z->shpool->mutex);
 
@@ -526,7 +530,9 @@ ngx_http_b24trigger_alert_try(ngx_http_b24trigger_alert_t *a, ngx_log_t *log)
         return;
     }
 
-    if (now - sh->last < a->every) {
+    /* to the millisecond: not a message before every= is over */
+
+    if (now_ms - sh->last < (int64_t) a->every * 1000) {
 
         /* bursts are summed up in the next message */
 
@@ -534,8 +540,8 @@ ngx_http_b24trigger_alert_try(ngx_http_b24trigger_alert_t *a, ngx_log_t *log)
 
         if (!a->timer.timer_set) {
             ngx_add_timer(&a->timer,
-                          (ngx_msec_t) (sh->last + a->every - now) * 1000
-                          + 100);
+                          (ngx_msec_t) (sh->last + (int64_t) a->every * 1000
+                                        - now_ms) + 10);
         }
 
         return;
@@ -551,7 +557,7 @@ ngx_http_b24trigger_alert_try(ngx_http_b24trigger_alert_t *a, ngx_log_t *log)
         sh->window = now;
     }
 
-    sh->last = now;
+    sh->last = now_ms;
     sh->sending = now;
 
     ngx_shmtx_unlock(&z->shpool->mutex);
