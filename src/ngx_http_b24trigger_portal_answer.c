@@ -490,13 +490,19 @@ ngx_http_b24trigger_answer_is(u_char *p, size_t len, const char *name)
 {
     size_t  i;
 
+    /* most names differ in length: "Content-Type" is not content-length */
+
+    if (ngx_strlen(name) != len) {
+        return 0;
+    }
+
     for (i = 0; i < len; i++) {
-        if (name[i] == '\0' || ngx_tolower(p[i]) != (u_char) name[i]) {
+        if (ngx_tolower(p[i]) != (u_char) name[i]) {
             return 0;
         }
     }
 
-    return name[len] == '\0';
+    return 1;
 }
 
 

@@ -15,7 +15,7 @@
 #include "ngx_http_b24trigger_verify_sig.h"
 
 
-static u_char ngx_http_b24trigger_hex_digit(u_char c);
+static ngx_inline u_char ngx_http_b24trigger_hex_digit(u_char c);
 static void ngx_http_b24trigger_sig_trim(u_char **p, u_char **last);
 static ngx_int_t ngx_http_b24trigger_sig_add(
     ngx_http_b24trigger_sig_list_t *list, u_char *p, u_char *last);
@@ -62,7 +62,7 @@ static u_char  ngx_http_b24trigger_b64[256] = {
 
 /* the value of a hex digit, either case, or 0xff */
 
-static u_char
+static ngx_inline u_char
 ngx_http_b24trigger_hex_digit(u_char c)
 {
     if (c >= '0' && c <= '9') {
