@@ -9,10 +9,11 @@
  * on one dead letter or all that match, only with "b24trigger_status
  * manage=on", from the same origin, with the token of this start in the
  * X-B24trigger-Token header; the token and the actions only to a Host of
- * this server (an address, localhost, a server_name: DNS rebinding).  nginx's allow, deny and auth_basic run
- * before this content handler.  Every action is logged with the client's
- * address.  Reads the journal and the dead letters through their owners;
- * knows nothing of how a webhook is handled.
+ * this server (an address, localhost, a server_name: DNS rebinding).
+ * nginx's allow, deny and auth_basic run before this content handler.
+ * Every action is logged with the client's address.  Reads the journal
+ * and the dead letters through their owners; knows nothing of how a
+ * webhook is handled.
  */
 
 
