@@ -473,6 +473,14 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
     ngx_conf_merge_uint_value(conf->method, prev->method,
                               NGX_HTTP_B24TRIGGER_METHOD_TRIGGER);
 
+    /* the status location's management: the Hosts it answers */
+
+    if (conf->manage
+        && ngx_http_b24trigger_status_api_names(cf, conf) != NGX_CONF_OK)
+    {
+        return NGX_CONF_ERROR;
+    }
+
     if (conf->dedup_zone == NGX_CONF_UNSET_PTR) {
         conf->dedup_zone = prev->dedup_zone;
         conf->dedup_key = prev->dedup_key;

@@ -176,6 +176,9 @@ typedef struct {
     ngx_http_b24trigger_portal_t  *install;   /* b24trigger_oauth_install */
     ngx_flag_t                     manage;    /* b24trigger_status
                                                  manage=on */
+    ngx_array_t                   *names;     /* ngx_http_server_name_t,
+                                                 of the server {}, for
+                                                 manage=on */
 } ngx_http_b24trigger_loc_conf_t;
 
 
@@ -429,6 +432,7 @@ ngx_int_t ngx_http_b24trigger_redact_base64(ngx_conf_t *cf,
     ngx_str_t *secret);
 ngx_int_t ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log);
 size_t ngx_http_b24trigger_redact_text(u_char *buf, size_t len);
+size_t ngx_http_b24trigger_redact_body(u_char *buf, size_t len);
 ngx_int_t ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 void ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle);
@@ -520,6 +524,8 @@ ngx_int_t ngx_http_b24trigger_status_handler(ngx_http_request_t *r);
 /* the status location's API (ngx_http_b24trigger_status_api.c) */
 ngx_int_t ngx_http_b24trigger_status_api_init(ngx_conf_t *cf);
 ngx_int_t ngx_http_b24trigger_status_api(ngx_http_request_t *r);
+char *ngx_http_b24trigger_status_api_names(ngx_conf_t *cf,
+    ngx_http_b24trigger_loc_conf_t *blcf);
 
 /*
  * the status page for a browser (ngx_http_b24trigger_status_page.c) and

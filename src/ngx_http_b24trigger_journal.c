@@ -1022,7 +1022,7 @@ ngx_http_b24trigger_journal_write(ngx_http_b24trigger_jentry_t *e)
             || (file->bodies == NGX_HTTP_B24TRIGGER_BODIES_FAILED
                 && e->failed)))
     {
-        /* the body as sent, but no configured secret */
+        /* the body as sent, but no configured secret, however escaped */
 
         raw = ngx_alloc(e->body.len, w->log);
         if (raw == NULL) {
@@ -1032,7 +1032,7 @@ ngx_http_b24trigger_journal_write(ngx_http_b24trigger_jentry_t *e)
         ngx_memcpy(raw, e->body.data, e->body.len);
 
         body.data = raw;
-        body.len = ngx_http_b24trigger_redact_text(raw, e->body.len);
+        body.len = ngx_http_b24trigger_redact_body(raw, e->body.len);
     }
 
     blen = body.len ? sizeof(",\"body\":\"\"") - 1

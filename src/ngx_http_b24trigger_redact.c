@@ -38,8 +38,13 @@ static ngx_int_t ngx_http_b24trigger_redact_chain(ngx_log_t *log,
     ngx_log_writer_pt writer);
 static void ngx_http_b24trigger_redact_writer(ngx_log_t *log,
     ngx_uint_t level, u_char *buf, size_t len);
+static size_t ngx_http_b24trigger_redact_masked(u_char *buf, size_t len,
+    ngx_uint_t escaped);
 static u_char *ngx_http_b24trigger_redact_find(u_char *p, u_char *last,
+    ngx_str_t *s, ngx_uint_t escaped, size_t *hlen);
+static size_t ngx_http_b24trigger_redact_match(u_char *p, u_char *last,
     ngx_str_t *s);
+static ngx_int_t ngx_http_b24trigger_redact_hex(u_char *p, ngx_uint_t n);
 static size_t ngx_http_b24trigger_redact_args(u_char *buf, size_t len);
 
 
@@ -366,14 +371,36 @@ ngx_http_b24trigger_redact_writer(ngx_log_t *log, ngx_uint_t level,
 
 /*
  * Every configured secret replaced by "***" in buf, in place (the
- * journal's bodies, the log's lines): the new length, never more
+ * log's lines): the new length, never more
  */
 
 size_t
 ngx_http_b24trigger_redact_text(u_char *buf, size_t len)
 {
+    return ngx_http_b24trigger_redact_masked(buf, len, 0);
+}
+
+
+/*
+ * The same for a body as a sender wrote it (the journal's bodies): a
+ * secret is also found where its bytes are escaped as the body's format
+ * escapes them ("token field=" reads the value decoded): "%2F" or "%2f"
+ * in a form, "+" for a space, "\/" or "\u002f" in JSON
+ */
+
+size_t
+ngx_http_b24trigger_redact_body(u_char *buf, size_t len)
+{
+    return ngx_http_b24trigger_redact_masked(buf, len, 1);
+}
+
+
+static size_t
+ngx_http_b24trigger_redact_masked(u_char *buf, size_t len,
+    ngx_uint_t escaped)
+{
     u_char      *p, *last, *hit, *o, *next;
-    size_t       hlen;
+    size_t       hlen, n1;
     ngx_str_t   *s;
     ngx_uint_t   i, n;
 
@@ -389,7 +416,10 @@ ngx_http_b24trigger_redact_text(u_char *buf, size_t len)
     o = buf;
     hlen = 0;
 
-    /* every secret is at least 4 bytes and becomes "***": o stays behind p */
+    /*
+     * every secret is at least 4 bytes, at least as many written, and
+     * becomes "***": o stays behind p
+     */
 
     while (p < last) {
         hit = NULL;
@@ -399,16 +429,17 @@ ngx_http_b24trigger_redact_text(u_char *buf, size_t len)
                 continue;
             }
 
-            next = ngx_http_b24trigger_redact_find(p, last, &s[i]);
+            next = ngx_http_b24trigger_redact_find(p, last, &s[i], escaped,
+                                                   &n1);
 
             /* the first, and the longest there (a padded base64) */
 
             if (next != NULL
                 && (hit == NULL || next < hit
-                    || (next == hit && s[i].len > hlen)))
+                    || (next == hit && n1 > hlen)))
             {
                 hit = next;
-                hlen = s[i].len;
+                hlen = n1;
             }
         }
 
@@ -426,18 +457,117 @@ ngx_http_b24trigger_redact_text(u_char *buf, size_t len)
 }
 
 
+/* where s is first written from p on, and in how many bytes (*hlen) */
+
 static u_char *
-ngx_http_b24trigger_redact_find(u_char *p, u_char *last, ngx_str_t *s)
+ngx_http_b24trigger_redact_find(u_char *p, u_char *last, ngx_str_t *s,
+    ngx_uint_t escaped, size_t *hlen)
 {
-    last -= s->len - 1;
+    size_t  n;
+
+    if (!escaped) {
+        last -= s->len - 1;
+
+        for ( /* void */ ; p < last; p++) {
+            if (*p == s->data[0] && ngx_memcmp(p, s->data, s->len) == 0) {
+                *hlen = s->len;
+                return p;
+            }
+        }
+
+        return NULL;
+    }
 
     for ( /* void */ ; p < last; p++) {
-        if (*p == s->data[0] && ngx_memcmp(p, s->data, s->len) == 0) {
+        if (*p != s->data[0] && *p != '%' && *p != '\\' && *p != '+') {
+            continue;
+        }
+
+        n = ngx_http_b24trigger_redact_match(p, last, s);
+
+        if (n) {
+            *hlen = n;
             return p;
         }
     }
 
     return NULL;
+}
+
+
+/* the bytes s takes at p, each byte as it is or escaped; 0: not there */
+
+static size_t
+ngx_http_b24trigger_redact_match(u_char *p, u_char *last, ngx_str_t *s)
+{
+    u_char      *q, c;
+    ngx_uint_t   i;
+
+    q = p;
+
+    for (i = 0; i < s->len; i++) {
+        c = s->data[i];
+
+        if (q >= last) {
+            return 0;
+        }
+
+        if (*q == c) {
+            q++;
+
+        } else if (*q == '%' && last - q >= 3
+                   && ngx_http_b24trigger_redact_hex(q + 1, 2) == c)
+        {
+            q += 3;
+
+        } else if (*q == '+' && c == ' ') {
+            q++;
+
+        } else if (*q == '\\' && last - q >= 2 && q[1] == c
+                   && (c == '/' || c == '"' || c == '\\'))
+        {
+            q += 2;
+
+        } else if (*q == '\\' && last - q >= 6 && q[1] == 'u'
+                   && ngx_http_b24trigger_redact_hex(q + 2, 4) == c)
+        {
+            q += 6;
+
+        } else {
+            return 0;
+        }
+    }
+
+    return q - p;
+}
+
+
+/* n hex digits at p, their value; -1: not hex digits */
+
+static ngx_int_t
+ngx_http_b24trigger_redact_hex(u_char *p, ngx_uint_t n)
+{
+    u_char      c;
+    ngx_int_t   v;
+    ngx_uint_t  i;
+
+    v = 0;
+
+    for (i = 0; i < n; i++) {
+        c = p[i];
+
+        if (c >= '0' && c <= '9') {
+            v = v * 16 + (c - '0');
+
+        } else if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f') {
+            v = v * 16 + ((c | 0x20) - 'a' + 10);
+
+        } else {
+            return -1;
+        }
+    }
+
+    return v;
 }
 
 

@@ -373,10 +373,15 @@ ngx_http_b24trigger_redis_parse_url(ngx_conf_t *cf,
     rest.data = url->data + skip;
     rest.len = url->len - skip;
 
-    slash = ngx_strlchr(rest.data, last, '/');
+    /*
+     * the userinfo ends at the last "@" of the URL, not before the first
+     * "/": a password written raw may have "/", "?" or "#" in it (base64
+     * ones do), and a URL refused must not be shown with it
+     */
+
     at = NULL;
 
-    for (p = rest.data; p < (slash ? slash : last); p++) {
+    for (p = rest.data; p < last; p++) {
         if (*p == '@') {
             at = p;
         }

@@ -8,10 +8,12 @@
  * ?view=token (the CSRF token, with manage=on); POST ?action=replay|drop
  * on one dead letter or all that match, only with "b24trigger_status
  * manage=on", from the same origin, with the token of this start in the
- * X-B24trigger-Token header.  nginx's allow, deny and auth_basic run
- * before this content handler.  Every action is logged with the client's
- * address.  Reads the journal and the dead letters through their owners;
- * knows nothing of how a webhook is handled.
+ * X-B24trigger-Token header; the token and the actions only to a Host of
+ * this server (an address, localhost, a server_name: DNS rebinding).
+ * nginx's allow, deny and auth_basic run before this content handler.
+ * Every action is logged with the client's address.  Reads the journal
+ * and the dead letters through their owners; knows nothing of how a
+ * webhook is handled.
  */
 
 
@@ -44,6 +46,7 @@ static ngx_int_t ngx_http_b24trigger_api_token(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_action(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_same_origin(ngx_http_request_t *r,
     const char **why);
+static ngx_int_t ngx_http_b24trigger_api_host_known(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_refuse(ngx_http_request_t *r,
     ngx_uint_t status, const char *error, const char *why);
 static ngx_int_t ngx_http_b24trigger_api_arg(ngx_http_request_t *r,
@@ -496,6 +499,13 @@ ngx_http_b24trigger_api_token(ngx_http_request_t *r)
                                                "manage_off", NULL);
     }
 
+    if (ngx_http_b24trigger_api_host_known(r) != NGX_OK) {
+        return ngx_http_b24trigger_api_refuse(r, NGX_HTTP_FORBIDDEN,
+                                              "host_unknown",
+                                              "the token asked for by a "
+                                              "Host not of this server");
+    }
+
     ngx_memzero(&o, sizeof(ngx_http_b24trigger_api_out_t));
     o.pool = r->pool;
 
@@ -546,6 +556,13 @@ ngx_http_b24trigger_api_action(ngx_http_request_t *r)
                                               "manage_off",
                                               "b24trigger_status has no "
                                               "manage=on here");
+    }
+
+    if (ngx_http_b24trigger_api_host_known(r) != NGX_OK) {
+        return ngx_http_b24trigger_api_refuse(r, NGX_HTTP_FORBIDDEN,
+                                              "host_unknown",
+                                              "the Host is not of this "
+                                              "server");
     }
 
     if (ngx_http_b24trigger_api_same_origin(r, &why) != NGX_OK) {
@@ -822,6 +839,173 @@ ngx_http_b24trigger_api_same_origin(ngx_http_request_t *r, const char **why)
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * DNS rebinding: a page of http://evil.example whose name then points at
+ * nginx is of the same origin for the browser, Origin and Host agreeing.
+ * The token and the actions go only to a Host that is an address,
+ * "localhost", or a name of this server {} (server_name: exact, "*." or
+ * "." in front, ".*" at the end, or a regex).  NGX_DECLINED if not.
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_api_host_known(ngx_http_request_t *r)
+{
+    u_char                          *p, *last, *colon;
+    ngx_str_t                        name, sn;
+    ngx_uint_t                       i;
+    ngx_http_server_name_t          *names;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+
+    if (r->headers_in.host == NULL || r->headers_in.host->value.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    p = r->headers_in.host->value.data;
+    last = p + r->headers_in.host->value.len;
+
+    if (*p == '[') {
+        /* an IPv6 address: no name to rebind */
+        return NGX_OK;
+    }
+
+    colon = ngx_strlchr(p, last, ':');
+
+    name.data = p;
+    name.len = (colon ? colon : last) - p;
+
+    while (name.len && p[name.len - 1] == '.') {
+        name.len--;
+    }
+
+    if (name.len == 0) {
+        return NGX_DECLINED;
+    }
+
+    if (ngx_inet_addr(p, name.len) != INADDR_NONE
+        || (name.len == 9
+            && ngx_strncasecmp(p, (u_char *) "localhost", 9) == 0))
+    {
+        return NGX_OK;
+    }
+
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
+
+    if (blcf->names == NULL) {
+        return NGX_DECLINED;
+    }
+
+    names = blcf->names->elts;
+
+    for (i = 0; i < blcf->names->nelts; i++) {
+
+#if (NGX_PCRE)
+        if (names[i].regex) {
+            if (ngx_regex_exec(names[i].regex->regex, &name, NULL, 0) >= 0) {
+                return NGX_OK;
+            }
+
+            continue;
+        }
+#endif
+
+        sn = names[i].name;
+
+        if (sn.len == 0) {
+            continue;
+        }
+
+        if (sn.len > 2 && sn.data[0] == '*' && sn.data[1] == '.') {
+
+            /* "*.example.com": a name under it */
+
+            if (name.len > sn.len - 1
+                && ngx_strncasecmp(p + name.len - (sn.len - 1), sn.data + 1,
+                                   sn.len - 1)
+                   == 0)
+            {
+                return NGX_OK;
+            }
+
+            continue;
+        }
+
+        if (sn.len > 1 && sn.data[0] == '.') {
+
+            /* ".example.com": it and the names under it */
+
+            if ((name.len == sn.len - 1
+                 && ngx_strncasecmp(p, sn.data + 1, name.len) == 0)
+                || (name.len > sn.len
+                    && ngx_strncasecmp(p + name.len - sn.len, sn.data,
+                                       sn.len)
+                       == 0))
+            {
+                return NGX_OK;
+            }
+
+            continue;
+        }
+
+        if (sn.len > 2 && sn.data[sn.len - 1] == '*'
+            && sn.data[sn.len - 2] == '.')
+        {
+            /* "www.example.*" */
+
+            if (name.len > sn.len - 1
+                && ngx_strncasecmp(p, sn.data, sn.len - 1) == 0)
+            {
+                return NGX_OK;
+            }
+
+            continue;
+        }
+
+        if (name.len == sn.len && ngx_strncasecmp(p, sn.data, sn.len) == 0) {
+            return NGX_OK;
+        }
+    }
+
+    return NGX_DECLINED;
+}
+
+
+/*
+ * The server {}'s names for the check above, copied at configuration
+ * time: nginx keeps its own list in the temporary pool only (the names
+ * and the regexes themselves are in the configuration's pool)
+ */
+
+char *
+ngx_http_b24trigger_status_api_names(ngx_conf_t *cf,
+    ngx_http_b24trigger_loc_conf_t *blcf)
+{
+    ngx_http_server_name_t    *sn;
+    ngx_http_core_srv_conf_t  *cscf;
+
+    cscf = ngx_http_conf_get_module_srv_conf(cf, ngx_http_core_module);
+
+    if (cscf->server_names.nelts == 0) {
+        return NGX_CONF_OK;
+    }
+
+    blcf->names = ngx_array_create(cf->pool, cscf->server_names.nelts,
+                                   sizeof(ngx_http_server_name_t));
+    if (blcf->names == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    sn = ngx_array_push_n(blcf->names, cscf->server_names.nelts);
+    if (sn == NULL) {
+        return NGX_CONF_ERROR;
+    }
+
+    ngx_memcpy(sn, cscf->server_names.elts,
+               cscf->server_names.nelts * sizeof(ngx_http_server_name_t));
+
+    return NGX_CONF_OK;
 }
 
 
