@@ -1081,7 +1081,9 @@ ngx_http_b24trigger_batch_done_read(ngx_http_b24trigger_delivery_t *d,
         return NGX_ERROR;
     }
 
-    fd = ngx_open_file(b->done_path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
+    /* never through a symlink planted there, as every file of the spool */
+
+    fd = open((char *) b->done_path, O_RDONLY|O_NOFOLLOW);
     if (fd == NGX_INVALID_FILE) {
         return NGX_OK;
     }
@@ -1157,8 +1159,8 @@ ngx_http_b24trigger_batch_done_write(ngx_http_b24trigger_delivery_t *d,
     b = ev->batch;
 
     if (b->done == NGX_INVALID_FILE) {
-        b->done = ngx_open_file(b->done_path, NGX_FILE_APPEND,
-                                NGX_FILE_CREATE_OR_OPEN, 0600);
+        b->done = open((char *) b->done_path,
+                       O_WRONLY|O_APPEND|O_CREAT|O_NOFOLLOW, 0600);
 
         if (b->done == NGX_INVALID_FILE) {
             ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
