@@ -193,6 +193,18 @@ ngx_http_b24trigger_dedup_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     name.data = value[1].data;
     name.len = p - value[1].data;
 
+    /* in a cluster a zone's keys are "PREFIX<zone>:<key>", the portals'
+     * buckets "PREFIXbucket:<portal>": the name is kept for them */
+
+    if (name.len == sizeof("bucket") - 1
+        && ngx_strncmp(name.data, "bucket", name.len) == 0)
+    {
+        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
+                           "zone name \"bucket\" is reserved for the "
+                           "portals' buckets in a cluster; choose another");
+        return NGX_CONF_ERROR;
+    }
+
     s.data = p + 1;
     s.len = value[1].data + value[1].len - s.data;
 

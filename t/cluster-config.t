@@ -110,6 +110,19 @@ conf_fails("b24trigger_cluster redis://127.0.0.1;\n"
            . "b24trigger_cluster redis://127.0.0.1;",
     qr/\[emerg\].*"b24trigger_cluster" directive is duplicate/);
 
+# a dedup zone may not be named "bucket": in Redis its keys would be the
+# portals' buckets' ("PREFIXbucket:main")
+
+my ($rc_b, $out_b) = $t->nginx_test(<<'EOF');
+    b24trigger_cluster redis://127.0.0.1;
+    b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/;
+    b24trigger_dedup_zone bucket:1m;
+    server { listen %%LISTEN%%; }
+EOF
+isnt($rc_b, 0, 'a dedup zone named "bucket": refused');
+like($out_b, qr/\[emerg\].*zone name "bucket" is reserved for the portals' buckets/,
+     'a dedup zone named "bucket": message');
+
 # bucket=: cluster needs a cluster
 
 my ($rc, $out) = $t->nginx_test(<<'EOF');
