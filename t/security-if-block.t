@@ -56,6 +56,10 @@ SKIP: {
     # the level production runs at: the debug line is not what crashes
     $t->nginx($conf, log_level => "info");
 
+    # under valgrind the worker may not be forked yet when the port answers
+
+    $t->wait_until(sub { scalar(() = $t->worker_pids) }, 30);
+
     my @workers = $t->worker_pids;
     my $body = '{"ref":"refs/heads/main"}';
     my @json = ('Content-Type' => 'application/json');
