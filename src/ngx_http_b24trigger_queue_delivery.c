@@ -120,6 +120,9 @@ static ngx_msec_t ngx_http_b24trigger_delivery_scan(
     ngx_http_b24trigger_delivery_t *d);
 static ngx_int_t ngx_http_b24trigger_delivery_claim(
     ngx_http_b24trigger_delivery_t *d, char *name, ngx_msec_t *wait);
+static ngx_int_t ngx_http_b24trigger_delivery_take(
+    ngx_http_b24trigger_delivery_t *d, ngx_pool_t *pool, char *name,
+    size_t len, ngx_str_t *copy, u_char **from, u_char **path);
 static ngx_int_t ngx_http_b24trigger_delivery_start(
     ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev,
     ngx_msec_t *wait);
@@ -610,6 +613,7 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
 {
     u_char                       *from;
     size_t                        len;
+    ngx_int_t                     rc;
     ngx_pool_t                   *pool;
     ngx_http_b24trigger_event_t  *ev;
 
@@ -633,35 +637,12 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
     }
 
     ev->pool = pool;
-    ev->name.len = ngx_strlen(name);
-    ev->name.data = ngx_pnalloc(pool, ev->name.len);
 
-    if (ev->name.data == NULL) {
+    rc = ngx_http_b24trigger_delivery_take(d, pool, name, len, &ev->name,
+                                           &from, &ev->path);
+    if (rc != NGX_OK) {
         ngx_destroy_pool(pool);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(ev->name.data, name, ev->name.len);
-
-    from = ngx_http_b24trigger_spool_path(pool, &d->spool->queue, &ev->name);
-    ev->path = ngx_http_b24trigger_spool_path(pool, &d->claim, &ev->name);
-
-    if (from == NULL || ev->path == NULL) {
-        ngx_destroy_pool(pool);
-        return NGX_ERROR;
-    }
-
-    /* the claim: whoever renames first delivers */
-
-    if (ngx_rename_file(from, ev->path) == NGX_FILE_ERROR) {
-        if (ngx_errno != NGX_ENOENT) {
-            ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
-                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
-                          from, ev->path);
-        }
-
-        ngx_destroy_pool(pool);
-        return NGX_DECLINED;
+        return rc;
     }
 
     ngx_log_debug1(NGX_LOG_DEBUG_HTTP, &d->log, 0,
@@ -682,6 +663,47 @@ ngx_http_b24trigger_delivery_claim(ngx_http_b24trigger_delivery_t *d,
     }
 
     return ngx_http_b24trigger_delivery_start(d, ev, wait);
+}
+
+
+/*
+ * The claim of queue/<name> by rename() into our claim dir: whoever
+ * renames first delivers.  NGX_OK with the name and both paths in pool;
+ * NGX_DECLINED, another worker was first; NGX_ERROR
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_delivery_take(ngx_http_b24trigger_delivery_t *d,
+    ngx_pool_t *pool, char *name, size_t len, ngx_str_t *copy, u_char **from,
+    u_char **path)
+{
+    copy->len = len;
+    copy->data = ngx_pnalloc(pool, len);
+
+    if (copy->data == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_memcpy(copy->data, name, len);
+
+    *from = ngx_http_b24trigger_spool_path(pool, &d->spool->queue, copy);
+    *path = ngx_http_b24trigger_spool_path(pool, &d->claim, copy);
+
+    if (*from == NULL || *path == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (ngx_rename_file(*from, *path) == NGX_FILE_ERROR) {
+        if (ngx_errno != NGX_ENOENT) {
+            ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
+                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
+                          *from, *path);
+        }
+
+        return NGX_DECLINED;
+    }
+
+    return NGX_OK;
 }
 
 
@@ -876,6 +898,7 @@ ngx_http_b24trigger_batch_claim(ngx_http_b24trigger_delivery_t *d,
     u_char                       *from, *buf, *to, *p;
     ssize_t                       n;
     ngx_fd_t                      fd;
+    ngx_int_t                     rc;
     ngx_uint_t                    lines;
     ngx_pool_t                   *pool;
     ngx_file_info_t               fi;
@@ -893,33 +916,12 @@ ngx_http_b24trigger_batch_claim(ngx_http_b24trigger_delivery_t *d,
     }
 
     b->pool = pool;
-    b->name.len = len;
-    b->name.data = ngx_pnalloc(pool, len);
 
-    if (b->name.data == NULL) {
+    rc = ngx_http_b24trigger_delivery_take(d, pool, name, len, &b->name,
+                                           &from, &b->path);
+    if (rc != NGX_OK) {
         ngx_destroy_pool(pool);
-        return NGX_ERROR;
-    }
-
-    ngx_memcpy(b->name.data, name, len);
-
-    from = ngx_http_b24trigger_spool_path(pool, &d->spool->queue, &b->name);
-    b->path = ngx_http_b24trigger_spool_path(pool, &d->claim, &b->name);
-
-    if (from == NULL || b->path == NULL) {
-        ngx_destroy_pool(pool);
-        return NGX_ERROR;
-    }
-
-    if (ngx_rename_file(from, b->path) == NGX_FILE_ERROR) {
-        if (ngx_errno != NGX_ENOENT) {
-            ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
-                          ngx_rename_file_n " \"%s\" to \"%s\" failed",
-                          from, b->path);
-        }
-
-        ngx_destroy_pool(pool);
-        return NGX_DECLINED;
+        return rc;
     }
 
     fd = ngx_open_file(b->path, NGX_FILE_RDONLY, NGX_FILE_OPEN, 0);
