@@ -20,6 +20,10 @@
 /* prefix, "oauth-lock:" and the portal's name */
 #define NGX_HTTP_B24TRIGGER_OAUTH_KEY  512
 
+/* a number as a string literal, for the scripts' limits */
+#define NGX_HTTP_B24TRIGGER_OAUTH_STR2(n)  #n
+#define NGX_HTTP_B24TRIGGER_OAUTH_STR(n)   NGX_HTTP_B24TRIGGER_OAUTH_STR2(n)
+
 
 /* a command waiting for Redis */
 
@@ -53,18 +57,24 @@ static void ngx_http_b24trigger_oauth_cluster_refused(
 /*
  * A claim: KEYS[1] the pair, KEYS[2] the lock; ARGV[1] "look" or
  * "refresh", ARGV[2] the lock's token, ARGV[3] its life (ms), ARGV[4..8]
- * the node's pair (access, refresh, expires, lifetime, member).  A pair
- * in Redis that differs and expires no earlier is newer: {1, its five
- * fields}.  Else, to look only: {3}.  Else the node's pair is the
- * current one (written if Redis had none, or an older one) and the lock
- * is taken: {0}; or another node holds it: {2, its ms left}.
+ * the node's pair (access, refresh, expires, lifetime, member), ARGV[9]
+ * the longest token, ARGV[10] the longest member_id.  A pair in Redis
+ * that differs and expires no earlier is newer: {1, its five fields}.
+ * Else, to look only: {3}.  Else the node's pair is the current one
+ * (written if Redis had none, an older one, or one that is no pair:
+ * something else wrote the key) and the lock is taken: {0}; or another
+ * node holds it: {2, its ms left}.
  */
 
 static ngx_str_t  ngx_http_b24trigger_oauth_claim_lua = ngx_string(
     "local p = redis.call('HMGET', KEYS[1], 'access_token', "
     "'refresh_token', 'expires', 'lifetime', 'member_id') "
-    "if p[1] and p[2] and p[3] and p[2] ~= ARGV[5] "
-    "and (tonumber(p[3]) or 0) >= tonumber(ARGV[6]) then "
+    "local n = tonumber(ARGV[9]) "
+    "if p[1] and p[2] and #p[1] > 0 and #p[1] <= n "
+    "and #p[2] > 0 and #p[2] <= n "
+    "and tonumber(p[3]) and tonumber(p[4] or '0') "
+    "and #(p[5] or '') <= tonumber(ARGV[10]) "
+    "and p[2] ~= ARGV[5] and tonumber(p[3]) >= tonumber(ARGV[6]) then "
     "return {1, p[1], p[2], p[3], p[4] or '0', p[5] or ''} end "
     "if ARGV[1] == 'look' then return {3} end "
     "if p[2] ~= ARGV[5] then "
@@ -118,7 +128,7 @@ ngx_http_b24trigger_oauth_cluster_claim(void *redis, ngx_str_t *name,
     ngx_uint_t look, ngx_http_b24trigger_oauth_claimed_pt handler,
     void *data)
 {
-    ngx_str_t                         args[8];
+    ngx_str_t                         args[10];
     ngx_http_b24trigger_oauth_ask_t  *a;
     u_char                            px[NGX_INT_T_LEN];
     u_char                            expires[NGX_TIME_T_LEN];
@@ -153,9 +163,13 @@ ngx_http_b24trigger_oauth_cluster_claim(void *redis, ngx_str_t *name,
     args[6].len = ngx_sprintf(lifetime, "%T", local->lifetime) - lifetime;
     args[7].data = local->member;
     args[7].len = local->member_len;
+    ngx_str_set(&args[8], NGX_HTTP_B24TRIGGER_OAUTH_STR(
+                              NGX_HTTP_B24TRIGGER_TOKEN_MAX));
+    ngx_str_set(&args[9], NGX_HTTP_B24TRIGGER_OAUTH_STR(
+                              NGX_HTTP_B24TRIGGER_MEMBER_MAX));
 
     return ngx_http_b24trigger_oauth_cluster_send(redis, name,
-               &ngx_http_b24trigger_oauth_claim_lua, args, 8,
+               &ngx_http_b24trigger_oauth_claim_lua, args, 10,
                ngx_http_b24trigger_oauth_cluster_claimed, a);
 }
 

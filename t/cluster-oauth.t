@@ -266,6 +266,36 @@ is(oauth()->{refreshes}, $before + 1,
    'install: no refresh but the install handler\'s own');
 
 ###############################################################################
+# 6. something else wrote the key: a pair that is no pair (too long a
+# token, an expiry that is no number) is never taken, it is replaced
+
+for my $junk (['access_token', 'a' x 300, 'expires', 9999999999],
+              ['access_token', 'b' x 32, 'expires', 'soon']) {
+    $t->redis_cli('HSET', 'b:oauth:app', 'refresh_token', 'c' x 32,
+                  'lifetime', 0, 'member_id', 'member1', @$junk);
+    $t->emu_request('POST', '/_emu/oauth/expire', {});
+    $before = oauth()->{refreshes};
+
+    my $what = $junk->[3] eq 'soon' ? 'no expiry' : 'a long token';
+
+    $r = $t->post('/hook?id=42', '');
+    is($r->{status}, 200, "junk ($what): node 1 refreshed and forwarded");
+    is(oauth()->{refreshes}, $before + 1, "junk ($what): one refresh");
+    $s1 = state_of($t);
+    ok(in_redis('refresh_token') eq ($s1->{refresh_token} || '-'),
+       "junk ($what): replaced by node 1's pair");
+
+    sleep 1.1;
+    $r = $n2->post('/hook?id=43', '');
+    is($r->{status}, 200, "junk ($what): node 2 forwards");
+    ok($n2->wait_until(sub {
+           (state_of($n2)->{refresh_token} || '') eq $s1->{refresh_token} },
+           5),
+       "junk ($what): node 2 took node 1's pair");
+    is(oauth()->{refreshes}, $before + 1, "junk ($what): no other refresh");
+}
+
+###############################################################################
 # no token anywhere, no [alert]
 
 in_redis('access_token');
