@@ -9,7 +9,10 @@
  * refresh at a time across all workers, and the calls that wait for it.
  * A call with a token is the portal client's business
  * (ngx_http_b24trigger_portal.c); this file only says which token, or why
- * there is none.
+ * there is none.  With a cluster, the pair is claimed in Redis before a
+ * refresh, through ngx_http_b24trigger_oauth_cluster.c: one node
+ * refreshes, the others take its pair; the zone and the state file stay
+ * the node's own copy, and serve alone while Redis is away.
  *
  * Tokens are never written to any log: those read from the state file at
  * configuration time are also given to the error-log redaction, those
@@ -58,6 +61,7 @@
 #define NGX_HTTP_B24TRIGGER_OAUTH_REFRESH  0   /* refresh unless newer */
 #define NGX_HTTP_B24TRIGGER_OAUTH_LOOK     1   /* the pair was refused */
 #define NGX_HTTP_B24TRIGGER_OAUTH_PEEK     2   /* in the background */
+
 
 /* the zone "b24trigger_oauth", this file's own: a pair per portal name */
 
