@@ -57,10 +57,8 @@
  */
 #define NGX_HTTP_B24TRIGGER_OAUTH_PEEK_SEC  1
 
-/* what a claim of the pair in Redis is for */
-#define NGX_HTTP_B24TRIGGER_OAUTH_REFRESH  0   /* refresh unless newer */
-#define NGX_HTTP_B24TRIGGER_OAUTH_LOOK     1   /* the pair was refused */
-#define NGX_HTTP_B24TRIGGER_OAUTH_PEEK     2   /* in the background */
+/* a background look that Redis refused (an ACL): the next one waits */
+#define NGX_HTTP_B24TRIGGER_OAUTH_PEEK_PAUSE_SEC  60
 
 
 /* the zone "b24trigger_oauth", this file's own: a pair per portal name */
@@ -106,6 +104,7 @@ typedef struct {
     ngx_pool_t                    *pool;
     ngx_uint_t                     look;      /* OAUTH_REFRESH, ... */
     ngx_uint_t                     locked;    /* the cluster's lock held */
+    ngx_uint_t                     refused;   /* by Redis: not shared */
     ngx_event_t                    retry;
     ngx_http_b24trigger_tokens_t   pair;      /* the one refreshed */
     u_char                         lock[NGX_HTTP_B24TRIGGER_OAUTH_LOCK_LEN];
@@ -1257,8 +1256,7 @@ ngx_http_b24trigger_oauth_refresh(ngx_http_b24trigger_portal_t *portal,
 
         if (ngx_http_b24trigger_oauth_cluster_claim(oa->cluster,
                                     &portal->name, &rf->pair, rf->lock,
-                                    portal->timeout + 5000,
-                                    look != NGX_HTTP_B24TRIGGER_OAUTH_REFRESH,
+                                    portal->timeout + 5000, look,
                                     ngx_http_b24trigger_oauth_claimed, rf)
             == NGX_OK)
         {
@@ -1376,8 +1374,20 @@ ngx_http_b24trigger_oauth_claimed(void *data, ngx_int_t rc,
         /* the link went down, or Redis refused: the node goes alone */
 
         if (rf->look == NGX_HTTP_B24TRIGGER_OAUTH_PEEK) {
+
+            if (ngx_http_b24trigger_redis_up(portal->oauth->cluster)) {
+                /* refused, not down: not asked again for a while */
+                ngx_shmtx_lock(mutex);
+                tk->looked = ngx_time()
+                             + NGX_HTTP_B24TRIGGER_OAUTH_PEEK_PAUSE_SEC;
+                ngx_shmtx_unlock(mutex);
+            }
+
             break;
         }
+
+        /* refused, not down: the new pair is not offered to Redis */
+        rf->refused = ngx_http_b24trigger_redis_up(portal->oauth->cluster);
 
         if (!rf->look && current
             && ngx_http_b24trigger_oauth_grant_start(rf) == NGX_OK)
@@ -1452,7 +1462,7 @@ ngx_http_b24trigger_oauth_grant_start(ngx_http_b24trigger_refresh_t *rf)
         return NGX_ERROR;
     }
 
-    if (portal->oauth->cluster && !rf->locked) {
+    if (portal->oauth->cluster && !rf->locked && !rf->refused) {
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "b24trigger: access token of portal \"%V\" "
                       "refreshed by this node alone, the cluster link is "
@@ -1681,7 +1691,7 @@ ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
 
     unshared = 0;
 
-    if (oa->cluster && share != NGX_DECLINED) {
+    if (oa->cluster && share != NGX_DECLINED && !(rf && rf->refused)) {
 
         /* a refresh under the cluster's lock: only over the pair it had */
 

@@ -25,6 +25,11 @@
 /* the lock of a refresh across nodes: 16 hex digits */
 #define NGX_HTTP_B24TRIGGER_OAUTH_LOCK_LEN  16
 
+/* what a claim of the pair in Redis is for */
+#define NGX_HTTP_B24TRIGGER_OAUTH_REFRESH  0   /* refresh unless newer */
+#define NGX_HTTP_B24TRIGGER_OAUTH_LOOK     1   /* the pair was refused */
+#define NGX_HTTP_B24TRIGGER_OAUTH_PEEK     2   /* in the background, quiet */
+
 
 /* a token pair; in the zone "b24trigger_oauth", guarded by its mutex */
 
@@ -91,7 +96,7 @@ const char *ngx_http_b24trigger_oauth_install_check(
 
 ngx_int_t ngx_http_b24trigger_oauth_cluster_claim(void *redis,
     ngx_str_t *name, ngx_http_b24trigger_tokens_t *local, u_char *lock,
-    ngx_msec_t ttl, ngx_uint_t look,
+    ngx_msec_t ttl, ngx_uint_t what,
     ngx_http_b24trigger_oauth_claimed_pt handler, void *data);
 ngx_int_t ngx_http_b24trigger_oauth_cluster_write(void *redis,
     ngx_str_t *name, ngx_http_b24trigger_tokens_t *pair,

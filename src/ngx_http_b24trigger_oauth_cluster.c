@@ -31,6 +31,7 @@ typedef struct {
     ngx_http_b24trigger_oauth_claimed_pt   claimed;
     ngx_http_b24trigger_oauth_written_pt   written;
     void                                  *data;
+    ngx_uint_t                             quiet;
     ngx_str_t                              name;
     u_char                                 buf[1];
 } ngx_http_b24trigger_oauth_ask_t;
@@ -125,7 +126,7 @@ static ngx_str_t  ngx_http_b24trigger_oauth_modes[] = {
 ngx_int_t
 ngx_http_b24trigger_oauth_cluster_claim(void *redis, ngx_str_t *name,
     ngx_http_b24trigger_tokens_t *local, u_char *lock, ngx_msec_t ttl,
-    ngx_uint_t look, ngx_http_b24trigger_oauth_claimed_pt handler,
+    ngx_uint_t what, ngx_http_b24trigger_oauth_claimed_pt handler,
     void *data)
 {
     ngx_str_t                         args[10];
@@ -141,8 +142,9 @@ ngx_http_b24trigger_oauth_cluster_claim(void *redis, ngx_str_t *name,
 
     a->claimed = handler;
     a->data = data;
+    a->quiet = (what == NGX_HTTP_B24TRIGGER_OAUTH_PEEK);
 
-    if (look) {
+    if (what != NGX_HTTP_B24TRIGGER_OAUTH_REFRESH) {
         ngx_str_set(&args[0], "look");
 
     } else {
@@ -247,6 +249,7 @@ ngx_http_b24trigger_oauth_cluster_ask(ngx_str_t *name)
     a->claimed = NULL;
     a->written = NULL;
     a->data = NULL;
+    a->quiet = 0;
     a->name.len = name->len;
     a->name.data = a->buf;
     ngx_memcpy(a->buf, name->data, name->len);
@@ -357,7 +360,7 @@ ngx_http_b24trigger_oauth_cluster_claimed(void *data,
         {
             rc = NGX_DONE;
 
-        } else {
+        } else if (!a->quiet) {
             ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                           "b24trigger: redis holds no valid token pair "
                           "for portal \"%V\", this node's pair used",
@@ -471,7 +474,10 @@ ngx_http_b24trigger_oauth_cluster_pair(ngx_http_b24trigger_redis_reply_t *e,
 }
 
 
-/* an error of Redis's (never a token: the scripts print none) */
+/*
+ * an error of Redis's (never a token: the scripts print none); a look in
+ * the background says nothing, the refresh that follows does
+ */
 
 static void
 ngx_http_b24trigger_oauth_cluster_refused(ngx_http_b24trigger_oauth_ask_t *a,
@@ -479,7 +485,7 @@ ngx_http_b24trigger_oauth_cluster_refused(ngx_http_b24trigger_oauth_ask_t *a,
 {
     ngx_str_t  what;
 
-    if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_DOWN) {
+    if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_DOWN || a->quiet) {
         return;
     }
 
