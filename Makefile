@@ -105,11 +105,11 @@ deps-node: deps-test
 
 test: deps-test deps-node $(MODULE)
 	B24_MODULE=$(MODULE_ABS) NGINX_BIN=$(NGINX_BIN) \
-	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
+	    prove -I t/lib $(PROVE_FLAGS) $(if $(T),$(addprefix t/,$(T)),t/)
 
 test-valgrind: deps-valgrind deps-node $(MODULE)
 	B24_MODULE=$(MODULE_ABS) NGINX_BIN=$(NGINX_BIN) B24_VALGRIND=1 \
-	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
+	    prove -I t/lib $(PROVE_FLAGS) $(if $(T),$(addprefix t/,$(T)),t/)
 
 demo: deps-test $(MODULE)
 	@tools/demo.sh $(MODULE_ABS) $(NGINX_BIN)
