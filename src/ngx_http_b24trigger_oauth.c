@@ -43,7 +43,6 @@
  * refuses one earlier, the call refreshes it once (seconds)
  */
 #define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME      3600
-#define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME_MAX  (30 * 86400)
 
 /* how often a call waiting for another worker's refresh looks again */
 #define NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS     50
@@ -121,6 +120,7 @@ static ngx_int_t ngx_http_b24trigger_oauth_init_zone(
 static void ngx_http_b24trigger_oauth_zone_pair(
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk,
     ngx_uint_t fresh);
+static ngx_uint_t ngx_http_b24trigger_oauth_printable(json_t *s);
 static ngx_int_t ngx_http_b24trigger_oauth_pair(json_t *root,
     ngx_http_b24trigger_tokens_t *tk, time_t now);
 static time_t ngx_http_b24trigger_oauth_margin(
@@ -645,7 +645,9 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
     if (!json_is_string(at) || !json_is_string(rt)
         || json_string_length(at) == 0 || json_string_length(rt) == 0
         || json_string_length(at) > NGX_HTTP_B24TRIGGER_TOKEN_MAX
-        || json_string_length(rt) > NGX_HTTP_B24TRIGGER_TOKEN_MAX)
+        || json_string_length(rt) > NGX_HTTP_B24TRIGGER_TOKEN_MAX
+        || !ngx_http_b24trigger_oauth_printable(at)
+        || !ngx_http_b24trigger_oauth_printable(rt))
     {
         return NGX_ERROR;
     }
@@ -657,13 +659,41 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
     ngx_memcpy(tk->refresh, json_string_value(rt), tk->refresh_len);
 
     if (json_is_string(mid)
-        && json_string_length(mid) <= NGX_HTTP_B24TRIGGER_MEMBER_MAX)
+        && json_string_length(mid) <= NGX_HTTP_B24TRIGGER_MEMBER_MAX
+        && ngx_http_b24trigger_oauth_printable(mid))
     {
         tk->member_len = json_string_length(mid);
         ngx_memcpy(tk->member, json_string_value(mid), tk->member_len);
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * printable ASCII, no space, as Bitrix24's tokens and member_ids are: a
+ * NUL (which the state file could not be read back with), a line break or
+ * a byte of another charset is no token, wherever it comes from (the
+ * token server, the state file, Redis: the claim script holds pairs to
+ * the same rule)
+ */
+
+static ngx_uint_t
+ngx_http_b24trigger_oauth_printable(json_t *s)
+{
+    size_t   i, len;
+    u_char  *p;
+
+    p = (u_char *) json_string_value(s);
+    len = json_string_length(s);
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x21 || p[i] > 0x7e) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
