@@ -1154,10 +1154,16 @@ ngx_http_b24trigger_oauth_wait(ngx_http_b24trigger_call_t *call,
         cln->handler = ngx_http_b24trigger_oauth_wait_cleanup;
         cln->data = ev;
 
+        /*
+         * not cancelable: a call waiting for a refresh is a request in
+         * progress, it keeps a gracefully exiting worker (a reload) until
+         * it is answered, as nginx's own request timers do; it waits no
+         * longer than a refresh may take
+         */
+
         ev->handler = ngx_http_b24trigger_oauth_wake;
         ev->data = call;
         ev->log = call->log;
-        ev->cancelable = 1;
 
         call->wait = ev;
     }
@@ -1450,7 +1456,13 @@ ngx_http_b24trigger_oauth_reclaim(ngx_event_t *ev)
 
     portal = rf->portal;
 
-    if (ngx_exiting || ngx_quit || ngx_terminate) {
+    /*
+     * the timer is cancelable: it keeps no exiting worker by itself; it
+     * fires while calls keep the worker, and the refresh they wait for
+     * goes on then (giving up would only make them start another)
+     */
+
+    if (ngx_terminate) {
         ngx_http_b24trigger_oauth_fail(portal, rf->version, 0, 0);
         ngx_http_b24trigger_oauth_refresh_free(rf);
         return;
