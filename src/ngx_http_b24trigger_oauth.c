@@ -104,6 +104,7 @@ typedef struct {
     ngx_uint_t                     look;      /* OAUTH_REFRESH, ... */
     ngx_uint_t                     locked;    /* the cluster's lock held */
     ngx_uint_t                     refused;   /* by Redis: not shared */
+    ngx_uint_t                     refused_grant;  /* invalid_grant */
     ngx_event_t                    retry;
     ngx_http_b24trigger_tokens_t   pair;      /* the one refreshed */
     u_char                         lock[NGX_HTTP_B24TRIGGER_OAUTH_LOCK_LEN];
@@ -153,6 +154,8 @@ static void ngx_http_b24trigger_oauth_shared(void *data, ngx_uint_t written,
     ngx_uint_t down);
 static void ngx_http_b24trigger_oauth_refreshed(
     ngx_http_b24trigger_transfer_t *t);
+static void ngx_http_b24trigger_oauth_refused(
+    ngx_http_b24trigger_portal_t *portal);
 static ngx_int_t ngx_http_b24trigger_oauth_answer(
     ngx_http_b24trigger_transfer_t *t, ngx_http_b24trigger_portal_t *portal,
     ngx_http_b24trigger_tokens_t *pair, ngx_uint_t *refused, ngx_uint_t level,
@@ -1400,6 +1403,11 @@ ngx_http_b24trigger_oauth_claimed(void *data, ngx_int_t rc,
         /* a look: Redis has nothing newer than the refused pair */
 
         if (rf->look == NGX_HTTP_B24TRIGGER_OAUTH_LOOK) {
+
+            if (rf->refused_grant) {
+                ngx_http_b24trigger_oauth_refused(portal);
+            }
+
             ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, 1);
         }
 
@@ -1431,12 +1439,20 @@ ngx_http_b24trigger_oauth_claimed(void *data, ngx_int_t rc,
             return;
         }
 
+        if (rf->refused_grant) {
+            ngx_http_b24trigger_oauth_refused(portal);
+        }
+
         ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, rf->look);
         break;
 
     default: /* NGX_ABORT: the worker exits */
 
-        if (rf->look != NGX_HTTP_B24TRIGGER_OAUTH_PEEK) {
+        if (rf->refused_grant) {
+            ngx_http_b24trigger_oauth_refused(portal);
+            ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, 1);
+
+        } else if (rf->look != NGX_HTTP_B24TRIGGER_OAUTH_PEEK) {
             ngx_http_b24trigger_oauth_fail(portal, rf->version, 0, 0);
         }
 
@@ -1816,20 +1832,51 @@ ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
         return;
     }
 
-    if (refused) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "b24trigger: the token server refused the refresh "
-                      "token of portal \"%V\" (invalid_grant); no call "
-                      "reaches the portal until the application is "
-                      "installed again: open the application in Bitrix24 "
-                      "(Applications > My applications > Reinstall), its "
-                      "install handler stores the new pair",
-                      &portal->name);
+    ngx_http_b24trigger_oauth_unlock(rf);
+
+    if (refused && portal->oauth->cluster
+        && ngx_http_b24trigger_redis_up(portal->oauth->cluster))
+    {
+        /*
+         * another node may have used this refresh token first (a lock
+         * that expired meanwhile, a link that was down): its pair is in
+         * Redis, or is about to be; the calls waiting for this refresh
+         * go on with it rather than fail
+         */
+
+        rf->look = NGX_HTTP_B24TRIGGER_OAUTH_LOOK;
+        rf->refused_grant = 1;
+
+        if (ngx_http_b24trigger_oauth_cluster_claim(portal->oauth->cluster,
+                                    &portal->name, &rf->pair, rf->lock,
+                                    portal->timeout + 5000, rf->look,
+                                    ngx_http_b24trigger_oauth_claimed, rf)
+            == NGX_OK)
+        {
+            return;
+        }
     }
 
-    ngx_http_b24trigger_oauth_unlock(rf);
+    if (refused) {
+        ngx_http_b24trigger_oauth_refused(portal);
+    }
+
     ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, refused);
     ngx_http_b24trigger_oauth_refresh_free(rf);
+}
+
+
+static void
+ngx_http_b24trigger_oauth_refused(ngx_http_b24trigger_portal_t *portal)
+{
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "b24trigger: the token server refused the refresh "
+                  "token of portal \"%V\" (invalid_grant); no call "
+                  "reaches the portal until the application is "
+                  "installed again: open the application in Bitrix24 "
+                  "(Applications > My applications > Reinstall), its "
+                  "install handler stores the new pair",
+                  &portal->name);
 }
 
 

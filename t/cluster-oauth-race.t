@@ -9,7 +9,9 @@
 #    flight;
 #  - the lock expiring mid-refresh, the other node refreshing meanwhile
 #    with the same refresh token (the token server grants the first
-#    only): Redis keeps the pair that was granted, never a refused one.
+#    only): Redis keeps the pair that was granted, never a refused one,
+#    and node 2's call, refused at the token server, looks in Redis and
+#    goes on with that pair rather than fail.
 # Under valgrind (make test-valgrind T=cluster-oauth-race.t), the
 # timers and Redis answers after the request or the cycle is gone.
 
@@ -225,7 +227,9 @@ my $r2 = $n2->request('POST', '/hook?id=' . $id++, body => '',
                       timeout => 20);
 $r = B24T::read_response($s, 20);
 is($r->{status}, 200, 'lock: node 1 forwarded');
-note("lock: node 2's call in the race was answered $r2->{status}");
+is($r2->{status}, 200,
+   'lock: node 2\'s call, refused at the token server, went on with '
+   . 'node 1\'s pair from Redis');
 is(oauth()->{refreshes}, $before + 1,
    'lock: the token server granted one of the two refreshes');
 is(refused(), $refused + 1, 'lock: and refused the other (node 2\'s)');
