@@ -33,6 +33,10 @@ typedef struct {
     void                                  *data;
     ngx_uint_t                             quiet;
     time_t                                 latest;   /* expiry believed */
+    ngx_uint_t                             nsent;
+    size_t                                 sent_len[3];
+    u_char                                 sent[3][
+                                             NGX_HTTP_B24TRIGGER_TOKEN_MAX];
     size_t                                 member_len;
     u_char                                 member[
                                              NGX_HTTP_B24TRIGGER_MEMBER_MAX];
@@ -59,6 +63,13 @@ static void ngx_http_b24trigger_oauth_cluster_replaced(
     ngx_uint_t nelts);
 static ngx_http_b24trigger_oauth_ask_t *ngx_http_b24trigger_oauth_cluster_ask(
     ngx_str_t *name, ngx_http_b24trigger_tokens_t *local);
+static void ngx_http_b24trigger_oauth_cluster_sent(
+    ngx_http_b24trigger_oauth_ask_t *a, u_char *token, size_t len);
+static void ngx_http_b24trigger_oauth_cluster_free(
+    ngx_http_b24trigger_oauth_ask_t *a);
+static ngx_str_t *ngx_http_b24trigger_oauth_cluster_said(
+    ngx_http_b24trigger_oauth_ask_t *a, ngx_str_t *s, u_char *buf,
+    size_t max);
 static void ngx_http_b24trigger_oauth_cluster_refused(
     ngx_http_b24trigger_oauth_ask_t *a,
     ngx_http_b24trigger_redis_reply_t *reply);
@@ -205,6 +216,11 @@ ngx_http_b24trigger_oauth_cluster_claim(void *redis, ngx_str_t *name,
         return NGX_DECLINED;
     }
 
+    ngx_http_b24trigger_oauth_cluster_sent(a, local->access,
+                                           local->access_len);
+    ngx_http_b24trigger_oauth_cluster_sent(a, local->refresh,
+                                           local->refresh_len);
+
     a->claimed = handler;
     a->data = data;
     a->quiet = (what == NGX_HTTP_B24TRIGGER_OAUTH_PEEK);
@@ -260,6 +276,15 @@ ngx_http_b24trigger_oauth_cluster_write(void *redis, ngx_str_t *name,
         return NGX_DECLINED;
     }
 
+    if (pair) {
+        ngx_http_b24trigger_oauth_cluster_sent(a, pair->access,
+                                               pair->access_len);
+        ngx_http_b24trigger_oauth_cluster_sent(a, pair->refresh,
+                                               pair->refresh_len);
+    }
+
+    ngx_http_b24trigger_oauth_cluster_sent(a, old, old_len);
+
     a->written = handler;
     a->data = data;
 
@@ -314,6 +339,7 @@ ngx_http_b24trigger_oauth_cluster_ask(ngx_str_t *name,
     a->written = NULL;
     a->data = NULL;
     a->quiet = 0;
+    a->nsent = 0;
 
     /* a pair may expire no later than one got now could, give or take */
     a->latest = ngx_time() + NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME_MAX
@@ -330,6 +356,32 @@ ngx_http_b24trigger_oauth_cluster_ask(ngx_str_t *name,
     ngx_memcpy(a->buf, name->data, name->len);
 
     return a;
+}
+
+
+/*
+ * a token sent with the question: Redis's answer is searched for it
+ * before any of it is logged (a server that is no Redis may quote it)
+ */
+
+static void
+ngx_http_b24trigger_oauth_cluster_sent(ngx_http_b24trigger_oauth_ask_t *a,
+    u_char *token, size_t len)
+{
+    if (len == 0 || len > NGX_HTTP_B24TRIGGER_TOKEN_MAX || a->nsent == 3) {
+        return;
+    }
+
+    ngx_memcpy(a->sent[a->nsent], token, len);
+    a->sent_len[a->nsent++] = len;
+}
+
+
+static void
+ngx_http_b24trigger_oauth_cluster_free(ngx_http_b24trigger_oauth_ask_t *a)
+{
+    ngx_explicit_memzero(a->sent, sizeof(a->sent));
+    ngx_free(a);
 }
 
 
@@ -352,7 +404,7 @@ ngx_http_b24trigger_oauth_cluster_send(void *redis, ngx_str_t *name,
            > NGX_HTTP_B24TRIGGER_OAUTH_KEY
         || nargs > 16 - 5)
     {
-        ngx_free(ask);
+        ngx_http_b24trigger_oauth_cluster_free(ask);
         return NGX_DECLINED;
     }
 
@@ -381,7 +433,7 @@ ngx_http_b24trigger_oauth_cluster_send(void *redis, ngx_str_t *name,
                                           argv)
         != NGX_OK)
     {
-        ngx_free(ask);
+        ngx_http_b24trigger_oauth_cluster_free(ask);
         return NGX_DECLINED;
     }
 
@@ -464,7 +516,7 @@ ngx_http_b24trigger_oauth_cluster_claimed(void *data,
 
 done:
 
-    ngx_free(a);
+    ngx_http_b24trigger_oauth_cluster_free(a);
 
     handler(hd, rc, &pair);
 
@@ -500,7 +552,7 @@ ngx_http_b24trigger_oauth_cluster_written(void *data,
                    "b24trigger oauth \"%V\" in redis: written:%ui down:%ui",
                    &a->name, written, down);
 
-    ngx_free(a);
+    ngx_http_b24trigger_oauth_cluster_free(a);
 
     if (handler) {
         handler(hd, written, down);
@@ -599,64 +651,122 @@ static void
 ngx_http_b24trigger_oauth_cluster_replaced(ngx_http_b24trigger_oauth_ask_t *a,
     ngx_http_b24trigger_redis_reply_t *e, ngx_uint_t nelts)
 {
-    ngx_str_t  why;
+    u_char  buf[60 * 4];
 
     if (nelts > 1 && e[1].type == NGX_HTTP_B24TRIGGER_REDIS_STRING
         && e[1].str.len)
     {
-        why = e[1].str;
-        why.len = ngx_min(why.len, 60);
-
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "b24trigger: redis held no valid token pair of "
                       "portal \"%V\" (%V), replaced by this node's",
-                      &a->name, &why);
+                      &a->name,
+                      ngx_http_b24trigger_oauth_cluster_said(a, &e[1].str,
+                                                             buf, 60));
     }
 
     if (nelts > 2 && e[2].type == NGX_HTTP_B24TRIGGER_REDIS_STRING
         && e[2].str.len)
     {
-        why = e[2].str;
-        why.len = ngx_min(why.len, 60);
-
         ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
                       "b24trigger: redis held a lock of the refresh of "
                       "portal \"%V\" that no node holds (%V), replaced",
-                      &a->name, &why);
+                      &a->name,
+                      ngx_http_b24trigger_oauth_cluster_said(a, &e[2].str,
+                                                             buf, 60));
     }
 }
 
 
 /*
- * an error of Redis's (never a token: the scripts print none); a look in
- * the background says nothing, the refresh that follows does
+ * an error of Redis's; a look in the background says nothing, the
+ * refresh that follows does
  */
 
 static void
 ngx_http_b24trigger_oauth_cluster_refused(ngx_http_b24trigger_oauth_ask_t *a,
     ngx_http_b24trigger_redis_reply_t *reply)
 {
-    ngx_str_t  what;
+    ngx_str_t  what, *said;
+    u_char     buf[120 * 4];
 
     if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_DOWN || a->quiet) {
         return;
     }
 
     if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_ERROR) {
-        what = reply->str;
-
-        /* Redis quotes nothing of the arguments; kept short anyway */
-
-        if (what.len > 120) {
-            what.len = 120;
-        }
+        said = ngx_http_b24trigger_oauth_cluster_said(a, &reply->str, buf,
+                                                      120);
 
     } else {
         ngx_str_set(&what, "an unexpected answer");
+        said = &what;
     }
 
     ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                   "b24trigger: redis refused the token pair of portal "
-                  "\"%V\" (\"%V\"), this node's pair used", &a->name,
-                  &what);
+                  "\"%V\" (\"%V\"), this node's pair used", &a->name, said);
+}
+
+
+/*
+ * What Redis said, for a log line: Redis's own errors and the scripts'
+ * words quote nothing that was sent, but the link has no TLS and the
+ * server may be no Redis.  An answer quoting a token sent with the
+ * question is not shown at all; else at most "max" bytes of it, escaped
+ * as ngx_http_b24trigger_log_value() escapes (no line break, no quote:
+ * no forged line).  "buf" holds max * 4 bytes.
+ */
+
+static ngx_str_t *
+ngx_http_b24trigger_oauth_cluster_said(ngx_http_b24trigger_oauth_ask_t *a,
+    ngx_str_t *s, u_char *buf, size_t max)
+{
+    u_char            *p, c;
+    size_t             i, len;
+    ngx_uint_t         k;
+    static ngx_str_t   withheld = ngx_string("an answer quoting a token, "
+                                             "not shown");
+    static ngx_str_t   out;
+    static u_char      hex[] = "0123456789ABCDEF";
+
+    for (k = 0; k < a->nsent; k++) {
+        if (ngx_strlcasestrn(s->data, s->data + s->len, a->sent[k],
+                             a->sent_len[k] - 1)
+            != NULL)
+        {
+            return &withheld;
+        }
+    }
+
+    len = ngx_min(s->len, max);
+    p = buf;
+
+    for (i = 0; i < len; i++) {
+        c = s->data[i];
+
+        if (c < 0x20 || c >= 0x7f || c == '"' || c == '\\') {
+
+            if (p + 4 > buf + max * 4) {
+                break;
+            }
+
+            *p++ = '\\';
+            *p++ = 'x';
+            *p++ = hex[c >> 4];
+            *p++ = hex[c & 0xf];
+
+        } else {
+
+            if (p + 1 > buf + max * 4) {
+                break;
+            }
+
+            *p++ = c;
+        }
+    }
+
+    out.data = buf;
+    out.len = p - buf;
+
+    return &out;
 }
