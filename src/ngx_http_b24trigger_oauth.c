@@ -43,7 +43,6 @@
  * refuses one earlier, the call refreshes it once (seconds)
  */
 #define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME      3600
-#define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME_MAX  (30 * 86400)
 
 /* how often a call waiting for another worker's refresh looks again */
 #define NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS     50
@@ -105,6 +104,7 @@ typedef struct {
     ngx_uint_t                     look;      /* OAUTH_REFRESH, ... */
     ngx_uint_t                     locked;    /* the cluster's lock held */
     ngx_uint_t                     refused;   /* by Redis: not shared */
+    ngx_uint_t                     refused_grant;  /* invalid_grant */
     ngx_event_t                    retry;
     ngx_http_b24trigger_tokens_t   pair;      /* the one refreshed */
     u_char                         lock[NGX_HTTP_B24TRIGGER_OAUTH_LOCK_LEN];
@@ -121,6 +121,7 @@ static ngx_int_t ngx_http_b24trigger_oauth_init_zone(
 static void ngx_http_b24trigger_oauth_zone_pair(
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk,
     ngx_uint_t fresh);
+static ngx_uint_t ngx_http_b24trigger_oauth_printable(json_t *s);
 static ngx_int_t ngx_http_b24trigger_oauth_pair(json_t *root,
     ngx_http_b24trigger_tokens_t *tk, time_t now);
 static time_t ngx_http_b24trigger_oauth_margin(
@@ -153,6 +154,8 @@ static void ngx_http_b24trigger_oauth_shared(void *data, ngx_uint_t written,
     ngx_uint_t down);
 static void ngx_http_b24trigger_oauth_refreshed(
     ngx_http_b24trigger_transfer_t *t);
+static void ngx_http_b24trigger_oauth_refused(
+    ngx_http_b24trigger_portal_t *portal);
 static ngx_int_t ngx_http_b24trigger_oauth_answer(
     ngx_http_b24trigger_transfer_t *t, ngx_http_b24trigger_portal_t *portal,
     ngx_http_b24trigger_tokens_t *pair, ngx_uint_t *refused, ngx_uint_t level,
@@ -645,7 +648,9 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
     if (!json_is_string(at) || !json_is_string(rt)
         || json_string_length(at) == 0 || json_string_length(rt) == 0
         || json_string_length(at) > NGX_HTTP_B24TRIGGER_TOKEN_MAX
-        || json_string_length(rt) > NGX_HTTP_B24TRIGGER_TOKEN_MAX)
+        || json_string_length(rt) > NGX_HTTP_B24TRIGGER_TOKEN_MAX
+        || !ngx_http_b24trigger_oauth_printable(at)
+        || !ngx_http_b24trigger_oauth_printable(rt))
     {
         return NGX_ERROR;
     }
@@ -657,13 +662,41 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
     ngx_memcpy(tk->refresh, json_string_value(rt), tk->refresh_len);
 
     if (json_is_string(mid)
-        && json_string_length(mid) <= NGX_HTTP_B24TRIGGER_MEMBER_MAX)
+        && json_string_length(mid) <= NGX_HTTP_B24TRIGGER_MEMBER_MAX
+        && ngx_http_b24trigger_oauth_printable(mid))
     {
         tk->member_len = json_string_length(mid);
         ngx_memcpy(tk->member, json_string_value(mid), tk->member_len);
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * printable ASCII, no space, as Bitrix24's tokens and member_ids are: a
+ * NUL (which the state file could not be read back with), a line break or
+ * a byte of another charset is no token, wherever it comes from (the
+ * token server, the state file, Redis: the claim script holds pairs to
+ * the same rule)
+ */
+
+static ngx_uint_t
+ngx_http_b24trigger_oauth_printable(json_t *s)
+{
+    size_t   i, len;
+    u_char  *p;
+
+    p = (u_char *) json_string_value(s);
+    len = json_string_length(s);
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x21 || p[i] > 0x7e) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -1124,10 +1157,16 @@ ngx_http_b24trigger_oauth_wait(ngx_http_b24trigger_call_t *call,
         cln->handler = ngx_http_b24trigger_oauth_wait_cleanup;
         cln->data = ev;
 
+        /*
+         * not cancelable: a call waiting for a refresh is a request in
+         * progress, it keeps a gracefully exiting worker (a reload) until
+         * it is answered, as nginx's own request timers do; it waits no
+         * longer than a refresh may take
+         */
+
         ev->handler = ngx_http_b24trigger_oauth_wake;
         ev->data = call;
         ev->log = call->log;
-        ev->cancelable = 1;
 
         call->wait = ev;
     }
@@ -1364,6 +1403,11 @@ ngx_http_b24trigger_oauth_claimed(void *data, ngx_int_t rc,
         /* a look: Redis has nothing newer than the refused pair */
 
         if (rf->look == NGX_HTTP_B24TRIGGER_OAUTH_LOOK) {
+
+            if (rf->refused_grant) {
+                ngx_http_b24trigger_oauth_refused(portal);
+            }
+
             ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, 1);
         }
 
@@ -1395,12 +1439,20 @@ ngx_http_b24trigger_oauth_claimed(void *data, ngx_int_t rc,
             return;
         }
 
+        if (rf->refused_grant) {
+            ngx_http_b24trigger_oauth_refused(portal);
+        }
+
         ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, rf->look);
         break;
 
     default: /* NGX_ABORT: the worker exits */
 
-        if (rf->look != NGX_HTTP_B24TRIGGER_OAUTH_PEEK) {
+        if (rf->refused_grant) {
+            ngx_http_b24trigger_oauth_refused(portal);
+            ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, 1);
+
+        } else if (rf->look != NGX_HTTP_B24TRIGGER_OAUTH_PEEK) {
             ngx_http_b24trigger_oauth_fail(portal, rf->version, 0, 0);
         }
 
@@ -1420,7 +1472,13 @@ ngx_http_b24trigger_oauth_reclaim(ngx_event_t *ev)
 
     portal = rf->portal;
 
-    if (ngx_exiting || ngx_quit || ngx_terminate) {
+    /*
+     * the timer is cancelable: it keeps no exiting worker by itself; it
+     * fires while calls keep the worker, and the refresh they wait for
+     * goes on then (giving up would only make them start another)
+     */
+
+    if (ngx_terminate) {
         ngx_http_b24trigger_oauth_fail(portal, rf->version, 0, 0);
         ngx_http_b24trigger_oauth_refresh_free(rf);
         return;
@@ -1774,20 +1832,51 @@ ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
         return;
     }
 
-    if (refused) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "b24trigger: the token server refused the refresh "
-                      "token of portal \"%V\" (invalid_grant); no call "
-                      "reaches the portal until the application is "
-                      "installed again: open the application in Bitrix24 "
-                      "(Applications > My applications > Reinstall), its "
-                      "install handler stores the new pair",
-                      &portal->name);
+    ngx_http_b24trigger_oauth_unlock(rf);
+
+    if (refused && portal->oauth->cluster
+        && ngx_http_b24trigger_redis_up(portal->oauth->cluster))
+    {
+        /*
+         * another node may have used this refresh token first (a lock
+         * that expired meanwhile, a link that was down): its pair is in
+         * Redis, or is about to be; the calls waiting for this refresh
+         * go on with it rather than fail
+         */
+
+        rf->look = NGX_HTTP_B24TRIGGER_OAUTH_LOOK;
+        rf->refused_grant = 1;
+
+        if (ngx_http_b24trigger_oauth_cluster_claim(portal->oauth->cluster,
+                                    &portal->name, &rf->pair, rf->lock,
+                                    portal->timeout + 5000, rf->look,
+                                    ngx_http_b24trigger_oauth_claimed, rf)
+            == NGX_OK)
+        {
+            return;
+        }
     }
 
-    ngx_http_b24trigger_oauth_unlock(rf);
+    if (refused) {
+        ngx_http_b24trigger_oauth_refused(portal);
+    }
+
     ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, refused);
     ngx_http_b24trigger_oauth_refresh_free(rf);
+}
+
+
+static void
+ngx_http_b24trigger_oauth_refused(ngx_http_b24trigger_portal_t *portal)
+{
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "b24trigger: the token server refused the refresh "
+                  "token of portal \"%V\" (invalid_grant); no call "
+                  "reaches the portal until the application is "
+                  "installed again: open the application in Bitrix24 "
+                  "(Applications > My applications > Reinstall), its "
+                  "install handler stores the new pair",
+                  &portal->name);
 }
 
 

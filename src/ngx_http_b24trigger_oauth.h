@@ -22,6 +22,25 @@
 #define NGX_HTTP_B24TRIGGER_TOKEN_MAX     256
 #define NGX_HTTP_B24TRIGGER_MEMBER_MAX    64
 
+/*
+ * the longest life of a pair a token server's answer is believed: 30
+ * days (s; a plain number, it is given to Redis's scripts as text)
+ */
+#define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME_MAX  2592000
+
+/*
+ * a pair in Redis may expire this much later than a pair this node could
+ * get now: other nodes' clocks (s)
+ */
+#define NGX_HTTP_B24TRIGGER_OAUTH_SKEW_MAX      86400
+
+/*
+ * a lock of a refresh in Redis living this much longer than this node's
+ * own (ms) is no node's: a node with a longer timeout= by this much is
+ * not expected
+ */
+#define NGX_HTTP_B24TRIGGER_OAUTH_LOCK_SLACK    60000
+
 /* the lock of a refresh across nodes: 16 hex digits */
 #define NGX_HTTP_B24TRIGGER_OAUTH_LOCK_LEN  16
 
