@@ -1434,7 +1434,7 @@ static void
 ngx_http_b24trigger_redis_because(ngx_http_b24trigger_redis_t *redis,
     const char *fmt, ...)
 {
-    u_char   *p;
+    u_char   *p, *c;
     va_list   args;
 
     va_start(args, fmt);
@@ -1443,6 +1443,17 @@ ngx_http_b24trigger_redis_because(ngx_http_b24trigger_redis_t *redis,
     va_end(args);
 
     *p = '\0';
+
+    /*
+     * the reason quotes what the server (or a Sentinel) answered: one
+     * that is no Redis must not break the log's line or forge another
+     */
+
+    for (c = redis->reason; c < p; c++) {
+        if (*c < 0x20 || *c >= 0x7f) {
+            *c = '?';
+        }
+    }
 
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, redis->log, 0,
                    "b24trigger redis: %s", redis->reason);
