@@ -72,7 +72,15 @@ $(foreach d,$(PKG_DEPS),$(eval $(call deps_rule,$(d))))
 
 # The module is configured with the exact flags of the nginx it will be
 # loaded into (--with-compat and the rest), read from nginx-dev's conf_flags
-# when building against Debian's tree.
+# when building against Debian's tree, and compiled as the Debian package
+# compiles it (dh's nginx_mod build system: dpkg-buildflags, with the
+# hardening debian/rules asks for), so that tests and make bench run the
+# code that is installed: nginx's own default is -O, the package's -O2.
+CC_OPT       ?= $(shell export DEB_BUILD_MAINT_OPTIONS=hardening=+all; \
+                  f=$$(dpkg-buildflags --get CFLAGS 2>/dev/null) \
+                  && echo "$$f -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
+                  || echo "-g -O2 -fPIC")
+
 $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	@mkdir -p $(BUILD)
 	@if [ ! -f $(BUILD)/nginx/configure ] || \
@@ -85,10 +93,13 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	        flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
 	    if [ ! -f objs/Makefile ] || \
 	       ! grep -q b24trigger objs/Makefile || [ ../../config -nt objs/Makefile ] \
-	       || [ ../../debian/changelog -nt objs/Makefile ]; then \
-	        ./configure "$${flags[@]}" $(NGX_EXTRA_FLAGS) \
+	       || [ ../../debian/changelog -nt objs/Makefile ] \
+	       || [ "$$(cat .b24-cc-opt 2>/dev/null)" != "$(CC_OPT)" ]; then \
+	        ./configure "$${flags[@]}" --with-cc-opt="$(CC_OPT)" \
+	            $(NGX_EXTRA_FLAGS) \
 	            --add-dynamic-module=../.. > ../configure.log 2>&1 \
-	        || { tail -20 ../configure.log; exit 1; }; fi
+	        || { tail -20 ../configure.log; exit 1; }; \
+	        echo "$(CC_OPT)" > .b24-cc-opt; fi
 	@set -o pipefail; $(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules \
 	    -j$(JOBS) 2>&1 | { grep -v '^make' || true; }
 	@test -f $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so
