@@ -22,6 +22,10 @@
 #include "ngx_http_b24trigger_verify_schemes.h"
 
 
+/* a header name looked up longer than this is compared case-folded */
+#define NGX_HTTP_B24TRIGGER_HEADER_LOW  64
+
+
 /* sha1, sha256, sha512 for HMAC; also md5 and sha384 for plain digests */
 
 const EVP_MD *
@@ -57,13 +61,36 @@ ngx_http_b24trigger_md(ngx_str_t *name, ngx_uint_t plain)
 
 /* the n-th request header of that name (0 is the first), or NULL */
 
+
 ngx_table_elt_t *
 ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_uint_t n)
 {
+    u_char           *low, c;
+    size_t            j;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
+    u_char            buf[NGX_HTTP_B24TRIGGER_HEADER_LOW];
+
+    /*
+     * the name in lower case once, compared with the lower-case key
+     * nginx keeps of every request header (HTTP/1 lowers it, HTTP/2 and
+     * 3 allow no other): one ngx_memcmp() instead of a case-folding
+     * ngx_strncasecmp() per header; a header added without one, or a
+     * longer name, is compared as before
+     */
+
+    low = NULL;
+
+    if (name->len <= NGX_HTTP_B24TRIGGER_HEADER_LOW) {
+        for (j = 0; j < name->len; j++) {
+            c = name->data[j];
+            buf[j] = (u_char) (c | (((u_char) (c - 'A') < 26) << 5));
+        }
+
+        low = buf;
+    }
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -80,16 +107,23 @@ ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
             i = 0;
         }
 
-        if (h[i].hash == 0) {
+        if (h[i].hash == 0 || h[i].key.len != name->len) {
             continue;
         }
 
-        if (h[i].key.len == name->len
-            && ngx_strncasecmp(h[i].key.data, name->data, name->len) == 0)
-        {
-            if (n-- == 0) {
-                return &h[i];
+        if (low && h[i].lowcase_key) {
+            if (ngx_memcmp(h[i].lowcase_key, low, name->len) != 0) {
+                continue;
             }
+
+        } else if (ngx_strncasecmp(h[i].key.data, name->data, name->len)
+                   != 0)
+        {
+            continue;
+        }
+
+        if (n-- == 0) {
+            return &h[i];
         }
     }
 }
