@@ -391,6 +391,8 @@ typedef struct {
                                                         waiting for Redis */
     ngx_str_t                          signature;    /* verified, decoded:
                                                         the replay key */
+    ngx_str_t                          signature_head; /* signed before
+                                                        it, or empty */
     ngx_str_t                          id;           /* a queued event's */
     ngx_http_b24trigger_decision_t     decision;     /* a step's, to send */
     ngx_http_b24trigger_resume_pt      resume;       /* after the replay
