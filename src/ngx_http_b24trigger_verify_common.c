@@ -68,6 +68,7 @@ ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
 {
     u_char           *low, c;
     size_t            j;
+    uint64_t          w, b;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
@@ -84,7 +85,25 @@ ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
     low = NULL;
 
     if (name->len <= NGX_HTTP_B24TRIGGER_HEADER_LOW) {
-        for (j = 0; j < name->len; j++) {
+
+        /*
+         * eight bytes at a time: bit 7 of each byte of b is set where the
+         * byte is 'A' to 'Z' (at least 'A', not above 'Z', ASCII), and
+         * becomes its 0x20
+         */
+
+        for (j = 0; j + 8 <= name->len; j += 8) {
+            ngx_memcpy(&w, name->data + j, 8);
+
+            b = w & 0x7f7f7f7f7f7f7f7fULL;
+            b = (b + 0x3f3f3f3f3f3f3f3fULL) & ~(b + 0x2525252525252525ULL)
+                & ~w & 0x8080808080808080ULL;
+            w |= b >> 2;
+
+            ngx_memcpy(buf + j, &w, 8);
+        }
+
+        for ( /* void */ ; j < name->len; j++) {
             c = name->data[j];
             buf[j] = (u_char) (c | (((u_char) (c - 'A') < 26) << 5));
         }
