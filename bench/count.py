@@ -10,8 +10,8 @@ event), one front worker, and instead of wall-clock rates:
   callgrind  the worker's instructions per request under valgrind's
              callgrind: COUNT_N1 and COUNT_N2 requests (200, 1 200) in two
              runs, the difference divided by COUNT_N2 - COUNT_N1, so that
-             start and stop cancel out; the files are kept in
-             build/count/ for callgrind_annotate
+             start and stop cancel out; the files are kept in COUNT_DIR
+             for callgrind_annotate
   kernel     COUNT_REQ requests (20 000), or wrk for COUNT_WRK seconds:
              the worker's minor and major page faults, voluntary and
              involuntary context switches, user and system time, time on
@@ -19,11 +19,13 @@ event), one front worker, and instead of wall-clock rates:
              /proc/PID/schedstat)
   strace     COUNT_REQ / 10 requests under strace -c -f: system calls
              per request
-  perf       COUNT_REQ requests under perf record -e cpu-clock: the
+  perf       COUNT_REQ requests (or wrk for COUNT_WRK seconds) under
+             perf record -e cpu-clock, call graphs with COUNT_G=1: the
              worker's time by library and function
 
 The client keeps COUNT_CONN (16) keep-alive connections, each with one
-request in flight at a time.
+request in flight at a time (wrk: COUNT_CONN connections, 2 threads).
+Everything is written to COUNT_DIR (build/count/), emptied first.
 """
 
 import asyncio
