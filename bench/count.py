@@ -11,7 +11,8 @@ event), one front worker, and instead of wall-clock rates:
              callgrind: COUNT_N1 and COUNT_N2 requests (200, 1 200) in two
              runs, the difference divided by COUNT_N2 - COUNT_N1, so that
              start and stop cancel out; the files are kept in COUNT_DIR
-             for callgrind_annotate
+             for callgrind_annotate; COUNT_CACHE=1 adds the simulated
+             cache misses per request
   kernel     COUNT_REQ requests (20 000), or wrk for COUNT_WRK seconds:
              the worker's minor and major page faults, voluntary and
              involuntary context switches, user and system time, time on
@@ -51,6 +52,7 @@ nreq = int(os.environ.get("COUNT_REQ", "20000"))
 n1 = int(os.environ.get("COUNT_N1", "200"))
 n2 = int(os.environ.get("COUNT_N2", "1200"))
 wrk_secs = int(os.environ.get("COUNT_WRK", "0"))
+cache_sim = os.environ.get("COUNT_CACHE", "") == "1"
 
 shutil.rmtree(d, ignore_errors=True)
 os.makedirs(d)
@@ -387,16 +389,20 @@ def perf():
 def callgrind_total(n, side):
     out = "%s/callgrind.%s.%d.%%p" % (d, side, n)
     p = start_front(["valgrind", "--tool=callgrind",
-                     "--callgrind-out-file=" + out])
+                     "--callgrind-out-file=" + out]
+                    + (["--cache-sim=yes"] if cache_sim else []))
     wait_port(front)
     w = worker_of(pid_of("nginx"))
     send(side, n)
     stop(p)
     path = "%s/callgrind.%s.%d.%d" % (d, side, n, w)
+    events = []
     with open(path) as f:
         for line in f:
+            if line.startswith("events:"):
+                events = line.split()[1:]
             if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1]), path
+                return dict(zip(events, map(int, line.split()[1:]))), path
     sys.exit("count: no totals in " + path)
 
 
@@ -404,8 +410,14 @@ def callgrind():
     for side in sides:
         a, _ = callgrind_total(n1, side)
         b, path = callgrind_total(n2, side)
+        per = dict((k, (b[k] - a[k]) / float(n2 - n1)) for k in b)
         print("%-7s %9.0f instructions per request (%s)"
-              % (side, (b - a) / float(n2 - n1), path))
+              % (side, per["Ir"], path))
+        if cache_sim:
+            print("%-7s %9.1f D1 misses (read %.1f, write %.1f), %.1f LL "
+                  "data misses, %.1f I1 misses per request"
+                  % ("", per["D1mr"] + per["D1mw"], per["D1mr"],
+                     per["D1mw"], per["DLmr"] + per["DLmw"], per["I1mr"]))
 
 
 pp = subprocess.run([nginx, "-p", d, "-c", d + "/portal.conf",
