@@ -1286,4 +1286,8 @@ ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_b24trigger_curl_exit(cycle);
     ngx_http_b24trigger_redact_exit(cycle);
+
+    /* what the exit added to the counters: no turn of the loop is left */
+
+    ngx_http_b24trigger_stats_flush();
 }

@@ -697,6 +697,20 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
         return;
     }
 
+    /*
+     * an answer that changes nothing takes no lock: most of them (the
+     * reset time moves once in ten minutes); a stale read of it only
+     * takes the lock to write the same value
+     */
+
+    if (call->outcome != NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
+        && (call->outcome != NGX_HTTP_B24TRIGGER_CALL_OK
+            || call->operating_reset_at == 0
+            || call->operating_reset_at == b->reset_at))
+    {
+        return;
+    }
+
     shpool = ngx_http_b24trigger_bucket_pool();
     now = ngx_time();
 

@@ -577,9 +577,9 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
     u_char                           *p;
-    size_t                            len;
+    size_t                            len, size;
     time_t                            window;
-    ngx_str_t                         key, *part[3];
+    ngx_str_t                         key, *part[3], *head;
     ngx_uint_t                        i, n;
     EVP_MD_CTX                       *md;
     unsigned int                      dlen;
@@ -594,7 +594,14 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ctx->signature.len) {
+    /*
+     * the signed bytes may come in two pieces (a timestamp, then the
+     * body where it is): hashed as the one part they make
+     */
+
+    head = &ctx->signature_head;
+
+    if (ctx->signature.len || head->len) {
         part[0] = &ctx->signature;
         n = 1;
 
@@ -617,9 +624,12 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
     }
 
     for (i = 0; i < n; i++) {
-        len = ngx_sprintf(plen, "%uz:", part[i]->len) - plen;
+        size = part[i]->len + (i == 0 ? head->len : 0);
+        len = ngx_sprintf(plen, "%uz:", size) - plen;
 
         if (EVP_DigestUpdate(md, plen, len) != 1
+            || (i == 0 && head->len
+                && EVP_DigestUpdate(md, head->data, head->len) != 1)
             || EVP_DigestUpdate(md, part[i]->data, part[i]->len) != 1)
         {
             goto failed;

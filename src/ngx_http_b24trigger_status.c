@@ -19,6 +19,7 @@
 #define NGX_HTTP_B24TRIGGER_STATS_SIZE  (1024 * 1024)
 #define NGX_HTTP_B24TRIGGER_QUEUES_MAX  16
 #define NGX_HTTP_B24TRIGGER_STATS_CACHE 256
+#define NGX_HTTP_B24TRIGGER_STATS_PENDING 64
 
 /* a label value is kept to this many bytes: its length is one u_char */
 #define NGX_HTTP_B24TRIGGER_LABEL_MAX   255
@@ -52,6 +53,14 @@ typedef struct {
 } ngx_http_b24trigger_stats_ctx_t;
 
 
+/* what this worker added to a series and has not yet added to the zone */
+
+typedef struct {
+    ngx_http_b24trigger_stat_t      *stat;
+    ngx_atomic_int_t                 delta;
+} ngx_http_b24trigger_pending_t;
+
+
 typedef struct {
     char                        *name;      /* Prometheus */
     char                        *json;
@@ -76,6 +85,7 @@ static void ngx_http_b24trigger_stats_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_b24trigger_stat_t *ngx_http_b24trigger_stats_lookup(
     ngx_uint_t metric, ngx_str_t *l1, ngx_str_t *l2);
+static void ngx_http_b24trigger_stats_flush_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_b24trigger_stats_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_out(ngx_http_b24trigger_out_t *o,
     size_t len);
@@ -129,6 +139,18 @@ static ngx_http_b24trigger_stat_t
 
 static ngx_http_b24trigger_stat_t
     *ngx_http_b24trigger_stats_fast[NGX_HTTP_B24TRIGGER_STATS_CACHE];
+
+/*
+ * A worker's additions, by series, added to the zone once per turn of
+ * its event loop (a posted event), not with an atomic operation each:
+ * a webhook adds to six series, a busy turn serves many webhooks.  The
+ * status location flushes its own worker's first; another worker's
+ * reach the zone at the end of its current turn.
+ */
+
+static ngx_http_b24trigger_pending_t
+    ngx_http_b24trigger_stats_pending[NGX_HTTP_B24TRIGGER_STATS_PENDING];
+static ngx_event_t  ngx_http_b24trigger_stats_flush_event;
 
 
 ngx_int_t
@@ -190,6 +212,48 @@ ngx_http_b24trigger_stats_init_process(ngx_http_b24trigger_main_conf_t *bmcf)
                 sizeof(ngx_http_b24trigger_stats_cache));
     ngx_memzero(ngx_http_b24trigger_stats_fast,
                 sizeof(ngx_http_b24trigger_stats_fast));
+    ngx_memzero(ngx_http_b24trigger_stats_pending,
+                sizeof(ngx_http_b24trigger_stats_pending));
+
+    ngx_http_b24trigger_stats_flush_event.handler =
+        ngx_http_b24trigger_stats_flush_handler;
+    ngx_http_b24trigger_stats_flush_event.log = ngx_cycle->log;
+}
+
+
+/* this worker's additions into the zone; before any read or set of it */
+
+void
+ngx_http_b24trigger_stats_flush(void)
+{
+    ngx_uint_t                      i;
+    ngx_http_b24trigger_pending_t  *pd;
+
+    if (ngx_http_b24trigger_stats_flush_event.posted) {
+        ngx_delete_posted_event(&ngx_http_b24trigger_stats_flush_event);
+    }
+
+    pd = ngx_http_b24trigger_stats_pending;
+
+    for (i = 0; i < NGX_HTTP_B24TRIGGER_STATS_PENDING; i++) {
+        if (pd[i].stat == NULL) {
+            continue;
+        }
+
+        if (pd[i].delta) {
+            (void) ngx_atomic_fetch_add(&pd[i].stat->value, pd[i].delta);
+        }
+
+        pd[i].stat = NULL;
+        pd[i].delta = 0;
+    }
+}
+
+
+static void
+ngx_http_b24trigger_stats_flush_handler(ngx_event_t *ev)
+{
+    ngx_http_b24trigger_stats_flush();
 }
 
 
@@ -405,12 +469,42 @@ void
 ngx_http_b24trigger_stats_add(ngx_uint_t metric, ngx_str_t *l1,
     ngx_str_t *l2, ngx_atomic_int_t delta)
 {
-    ngx_http_b24trigger_stat_t  *s;
+    ngx_http_b24trigger_stat_t     *s;
+    ngx_http_b24trigger_pending_t  *pd;
 
     s = ngx_http_b24trigger_stats_lookup(metric, l1, l2);
 
-    if (s != NULL) {
+    if (s == NULL) {
+        return;
+    }
+
+    /* no event loop to flush (the master): into the zone at once */
+
+    if (ngx_http_b24trigger_stats_flush_event.handler == NULL) {
         (void) ngx_atomic_fetch_add(&s->value, delta);
+        return;
+    }
+
+    pd = &ngx_http_b24trigger_stats_pending[((uintptr_t) s >> 4)
+                                     % NGX_HTTP_B24TRIGGER_STATS_PENDING];
+
+    if (pd->stat != s) {
+
+        /* another series had the place: its addition goes first */
+
+        if (pd->stat && pd->delta) {
+            (void) ngx_atomic_fetch_add(&pd->stat->value, pd->delta);
+        }
+
+        pd->stat = s;
+        pd->delta = 0;
+    }
+
+    pd->delta += delta;
+
+    if (!ngx_http_b24trigger_stats_flush_event.posted) {
+        ngx_post_event(&ngx_http_b24trigger_stats_flush_event,
+                       &ngx_posted_events);
     }
 }
 
@@ -419,13 +513,25 @@ void
 ngx_http_b24trigger_stats_set(ngx_uint_t metric, ngx_str_t *l1,
     ngx_str_t *l2, ngx_atomic_uint_t value)
 {
-    ngx_http_b24trigger_stat_t  *s;
+    ngx_http_b24trigger_stat_t     *s;
+    ngx_http_b24trigger_pending_t  *pd;
 
     s = ngx_http_b24trigger_stats_lookup(metric, l1, l2);
 
-    if (s != NULL) {
-        s->value = value;
+    if (s == NULL) {
+        return;
     }
+
+    /* an addition made before it must not land after it */
+
+    pd = &ngx_http_b24trigger_stats_pending[((uintptr_t) s >> 4)
+                                     % NGX_HTTP_B24TRIGGER_STATS_PENDING];
+
+    if (pd->stat == s) {
+        pd->delta = 0;
+    }
+
+    s->value = value;
 }
 
 
@@ -631,6 +737,7 @@ ngx_http_b24trigger_status_handler(ngx_http_request_t *r)
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    ngx_http_b24trigger_stats_flush();
     ngx_http_b24trigger_stats_refresh(r);
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
