@@ -358,7 +358,8 @@ ngx_http_b24trigger_dead_cmp(const void *one, const void *two)
 
 /*
  * Back into the queue under its own name: the delivery reads "dead" in
- * it and starts it afresh.  NGX_DECLINED: no such dead letter.
+ * it and starts it afresh (when the caller kicks it, or at its next look).
+ * NGX_DECLINED: no such dead letter.
  */
 
 ngx_int_t
@@ -398,8 +399,6 @@ ngx_http_b24trigger_dead_replay(ngx_pool_t *pool, ngx_log_t *log,
                       from, to);
         return NGX_ERROR;
     }
-
-    ngx_http_b24trigger_delivery_kick();
 
     return NGX_OK;
 }

@@ -727,6 +727,11 @@ ngx_http_b24trigger_api_action(ngx_http_request_t *r)
         o.pos = ngx_sprintf(o.pos, "\"%V\"", &dl[i].id);
     }
 
+    if (replay && done) {
+        /* this worker's delivery looks at once, not at its next turn */
+        ngx_http_b24trigger_delivery_kick();
+    }
+
     o.pos = ngx_sprintf(o.pos, "],\"count\":%ui}", done);
 
     if (df.id.len && done == 0) {
