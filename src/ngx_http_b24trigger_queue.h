@@ -25,7 +25,11 @@
 #define NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE  1
 
 
-/* b24trigger_queue PATH [max_size=] [max_age=] [backoff=] ... */
+/*
+ * b24trigger_queue PATH [max_size=] [max_age=] [backoff=] ...
+ * b24trigger_queue redis [max_size=] ... [visibility=]: a Redis Stream
+ * (ngx_http_b24trigger_queue_redis.c); path is "redis", no folders
+ */
 
 struct ngx_http_b24trigger_spool_s {
     ngx_str_t                      path;       /* NUL-ended, all four */
@@ -40,6 +44,11 @@ struct ngx_http_b24trigger_spool_s {
     ngx_uint_t                     concurrency;
     ngx_shm_zone_t                *zone;       /* the bytes waiting, for
                                                   max_size: the spool's */
+    ngx_msec_t                     visibility; /* redis: an entry held
+                                                  longer is taken over */
+    void                          *link;       /* redis: the link the
+                                                  events are added on */
+    unsigned                       redis:1;    /* max_size: entries */
 };
 
 
@@ -155,6 +164,17 @@ ngx_int_t ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 void ngx_http_b24trigger_delivery_kick(void);
 void ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle);
+
+/* ngx_http_b24trigger_queue_redis.c */
+ngx_int_t ngx_http_b24trigger_queue_redis_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+ngx_int_t ngx_http_b24trigger_queue_redis_enqueue(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_record_t *rec,
+    ngx_str_t *json, ngx_http_b24trigger_enqueued_pt done);
+ngx_int_t ngx_http_b24trigger_queue_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+void ngx_http_b24trigger_queue_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf);
 
 /* ngx_http_b24trigger_bucket.c */
 ngx_int_t ngx_http_b24trigger_bucket_init_conf(ngx_conf_t *cf,

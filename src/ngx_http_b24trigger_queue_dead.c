@@ -80,6 +80,11 @@ ngx_http_b24trigger_dead_list(ngx_pool_t *pool, ngx_log_t *log,
 
     f->total = 0;
 
+    if (spool->redis) {
+        /* kept in Redis (doc/queue.md), not listed here */
+        return NGX_OK;
+    }
+
     if (ngx_array_init(&names, pool, 64, sizeof(ngx_str_t)) != NGX_OK) {
         return NGX_ERROR;
     }
