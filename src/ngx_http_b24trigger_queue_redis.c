@@ -1212,7 +1212,7 @@ ngx_http_b24trigger_rq_entry(ngx_http_b24trigger_rq_t *rq,
         ngx_log_error(NGX_LOG_ERR, &rq->log, 0,
                       "b24trigger: queue entry \"%V\" is not an event "
                       "(%s), moved to dead letters as it is",
-                      &ev->sid, why);
+                      &ev->sid, why ? why : "unreadable");
 
         ngx_http_b24trigger_rq_settle(rq, ev, "h",
                                       &ngx_http_b24trigger_rq_dead_key,
