@@ -4,7 +4,11 @@
 # workers each) at once, for a portal whose bucket the emulator enforces
 # (here burst 50, draining 10 a second, in place of Bitrix24's 50 and 2
 # a second: the same burst, five times the rate, so that 300 events take
-# about 25 s rather than 125 s):
+# about 25 s rather than 125 s).  At five times the rate, a stall of the
+# loaded test machine bunches five times as many calls at the portal, so
+# nginx's bucket is given burst=45: five calls of room, half a second of
+# stall at 10 r/s (2.5 s at Bitrix24's 2 r/s); the full suite on two
+# shared cores saw one QUERY_LIMIT_EXCEEDED with burst=50:
 # with b24trigger_queue redis, every node's workers pace on the cluster's
 # bucket, so all are delivered, each once, and the portal never answers
 # QUERY_LIMIT_EXCEEDED.
@@ -24,7 +28,7 @@ $t->redis(aof => 1);
 my $conf = <<'EOF2';
     b24trigger_cluster redis://%%REDIS%% prefix=b:;
     b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/
-                      rate=10r/s burst=50;
+                      rate=10r/s burst=45;
     b24trigger_queue redis backoff=500ms backoff_max=2s;
 
     server {
@@ -82,7 +86,7 @@ is(scalar @qle, 0, 'the portal never answered QUERY_LIMIT_EXCEEDED')
 my $tg = targets();
 is(scalar(grep { $tg->{"DEAL_$_"} } 1 .. 300), 300, 'every target called');
 is(scalar(grep { $tg->{$_} != 1 } keys %$tg), 0, 'each exactly once');
-ok($took > 250 / 10 - 3, 'at the bucket\'s pace, not faster');
+ok($took > 255 / 10 - 3, 'at the bucket\'s pace, not faster');
 
 ok($t->error_log =~ /queued event ".*" delivered/
    && $n2->error_log =~ /queued event ".*" delivered/,
