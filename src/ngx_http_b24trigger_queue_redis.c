@@ -229,6 +229,7 @@ static ngx_str_t  ngx_http_b24trigger_rq_dead_key;
 static ngx_http_b24trigger_rq_t     *ngx_http_b24trigger_rq;
 static ngx_http_b24trigger_rq_group_t  *ngx_http_b24trigger_rq_gathering;
 static ngx_event_t                   ngx_http_b24trigger_rq_wait_ev;
+static ngx_uint_t                    ngx_http_b24trigger_rq_waiting;
 static ngx_log_t                     ngx_http_b24trigger_rq_wait_log;
 
 /* what CONFIG GET said of appendonly, until appendfsync's answer */
@@ -385,18 +386,24 @@ ngx_http_b24trigger_queue_redis_enqueue(ngx_http_request_t *r,
 
         g->last = w;
 
-        /* one WAIT for the events added in this turn of the loop */
+        /*
+         * one WAIT for the events added in this turn of the loop, or
+         * while the WAIT before was out: one at a time, so that an add
+         * waits behind two at most, within the link's timeout=
+         */
 
         if (ngx_http_b24trigger_rq_gathering == NULL) {
             ngx_http_b24trigger_rq_gathering = g;
 
-            ngx_http_b24trigger_rq_wait_log = *ngx_cycle->log;
-            ngx_http_b24trigger_rq_wait_ev.handler =
+            if (!ngx_http_b24trigger_rq_waiting) {
+                ngx_http_b24trigger_rq_wait_log = *ngx_cycle->log;
+                ngx_http_b24trigger_rq_wait_ev.handler =
                                           ngx_http_b24trigger_rq_wait_post;
-            ngx_http_b24trigger_rq_wait_ev.log =
+                ngx_http_b24trigger_rq_wait_ev.log =
                                           &ngx_http_b24trigger_rq_wait_log;
-            ngx_post_event(&ngx_http_b24trigger_rq_wait_ev,
-                           &ngx_posted_events);
+                ngx_post_event(&ngx_http_b24trigger_rq_wait_ev,
+                               &ngx_posted_events);
+            }
         }
     }
 
@@ -482,7 +489,7 @@ ngx_http_b24trigger_rq_wait_post(ngx_event_t *ev)
 
     /* answered well before the link's own timeout= gives it up */
 
-    ms = ngx_http_b24trigger_redis_timeout(cluster) / 2;
+    ms = ngx_http_b24trigger_redis_timeout(cluster) / 3;
     if (ms == 0) {
         ms = 1;
     }
@@ -505,7 +512,11 @@ ngx_http_b24trigger_rq_wait_post(ngx_event_t *ev)
         if (g->pending == 0) {
             ngx_http_b24trigger_rq_group_answer(g);
         }
+
+        return;
     }
+
+    ngx_http_b24trigger_rq_waiting = 1;
 }
 
 
@@ -516,6 +527,17 @@ ngx_http_b24trigger_rq_waited(void *data,
     ngx_http_b24trigger_rq_group_t *g = data;
 
     g->waited = 1;
+
+    /* the events added meanwhile: their WAIT now */
+
+    ngx_http_b24trigger_rq_waiting = 0;
+
+    if (ngx_http_b24trigger_rq_gathering && reply) {
+        ngx_http_b24trigger_rq_wait_ev.handler =
+                                          ngx_http_b24trigger_rq_wait_post;
+        ngx_http_b24trigger_rq_wait_ev.log = &ngx_http_b24trigger_rq_wait_log;
+        ngx_post_event(&ngx_http_b24trigger_rq_wait_ev, &ngx_posted_events);
+    }
 
     if (reply && reply->type == NGX_HTTP_B24TRIGGER_REDIS_INTEGER) {
         g->replicas = (ngx_int_t) reply->integer;

@@ -81,6 +81,16 @@ ok($res[1]{elapsed} < $res[0]{elapsed} || $res[1]{elapsed} < 0.4,
            $res[0]{elapsed}));
 is($res[1]{json}{result}, 'forwarded', 'and forwarded');
 
+# many at once: one WAIT at a time, each answered within the timeout
+
+@res = $t->concurrent(map { { path => "/q?id=4$_", body => '{}' } } 1 .. 8);
+is(join(' ', map { $_->{status} } @res), join(' ', (503) x 8),
+   'eight at once without a replica: each 503');
+my @waited = grep { /DEAL_4\d": the replicas did not acknowledge/ }
+             split /\n/, $t->error_log;
+is(scalar @waited, 8, 'each refused for want of replicas, none for a '
+                      . 'link given up');
+
 # a replica back: 202 again, no reload
 
 $replica = $t->redis_replica;
