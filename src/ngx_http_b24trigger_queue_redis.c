@@ -164,6 +164,7 @@ typedef struct {
     unsigned                           checked:1;
     unsigned                           more:1;
     unsigned                           unsettled_logged:1;
+    unsigned                           released:1;
 } ngx_http_b24trigger_rq_t;
 
 
@@ -209,6 +210,7 @@ static void ngx_http_b24trigger_rq_settled(void *data,
     ngx_http_b24trigger_redis_reply_t *reply);
 static void ngx_http_b24trigger_rq_free(ngx_http_b24trigger_rq_t *rq,
     ngx_http_b24trigger_rq_event_t *ev);
+static void ngx_http_b24trigger_rq_release(ngx_http_b24trigger_rq_t *rq);
 static void ngx_http_b24trigger_rq_beat(ngx_http_b24trigger_rq_t *rq);
 static void ngx_http_b24trigger_rq_counted(void *data,
     ngx_http_b24trigger_redis_reply_t *reply);
@@ -690,7 +692,9 @@ ngx_http_b24trigger_queue_redis_init_process(ngx_cycle_t *cycle,
     rq->tick.handler = ngx_http_b24trigger_rq_tick;
     rq->tick.data = rq;
     rq->tick.log = &rq->log;
-    rq->tick.cancelable = 1;
+
+    /* not cancelable: a worker that quits looks once more, to give back
+     * what it holds (ngx_http_b24trigger_rq_release()) */
 
     /* a takeover waits for the first look at the group */
     rq->claimed = ngx_current_msec;
@@ -807,6 +811,7 @@ ngx_http_b24trigger_rq_tick(ngx_event_t *tev)
 
     if (ngx_exiting || ngx_quit || ngx_terminate) {
         /* no new entries; calls in flight finish on their own */
+        ngx_http_b24trigger_rq_release(rq);
         return;
     }
 
@@ -1695,6 +1700,99 @@ ngx_http_b24trigger_rq_free(ngx_http_b24trigger_rq_t *rq,
     rq->nheld--;
 
     ngx_destroy_pool(ev->pool);
+}
+
+
+/*
+ * The worker quits: the entries it holds but has not started are given
+ * back at once, "XCLAIM ... IDLE <visibility>" making them as idle as
+ * those of a node that died, so that the next worker to look takes them
+ * over rather than after visibility=
+ */
+
+static void
+ngx_http_b24trigger_rq_release(ngx_http_b24trigger_rq_t *rq)
+{
+    u_char                          *p;
+    ngx_str_t                        argv[NGX_HTTP_B24TRIGGER_RQ_BEAT_IDS + 8];
+    ngx_uint_t                       n, given;
+    ngx_queue_t                     *q, *next;
+    ngx_http_b24trigger_rq_event_t  *ev;
+    u_char                           idle[NGX_INT_T_LEN];
+
+    if (rq->released || !ngx_http_b24trigger_redis_up(rq->redis)) {
+        return;
+    }
+
+    rq->released = 1;
+
+    p = ngx_sprintf(idle, "%M", rq->spool->visibility);
+
+    ngx_str_set(&argv[0], "XCLAIM");
+    argv[1] = ngx_http_b24trigger_rq_stream;
+    ngx_str_set(&argv[2], NGX_HTTP_B24TRIGGER_RQ_GROUP);
+    argv[3] = rq->consumer;
+    ngx_str_set(&argv[4], "0");
+
+    given = 0;
+
+    do {
+        n = 5;
+
+        for (q = ngx_queue_head(&rq->held);
+             q != ngx_queue_sentinel(&rq->held)
+             && n < NGX_HTTP_B24TRIGGER_RQ_BEAT_IDS + 5;
+             q = ngx_queue_next(q))
+        {
+            ev = ngx_queue_data(q, ngx_http_b24trigger_rq_event_t, queue);
+
+            if (ev->calling || ev->settling || ev->unsettled) {
+                continue;
+            }
+
+            if (ev->asking) {
+                ngx_http_b24trigger_bucket_cancel(ev->ask);
+                ev->asking = 0;
+            }
+
+            ev->orphan = 1;          /* given back, freed below */
+            argv[n++] = ev->sid;
+        }
+
+        if (n == 5) {
+            break;
+        }
+
+        ngx_str_set(&argv[n], "IDLE");
+        argv[n + 1].data = idle;
+        argv[n + 1].len = p - idle;
+        ngx_str_set(&argv[n + 2], "JUSTID");
+
+        /* the arguments are copied into the link's buffer at once */
+
+        (void) ngx_http_b24trigger_redis_command(rq->redis, NULL, NULL,
+                                                 n + 3, argv);
+
+        for (q = ngx_queue_head(&rq->held);
+             q != ngx_queue_sentinel(&rq->held);
+             q = next)
+        {
+            next = ngx_queue_next(q);
+            ev = ngx_queue_data(q, ngx_http_b24trigger_rq_event_t, queue);
+
+            if (ev->orphan) {
+                given++;
+                ngx_http_b24trigger_rq_free(rq, ev);
+            }
+        }
+
+    } while (n == NGX_HTTP_B24TRIGGER_RQ_BEAT_IDS + 5);
+
+    if (given) {
+        ngx_log_error(NGX_LOG_NOTICE, &rq->log, 0,
+                      "b24trigger: %ui queued event(s) not started given "
+                      "back to the cluster on exit", given);
+    }
 }
 
 

@@ -50,6 +50,8 @@ my $conf = <<'EOF';
     b24trigger_cluster redis://%%REDIS%% prefix=q: timeout=1s;
     b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/
                       rate=100r/s burst=100;
+    b24trigger_portal slow http://%%EMU%%/rest/1/%%SECRET%%/
+                      rate=5r/s burst=1;
     b24trigger_queue redis max_size=60 backoff=300ms backoff_max=1s
                      visibility=3s concurrency=4;
 
@@ -60,6 +62,7 @@ my $conf = <<'EOF';
         b24trigger_target DEAL_$arg_id;
 
         location /q { b24trigger_pass main; b24trigger_delivery queue; }
+        location /slow { b24trigger_pass slow; b24trigger_delivery queue; }
         location = /status { b24trigger_status; }
         
     }
@@ -194,6 +197,24 @@ like($n2->request('GET', '/status?format=prometheus')->{body},
 
 $t->redis_cli('DEL', 'q:queue:retry');
 $t->emu_config(mode => 'none');
+
+# a reload while workers hold events waiting for the bucket: those are
+# given back at once, and every event is delivered once
+
+@res = $t->concurrent(map { { path => "/slow?id=8$_", body => '{}',
+                              port => $nodes[$_ % 2]->port } } 10 .. 29);
+is(scalar(grep { $_->{status} == 202 } @res), 20, '20 accepted for a slow '
+                                                  . 'portal');
+sleep 0.5;
+$_->reload for @nodes;
+ok($t->wait_until(sub { calls_to(qr/^DEAL_8[12]\d$/) >= 20 }, 15),
+   'all delivered after the reload');
+sleep 1;
+$tg = targets();
+is(scalar(grep { $tg->{"DEAL_8$_"} != 1 } 10 .. 29), 0, 'each once');
+like($t->error_log . $n2->error_log,
+     qr/\[notice\].*queued event\(s\) not started given back to the cluster on exit/,
+     'the held ones given back on exit');
 
 # Redis down: 503 with Retry-After, never a 202; back: 202, no reload
 
