@@ -5,7 +5,8 @@
 # is in the replica when the 202 arrives); with the replica gone, WAIT
 # runs out and the sender gets 503 queue_unavailable, never 202, while
 # the shared link (the de-duplication on it) is not held up by the WAIT;
-# with a replica back, 202 again without a reload.
+# with a replica back, 202 again without a reload.  Redis asks for a
+# password: it is in no reply and no log line.
 
 use strict;
 use warnings;
@@ -17,11 +18,18 @@ use B24T;
 my $t = B24T->new;
 
 $t->emulator(args => ['--bucket', 0]);
-$t->redis(aof => 1);
+# a password: AUTH on both links, never in a log
+my $pw = 'rq' . B24T::random_secret(20);
+open my $fh, '>', $t->dir . '/redis.pw' or die;
+print $fh "$pw\n";
+close $fh;
+
+$t->redis(aof => 1, password => $pw);
 my $replica = $t->redis_replica;
 
 my $conf = <<'EOF2';
-    b24trigger_cluster redis://%%REDIS%% prefix=r: timeout=1s replicas=1;
+    b24trigger_cluster redis://%%REDIS%% password=file:%%TESTDIR%%/redis.pw
+                       prefix=r: timeout=1s replicas=1;
     b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/;
     b24trigger_queue redis;
     b24trigger_dedup_zone events:1m;
@@ -101,6 +109,7 @@ ok($t->wait_until(sub {
    'and delivered');
 
 $t->secret_nowhere;
+$t->secret_nowhere('no Redis password in replies or logs', $pw);
 $t->finish;
 
 done_testing();
