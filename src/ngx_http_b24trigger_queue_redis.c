@@ -64,12 +64,19 @@ static ngx_str_t  ngx_http_b24trigger_rq_add_lua = ngx_string(
 
 /*
  * an entry settled: acknowledged, its retry or dead letter recorded, and
- * deleted; nothing recorded when another consumer settled it first
+ * deleted; nothing done when it is pending for nobody (another consumer
+ * settled it first), or when the entry under that id is another event:
+ * after a failover, an id the old primary gave after the new one was
+ * promoted may name another event in the new one
  */
 
 static ngx_str_t  ngx_http_b24trigger_rq_settle_lua = ngx_string(
+    "if ARGV[6] ~= '' then "
+    "local e = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2]) "
+    "if #e > 0 and not string.find(tostring(e[1][2][2]), ARGV[6], 1, true) "
+    "then return -1 end end "
     "if redis.call('XACK', KEYS[1], ARGV[1], ARGV[2]) == 0 then "
-    "redis.call('XDEL', KEYS[1], ARGV[2]) return 0 end "
+    "return 0 end "
     "if ARGV[3] == 'z' then redis.call('ZADD', KEYS[2], ARGV[4], ARGV[5]) "
     "elseif ARGV[3] == 'h' then redis.call('HSET', KEYS[2], ARGV[4], "
     "ARGV[5]) end "
@@ -1627,6 +1634,15 @@ ngx_http_b24trigger_rq_settle(ngx_http_b24trigger_rq_t *rq,
         argv[8].data = (u_char *) "";
     }
 
+    /* the event's own id, when it was read: the entry must hold it */
+
+    if (ev->parsed) {
+        argv[10] = ev->rec.id;
+
+    } else {
+        ngx_str_set(&argv[10], "");
+    }
+
     ngx_http_b24trigger_rq_send_settle(rq, ev);
 }
 
@@ -1639,7 +1655,7 @@ ngx_http_b24trigger_rq_send_settle(ngx_http_b24trigger_rq_t *rq,
 
     if (ngx_http_b24trigger_redis_command(rq->redis,
                                           ngx_http_b24trigger_rq_settled, ev,
-                                          10, ev->settle)
+                                          11, ev->settle)
         == NGX_OK)
     {
         ev->unsettled = 0;
