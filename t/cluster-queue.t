@@ -63,6 +63,14 @@ my $conf = <<'EOF';
 
         location /q { b24trigger_pass main; b24trigger_delivery queue; }
         location /slow { b24trigger_pass slow; b24trigger_delivery queue; }
+        location /gh {
+            b24trigger_pass main;
+            b24trigger_verify github;
+            b24trigger_secret "It's a Secret to Everybody";
+            b24trigger_target DEAL_$arg_deal;
+            b24trigger_unsigned $arg_deal;
+            b24trigger_delivery queue;
+        }
         location = /status { b24trigger_status; }
         
     }
@@ -114,6 +122,24 @@ like($t->error_log . $n2->error_log,
      'said in the error log');
 $t->redis_cli('DEL', 'q:queue:dead');
 
+# only a verified webhook enters the stream: GitHub's documented vector,
+# tampered, is refused and nothing reaches Redis or the portal
+
+my $v1 = 'sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b'
+       . '043e17';
+my $r = $t->post('/gh?deal=900', 'Hello, World?', 'X-Hub-Signature-256' => $v1);
+is($r->{status}, 401, 'tampered: 401');
+is($r->{json}{error}, 'signature_invalid', 'signature_invalid');
+$r = $n2->post('/gh?deal=901', 'Hello, World!');
+is($r->{status}, 401, 'unsigned: 401');
+is($t->redis_cli('XLEN', 'q:queue'), "0\n", 'nothing in the stream');
+$r = $t->post('/gh?deal=902', 'Hello, World!', 'X-Hub-Signature-256' => $v1);
+is($r->{status}, 202, 'the vector as documented: 202');
+ok($t->wait_until(sub { calls_to(qr/^DEAL_902$/) == 1 }, 10),
+   'and delivered');
+is(calls_to(qr/^DEAL_90[01]$/), 0, 'the refused ones never called');
+$t->emu_reset;
+
 # events sent to both nodes at once: each delivered once
 
 my @reqs = map { { path => "/q?id=$_", body => '{}',
@@ -146,7 +172,7 @@ ok($t->error_log =~ /queued event ".*" delivered/
 
 $t->emu_reset;
 $t->emu_config(faults => ['http500']);
-my $r = $t->post('/q?id=501', '{}');
+$r = $t->post('/q?id=501', '{}');
 is($r->{status}, 202, 'queued');
 ok($t->wait_until(sub { calls_to(qr/^DEAL_501$/) == 2 }, 10),
    '5xx: delivered again');
