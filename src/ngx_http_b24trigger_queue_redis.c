@@ -172,6 +172,7 @@ typedef struct {
     unsigned                           more:1;
     unsigned                           unsettled_logged:1;
     unsigned                           released:1;
+    unsigned                           refused:1;  /* an error said */
 } ngx_http_b24trigger_rq_t;
 
 
@@ -1016,7 +1017,8 @@ ngx_http_b24trigger_rq_grouped(void *data,
         return;
     }
 
-    if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_ERROR) {
+    if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_ERROR && !rq->refused) {
+        rq->refused = 1;
         ngx_log_error(NGX_LOG_ERR, &rq->log, 0,
                       "b24trigger: XGROUP CREATE of the queue \"%V\" "
                       "failed: %V", &ngx_http_b24trigger_rq_stream,
@@ -1052,11 +1054,19 @@ ngx_http_b24trigger_rq_read(void *data,
             return;
         }
 
-        ngx_log_error(NGX_LOG_ERR, &rq->log, 0,
-                      "b24trigger: XREADGROUP of the queue \"%V\" failed: %V",
-                      &ngx_http_b24trigger_rq_stream, &reply->str);
+        if (!rq->refused) {
+            rq->refused = 1;
+            ngx_log_error(NGX_LOG_ERR, &rq->log, 0,
+                          "b24trigger: XREADGROUP of the queue \"%V\" "
+                          "failed: %V", &ngx_http_b24trigger_rq_stream,
+                          &reply->str);
+        }
+
         return;
     }
+
+    /* a refusal is said once, until Redis reads again */
+    rq->refused = 0;
 
     if (reply->type != NGX_HTTP_B24TRIGGER_REDIS_ARRAY
         || reply->nelts == 0
@@ -1089,9 +1099,11 @@ ngx_http_b24trigger_rq_claimed(void *data,
     if (reply->type != NGX_HTTP_B24TRIGGER_REDIS_ARRAY || reply->nelts < 2) {
 
         if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_ERROR
+            && !rq->refused
             && !(reply->str.len >= 7
                  && ngx_strncmp(reply->str.data, "NOGROUP", 7) == 0))
         {
+            rq->refused = 1;
             ngx_log_error(NGX_LOG_ERR, &rq->log, 0,
                           "b24trigger: XAUTOCLAIM of the queue \"%V\" "
                           "failed: %V", &ngx_http_b24trigger_rq_stream,

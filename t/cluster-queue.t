@@ -242,6 +242,24 @@ like($t->error_log . $n2->error_log,
      qr/\[notice\].*queued event\(s\) not started given back to the cluster on exit/,
      'the held ones given back on exit');
 
+# the stream's key taken by something else: 503, said once per worker;
+# the key free again: the group is made anew, 202
+
+$t->redis_cli('DEL', 'q:queue');
+$t->redis_cli('SET', 'q:queue', 'not a stream');
+$r = $t->post('/q?id=650', '{}');
+is($r->{status}, 503, 'the key is no stream: 503');
+is($r->{json}{error}, 'queue_unavailable', 'queue_unavailable');
+like($t->error_log, qr/target "DEAL_650": WRONGTYPE/, 'with Redis\'s reason');
+sleep 1;
+my $said = () = $t->error_log =~ /XREADGROUP of the queue "q:queue" failed: WRONGTYPE/g;
+ok($said >= 1 && $said <= 2, "the refused read said once a worker ($said)");
+$t->redis_cli('DEL', 'q:queue');
+ok($t->wait_until(sub { $t->post('/q?id=651', '{}')->{status} == 202 }, 5),
+   'the key free: 202');
+ok($t->wait_until(sub { calls_to(qr/^DEAL_651$/) >= 1 }, 10),
+   'and delivered: the group made anew');
+
 # Redis down: 503 with Retry-After, never a 202; back: 202, no reload
 
 $t->stop_redis;
