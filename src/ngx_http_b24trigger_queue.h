@@ -176,6 +176,16 @@ ngx_int_t ngx_http_b24trigger_queue_redis_init_process(ngx_cycle_t *cycle,
 void ngx_http_b24trigger_queue_redis_exit_process(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 
+/* the dead letters for the status API: read, then done(r, ok) */
+typedef void (*ngx_http_b24trigger_dead_fetched_pt)(ngx_http_request_t *r,
+    ngx_uint_t ok);
+
+ngx_int_t ngx_http_b24trigger_queue_redis_dead_fetch(ngx_http_request_t *r,
+    ngx_http_b24trigger_dead_fetched_pt done);
+ngx_array_t *ngx_http_b24trigger_queue_redis_dead_snapshot(void);
+ngx_int_t ngx_http_b24trigger_queue_redis_dead_action(ngx_str_t *id,
+    ngx_uint_t replay);
+
 /* ngx_http_b24trigger_bucket.c */
 ngx_int_t ngx_http_b24trigger_bucket_init_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_main_conf_t *bmcf);

@@ -91,6 +91,14 @@ static ngx_str_t  ngx_http_b24trigger_rq_move_lua = ngx_string(
     "redis.call('XADD', KEYS[2], '*', 'e', m[i]) end "
     "return #m");
 
+/* a dead letter back into the stream, where it starts afresh */
+
+static ngx_str_t  ngx_http_b24trigger_rq_replay_lua = ngx_string(
+    "local v = redis.call('HGET', KEYS[1], ARGV[1]) "
+    "if not v then return 0 end "
+    "redis.call('XADD', KEYS[2], '*', 'e', v) "
+    "return redis.call('HDEL', KEYS[1], ARGV[1])");
+
 /* the depth, the dead letters, the oldest entry's id */
 
 static ngx_str_t  ngx_http_b24trigger_rq_count_lua = ngx_string(
@@ -2006,6 +2014,174 @@ ngx_http_b24trigger_rq_checked(void *data,
                   "be lost if Redis stops; set \"appendonly yes\" and "
                   "\"appendfsync always\"",
                   name, ngx_http_b24trigger_rq_aof, &value);
+}
+
+
+/*
+ * The status API (ngx_http_b24trigger_status_api.c) lists, replays and
+ * drops dead letters synchronously: for the Redis queue the request
+ * first reads them all (HGETALL, at most DEAD_MAX), and the API runs on
+ * that snapshot once Redis answered
+ */
+
+#define NGX_HTTP_B24TRIGGER_RQ_DEAD_MAX      10000
+
+
+typedef struct {
+    ngx_http_request_t                   *r;
+    ngx_http_b24trigger_dead_fetched_pt   done;
+} ngx_http_b24trigger_rq_fetch_t;
+
+
+static ngx_array_t  *ngx_http_b24trigger_rq_snapshot;
+
+
+static void
+ngx_http_b24trigger_rq_dead_fetched(void *data,
+    ngx_http_b24trigger_redis_reply_t *reply)
+{
+    ngx_http_b24trigger_rq_fetch_t *fetch = data;
+
+    ngx_uint_t                          i, n;
+    ngx_array_t                        *snap;
+    ngx_keyval_t                       *kv;
+    ngx_http_request_t                 *r;
+    ngx_http_b24trigger_redis_reply_t  *k, *v;
+
+    r = fetch->r;
+    snap = NULL;
+
+    if (reply && reply->type == NGX_HTTP_B24TRIGGER_REDIS_ARRAY) {
+        n = ngx_min(reply->nelts / 2, NGX_HTTP_B24TRIGGER_RQ_DEAD_MAX);
+
+        snap = ngx_array_create(r->pool, n + 1, sizeof(ngx_keyval_t));
+
+        for (i = 0; snap && i < n; i++) {
+            k = &reply->elts[2 * i];
+            v = &reply->elts[2 * i + 1];
+
+            if (k->type != NGX_HTTP_B24TRIGGER_REDIS_STRING
+                || v->type != NGX_HTTP_B24TRIGGER_REDIS_STRING)
+            {
+                continue;
+            }
+
+            kv = ngx_array_push(snap);
+            if (kv == NULL) {
+                snap = NULL;
+                break;
+            }
+
+            kv->key.len = k->str.len;
+            kv->key.data = ngx_pstrdup(r->pool, &k->str);
+            kv->value.len = v->str.len;
+            kv->value.data = ngx_pstrdup(r->pool, &v->str);
+
+            if (kv->key.data == NULL || kv->value.data == NULL) {
+                snap = NULL;
+            }
+        }
+    }
+
+    ngx_http_b24trigger_rq_snapshot = snap;
+
+    fetch->done(r, snap != NULL);
+
+    ngx_http_b24trigger_rq_snapshot = NULL;
+}
+
+
+/* NGX_AGAIN: done(r, ok) is called later; NGX_DECLINED: the link is down */
+
+ngx_int_t
+ngx_http_b24trigger_queue_redis_dead_fetch(ngx_http_request_t *r,
+    ngx_http_b24trigger_dead_fetched_pt done)
+{
+    ngx_str_t                         argv[2];
+    ngx_http_b24trigger_rq_t         *rq;
+    ngx_http_b24trigger_rq_fetch_t   *fetch;
+
+    rq = ngx_http_b24trigger_rq;
+
+    if (rq == NULL) {
+        return NGX_DECLINED;
+    }
+
+    fetch = ngx_palloc(r->pool, sizeof(ngx_http_b24trigger_rq_fetch_t));
+    if (fetch == NULL) {
+        return NGX_DECLINED;
+    }
+
+    fetch->r = r;
+    fetch->done = done;
+
+    ngx_str_set(&argv[0], "HGETALL");
+    argv[1] = ngx_http_b24trigger_rq_dead_key;
+
+    if (ngx_http_b24trigger_redis_command(rq->redis,
+                                          ngx_http_b24trigger_rq_dead_fetched,
+                                          fetch, 2, argv)
+        != NGX_OK)
+    {
+        return NGX_DECLINED;
+    }
+
+    return NGX_AGAIN;
+}
+
+
+/* while done() runs: what Redis gave, or NULL */
+
+ngx_array_t *
+ngx_http_b24trigger_queue_redis_dead_snapshot(void)
+{
+    return ngx_http_b24trigger_rq_snapshot;
+}
+
+
+/*
+ * Replay (back into the stream, in one script) or drop a dead letter of
+ * the snapshot: sent now, done by Redis in the order sent; NGX_ERROR when
+ * the link is down
+ */
+
+ngx_int_t
+ngx_http_b24trigger_queue_redis_dead_action(ngx_str_t *id, ngx_uint_t replay)
+{
+    ngx_str_t                  argv[6];
+    ngx_http_b24trigger_rq_t  *rq;
+
+    rq = ngx_http_b24trigger_rq;
+
+    if (rq == NULL) {
+        return NGX_ERROR;
+    }
+
+    if (replay) {
+        ngx_str_set(&argv[0], "EVAL");
+        argv[1] = ngx_http_b24trigger_rq_replay_lua;
+        ngx_str_set(&argv[2], "2");
+        argv[3] = ngx_http_b24trigger_rq_dead_key;
+        argv[4] = ngx_http_b24trigger_rq_stream;
+        argv[5] = *id;
+
+    } else {
+        ngx_str_set(&argv[0], "HDEL");
+        argv[1] = ngx_http_b24trigger_rq_dead_key;
+        argv[2] = *id;
+    }
+
+    if (ngx_http_b24trigger_redis_command(rq->redis, NULL, NULL,
+                                          replay ? 6 : 3, argv)
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    rq->counted = 0;
+    ngx_http_b24trigger_rq_kick(NGX_HTTP_B24TRIGGER_RQ_POLL_MS);
+
+    return NGX_OK;
 }
 
 

@@ -72,6 +72,7 @@ my $conf = <<'EOF';
             b24trigger_delivery queue;
         }
         location = /status { b24trigger_status; }
+        location = /manage { b24trigger_status manage=on; }
         
     }
 EOF
@@ -192,6 +193,56 @@ like($letter, qr/"reason":"portal_error"/, 'with its reason');
 like($letter, qr/"target":"DEAL_502"/, 'and the event');
 is(calls_to(qr/^DEAL_502$/), 1, 'called once');
 
+# the status API lists it, from Redis, on either node; replay needs the
+# token, and puts the letter back into the stream, where it is delivered
+
+my $list = $n2->request('GET', '/status?view=dead&reason=portal_error');
+is($list->{status}, 200, '?view=dead: 200');
+is($list->{json}{total}, 1, 'one dead letter');
+is($list->{json}{dead}[0]{id}, $dead_id, 'the one');
+is($list->{json}{dead}[0]{dead}{reason}, 'portal_error', 'with its reason');
+is(scalar @{ $n2->request('GET', '/status?view=dead&reason=expired')
+             ->{json}{dead} }, 0, 'filtered by reason');
+
+$r = $t->request('POST', "/manage?action=replay&id=$dead_id");
+is($r->{status}, 403, 'replay without the token: 403');
+is($t->redis_cli('HEXISTS', 'q:queue:dead', $dead_id), "1\n", 'still dead');
+
+my $csrf = $t->request('GET', '/manage?view=token')->{json}{token};
+$r = $t->request('POST', "/manage?action=replay&id=$dead_id",
+                 headers => ['X-B24trigger-Token' => $csrf]);
+is($r->{status}, 200, 'replay with the token: 200');
+is_deeply($r->{json}{ids}, [$dead_id], 'the id replayed');
+ok($t->wait_until(sub { calls_to(qr/^DEAL_502$/) == 2 }, 10),
+   'replayed: delivered');
+is($t->redis_cli('HEXISTS', 'q:queue:dead', $dead_id), "0\n",
+   'no longer a dead letter');
+like($t->error_log, qr/dead letter "\Q$dead_id\E" for target "DEAL_502" replayed through status location "\/manage"/,
+     'the replay in the error log');
+
+$r = $t->request('POST', "/manage?action=drop&id=$dead_id",
+                 headers => ['X-B24trigger-Token' => $csrf]);
+is($r->{status}, 404, 'gone: 404');
+
+$t->emu_config(faults => ['target_not_found']);
+$r = $t->post('/q?id=503', '{}');
+my $drop_id = $r->{json}{id};
+ok($t->wait_until(sub {
+        $t->redis_cli('HEXISTS', 'q:queue:dead', $drop_id) =~ /^1$/m }, 10),
+   'another dead letter');
+$r = $t->request('POST', "/manage?action=drop&id=$drop_id",
+                 headers => ['X-B24trigger-Token' => $csrf]);
+is($r->{status}, 200, 'drop: 200');
+ok($t->wait_until(sub {
+        $t->redis_cli('HEXISTS', 'q:queue:dead', $drop_id) =~ /^0$/m }, 5),
+   'dropped from Redis');
+$t->emu_config(faults => ['target_not_found']);
+$r = $t->post('/q?id=504', '{}');
+my $keep_id = $r->{json}{id};
+ok($t->wait_until(sub {
+        $t->redis_cli('HEXISTS', 'q:queue:dead', $keep_id) =~ /^1$/m }, 10),
+   'one more, kept for the status');
+
 # the status: the stream's depth and the dead letters
 
 ok($t->wait_until(sub {
@@ -271,6 +322,9 @@ is($r->{json}{error}, 'queue_unavailable', 'queue_unavailable');
 ok($r->{headers}{'retry-after'} >= 1, 'with Retry-After');
 $r = $n2->post('/q?id=701', '{}');
 is($r->{status}, 503, 'on the other node too');
+$r = $n2->request('GET', '/status?view=dead');
+is($r->{status}, 503, 'the dead letters cannot be read: 503');
+is($r->{json}{error}, 'queue_unavailable', 'queue_unavailable');
 
 $t->redis;
 ok($t->wait_until(sub { $t->post('/q?id=702', '{}')->{status} == 202 }, 15),
