@@ -592,16 +592,6 @@ ngx_http_b24trigger_merge_loc_conf(ngx_conf_t *cf, void *parent, void *child)
         return NGX_CONF_ERROR;
     }
 
-    if (conf->delivery == NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE
-        && conf->lookup && bmcf->spool->redis)
-    {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "\"b24trigger_lookup\" in location \"%V\" "
-                           "is not supported with \"b24trigger_queue "
-                           "redis\" yet", &clcf->name);
-        return NGX_CONF_ERROR;
-    }
-
     conf->keys = ngx_http_b24trigger_verify_keys(cf, conf->verify,
                                                  conf->secrets, &clcf->name);
     if (conf->keys == NULL) {

@@ -148,7 +148,10 @@ typedef struct {
     ngx_http_b24trigger_call_t         call;
     ngx_str_t                          settle[11];   /* the script's argv */
     void                              *ask;       /* the bucket's */
+    ngx_http_b24trigger_find_t         find;      /* its target's lookup */
     unsigned                           asking:1;  /* the bucket's answer */
+    unsigned                           finding:1; /* the lookup's */
+    unsigned                           found:1;
     unsigned                           parsed:1;
     unsigned                           calling:1;
     unsigned                           settling:1;   /* sent */
@@ -212,7 +215,14 @@ static void ngx_http_b24trigger_rq_bucket(void *data, ngx_uint_t rc,
     ngx_msec_t delay);
 static void ngx_http_b24trigger_rq_call(ngx_http_b24trigger_rq_t *rq,
     ngx_http_b24trigger_rq_event_t *ev, ngx_uint_t rc, ngx_msec_t delay);
+static void ngx_http_b24trigger_rq_find(ngx_http_b24trigger_rq_t *rq,
+    ngx_http_b24trigger_rq_event_t *ev);
+static void ngx_http_b24trigger_rq_found(ngx_http_b24trigger_find_t *find);
+static void ngx_http_b24trigger_rq_lookup(ngx_http_b24trigger_rq_t *rq,
+    ngx_http_b24trigger_rq_event_t *ev);
 static void ngx_http_b24trigger_rq_done(ngx_http_b24trigger_call_t *call);
+static void ngx_http_b24trigger_rq_outcome(ngx_http_b24trigger_rq_t *rq,
+    ngx_http_b24trigger_rq_event_t *ev);
 static void ngx_http_b24trigger_rq_retry(ngx_http_b24trigger_rq_t *rq,
     ngx_http_b24trigger_rq_event_t *ev);
 static void ngx_http_b24trigger_rq_dead(ngx_http_b24trigger_rq_t *rq,
@@ -768,6 +778,10 @@ ngx_http_b24trigger_queue_redis_exit_process(ngx_cycle_t *cycle,
             ngx_http_b24trigger_bucket_cancel(ev->ask);
         }
 
+        if (ev->finding) {
+            ngx_http_b24trigger_find_cancel(&ev->find);
+        }
+
         if (ev->settling) {
             ev->orphan = 1;
             continue;
@@ -1315,7 +1329,7 @@ ngx_http_b24trigger_rq_start(ngx_http_b24trigger_rq_t *rq,
     ngx_uint_t  rc;
     ngx_msec_t  delay;
 
-    if (ev->asking) {
+    if (ev->asking || ev->finding) {
         return;
     }
 
@@ -1326,9 +1340,8 @@ ngx_http_b24trigger_rq_start(ngx_http_b24trigger_rq_t *rq,
         return;
     }
 
-    if (ev->rec.lookup.value.len) {
-        /* refused at configuration; an event from elsewhere */
-        ngx_http_b24trigger_rq_dead(rq, ev, "lookup_unsupported");
+    if (ev->rec.lookup.value.len && !ev->found) {
+        ngx_http_b24trigger_rq_find(rq, ev);
         return;
     }
 
@@ -1382,7 +1395,10 @@ ngx_http_b24trigger_rq_call(ngx_http_b24trigger_rq_t *rq,
         return;
     }
 
-    ev->rec.attempts++;
+    if (!ev->found) {
+        /* a lookup counted the attempt already */
+        ev->rec.attempts++;
+    }
 
     ev->call.portal = ev->portal;
     ev->call.pool = ev->pool;
@@ -1392,7 +1408,11 @@ ngx_http_b24trigger_rq_call(ngx_http_b24trigger_rq_t *rq,
 
     if (ngx_http_b24trigger_call_start(&ev->call) != NGX_OK) {
         ngx_http_b24trigger_bucket_give_back(ev->portal);
-        ev->rec.attempts--;
+
+        if (!ev->found) {
+            ev->rec.attempts--;
+        }
+
         return;
     }
 
@@ -1411,7 +1431,6 @@ ngx_http_b24trigger_rq_done(ngx_http_b24trigger_call_t *call)
 {
     ngx_http_b24trigger_rq_event_t  *ev = call->data;
 
-    ngx_str_t                  none;
     ngx_http_b24trigger_rq_t  *rq;
 
     rq = ngx_http_b24trigger_rq;
@@ -1421,6 +1440,23 @@ ngx_http_b24trigger_rq_done(ngx_http_b24trigger_call_t *call)
 
     ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_QUEUE_CLAIMED,
                                   &rq->spool->path, NULL, -1);
+
+    ngx_http_b24trigger_rq_outcome(rq, ev);
+
+    if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
+        ngx_http_b24trigger_rq_kick(1);
+    }
+}
+
+
+static void
+ngx_http_b24trigger_rq_outcome(ngx_http_b24trigger_rq_t *rq,
+    ngx_http_b24trigger_rq_event_t *ev)
+{
+    ngx_str_t                    none;
+    ngx_http_b24trigger_call_t  *call;
+
+    call = &ev->call;
 
     switch (call->outcome) {
 
@@ -1456,13 +1492,158 @@ ngx_http_b24trigger_rq_done(ngx_http_b24trigger_call_t *call)
         ngx_http_b24trigger_rq_dead(rq, ev, "target_ambiguous");
         break;
 
+    case NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND:
+
+        /* the CRM may not have it yet: tried again, "attempts=" times */
+
+        if (ev->rec.attempts >= ev->rec.lookup.attempts) {
+            ngx_http_b24trigger_rq_dead(rq, ev, "target_not_found");
+            break;
+        }
+
+        ngx_http_b24trigger_rq_retry(rq, ev);
+        break;
+
     default:
         ngx_http_b24trigger_rq_retry(rq, ev);
         break;
     }
+}
+
+
+/*
+ * The target of an event first (b24trigger_lookup): from the lookup's
+ * zone at once, or after a call that takes its own place in the portal's
+ * bucket, as the spool's delivery finds it
+ */
+
+static void
+ngx_http_b24trigger_rq_find(ngx_http_b24trigger_rq_t *rq,
+    ngx_http_b24trigger_rq_event_t *ev)
+{
+    ngx_int_t  rc;
+
+    ev->rec.attempts++;
+
+    ev->find.spec = &ev->rec.lookup;
+    ev->find.portal = ev->portal;
+    ev->find.pool = ev->pool;
+    ev->find.log = &rq->log;
+    ev->find.wait = 0;
+    ev->find.done = ngx_http_b24trigger_rq_found;
+    ev->find.data = ev;
+
+    rc = ngx_http_b24trigger_find_start(&ev->find);
+
+    if (rc == NGX_ERROR) {
+        /* held: tried again at the next look */
+        ev->rec.attempts--;
+        return;
+    }
+
+    if (rc == NGX_OK) {
+        ngx_http_b24trigger_rq_lookup(rq, ev);
+        return;
+    }
+
+    ev->finding = 1;
+}
+
+
+static void
+ngx_http_b24trigger_rq_found(ngx_http_b24trigger_find_t *find)
+{
+    ngx_http_b24trigger_rq_event_t  *ev = find->data;
+
+    ev->finding = 0;
+
+    if (ngx_http_b24trigger_rq == NULL) {
+        return;
+    }
+
+    ngx_http_b24trigger_rq_lookup(ngx_http_b24trigger_rq, ev);
 
     if (!ngx_exiting && !ngx_quit && !ngx_terminate) {
         ngx_http_b24trigger_rq_kick(1);
+    }
+}
+
+
+/* what the lookup found: the call, or the event retried or dead */
+
+static void
+ngx_http_b24trigger_rq_lookup(ngx_http_b24trigger_rq_t *rq,
+    ngx_http_b24trigger_rq_event_t *ev)
+{
+    ngx_msec_t                   delay;
+    ngx_http_b24trigger_find_t  *find;
+
+    find = &ev->find;
+
+    switch (find->result) {
+
+    case NGX_HTTP_B24TRIGGER_FOUND:
+        ev->call.target = find->target;
+        ev->found = 1;
+
+        ngx_log_debug2(NGX_LOG_DEBUG_HTTP, &rq->log, 0,
+                       "b24trigger queue redis: \"%V\" is for \"%V\"",
+                       &ev->rec.id, &find->target);
+
+        ngx_http_b24trigger_rq_start(rq, ev);
+        return;
+
+    case NGX_HTTP_B24TRIGGER_FIND_BUSY:
+        ev->rec.attempts--;
+
+        delay = ngx_min(ngx_max(find->delay, 1),
+                        NGX_HTTP_B24TRIGGER_RQ_IDLE_MS);
+
+        if (rq->busy == 0 || delay < rq->busy) {
+            rq->busy = delay;
+        }
+
+        ngx_http_b24trigger_rq_kick(delay);
+        return;
+
+    case NGX_HTTP_B24TRIGGER_NOT_FOUND:
+    case NGX_HTTP_B24TRIGGER_AMBIGUOUS:
+        ev->call.outcome = (find->result == NGX_HTTP_B24TRIGGER_AMBIGUOUS)
+                           ? NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS
+                           : NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND;
+
+        ev->call.target = find->call.target;
+        ev->call.detail.data = ngx_pnalloc(ev->pool,
+                                           sizeof("no  with =") - 1
+                                           + sizeof("more than one") - 1
+                                           + ev->rec.lookup.entity.len
+                                           + ev->rec.lookup.field.len
+                                           + ev->rec.lookup.value.len);
+        if (ev->call.detail.data == NULL) {
+            ev->call.detail.len = 0;
+
+        } else {
+            ev->call.detail.len = ngx_sprintf(ev->call.detail.data,
+                                   "%s %V with %V=%V",
+                                   ev->call.outcome
+                                   == NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS
+                                   ? "more than one" : "no",
+                                   &ev->rec.lookup.entity,
+                                   &ev->rec.lookup.field,
+                                   &ev->rec.lookup.value)
+                                  - ev->call.detail.data;
+        }
+
+        ngx_http_b24trigger_rq_outcome(rq, ev);
+        return;
+
+    default:
+
+        /* the portal's error: as the trigger's call would have had it */
+
+        ev->call = find->call;
+        ngx_http_b24trigger_rq_outcome(rq, ev);
+        return;
     }
 }
 
@@ -1782,7 +1963,9 @@ ngx_http_b24trigger_rq_release(ngx_http_b24trigger_rq_t *rq)
         {
             ev = ngx_queue_data(q, ngx_http_b24trigger_rq_event_t, queue);
 
-            if (ev->calling || ev->settling || ev->unsettled) {
+            if (ev->calling || ev->settling || ev->unsettled
+                || ev->finding)
+            {
                 continue;
             }
 

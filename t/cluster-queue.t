@@ -52,6 +52,7 @@ my $conf = <<'EOF';
                       rate=100r/s burst=100;
     b24trigger_portal slow http://%%EMU%%/rest/1/%%SECRET%%/
                       rate=5r/s burst=1;
+    b24trigger_lookup_zone orders:1m;
     b24trigger_queue redis max_size=60 backoff=300ms backoff_max=1s
                      visibility=3s concurrency=4;
 
@@ -59,10 +60,17 @@ my $conf = <<'EOF';
         listen %%LISTEN%%;
 
         b24trigger_verify none;
-        b24trigger_target DEAL_$arg_id;
 
-        location /q { b24trigger_pass main; b24trigger_delivery queue; }
-        location /slow { b24trigger_pass slow; b24trigger_delivery queue; }
+        location /q { b24trigger_pass main; b24trigger_delivery queue;
+                      b24trigger_target DEAL_$arg_id; }
+        location /slow { b24trigger_pass slow; b24trigger_delivery queue;
+                         b24trigger_target DEAL_$arg_id; }
+        location /order {
+            b24trigger_pass main;
+            b24trigger_delivery queue;
+            b24trigger_lookup deal UF_CRM_ORDER_ID $arg_order zone=orders
+                              attempts=2;
+        }
         location /gh {
             b24trigger_pass main;
             b24trigger_verify github;
@@ -168,6 +176,28 @@ like($t->redis_cli('XPENDING', 'q:queue', 'b24trigger'), qr/^0$/m,
 ok($t->error_log =~ /queued event ".*" delivered/
    && $n2->error_log =~ /queued event ".*" delivered/,
    'both nodes delivered');
+
+# b24trigger_lookup: the target found when the event is delivered; one
+# found nowhere is tried "attempts=" times, then a dead letter
+
+$t->emu_crm(items => [
+    { entityTypeId => 2, id => 57, UF_CRM_ORDER_ID => 'A-1001' },
+]);
+$r = $n2->post('/order?order=A-1001', '{}');
+is($r->{status}, 202, 'a lookup queued');
+ok($t->wait_until(sub { calls_to(qr/^DEAL_57$/) == 1 }, 10),
+   'delivered to the object found');
+$r = $t->post('/order?order=Z-9', '{}');
+my $nf_id = $r->{json}{id};
+ok($t->wait_until(sub {
+        $t->redis_cli('HGET', 'q:queue:dead', $nf_id)
+            =~ /"reason":"target_not_found"/ }, 15),
+   'found nowhere, twice: a dead letter target_not_found');
+like($t->error_log . $n2->error_log,
+     qr/target "\(lookup DEAL UF_CRM_ORDER_ID\)" failed \(attempt 1\): target_not_found 0 no DEAL with UF_CRM_ORDER_ID=Z-9/,
+     'the first attempt retried');
+$t->redis_cli('HDEL', 'q:queue:dead', $nf_id);
+$t->emu_reset;
 
 # a 5xx: retried when due; a 400: a dead letter in Redis with its reason
 
