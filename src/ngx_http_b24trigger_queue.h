@@ -6,7 +6,8 @@
  * (ngx_http_b24trigger_queue_spool.c), the request path that puts an
  * event in it (ngx_http_b24trigger_queue_enqueue.c), the event's format
  * (ngx_http_b24trigger_queue_event.c), the workers that deliver from it
- * (ngx_http_b24trigger_queue_delivery.c), the portals' leaky buckets
+ * (ngx_http_b24trigger_queue_delivery.c), the same as a Redis Stream
+ * (ngx_http_b24trigger_queue_redis.c), the portals' leaky buckets
  * (ngx_http_b24trigger_bucket.c) and the de-duplication zones
  * (ngx_http_b24trigger_dedup.c): what each offers the others, the tables
  * and the request flow.
