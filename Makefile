@@ -73,24 +73,34 @@ $(foreach d,$(PKG_DEPS),$(eval $(call deps_rule,$(d))))
 # The module is configured with the exact flags of the nginx it will be
 # loaded into (--with-compat and the rest), read from nginx-dev's conf_flags
 # when building against Debian's tree, and compiled as the Debian package
-# compiles it (dh's nginx_mod build system: dpkg-buildflags, with the
-# hardening debian/rules asks for), so that tests and make bench run the
-# code that is installed: nginx's own default is -O, the package's -O2.
-# (CC_OPT=... on the command line replaces them; a change rebuilds: the
-# stamp is rewritten only when they differ.  Expanded in recipes only, so
-# that nothing runs before deps-build.)
-CC_OPT       ?= $(shell export DEB_BUILD_MAINT_OPTIONS=hardening=+all; \
+# compiles and links it (dh's nginx_mod build system: dpkg-buildflags'
+# CFLAGS and LDFLAGS, with the hardening and the LTO debian/rules asks
+# for), so that tests and make bench run the code that is installed:
+# nginx's own default is -O, the package's -O2 and -flto (gcc inlines
+# across the module's files: bench/README.md, issue 18).
+# (CC_OPT=... and LD_OPT=... on the command line replace them; a change
+# rebuilds: the stamp is rewritten only when they differ.  Expanded in
+# recipes only, so that nothing runs before deps-build.)
+DEB_MAINT    := hardening=+all optimize=+lto
+CC_OPT       ?= $(shell export DEB_BUILD_MAINT_OPTIONS="$(DEB_MAINT)"; \
                   f=$$(dpkg-buildflags --get CFLAGS 2>/dev/null) \
                   && echo "$$f -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
                   || echo "-g -O2 -fPIC")
+LD_OPT       ?= $(shell export DEB_BUILD_MAINT_OPTIONS="$(DEB_MAINT)"; \
+                  f=$$(dpkg-buildflags --get LDFLAGS 2>/dev/null) \
+                  && echo "$$f -fPIC" || echo "")
 CC_STAMP     := $(BUILD)/.cc-opt
+LD_STAMP     := $(BUILD)/.ld-opt
 
 $(CC_STAMP): FORCE | deps-build
 	@o="$(CC_OPT)"; [ "$$(cat $@ 2>/dev/null)" = "$$o" ] || echo "$$o" > $@
 
+$(LD_STAMP): FORCE | deps-build
+	@o="$(LD_OPT)"; [ "$$(cat $@ 2>/dev/null)" = "$$o" ] || echo "$$o" > $@
+
 FORCE:
 
-$(MODULE): $(SOURCES) $(SRC_STAMP) $(CC_STAMP) | deps-build
+$(MODULE): $(SOURCES) $(SRC_STAMP) $(CC_STAMP) $(LD_STAMP) | deps-build
 	@mkdir -p $(BUILD)
 	@if [ ! -f $(BUILD)/nginx/configure ] || \
 	    [ "$$(cat $(BUILD)/nginx/.b24-source 2>/dev/null)" != "$(NGINX_SRC)" ]; \
@@ -103,12 +113,13 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) $(CC_STAMP) | deps-build
 	    if [ ! -f objs/Makefile ] || \
 	       ! grep -q b24trigger objs/Makefile || [ ../../config -nt objs/Makefile ] \
 	       || [ ../../debian/changelog -nt objs/Makefile ] \
-	       || ! cmp -s .b24-cc-opt ../.cc-opt; then \
+	       || ! cmp -s .b24-cc-opt ../.cc-opt \
+	       || ! cmp -s .b24-ld-opt ../.ld-opt; then \
 	        ./configure "$${flags[@]}" --with-cc-opt="$$(cat ../.cc-opt)" \
-	            $(NGX_EXTRA_FLAGS) \
+	            --with-ld-opt="$$(cat ../.ld-opt)" $(NGX_EXTRA_FLAGS) \
 	            --add-dynamic-module=../.. > ../configure.log 2>&1 \
 	        || { tail -20 ../configure.log; exit 1; }; \
-	        cp ../.cc-opt .b24-cc-opt; fi
+	        cp ../.cc-opt .b24-cc-opt; cp ../.ld-opt .b24-ld-opt; fi
 	@set -o pipefail; $(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules \
 	    -j$(JOBS) 2>&1 | { grep -v '^make' || true; }
 	@test -f $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so

@@ -12,7 +12,13 @@ event), one front worker, and instead of wall-clock rates:
              runs, the difference divided by COUNT_N2 - COUNT_N1, so that
              start and stop cancel out; the files are kept in COUNT_DIR
              for callgrind_annotate; COUNT_CACHE=1 adds the simulated
-             cache misses per request
+             cache misses per request (the I1 misses move by a third
+             from run to run, with the client's timing and where the
+             libraries land); COUNT_LINES=1 adds, per object, the
+             64-byte lines of code run on every request (the hottest
+             instruction of the line run COUNT_N2 - COUNT_N1 times or
+             more in the longer run): the code's footprint in the
+             instruction cache, which does not move
   kernel     COUNT_REQ requests (20 000), or wrk for COUNT_WRK seconds:
              the worker's minor and major page faults, voluntary and
              involuntary context switches, user and system time, time on
@@ -53,6 +59,7 @@ n1 = int(os.environ.get("COUNT_N1", "200"))
 n2 = int(os.environ.get("COUNT_N2", "1200"))
 wrk_secs = int(os.environ.get("COUNT_WRK", "0"))
 cache_sim = os.environ.get("COUNT_CACHE", "") == "1"
+dump_instr = os.environ.get("COUNT_LINES", "") == "1"
 
 shutil.rmtree(d, ignore_errors=True)
 os.makedirs(d)
@@ -390,7 +397,8 @@ def callgrind_total(n, side):
     out = "%s/callgrind.%s.%d.%%p" % (d, side, n)
     p = start_front(["valgrind", "--tool=callgrind",
                      "--callgrind-out-file=" + out]
-                    + (["--cache-sim=yes"] if cache_sim else []))
+                    + (["--cache-sim=yes"] if cache_sim else [])
+                    + (["--dump-instr=yes"] if dump_instr else []))
     wait_port(front)
     w = worker_of(pid_of("nginx"))
     send(side, n)
@@ -406,6 +414,46 @@ def callgrind_total(n, side):
     sys.exit("count: no totals in " + path)
 
 
+def hot_lines(path, least):
+    """Per object, the 64-byte lines whose hottest instruction ran at
+    least `least` times (callgrind's --dump-instr=yes file)."""
+    names, ob, addr, skip, hot = {}, None, 0, False, {}
+    with open(path) as f:
+        for line in f:
+            if line.startswith("ob="):
+                m = re.match(r"\((\d+)\)(?: (.*))?", line[3:].strip())
+                if m.group(2) is not None:
+                    names[m.group(1)] = m.group(2)
+                ob = names[m.group(1)]
+                continue
+            if line.startswith("cob="):
+                m = re.match(r"\((\d+)\)(?: (.*))?", line[4:].strip())
+                if m.group(2) is not None:
+                    names[m.group(1)] = m.group(2)
+                continue
+            if line.startswith("calls="):
+                skip = True     # the next line is the call's cost
+                continue
+            if not line[:1] or line[0] not in "+-*0123456789":
+                continue
+            parts = line.split()
+            a = parts[0]
+            if a.startswith("0x"):
+                addr = int(a, 16)
+            elif a[0] in "+-":
+                step = int(a[1:], 16) if a[1:].startswith("0x") \
+                    else int(a[1:])
+                addr += step if a[0] == "+" else -step
+            elif a != "*":
+                addr = int(a)
+            if skip:
+                skip = False
+                continue
+            if len(parts) > 2 and int(parts[2]) >= least:
+                hot.setdefault(ob, set()).add(addr >> 6)
+    return dict((o, len(v)) for o, v in hot.items())
+
+
 def callgrind():
     for side in sides:
         a, _ = callgrind_total(n1, side)
@@ -418,6 +466,11 @@ def callgrind():
                   "data misses, %.1f I1 misses per request"
                   % ("", per["D1mr"] + per["D1mw"], per["D1mr"],
                      per["D1mw"], per["DLmr"] + per["DLmw"], per["I1mr"]))
+        if dump_instr:
+            lines = hot_lines(path, n2 - n1)
+            for o in sorted(lines, key=lambda o: -lines[o]):
+                print("%-7s %9d lines of code run per request: %s"
+                      % ("", lines[o], o))
 
 
 pp = subprocess.run([nginx, "-p", d, "-c", d + "/portal.conf",

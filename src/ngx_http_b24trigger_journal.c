@@ -152,6 +152,13 @@ static ngx_atomic_uint_t                       ngx_http_b24trigger_journal_seq;
 static u_char                                  ngx_http_b24trigger_journal_pid[
                                                    NGX_INT64_LEN + 4];
 static size_t                          ngx_http_b24trigger_journal_pid_len;
+
+/* the ids' first part, the time in ms: written once a ms, not per id */
+static uint64_t                                ngx_http_b24trigger_journal_ms
+                                                   = (uint64_t) -1;
+static u_char                                  ngx_http_b24trigger_journal_mstr[
+                                                   NGX_INT64_LEN];
+static size_t                          ngx_http_b24trigger_journal_mstr_len;
 static ngx_http_b24trigger_journal_writer_t  *ngx_http_b24trigger_writer;
 
 
@@ -515,6 +522,7 @@ static ngx_int_t
 ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
 {
     u_char                          *p;
+    uint64_t                         now;
     ngx_time_t                      *tp;
     ngx_msec_int_t                   ms;
     ngx_http_variable_value_t       *vv;
@@ -609,9 +617,19 @@ ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
         } else {
             /* "%013M-%P-r%uA", without ngx_sprintf()'s walk of it */
 
-            p = ngx_http_b24trigger_journal_uint(id,
-                                  (uint64_t) ngx_cached_time->sec * 1000
-                                  + ngx_cached_time->msec, 13);
+            now = (uint64_t) ngx_cached_time->sec * 1000
+                  + ngx_cached_time->msec;
+
+            if (now != ngx_http_b24trigger_journal_ms) {
+                p = ngx_http_b24trigger_journal_uint(
+                                  ngx_http_b24trigger_journal_mstr, now, 13);
+                ngx_http_b24trigger_journal_mstr_len =
+                                  p - ngx_http_b24trigger_journal_mstr;
+                ngx_http_b24trigger_journal_ms = now;
+            }
+
+            p = ngx_cpymem(id, ngx_http_b24trigger_journal_mstr,
+                           ngx_http_b24trigger_journal_mstr_len);
             p = ngx_cpymem(p, ngx_http_b24trigger_journal_pid,
                            ngx_http_b24trigger_journal_pid_len);
             p = ngx_http_b24trigger_journal_uint(p,
