@@ -73,8 +73,25 @@ $(foreach d,$(PKG_DEPS),$(eval $(call deps_rule,$(d))))
 
 # The module is configured with the exact flags of the nginx it will be
 # loaded into (--with-compat and the rest), read from nginx-dev's conf_flags
-# when building against Debian's tree.
-$(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
+# when building against Debian's tree, and compiled as the Debian package
+# compiles it (dh's nginx_mod build system: dpkg-buildflags, with the
+# hardening debian/rules asks for), so that tests and make bench run the
+# code that is installed: nginx's own default is -O, the package's -O2.
+# (CC_OPT=... on the command line replaces them; a change rebuilds: the
+# stamp is rewritten only when they differ.  Expanded in recipes only, so
+# that nothing runs before deps-build.)
+CC_OPT       ?= $(shell export DEB_BUILD_MAINT_OPTIONS=hardening=+all; \
+                  f=$$(dpkg-buildflags --get CFLAGS 2>/dev/null) \
+                  && echo "$$f -fPIC $$(dpkg-buildflags --get CPPFLAGS)" \
+                  || echo "-g -O2 -fPIC")
+CC_STAMP     := $(BUILD)/.cc-opt
+
+$(CC_STAMP): FORCE | deps-build
+	@o="$(CC_OPT)"; [ "$$(cat $@ 2>/dev/null)" = "$$o" ] || echo "$$o" > $@
+
+FORCE:
+
+$(MODULE): $(SOURCES) $(SRC_STAMP) $(CC_STAMP) | deps-build
 	@mkdir -p $(BUILD)
 	@if [ ! -f $(BUILD)/nginx/configure ] || \
 	    [ "$$(cat $(BUILD)/nginx/.b24-source 2>/dev/null)" != "$(NGINX_SRC)" ]; \
@@ -86,10 +103,13 @@ $(MODULE): $(SOURCES) $(SRC_STAMP) | deps-build
 	        flags=("$${NGX_CONF_FLAGS[@]}"); fi; \
 	    if [ ! -f objs/Makefile ] || \
 	       ! grep -q b24trigger objs/Makefile || [ ../../config -nt objs/Makefile ] \
-	       || [ ../../debian/changelog -nt objs/Makefile ]; then \
-	        ./configure "$${flags[@]}" $(NGX_EXTRA_FLAGS) \
+	       || [ ../../debian/changelog -nt objs/Makefile ] \
+	       || ! cmp -s .b24-cc-opt ../.cc-opt; then \
+	        ./configure "$${flags[@]}" --with-cc-opt="$$(cat ../.cc-opt)" \
+	            $(NGX_EXTRA_FLAGS) \
 	            --add-dynamic-module=../.. > ../configure.log 2>&1 \
-	        || { tail -20 ../configure.log; exit 1; }; fi
+	        || { tail -20 ../configure.log; exit 1; }; \
+	        cp ../.cc-opt .b24-cc-opt; fi
 	@set -o pipefail; $(MAKE) -s -C $(BUILD)/nginx -f objs/Makefile modules \
 	    -j$(JOBS) 2>&1 | { grep -v '^make' || true; }
 	@test -f $(BUILD)/nginx/objs/ngx_http_b24trigger_module.so
@@ -106,11 +126,11 @@ deps-node: deps-test
 
 test: deps-test deps-node $(MODULE)
 	B24_MODULE=$(MODULE_ABS) NGINX_BIN=$(NGINX_BIN) \
-	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
+	    prove -I t/lib $(PROVE_FLAGS) $(if $(T),$(addprefix t/,$(T)),t/)
 
 test-valgrind: deps-valgrind deps-node $(MODULE)
 	B24_MODULE=$(MODULE_ABS) NGINX_BIN=$(NGINX_BIN) B24_VALGRIND=1 \
-	    prove -I t/lib $(PROVE_FLAGS) t/$(T)
+	    prove -I t/lib $(PROVE_FLAGS) $(if $(T),$(addprefix t/,$(T)),t/)
 
 demo: deps-test $(MODULE)
 	@tools/demo.sh $(MODULE_ABS) $(NGINX_BIN)

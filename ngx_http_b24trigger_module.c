@@ -1256,6 +1256,10 @@ ngx_http_b24trigger_init_process(ngx_cycle_t *cycle)
         return NGX_ERROR;
     }
 
+    if (ngx_http_b24trigger_queue_redis_init_process(cycle, bmcf) != NGX_OK) {
+        return NGX_ERROR;
+    }
+
     ngx_log_error(NGX_LOG_INFO, cycle->log, 0,
                   "b24trigger " NGX_HTTP_B24TRIGGER_VERSION " started");
 
@@ -1276,6 +1280,10 @@ ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
     ngx_http_b24trigger_journal_exit(cycle);
     ngx_http_b24trigger_alert_exit(cycle);
 
+    if (bmcf != NULL) {
+        ngx_http_b24trigger_queue_redis_exit_process(cycle, bmcf);
+    }
+
     if (bmcf != NULL && bmcf->cluster) {
         ngx_http_b24trigger_redis_exit_process(bmcf->cluster);
     }
@@ -1286,4 +1294,8 @@ ngx_http_b24trigger_exit_process(ngx_cycle_t *cycle)
 
     ngx_http_b24trigger_curl_exit(cycle);
     ngx_http_b24trigger_redact_exit(cycle);
+
+    /* what the exit added to the counters: no turn of the loop is left */
+
+    ngx_http_b24trigger_stats_flush();
 }

@@ -391,6 +391,8 @@ typedef struct {
                                                         waiting for Redis */
     ngx_str_t                          signature;    /* verified, decoded:
                                                         the replay key */
+    ngx_str_t                          signature_head; /* signed before
+                                                        it, or empty */
     ngx_str_t                          id;           /* a queued event's */
     ngx_http_b24trigger_decision_t     decision;     /* a step's, to send */
     ngx_http_b24trigger_resume_pt      resume;       /* after the replay
@@ -514,6 +516,7 @@ ngx_uint_t ngx_http_b24trigger_bucket_level(
 ngx_int_t ngx_http_b24trigger_stats_init_conf(ngx_conf_t *cf);
 void ngx_http_b24trigger_stats_init_process(
     ngx_http_b24trigger_main_conf_t *bmcf);
+void ngx_http_b24trigger_stats_flush(void);
 void ngx_http_b24trigger_stats_add(ngx_uint_t metric, ngx_str_t *l1,
     ngx_str_t *l2, ngx_atomic_int_t delta);
 void ngx_http_b24trigger_stats_set(ngx_uint_t metric, ngx_str_t *l1,

@@ -533,8 +533,13 @@ ngx_http_b24trigger_json_find(ngx_http_b24trigger_json_t *json,
                 name = key->decoded ? json->arena + key->start
                                     : json->data + key->start;
 
+                /* the first byte inline: few names share length and it */
+
                 if (key->len == segs[i].name.len
-                    && ngx_memcmp(name, segs[i].name.data, key->len) == 0)
+                    && (key->len == 0
+                        || (name[0] == segs[i].name.data[0]
+                            && ngx_memcmp(name, segs[i].name.data, key->len)
+                               == 0)))
                 {
                     found = k + 1;
                 }
@@ -664,7 +669,7 @@ ngx_http_b24trigger_json_plain(ngx_http_b24trigger_json_t *json, u_char *p,
 {
 #if (NGX_HTTP_B24TRIGGER_SSE2)
 
-    int                               m;
+    int                               q, m;
     u_char                           *s;
     __m128i                           v;
     ngx_http_b24trigger_json_node_t  *node;
@@ -677,21 +682,25 @@ ngx_http_b24trigger_json_plain(ngx_http_b24trigger_json_t *json, u_char *p,
 
         v = _mm_loadu_si128((const __m128i *) s);
 
-        m = _mm_movemask_epi8(
-                _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                 _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                    _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+        /*
+         * the quotes, and the others: none of the others before the
+         * first quote (the masks say it; no load of the byte found)
+         */
 
-        if (m == 0) {
+        q = _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')));
+        m = _mm_movemask_epi8(
+                _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')),
+                             _mm_cmplt_epi8(v, _mm_set1_epi8(0x20))));
+
+        if ((q | m) == 0) {
             continue;
         }
 
-        s += __builtin_ctz(m);
-
-        if (*s != '"') {
+        if (m & ((q & -q) - 1)) {
             return NULL;
         }
+
+        s += __builtin_ctz(q);
 
         node = &json->nodes[json->nnodes++];
 

@@ -574,8 +574,13 @@ ngx_http_b24trigger_bucket_answered(void *data,
     void                                   *hd;
     ngx_uint_t                              rc, i;
     ngx_msec_t                              delay;
+    ngx_pool_t                             *pool;
     ngx_http_b24trigger_bucket_handler_pt   handler;
     ngx_http_b24trigger_redis_reply_t      *e;
+    static ngx_str_t                        unreadable =
+                                                ngx_string("an answer "
+                                                           "that is no "
+                                                           "error");
 
     handler = a->handler;
     hd = a->data;
@@ -616,12 +621,23 @@ ngx_http_b24trigger_bucket_answered(void *data,
     }
 
     if (reply->type != NGX_HTTP_B24TRIGGER_REDIS_DOWN) {
+
+        /* Redis's words are input: escaped and capped, as every value */
+
+        pool = ngx_create_pool(512, ngx_cycle->log);
+
         ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
                       "b24trigger: redis refused the bucket of portal "
                       "\"%V\" (\"%V\"), this node's bucket used",
                       &a->portal->name,
-                      reply->type == NGX_HTTP_B24TRIGGER_REDIS_ERROR
-                      ? &reply->str : &a->portal->name);
+                      pool == NULL ? &unreadable
+                      : ngx_http_b24trigger_log_value(pool,
+                            reply->type == NGX_HTTP_B24TRIGGER_REDIS_ERROR
+                            ? &reply->str : &unreadable));
+
+        if (pool) {
+            ngx_destroy_pool(pool);
+        }
     }
 
     /* the link went down meanwhile: this node's bucket decides */
@@ -678,6 +694,20 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
     b = call->portal->bucket;
 
     if (b == NULL) {
+        return;
+    }
+
+    /*
+     * an answer that changes nothing takes no lock: most of them (the
+     * reset time moves once in ten minutes); a stale read of it only
+     * takes the lock to write the same value
+     */
+
+    if (call->outcome != NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
+        && (call->outcome != NGX_HTTP_B24TRIGGER_CALL_OK
+            || call->operating_reset_at == 0
+            || call->operating_reset_at == b->reset_at))
+    {
         return;
     }
 

@@ -3,22 +3,24 @@
  * Copyright (C) b24trigger authors
  *
  * De-duplication: "b24trigger_dedup_zone NAME:SIZE [ttl=]" keeps event keys
- * in shared memory (an rbtree, and an LRU queue that gives way when the
- * zone is full, as limit_req does), and "b24trigger_dedup ZONE KEY" asks it
- * before a webhook is delivered.  A key is in flight while its webhook is
- * being forwarded or queued, remembered for ttl once that succeeded, and
- * forgotten if it failed, so the sender may retry.  The replay shield,
- * "b24trigger_replay ZONE [window=]", keeps in the same zones a key made
- * of the verified signature itself, so that one signed request is
- * forwarded at most once within the window.  With "b24trigger_cluster",
- * both key spaces live in Redis under the cluster's prefix, one for all
- * nodes (SET NX, the request waiting for the reply); while the link is
- * down, the zones of this node serve instead.
+ * in a zone of entries keyed by bytes, the oldest evicted first when it
+ * is full (ngx_http_b24trigger_keyzone.c), and "b24trigger_dedup ZONE KEY"
+ * asks it before a webhook is delivered.  A key is in flight while its
+ * webhook is being forwarded or queued, remembered for ttl once that
+ * succeeded, and forgotten if it failed, so the sender may retry.  The
+ * replay shield, "b24trigger_replay ZONE [window=]", keeps in the same
+ * zones a key made of the verified signature itself, so that one signed
+ * request is forwarded at most once within the window; a replay key is
+ * never evicted before its window ends.  With "b24trigger_cluster", both
+ * key spaces live in Redis under the cluster's prefix, one for all nodes
+ * (SET NX, the request waiting for the reply); while the link is down,
+ * the zones of this node serve instead.
  */
 
 
 #include "ngx_http_b24trigger_queue.h"
 #include "ngx_http_b24trigger_redis.h"
+#include "ngx_http_b24trigger_keyzone.h"
 
 #include <ngx_md5.h>
 
@@ -34,9 +36,6 @@
 #define NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT    0
 #define NGX_HTTP_B24TRIGGER_DEDUP_DONE      1
 
-/* how far from the oldest end a full zone looks for a key that may go */
-#define NGX_HTTP_B24TRIGGER_DEDUP_SCAN      64
-
 /* a replay shield that could not remember: the sender retries after */
 #define NGX_HTTP_B24TRIGGER_SHIELD_RETRY_SEC    60
 
@@ -49,30 +48,7 @@ static ngx_str_t  ngx_http_b24trigger_dedup_release_lua = ngx_string(
     "return redis.call('DEL', KEYS[1]) end return 0");
 
 
-typedef struct {
-    u_char                         color;
-    u_char                         state;
-    u_short                        len;
-    u_char                         shield;    /* a replay key: never given
-                                                 way before it expires */
-    ngx_queue_t                    queue;
-    time_t                         expire;
-    u_char                         data[1];
-} ngx_http_b24trigger_dedup_node_t;
-
-
-typedef struct {
-    ngx_rbtree_t                   rbtree;
-    ngx_rbtree_node_t              sentinel;
-    ngx_queue_t                    queue;     /* LRU, newest first */
-} ngx_http_b24trigger_dedup_sh_t;
-
-
-typedef struct {
-    ngx_http_b24trigger_dedup_sh_t  *sh;
-    ngx_slab_pool_t                 *shpool;
-    time_t                           ttl;
-} ngx_http_b24trigger_dedup_ctx_t;
+#define NGX_HTTP_B24TRIGGER_DEDUP_DIRECTIVE  "b24trigger_dedup_zone"
 
 
 /* a key this request holds in flight: its dedup key, its replay key */
@@ -143,21 +119,6 @@ static void ngx_http_b24trigger_dedup_remember(ngx_http_request_t *r,
     ngx_http_b24trigger_dedup_hold_t *hold);
 static void ngx_http_b24trigger_dedup_forget(
     ngx_http_b24trigger_dedup_hold_t *hold);
-static ngx_int_t ngx_http_b24trigger_dedup_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
-static void ngx_http_b24trigger_dedup_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_rbtree_node_t *ngx_http_b24trigger_dedup_lookup(
-    ngx_http_b24trigger_dedup_ctx_t *ctx, ngx_str_t *key, uint32_t hash);
-static ngx_http_b24trigger_dedup_node_t *ngx_http_b24trigger_dedup_alloc(
-    ngx_http_b24trigger_dedup_ctx_t *ctx, ngx_str_t *key, uint32_t hash,
-    ngx_uint_t shield);
-static ngx_uint_t ngx_http_b24trigger_dedup_evict(
-    ngx_http_b24trigger_dedup_ctx_t *ctx);
-static void ngx_http_b24trigger_dedup_free(
-    ngx_http_b24trigger_dedup_ctx_t *ctx, ngx_rbtree_node_t *node);
-static void ngx_http_b24trigger_dedup_expire(
-    ngx_http_b24trigger_dedup_ctx_t *ctx, ngx_uint_t n);
 static void ngx_http_b24trigger_dedup_cleanup(void *data);
 
 
@@ -165,39 +126,23 @@ char *
 ngx_http_b24trigger_dedup_zone(ngx_conf_t *cf, ngx_command_t *cmd,
     void *conf)
 {
-    u_char                           *p;
-    ssize_t                           size;
-    ngx_str_t                        *value, name, s;
-    ngx_uint_t                        i;
-    ngx_shm_zone_t                   *shm_zone;
-    ngx_http_b24trigger_dedup_ctx_t  *ctx;
+    time_t                          ttl;
+    ssize_t                         size;
+    ngx_str_t                      *value, name, s;
+    ngx_uint_t                      i;
+    ngx_shm_zone_t                 *shm_zone;
+    ngx_http_b24trigger_keyzone_t  *kz;
 
     value = cf->args->elts;
 
-    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_dedup_ctx_t));
-    if (ctx == NULL) {
-        return NGX_CONF_ERROR;
-    }
-
-    ctx->ttl = 24 * 3600;
-
-    p = (u_char *) ngx_strchr(value[1].data, ':');
-
-    if (p == NULL || p == value[1].data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid zone \"%V\", expected NAME:SIZE",
-                           &value[1]);
-        return NGX_CONF_ERROR;
-    }
-
-    name.data = value[1].data;
-    name.len = p - value[1].data;
+    ttl = 24 * 3600;
 
     /* in a cluster a zone's keys are "PREFIX<zone>:<key>", the portals'
      * buckets "PREFIXbucket:<portal>": the name is kept for them */
 
-    if (name.len == sizeof("bucket") - 1
-        && ngx_strncmp(name.data, "bucket", name.len) == 0)
+    if (value[1].len > sizeof("bucket:") - 1
+        && ngx_strncmp(value[1].data, "bucket:", sizeof("bucket:") - 1)
+           == 0)
     {
         ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
                            "zone name \"bucket\" is reserved for the "
@@ -205,15 +150,9 @@ ngx_http_b24trigger_dedup_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    s.data = p + 1;
-    s.len = value[1].data + value[1].len - s.data;
-
-    size = ngx_parse_size(&s);
-
-    if (size == NGX_ERROR || size < (ssize_t) (8 * ngx_pagesize)) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "invalid size of zone \"%V\", at least %uz",
-                           &value[1], 8 * ngx_pagesize);
+    if (ngx_http_b24trigger_keyzone_parse(cf, &value[1], &name, &size)
+        != NGX_OK)
+    {
         return NGX_CONF_ERROR;
     }
 
@@ -223,8 +162,8 @@ ngx_http_b24trigger_dedup_zone(ngx_conf_t *cf, ngx_command_t *cmd,
             s.data = value[i].data + 4;
             s.len = value[i].len - 4;
 
-            ctx->ttl = ngx_parse_time(&s, 1);
-            if (ctx->ttl == (time_t) NGX_ERROR || ctx->ttl == 0) {
+            ttl = ngx_parse_time(&s, 1);
+            if (ttl == (time_t) NGX_ERROR || ttl == 0) {
                 goto invalid;
             }
 
@@ -234,20 +173,15 @@ ngx_http_b24trigger_dedup_zone(ngx_conf_t *cf, ngx_command_t *cmd,
         goto invalid;
     }
 
-    shm_zone = ngx_shared_memory_add(cf, &name, size,
-                                     &ngx_http_b24trigger_module);
+    shm_zone = ngx_http_b24trigger_keyzone_add(cf, &name, size,
+                                         NGX_HTTP_B24TRIGGER_DEDUP_DIRECTIVE,
+                                         &ngx_http_b24trigger_module);
     if (shm_zone == NULL) {
         return NGX_CONF_ERROR;
     }
 
-    if (shm_zone->data) {
-        ngx_conf_log_error(NGX_LOG_EMERG, cf, 0,
-                           "duplicate zone \"%V\"", &name);
-        return NGX_CONF_ERROR;
-    }
-
-    shm_zone->init = ngx_http_b24trigger_dedup_init_zone;
-    shm_zone->data = ctx;
+    kz = shm_zone->data;
+    kz->ttl = ttl;
 
     return NGX_CONF_OK;
 
@@ -306,97 +240,6 @@ ngx_http_b24trigger_dedup(ngx_conf_t *cf, ngx_command_t *cmd, void *conf)
     }
 
     return NGX_CONF_OK;
-}
-
-
-static ngx_int_t
-ngx_http_b24trigger_dedup_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_b24trigger_dedup_ctx_t  *octx = data;
-
-    size_t                            len;
-    ngx_http_b24trigger_dedup_ctx_t  *ctx;
-
-    ctx = shm_zone->data;
-
-    if (octx) {
-        ctx->sh = octx->sh;
-        ctx->shpool = octx->shpool;
-        return NGX_OK;
-    }
-
-    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        ctx->sh = ctx->shpool->data;
-        return NGX_OK;
-    }
-
-    ctx->sh = ngx_slab_alloc(ctx->shpool,
-                             sizeof(ngx_http_b24trigger_dedup_sh_t));
-    if (ctx->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->shpool->data = ctx->sh;
-
-    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
-                    ngx_http_b24trigger_dedup_rbtree_insert);
-    ngx_queue_init(&ctx->sh->queue);
-
-    len = sizeof(" in b24trigger_dedup_zone \"\"") + shm_zone->shm.name.len;
-
-    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
-    if (ctx->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(ctx->shpool->log_ctx, " in b24trigger_dedup_zone \"%V\"%Z",
-                &shm_zone->shm.name);
-
-    /* a full zone evicts the oldest keys without a word */
-
-    ctx->shpool->log_nomem = 0;
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_b24trigger_dedup_rbtree_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t                 **p;
-    ngx_http_b24trigger_dedup_node_t   *dn, *dnt;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
-            dnt = (ngx_http_b24trigger_dedup_node_t *) &temp->color;
-
-            p = (ngx_memn2cmp(dn->data, dnt->data, dn->len, dnt->len) < 0)
-                ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
 }
 
 
@@ -514,12 +357,12 @@ static ngx_int_t
 ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
-    u_char                           *p;
-    ngx_md5_t                         md5;
-    ngx_str_t                         key;
-    ngx_http_b24trigger_dedup_ctx_t  *dctx;
-    ngx_http_b24trigger_loc_conf_t   *blcf;
-    u_char                            digest[16];
+    u_char                          *p;
+    ngx_md5_t                        md5;
+    ngx_str_t                        key;
+    ngx_http_b24trigger_keyzone_t   *kz;
+    ngx_http_b24trigger_loc_conf_t  *blcf;
+    u_char                           digest[16];
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
 
@@ -552,10 +395,10 @@ ngx_http_b24trigger_dedup_check(ngx_http_request_t *r,
         key.len = p - key.data;
     }
 
-    dctx = blcf->dedup_zone->data;
+    kz = blcf->dedup_zone->data;
 
     return ngx_http_b24trigger_dedup_hold(r, ctx, blcf->dedup_zone, &key,
-                                          dctx->ttl, 0);
+                                          kz->ttl, 0);
 }
 
 
@@ -577,13 +420,13 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
     u_char                           *p;
-    size_t                            len;
+    size_t                            len, size;
     time_t                            window;
-    ngx_str_t                         key, *part[3];
+    ngx_str_t                         key, *part[3], *head;
     ngx_uint_t                        i, n;
     EVP_MD_CTX                       *md;
     unsigned int                      dlen;
-    ngx_http_b24trigger_dedup_ctx_t  *dctx;
+    ngx_http_b24trigger_keyzone_t    *kz;
     ngx_http_b24trigger_loc_conf_t   *blcf;
     u_char                            digest[EVP_MAX_MD_SIZE];
     u_char                            plen[NGX_SIZE_T_LEN + 1];
@@ -594,7 +437,14 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
         return NGX_DECLINED;
     }
 
-    if (ctx->signature.len) {
+    /*
+     * the signed bytes may come in two pieces (a timestamp, then the
+     * body where it is): hashed as the one part they make
+     */
+
+    head = &ctx->signature_head;
+
+    if (ctx->signature.len || head->len) {
         part[0] = &ctx->signature;
         n = 1;
 
@@ -617,9 +467,12 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
     }
 
     for (i = 0; i < n; i++) {
-        len = ngx_sprintf(plen, "%uz:", part[i]->len) - plen;
+        size = part[i]->len + (i == 0 ? head->len : 0);
+        len = ngx_sprintf(plen, "%uz:", size) - plen;
 
         if (EVP_DigestUpdate(md, plen, len) != 1
+            || (i == 0 && head->len
+                && EVP_DigestUpdate(md, head->data, head->len) != 1)
             || EVP_DigestUpdate(md, part[i]->data, part[i]->len) != 1)
         {
             goto failed;
@@ -641,8 +494,8 @@ ngx_http_b24trigger_replay_check(ngx_http_request_t *r,
     p = ngx_hex_dump(p, digest, dlen);
     key.len = p - key.data;
 
-    dctx = blcf->replay_zone->data;
-    window = blcf->replay_window ? blcf->replay_window : dctx->ttl;
+    kz = blcf->replay_zone->data;
+    window = blcf->replay_window ? blcf->replay_window : kz->ttl;
 
     return ngx_http_b24trigger_dedup_hold(r, ctx, blcf->replay_zone, &key,
                                           window, 1);
@@ -998,14 +851,13 @@ static ngx_int_t
 ngx_http_b24trigger_dedup_hold_local(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_dedup_hold_t *hold)
 {
-    time_t                             now;
-    ngx_str_t                         *key;
-    ngx_shm_zone_t                    *zone;
-    ngx_rbtree_node_t                 *node;
-    ngx_pool_cleanup_t                *cln;
-    ngx_http_core_loc_conf_t          *clcf;
-    ngx_http_b24trigger_dedup_ctx_t   *dctx;
-    ngx_http_b24trigger_dedup_node_t  *dn;
+    time_t                                now;
+    ngx_str_t                            *key;
+    ngx_shm_zone_t                       *zone;
+    ngx_pool_cleanup_t                   *cln;
+    ngx_http_core_loc_conf_t             *clcf;
+    ngx_http_b24trigger_keyzone_t        *kz;
+    ngx_http_b24trigger_keyzone_entry_t  *e;
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
@@ -1016,24 +868,23 @@ ngx_http_b24trigger_dedup_hold_local(ngx_http_request_t *r,
 
     zone = hold->zone;
     key = &hold->key;
-    dctx = zone->data;
+    kz = zone->data;
     now = ngx_time();
 
     hold->redis = NULL;
 
-    ngx_shmtx_lock(&dctx->shpool->mutex);
+    ngx_shmtx_lock(&kz->shpool->mutex);
 
-    ngx_http_b24trigger_dedup_expire(dctx, 2);
+    ngx_http_b24trigger_keyzone_expire(kz, 2);
 
-    node = ngx_http_b24trigger_dedup_lookup(dctx, key, hold->hash);
+    e = ngx_http_b24trigger_keyzone_lookup(kz, key, hold->hash);
 
-    if (node) {
-        dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
+    if (e) {
 
-        if (dn->expire > now) {
-            ngx_shmtx_unlock(&dctx->shpool->mutex);
+        if (e->expire > now) {
+            ngx_shmtx_unlock(&kz->shpool->mutex);
 
-            if (dn->state == NGX_HTTP_B24TRIGGER_DEDUP_DONE) {
+            if (e->state == NGX_HTTP_B24TRIGGER_DEDUP_DONE) {
                 return ngx_http_b24trigger_dedup_duplicate(r, ctx, hold);
             }
 
@@ -1042,18 +893,17 @@ ngx_http_b24trigger_dedup_hold_local(ngx_http_request_t *r,
 
         /* expired: ours now */
 
-        dn->state = NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT;
-        dn->expire = now + NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT_SEC;
+        e->state = NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT;
+        e->expire = now + NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT_SEC;
 
-        ngx_queue_remove(&dn->queue);
-        ngx_queue_insert_head(&dctx->sh->queue, &dn->queue);
+        ngx_http_b24trigger_keyzone_touch(kz, e);
 
     } else {
-        dn = ngx_http_b24trigger_dedup_alloc(dctx, key, hold->hash,
-                                             hold->shield);
+        e = ngx_http_b24trigger_keyzone_insert(kz, key, hold->hash, 0,
+                                               hold->shield);
 
-        if (dn == NULL) {
-            ngx_shmtx_unlock(&dctx->shpool->mutex);
+        if (e == NULL) {
+            ngx_shmtx_unlock(&kz->shpool->mutex);
 
             if (hold->shield) {
 
@@ -1088,11 +938,11 @@ ngx_http_b24trigger_dedup_hold_local(ngx_http_request_t *r,
             return NGX_DECLINED;
         }
 
-        dn->state = NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT;
-        dn->expire = now + NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT_SEC;
+        e->state = NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT;
+        e->expire = now + NGX_HTTP_B24TRIGGER_DEDUP_INFLIGHT_SEC;
     }
 
-    ngx_shmtx_unlock(&dctx->shpool->mutex);
+    ngx_shmtx_unlock(&kz->shpool->mutex);
 
     ngx_http_b24trigger_dedup_held(r, ctx, hold, cln);
 
@@ -1124,10 +974,9 @@ void
 ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
     ngx_http_b24trigger_ctx_t *ctx)
 {
-    ngx_rbtree_node_t                 *node;
-    ngx_http_b24trigger_dedup_ctx_t   *dctx;
-    ngx_http_b24trigger_dedup_node_t  *dn;
-    ngx_http_b24trigger_dedup_hold_t  *hold;
+    ngx_http_b24trigger_keyzone_t        *kz;
+    ngx_http_b24trigger_dedup_hold_t     *hold;
+    ngx_http_b24trigger_keyzone_entry_t  *e;
 
     for (hold = ctx->dedup; hold; hold = hold->next) {
 
@@ -1142,28 +991,25 @@ ngx_http_b24trigger_dedup_commit(ngx_http_request_t *r,
             continue;
         }
 
-        dctx = hold->zone->data;
+        kz = hold->zone->data;
 
-        ngx_shmtx_lock(&dctx->shpool->mutex);
+        ngx_shmtx_lock(&kz->shpool->mutex);
 
-        node = ngx_http_b24trigger_dedup_lookup(dctx, &hold->key,
-                                                hold->hash);
+        e = ngx_http_b24trigger_keyzone_lookup(kz, &hold->key, hold->hash);
 
-        if (node) {
-            dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
-
-        } else {
+        if (e == NULL) {
             /* evicted while in flight */
-            dn = ngx_http_b24trigger_dedup_alloc(dctx, &hold->key,
-                                                 hold->hash, hold->shield);
+            e = ngx_http_b24trigger_keyzone_insert(kz, &hold->key,
+                                                   hold->hash, 0,
+                                                   hold->shield);
         }
 
-        if (dn) {
-            dn->state = NGX_HTTP_B24TRIGGER_DEDUP_DONE;
-            dn->expire = ngx_time() + hold->ttl;
+        if (e) {
+            e->state = NGX_HTTP_B24TRIGGER_DEDUP_DONE;
+            e->expire = ngx_time() + hold->ttl;
         }
 
-        ngx_shmtx_unlock(&dctx->shpool->mutex);
+        ngx_shmtx_unlock(&kz->shpool->mutex);
 
         ngx_log_debug1(NGX_LOG_DEBUG_HTTP, r->connection->log, 0,
                        "b24trigger dedup: \"%V\" remembered",
@@ -1233,9 +1079,8 @@ ngx_http_b24trigger_dedup_cleanup(void *data)
 static void
 ngx_http_b24trigger_dedup_forget(ngx_http_b24trigger_dedup_hold_t *hold)
 {
-    ngx_rbtree_node_t                 *node;
-    ngx_http_b24trigger_dedup_ctx_t   *dctx;
-    ngx_http_b24trigger_dedup_node_t  *dn;
+    ngx_http_b24trigger_keyzone_t        *kz;
+    ngx_http_b24trigger_keyzone_entry_t  *e;
 
     if (hold->done) {
         return;
@@ -1249,188 +1094,15 @@ ngx_http_b24trigger_dedup_forget(ngx_http_b24trigger_dedup_hold_t *hold)
         return;
     }
 
-    dctx = hold->zone->data;
+    kz = hold->zone->data;
 
-    ngx_shmtx_lock(&dctx->shpool->mutex);
+    ngx_shmtx_lock(&kz->shpool->mutex);
 
-    node = ngx_http_b24trigger_dedup_lookup(dctx, &hold->key, hold->hash);
+    e = ngx_http_b24trigger_keyzone_lookup(kz, &hold->key, hold->hash);
 
-    if (node) {
-        dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
-
-        if (dn->state == NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT) {
-            ngx_http_b24trigger_dedup_free(dctx, node);
-        }
+    if (e && e->state == NGX_HTTP_B24TRIGGER_DEDUP_FLIGHT) {
+        ngx_http_b24trigger_keyzone_delete(kz, e);
     }
 
-    ngx_shmtx_unlock(&dctx->shpool->mutex);
-}
-
-
-static ngx_rbtree_node_t *
-ngx_http_b24trigger_dedup_lookup(ngx_http_b24trigger_dedup_ctx_t *ctx,
-    ngx_str_t *key, uint32_t hash)
-{
-    ngx_int_t                          rc;
-    ngx_rbtree_node_t                 *node, *sentinel;
-    ngx_http_b24trigger_dedup_node_t  *dn;
-
-    node = ctx->sh->rbtree.root;
-    sentinel = ctx->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
-
-        rc = ngx_memn2cmp(key->data, dn->data, key->len, (size_t) dn->len);
-
-        if (rc == 0) {
-            return node;
-        }
-
-        node = (rc < 0) ? node->left : node->right;
-    }
-
-    return NULL;
-}
-
-
-/* with the zone locked; the oldest keys give way when it is full */
-
-static ngx_http_b24trigger_dedup_node_t *
-ngx_http_b24trigger_dedup_alloc(ngx_http_b24trigger_dedup_ctx_t *ctx,
-    ngx_str_t *key, uint32_t hash, ngx_uint_t shield)
-{
-    size_t                             size;
-    ngx_uint_t                         i;
-    ngx_rbtree_node_t                 *node;
-    ngx_http_b24trigger_dedup_node_t  *dn;
-
-    size = offsetof(ngx_rbtree_node_t, color)
-           + offsetof(ngx_http_b24trigger_dedup_node_t, data)
-           + key->len;
-
-    for (i = 0; i < 16; i++) {
-        node = ngx_slab_alloc_locked(ctx->shpool, size);
-
-        if (node) {
-            break;
-        }
-
-        if (!ngx_http_b24trigger_dedup_evict(ctx)) {
-            break;
-        }
-    }
-
-    if (node == NULL) {
-        return NULL;
-    }
-
-    node->key = hash;
-
-    dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
-
-    dn->len = (u_short) key->len;
-    dn->shield = (u_char) shield;
-    ngx_memcpy(dn->data, key->data, key->len);
-
-    ngx_rbtree_insert(&ctx->sh->rbtree, node);
-    ngx_queue_insert_head(&ctx->sh->queue, &dn->queue);
-
-    return dn;
-}
-
-
-static void
-ngx_http_b24trigger_dedup_free(ngx_http_b24trigger_dedup_ctx_t *ctx,
-    ngx_rbtree_node_t *node)
-{
-    ngx_http_b24trigger_dedup_node_t  *dn;
-
-    dn = (ngx_http_b24trigger_dedup_node_t *) &node->color;
-
-    ngx_queue_remove(&dn->queue);
-    ngx_rbtree_delete(&ctx->sh->rbtree, node);
-    ngx_slab_free_locked(ctx->shpool, node);
-}
-
-
-/* remove up to n expired keys, from the oldest end */
-
-static void
-ngx_http_b24trigger_dedup_expire(ngx_http_b24trigger_dedup_ctx_t *ctx,
-    ngx_uint_t n)
-{
-    time_t                             now;
-    ngx_queue_t                       *q;
-    ngx_rbtree_node_t                 *node;
-    ngx_http_b24trigger_dedup_node_t  *dn;
-
-    now = ngx_time();
-
-    while (n-- && !ngx_queue_empty(&ctx->sh->queue)) {
-        q = ngx_queue_last(&ctx->sh->queue);
-        dn = ngx_queue_data(q, ngx_http_b24trigger_dedup_node_t, queue);
-
-        if (dn->expire > now) {
-            return;
-        }
-
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) dn - offsetof(ngx_rbtree_node_t, color));
-
-        ngx_http_b24trigger_dedup_free(ctx, node);
-    }
-}
-
-
-/*
- * The zone is full: the oldest key that may go gives way, as in limit_req
- * (a b24trigger_dedup key, or an expired one), looking at most SCAN keys
- * from the oldest end.  A replay key within its window never does: it is
- * what keeps a captured request from being forwarded again.  Returns
- * whether a key was removed.
- */
-
-static ngx_uint_t
-ngx_http_b24trigger_dedup_evict(ngx_http_b24trigger_dedup_ctx_t *ctx)
-{
-    time_t                             now;
-    ngx_uint_t                         i;
-    ngx_queue_t                       *q;
-    ngx_rbtree_node_t                 *node;
-    ngx_http_b24trigger_dedup_node_t  *dn;
-
-    now = ngx_time();
-
-    for (q = ngx_queue_last(&ctx->sh->queue), i = 0;
-         q != ngx_queue_sentinel(&ctx->sh->queue)
-         && i < NGX_HTTP_B24TRIGGER_DEDUP_SCAN;
-         q = ngx_queue_prev(q), i++)
-    {
-        dn = ngx_queue_data(q, ngx_http_b24trigger_dedup_node_t, queue);
-
-        if (dn->shield && dn->expire > now) {
-            continue;
-        }
-
-        node = (ngx_rbtree_node_t *)
-                   ((u_char *) dn - offsetof(ngx_rbtree_node_t, color));
-
-        ngx_http_b24trigger_dedup_free(ctx, node);
-
-        return 1;
-    }
-
-    return 0;
+    ngx_shmtx_unlock(&kz->shpool->mutex);
 }

@@ -262,6 +262,7 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
 
     case NGX_OK:
         ctx->signature = vd.signature;
+        ctx->signature_head = vd.signature_head;
         break;
 
     case NGX_DECLINED:

@@ -99,6 +99,8 @@ typedef struct {
 static ngx_int_t ngx_http_b24trigger_journal_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static ngx_int_t ngx_http_b24trigger_journal_log(ngx_http_request_t *r);
+static u_char *ngx_http_b24trigger_journal_uint(u_char *p, uint64_t n,
+    size_t width);
 static void ngx_http_b24trigger_journal_slot(ngx_http_b24trigger_slot_t *s,
     ngx_http_b24trigger_jentry_t *e);
 static ngx_int_t ngx_http_b24trigger_journal_match(
@@ -147,6 +149,9 @@ static ngx_http_b24trigger_journal_t         *ngx_http_b24trigger_journal;
 
 /* this worker's count of the ids it made, for webhooks not queued */
 static ngx_atomic_uint_t                       ngx_http_b24trigger_journal_seq;
+static u_char                                  ngx_http_b24trigger_journal_pid[
+                                                   NGX_INT64_LEN + 4];
+static size_t                          ngx_http_b24trigger_journal_pid_len;
 static ngx_http_b24trigger_journal_writer_t  *ngx_http_b24trigger_writer;
 
 
@@ -440,6 +445,12 @@ ngx_http_b24trigger_journal_init_process(ngx_cycle_t *cycle,
     ngx_http_b24trigger_journal = bmcf->journal;
     ngx_http_b24trigger_writer = NULL;
 
+    /* the middle of this worker's own ids, "-PID-r" */
+
+    ngx_http_b24trigger_journal_pid_len =
+        ngx_sprintf(ngx_http_b24trigger_journal_pid, "-%P-r", ngx_pid)
+        - ngx_http_b24trigger_journal_pid;
+
     if (bmcf->journal == NULL || bmcf->journal_file == NULL) {
         return NGX_OK;
     }
@@ -503,6 +514,7 @@ ngx_http_b24trigger_journal_exit(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
 {
+    u_char                          *p;
     ngx_time_t                      *tp;
     ngx_msec_int_t                   ms;
     ngx_http_variable_value_t       *vv;
@@ -595,13 +607,18 @@ ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
             e.str[NGX_HTTP_B24TRIGGER_JF_ID].len = vv->len;
 
         } else {
+            /* "%013M-%P-r%uA", without ngx_sprintf()'s walk of it */
+
+            p = ngx_http_b24trigger_journal_uint(id,
+                                  (uint64_t) ngx_cached_time->sec * 1000
+                                  + ngx_cached_time->msec, 13);
+            p = ngx_cpymem(p, ngx_http_b24trigger_journal_pid,
+                           ngx_http_b24trigger_journal_pid_len);
+            p = ngx_http_b24trigger_journal_uint(p,
+                                       ++ngx_http_b24trigger_journal_seq, 0);
+
             e.str[NGX_HTTP_B24TRIGGER_JF_ID].data = id;
-            e.str[NGX_HTTP_B24TRIGGER_JF_ID].len =
-                ngx_sprintf(id, "%013M-%P-r%uA",
-                            (ngx_msec_t) ngx_cached_time->sec * 1000
-                            + ngx_cached_time->msec,
-                            ngx_pid, ++ngx_http_b24trigger_journal_seq)
-                - id;
+            e.str[NGX_HTTP_B24TRIGGER_JF_ID].len = p - id;
         }
     }
 
@@ -683,6 +700,32 @@ ngx_http_b24trigger_journal_add(ngx_http_b24trigger_jentry_t *e,
     /* a dead letter, a refusal: someone may want to hear of it */
 
     ngx_http_b24trigger_alert_event(e, log);
+}
+
+
+/* n in decimal, zeros before it up to width digits */
+
+static u_char *
+ngx_http_b24trigger_journal_uint(u_char *p, uint64_t n, size_t width)
+{
+    u_char   digits[NGX_INT64_LEN], *d;
+    size_t   len;
+
+    d = digits + NGX_INT64_LEN;
+
+    do {
+        *--d = (u_char) ('0' + n % 10);
+        n /= 10;
+    } while (n);
+
+    len = digits + NGX_INT64_LEN - d;
+
+    while (width > len) {
+        *p++ = '0';
+        width--;
+    }
+
+    return ngx_cpymem(p, d, len);
 }
 
 

@@ -9,7 +9,10 @@
  * refresh at a time across all workers, and the calls that wait for it.
  * A call with a token is the portal client's business
  * (ngx_http_b24trigger_portal.c); this file only says which token, or why
- * there is none.
+ * there is none.  With a cluster, the pair is claimed in Redis before a
+ * refresh, through ngx_http_b24trigger_oauth_cluster.c: one node
+ * refreshes, the others take its pair; the zone and the state file stay
+ * the node's own copy, and serve alone while Redis is away.
  *
  * Tokens are never written to any log: those read from the state file at
  * configuration time are also given to the error-log redaction, those
@@ -19,15 +22,13 @@
 
 #include "ngx_http_b24trigger_oauth.h"
 #include "ngx_http_b24trigger_queue.h"
+#include "ngx_http_b24trigger_redis.h"
 
 #include <jansson.h>
 
 
 #define NGX_HTTP_B24TRIGGER_OAUTH_ZONE       "b24trigger_oauth"
 #define NGX_HTTP_B24TRIGGER_OAUTH_ZONE_SIZE  (128 * 1024)
-
-#define NGX_HTTP_B24TRIGGER_TOKEN_MAX     256
-#define NGX_HTTP_B24TRIGGER_MEMBER_MAX    64
 
 /*
  * a token this close to its expiry is refreshed before it is used; a
@@ -42,28 +43,21 @@
  * refuses one earlier, the call refreshes it once (seconds)
  */
 #define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME      3600
-#define NGX_HTTP_B24TRIGGER_OAUTH_LIFETIME_MAX  (30 * 86400)
 
 /* how often a call waiting for another worker's refresh looks again */
 #define NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS     50
 
+/* how often a node asks Redis again while another node refreshes */
+#define NGX_HTTP_B24TRIGGER_OAUTH_CLUSTER_POLL_MS  100
 
-/* the pair, in shared memory; guarded by the zone's mutex */
+/*
+ * how often, while calls go, a node looks in Redis for a pair newer than
+ * its own (an install through another node), in the background
+ */
+#define NGX_HTTP_B24TRIGGER_OAUTH_PEEK_SEC  1
 
-typedef struct {
-    ngx_uint_t                     version;     /* +1 with each new pair */
-    time_t                         expires;
-    time_t                         lifetime;    /* expires_in, or 0 */
-    time_t                         refreshing;  /* since when, or 0 */
-    ngx_uint_t                     failed;      /* version + 1, or 0 */
-    ngx_uint_t                     refused;     /* version + 1, or 0 */
-    size_t                         access_len;
-    size_t                         refresh_len;
-    size_t                         member_len;
-    u_char                         access[NGX_HTTP_B24TRIGGER_TOKEN_MAX];
-    u_char                         refresh[NGX_HTTP_B24TRIGGER_TOKEN_MAX];
-    u_char                         member[NGX_HTTP_B24TRIGGER_MEMBER_MAX];
-} ngx_http_b24trigger_tokens_t;
+/* a background look that Redis refused (an ACL): the next one waits */
+#define NGX_HTTP_B24TRIGGER_OAUTH_PEEK_PAUSE_SEC  60
 
 
 /* the zone "b24trigger_oauth", this file's own: a pair per portal name */
@@ -94,15 +88,26 @@ struct ngx_http_b24trigger_oauth_s {
     ngx_http_b24trigger_tokens_t  *loaded;      /* the state file, or NULL */
     ngx_http_b24trigger_tokens_t  *tokens;      /* in this file's zone */
     ngx_shmtx_t                   *mutex;       /* the zone's */
+    void                          *cluster;     /* Redis, or NULL */
 };
 
 
-/* one refresh in flight in this worker */
+/*
+ * one refresh in flight in this worker; with a cluster, first a claim
+ * of the pair in Redis, asked again while another node refreshes
+ */
 
 typedef struct {
     ngx_http_b24trigger_portal_t  *portal;
     ngx_uint_t                     version;
     ngx_pool_t                    *pool;
+    ngx_uint_t                     look;      /* OAUTH_REFRESH, ... */
+    ngx_uint_t                     locked;    /* the cluster's lock held */
+    ngx_uint_t                     refused;   /* by Redis: not shared */
+    ngx_uint_t                     refused_grant;  /* invalid_grant */
+    ngx_event_t                    retry;
+    ngx_http_b24trigger_tokens_t   pair;      /* the one refreshed */
+    u_char                         lock[NGX_HTTP_B24TRIGGER_OAUTH_LOCK_LEN];
 } ngx_http_b24trigger_refresh_t;
 
 
@@ -116,6 +121,7 @@ static ngx_int_t ngx_http_b24trigger_oauth_init_zone(
 static void ngx_http_b24trigger_oauth_zone_pair(
     ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *tk,
     ngx_uint_t fresh);
+static ngx_uint_t ngx_http_b24trigger_oauth_printable(json_t *s);
 static ngx_int_t ngx_http_b24trigger_oauth_pair(json_t *root,
     ngx_http_b24trigger_tokens_t *tk, time_t now);
 static time_t ngx_http_b24trigger_oauth_margin(
@@ -132,15 +138,31 @@ static void ngx_http_b24trigger_oauth_wake(ngx_event_t *ev);
 static void ngx_http_b24trigger_oauth_wait_cleanup(void *data);
 static ngx_int_t ngx_http_b24trigger_oauth_refresh(
     ngx_http_b24trigger_portal_t *portal, ngx_uint_t version,
-    u_char *refresh, size_t len, ngx_log_t *log);
+    ngx_http_b24trigger_tokens_t *pair, ngx_uint_t look, ngx_log_t *log);
+static void ngx_http_b24trigger_oauth_claimed(void *data, ngx_int_t rc,
+    ngx_http_b24trigger_tokens_t *pair);
+static void ngx_http_b24trigger_oauth_reclaim(ngx_event_t *ev);
+static ngx_int_t ngx_http_b24trigger_oauth_grant_start(
+    ngx_http_b24trigger_refresh_t *rf);
+static void ngx_http_b24trigger_oauth_refresh_free(
+    ngx_http_b24trigger_refresh_t *rf);
+static void ngx_http_b24trigger_oauth_unlock(
+    ngx_http_b24trigger_refresh_t *rf);
+static void ngx_http_b24trigger_oauth_push(
+    ngx_http_b24trigger_portal_t *portal);
+static void ngx_http_b24trigger_oauth_shared(void *data, ngx_uint_t written,
+    ngx_uint_t down);
 static void ngx_http_b24trigger_oauth_refreshed(
     ngx_http_b24trigger_transfer_t *t);
+static void ngx_http_b24trigger_oauth_refused(
+    ngx_http_b24trigger_portal_t *portal);
 static ngx_int_t ngx_http_b24trigger_oauth_answer(
     ngx_http_b24trigger_transfer_t *t, ngx_http_b24trigger_portal_t *portal,
     ngx_http_b24trigger_tokens_t *pair, ngx_uint_t *refused, ngx_uint_t level,
     ngx_log_t *log);
 static void ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
-    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair);
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair,
+    ngx_int_t share, ngx_http_b24trigger_refresh_t *rf);
 static void ngx_http_b24trigger_oauth_fail(
     ngx_http_b24trigger_portal_t *portal, ngx_uint_t version,
     ngx_uint_t failed, ngx_uint_t refused);
@@ -626,7 +648,9 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
     if (!json_is_string(at) || !json_is_string(rt)
         || json_string_length(at) == 0 || json_string_length(rt) == 0
         || json_string_length(at) > NGX_HTTP_B24TRIGGER_TOKEN_MAX
-        || json_string_length(rt) > NGX_HTTP_B24TRIGGER_TOKEN_MAX)
+        || json_string_length(rt) > NGX_HTTP_B24TRIGGER_TOKEN_MAX
+        || !ngx_http_b24trigger_oauth_printable(at)
+        || !ngx_http_b24trigger_oauth_printable(rt))
     {
         return NGX_ERROR;
     }
@@ -638,13 +662,41 @@ ngx_http_b24trigger_oauth_pair(json_t *root, ngx_http_b24trigger_tokens_t *tk,
     ngx_memcpy(tk->refresh, json_string_value(rt), tk->refresh_len);
 
     if (json_is_string(mid)
-        && json_string_length(mid) <= NGX_HTTP_B24TRIGGER_MEMBER_MAX)
+        && json_string_length(mid) <= NGX_HTTP_B24TRIGGER_MEMBER_MAX
+        && ngx_http_b24trigger_oauth_printable(mid))
     {
         tk->member_len = json_string_length(mid);
         ngx_memcpy(tk->member, json_string_value(mid), tk->member_len);
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * printable ASCII, no space, as Bitrix24's tokens and member_ids are: a
+ * NUL (which the state file could not be read back with), a line break or
+ * a byte of another charset is no token, wherever it comes from (the
+ * token server, the state file, Redis: the claim script holds pairs to
+ * the same rule)
+ */
+
+static ngx_uint_t
+ngx_http_b24trigger_oauth_printable(json_t *s)
+{
+    size_t   i, len;
+    u_char  *p;
+
+    p = (u_char *) json_string_value(s);
+    len = json_string_length(s);
+
+    for (i = 0; i < len; i++) {
+        if (p[i] < 0x21 || p[i] > 0x7e) {
+            return 0;
+        }
+    }
+
+    return 1;
 }
 
 
@@ -655,19 +707,23 @@ ngx_http_b24trigger_oauth_init_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_main_conf_t *bmcf)
 {
     ngx_str_t                      name;
-    ngx_uint_t                     i;
+    ngx_uint_t                     i, found;
     ngx_shm_zone_t                *shm_zone;
     ngx_http_b24trigger_portal_t  *portal;
 
     portal = bmcf->portals.elts;
 
+    found = 0;
+
     for (i = 0; i < bmcf->portals.nelts; i++) {
         if (portal[i].oauth) {
-            break;
+            /* with a cluster, the pair is shared through Redis */
+            portal[i].oauth->cluster = bmcf->cluster;
+            found = 1;
         }
     }
 
-    if (i == bmcf->portals.nelts) {
+    if (!found) {
         return NGX_OK;
     }
 
@@ -886,18 +942,22 @@ static ngx_int_t
 ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
 {
     time_t                         now;
-    size_t                         len;
     ngx_str_t                      token;
-    ngx_uint_t                     version, stale, waited, got;
+    ngx_uint_t                     version, stale, waited, got, look, peek;
     ngx_shmtx_t                   *mutex;
     ngx_http_b24trigger_oauth_t   *oa;
-    ngx_http_b24trigger_tokens_t  *tk;
-    u_char                         refresh[NGX_HTTP_B24TRIGGER_TOKEN_MAX];
+    ngx_http_b24trigger_tokens_t  *tk, pair;
 
     oa = call->portal->oauth;
     tk = oa->tokens;
     mutex = oa->mutex;
     now = ngx_time();
+    look = NGX_HTTP_B24TRIGGER_OAUTH_REFRESH;
+    peek = 0;
+
+    if (oa->cluster) {
+        ngx_http_b24trigger_oauth_push(call->portal);
+    }
 
     ngx_shmtx_lock(mutex);
 
@@ -911,6 +971,30 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
     }
 
     if (tk->refused == version + 1) {
+
+        /*
+         * with a cluster, another node may have the pair that replaced
+         * this one: each call asks Redis once, without refreshing
+         */
+
+        if (oa->cluster && ngx_http_b24trigger_redis_up(oa->cluster)) {
+
+            if (call->waiting_for != version + 1) {
+                call->waiting_for = version + 1;
+                look = NGX_HTTP_B24TRIGGER_OAUTH_LOOK;
+                goto refresh;
+            }
+
+            if (tk->refreshing
+                && now - tk->refreshing
+                   < (time_t) (call->portal->timeout / 1000) + 5)
+            {
+                ngx_shmtx_unlock(mutex);
+                return ngx_http_b24trigger_oauth_wait(call,
+                                         NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS);
+            }
+        }
+
         ngx_shmtx_unlock(mutex);
         ngx_str_set(&call->detail, "the token server refused the refresh "
                                    "token: install the application again");
@@ -950,6 +1034,8 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
 
     call->waiting_for = version + 1;
 
+refresh:
+
     if (tk->refreshing
         && now - tk->refreshing
            < (time_t) (call->portal->timeout / 1000) + 5)
@@ -961,20 +1047,23 @@ ngx_http_b24trigger_oauth_go(ngx_http_b24trigger_call_t *call)
     }
 
     tk->refreshing = now;
-    tk->failed = 0;
-    len = tk->refresh_len;
-    ngx_memcpy(refresh, tk->refresh, len);
+
+    if (!look) {
+        tk->failed = 0;
+    }
+
+    ngx_memcpy(&pair, tk, sizeof(ngx_http_b24trigger_tokens_t));
 
     ngx_shmtx_unlock(mutex);
 
-    if (ngx_http_b24trigger_oauth_refresh(call->portal, version, refresh,
-                                          len, call->log)
+    if (ngx_http_b24trigger_oauth_refresh(call->portal, version, &pair,
+                                          look, call->log)
         != NGX_OK)
     {
-        ngx_http_b24trigger_oauth_fail(call->portal, version, 1, 0);
+        ngx_http_b24trigger_oauth_fail(call->portal, version, 1, look);
     }
 
-    ngx_explicit_memzero(refresh, len);
+    ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
 
     return ngx_http_b24trigger_oauth_wait(call,
                                           NGX_HTTP_B24TRIGGER_OAUTH_POLL_MS);
@@ -992,9 +1081,26 @@ send:
     ngx_memcpy(token.data, tk->access, token.len);
     call->version = version;
 
+    if (oa->cluster && tk->refreshing == 0
+        && now - tk->looked >= NGX_HTTP_B24TRIGGER_OAUTH_PEEK_SEC
+        && ngx_http_b24trigger_redis_up(oa->cluster))
+    {
+        tk->looked = now;
+        ngx_memcpy(&pair, tk, sizeof(ngx_http_b24trigger_tokens_t));
+        peek = 1;
+    }
+
     ngx_shmtx_unlock(mutex);
 
     call->waiting_for = 0;
+
+    if (peek) {
+        /* this call goes on with its token meanwhile */
+        (void) ngx_http_b24trigger_oauth_refresh(call->portal, version,
+                                          &pair, NGX_HTTP_B24TRIGGER_OAUTH_PEEK,
+                                          call->log);
+        ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
+    }
 
     ngx_log_debug2(NGX_LOG_DEBUG_HTTP, call->log, 0,
                    "b24trigger oauth: \"%V\" call with token v%ui",
@@ -1051,10 +1157,16 @@ ngx_http_b24trigger_oauth_wait(ngx_http_b24trigger_call_t *call,
         cln->handler = ngx_http_b24trigger_oauth_wait_cleanup;
         cln->data = ev;
 
+        /*
+         * not cancelable: a call waiting for a refresh is a request in
+         * progress, it keeps a gracefully exiting worker (a reload) until
+         * it is answered, as nginx's own request timers do; it waits no
+         * longer than a refresh may take
+         */
+
         ev->handler = ngx_http_b24trigger_oauth_wake;
         ev->data = call;
         ev->log = call->log;
-        ev->cancelable = 1;
 
         call->wait = ev;
     }
@@ -1133,13 +1245,23 @@ ngx_http_b24trigger_oauth_grant(ngx_pool_t *pool, ngx_log_t *log,
 }
 
 
+/*
+ * A refresh of "pair" (a copy of the zone's version "version"); with a
+ * cluster whose link is up, the pair in Redis is claimed first (look:
+ * only a newer pair is taken, nothing is refreshed)
+ */
+
 static ngx_int_t
 ngx_http_b24trigger_oauth_refresh(ngx_http_b24trigger_portal_t *portal,
-    ngx_uint_t version, u_char *refresh, size_t len, ngx_log_t *log)
+    ngx_uint_t version, ngx_http_b24trigger_tokens_t *pair, ngx_uint_t look,
+    ngx_log_t *log)
 {
+    uint32_t                         r[2];
     ngx_pool_t                      *pool;
+    ngx_http_b24trigger_oauth_t     *oa;
     ngx_http_b24trigger_refresh_t   *rf;
-    ngx_http_b24trigger_transfer_t  *t;
+
+    oa = portal->oauth;
 
     pool = ngx_create_pool(1024, ngx_cycle->log);
     if (pool == NULL) {
@@ -1148,36 +1270,370 @@ ngx_http_b24trigger_oauth_refresh(ngx_http_b24trigger_portal_t *portal,
 
     rf = ngx_pcalloc(pool, sizeof(ngx_http_b24trigger_refresh_t));
     if (rf == NULL) {
-        goto failed;
+        ngx_destroy_pool(pool);
+        return NGX_ERROR;
     }
 
     rf->portal = portal;
     rf->version = version;
     rf->pool = pool;
+    rf->look = look;
+    ngx_memcpy(&rf->pair, pair, sizeof(ngx_http_b24trigger_tokens_t));
 
-    t = ngx_http_b24trigger_oauth_grant(pool, ngx_cycle->log, portal,
-                                        refresh, len);
+    rf->retry.handler = ngx_http_b24trigger_oauth_reclaim;
+    rf->retry.data = rf;
+    rf->retry.log = ngx_cycle->log;
+    rf->retry.cancelable = 1;
+
+    if (oa->cluster) {
+
+        /* the lock's token: this refresh's own */
+
+        r[0] = (uint32_t) ngx_random();
+        r[1] = (uint32_t) ngx_random() ^ (uint32_t) ngx_pid;
+        ngx_sprintf(rf->lock, "%08xD%08xD", r[0], r[1]);
+
+        if (ngx_http_b24trigger_oauth_cluster_claim(oa->cluster,
+                                    &portal->name, &rf->pair, rf->lock,
+                                    portal->timeout + 5000, look,
+                                    ngx_http_b24trigger_oauth_claimed, rf)
+            == NGX_OK)
+        {
+            ngx_log_debug3(NGX_LOG_DEBUG_HTTP, log, 0,
+                           "b24trigger oauth: \"%V\" v%ui claimed in "
+                           "redis, look:%ui", &portal->name, version, look);
+            return NGX_OK;
+        }
+
+        if (look) {
+            ngx_http_b24trigger_oauth_refresh_free(rf);
+            return NGX_ERROR;
+        }
+    }
+
+    if (ngx_http_b24trigger_oauth_grant_start(rf) != NGX_OK) {
+        ngx_http_b24trigger_oauth_refresh_free(rf);
+        return NGX_ERROR;
+    }
+
+    return NGX_OK;
+}
+
+
+/* what the cluster said of the pair: see oauth_claimed_pt */
+
+static void
+ngx_http_b24trigger_oauth_claimed(void *data, ngx_int_t rc,
+    ngx_http_b24trigger_tokens_t *pair)
+{
+    ngx_http_b24trigger_refresh_t *rf = data;
+
+    ngx_uint_t                     current;
+    ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_tokens_t  *tk;
+    ngx_http_b24trigger_portal_t  *portal;
+
+    portal = rf->portal;
+    tk = portal->oauth->tokens;
+    mutex = portal->oauth->mutex;
+
+    ngx_shmtx_lock(mutex);
+
+    current = (tk->version == rf->version);
+
+    if (current && rc == NGX_AGAIN && !rf->look) {
+        /* still under way, for the other workers of this node */
+        tk->refreshing = ngx_time();
+    }
+
+    ngx_shmtx_unlock(mutex);
+
+    switch (rc) {
+
+    case NGX_OK:
+
+        /* the lock is this node's: the token server is asked */
+
+        rf->locked = 1;
+
+        if (!current) {
+            /* a newer pair came meanwhile (an install): nothing to do */
+            ngx_http_b24trigger_oauth_unlock(rf);
+            break;
+        }
+
+        if (ngx_http_b24trigger_oauth_grant_start(rf) == NGX_OK) {
+            return;
+        }
+
+        ngx_http_b24trigger_oauth_unlock(rf);
+        ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, 0);
+        break;
+
+    case NGX_DONE:
+
+        /* another node refreshed (or installed): its pair is taken */
+
+        if (current) {
+            ngx_http_b24trigger_oauth_publish(ngx_cycle->log, portal, pair,
+                                              NGX_DECLINED, NULL);
+
+            ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
+                          "b24trigger: access token of portal \"%V\" "
+                          "taken from the cluster, another node refreshed "
+                          "or installed it", &portal->name);
+        }
+
+        break;
+
+    case NGX_AGAIN:
+
+        /* another node refreshes: asked again, until its lock expires */
+
+        if (current && !rf->look) {
+            ngx_add_timer(&rf->retry,
+                          NGX_HTTP_B24TRIGGER_OAUTH_CLUSTER_POLL_MS);
+            return;
+        }
+
+        break;
+
+    case NGX_DECLINED:
+
+        /* a look: Redis has nothing newer than the refused pair */
+
+        if (rf->look == NGX_HTTP_B24TRIGGER_OAUTH_LOOK) {
+
+            if (rf->refused_grant) {
+                ngx_http_b24trigger_oauth_refused(portal);
+            }
+
+            ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, 1);
+        }
+
+        break;
+
+    case NGX_ERROR:
+
+        /* the link went down, or Redis refused: the node goes alone */
+
+        if (rf->look == NGX_HTTP_B24TRIGGER_OAUTH_PEEK) {
+
+            if (ngx_http_b24trigger_redis_up(portal->oauth->cluster)) {
+                /* refused, not down: not asked again for a while */
+                ngx_shmtx_lock(mutex);
+                tk->looked = ngx_time()
+                             + NGX_HTTP_B24TRIGGER_OAUTH_PEEK_PAUSE_SEC;
+                ngx_shmtx_unlock(mutex);
+            }
+
+            break;
+        }
+
+        /* refused, not down: the new pair is not offered to Redis */
+        rf->refused = ngx_http_b24trigger_redis_up(portal->oauth->cluster);
+
+        if (!rf->look && current
+            && ngx_http_b24trigger_oauth_grant_start(rf) == NGX_OK)
+        {
+            return;
+        }
+
+        if (rf->refused_grant) {
+            ngx_http_b24trigger_oauth_refused(portal);
+        }
+
+        ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, rf->look);
+        break;
+
+    default: /* NGX_ABORT: the worker exits */
+
+        if (rf->refused_grant) {
+            ngx_http_b24trigger_oauth_refused(portal);
+            ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, 1);
+
+        } else if (rf->look != NGX_HTTP_B24TRIGGER_OAUTH_PEEK) {
+            ngx_http_b24trigger_oauth_fail(portal, rf->version, 0, 0);
+        }
+
+        break;
+    }
+
+    ngx_http_b24trigger_oauth_refresh_free(rf);
+}
+
+
+static void
+ngx_http_b24trigger_oauth_reclaim(ngx_event_t *ev)
+{
+    ngx_http_b24trigger_refresh_t *rf = ev->data;
+
+    ngx_http_b24trigger_portal_t  *portal;
+
+    portal = rf->portal;
+
+    /*
+     * the timer is cancelable: it keeps no exiting worker by itself; it
+     * fires while calls keep the worker, and the refresh they wait for
+     * goes on then (giving up would only make them start another)
+     */
+
+    if (ngx_terminate) {
+        ngx_http_b24trigger_oauth_fail(portal, rf->version, 0, 0);
+        ngx_http_b24trigger_oauth_refresh_free(rf);
+        return;
+    }
+
+    if (ngx_http_b24trigger_oauth_cluster_claim(portal->oauth->cluster,
+                                    &portal->name, &rf->pair, rf->lock,
+                                    portal->timeout + 5000, rf->look,
+                                    ngx_http_b24trigger_oauth_claimed, rf)
+        != NGX_OK)
+    {
+        /* the link is down now */
+        ngx_http_b24trigger_oauth_claimed(rf, NGX_ERROR, NULL);
+    }
+}
+
+
+/* the refresh_token grant of rf->pair, outside any client request */
+
+static ngx_int_t
+ngx_http_b24trigger_oauth_grant_start(ngx_http_b24trigger_refresh_t *rf)
+{
+    ngx_http_b24trigger_portal_t    *portal;
+    ngx_http_b24trigger_transfer_t  *t;
+
+    portal = rf->portal;
+
+    t = ngx_http_b24trigger_oauth_grant(rf->pool, ngx_cycle->log, portal,
+                                        rf->pair.refresh,
+                                        rf->pair.refresh_len);
     if (t == NULL) {
-        goto failed;
+        return NGX_ERROR;
     }
 
     t->done = ngx_http_b24trigger_oauth_refreshed;
     t->data = rf;
 
     if (ngx_http_b24trigger_transfer_start(t) != NGX_OK) {
-        goto failed;
+        return NGX_ERROR;
     }
 
-    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, log, 0,
+    if (portal->oauth->cluster && !rf->locked && !rf->refused) {
+        ngx_log_error(NGX_LOG_WARN, ngx_cycle->log, 0,
+                      "b24trigger: access token of portal \"%V\" "
+                      "refreshed by this node alone, the cluster link is "
+                      "down; the pair goes to redis once it is back",
+                      &portal->name);
+    }
+
+    ngx_log_debug2(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                    "b24trigger oauth: \"%V\" refresh of v%ui started",
-                   &portal->name, version);
+                   &portal->name, rf->version);
 
     return NGX_OK;
+}
 
-failed:
 
-    ngx_destroy_pool(pool);
-    return NGX_ERROR;
+static void
+ngx_http_b24trigger_oauth_refresh_free(ngx_http_b24trigger_refresh_t *rf)
+{
+    if (rf->retry.timer_set) {
+        ngx_del_timer(&rf->retry);
+    }
+
+    ngx_explicit_memzero(&rf->pair, sizeof(ngx_http_b24trigger_tokens_t));
+    ngx_destroy_pool(rf->pool);
+}
+
+
+/* a refresh that failed lets the other nodes try at once */
+
+static void
+ngx_http_b24trigger_oauth_unlock(ngx_http_b24trigger_refresh_t *rf)
+{
+    if (!rf->locked) {
+        return;
+    }
+
+    rf->locked = 0;
+
+    (void) ngx_http_b24trigger_oauth_cluster_write(rf->portal->oauth->cluster,
+                                         &rf->portal->name, NULL,
+                                         NGX_HTTP_B24TRIGGER_OAUTH_UNLOCK,
+                                         NULL, 0, rf->lock, NULL, NULL);
+}
+
+
+/*
+ * A pair this node got while the link was down (a refresh, an install)
+ * goes to Redis once it is back, where it replaces an older one only
+ */
+
+static void
+ngx_http_b24trigger_oauth_push(ngx_http_b24trigger_portal_t *portal)
+{
+    ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_oauth_t   *oa;
+    ngx_http_b24trigger_tokens_t  *tk, pair;
+
+    oa = portal->oauth;
+    tk = oa->tokens;
+    mutex = oa->mutex;
+
+    if (!ngx_http_b24trigger_redis_up(oa->cluster)) {
+        return;
+    }
+
+    ngx_shmtx_lock(mutex);
+
+    if (!tk->unshared || tk->access_len == 0) {
+        ngx_shmtx_unlock(mutex);
+        return;
+    }
+
+    tk->unshared = 0;
+    ngx_memcpy(&pair, tk, sizeof(ngx_http_b24trigger_tokens_t));
+
+    ngx_shmtx_unlock(mutex);
+
+    if (ngx_http_b24trigger_oauth_cluster_write(oa->cluster, &portal->name,
+                                        &pair,
+                                        NGX_HTTP_B24TRIGGER_OAUTH_NEWER,
+                                        NULL, 0, NULL,
+                                        ngx_http_b24trigger_oauth_shared,
+                                        portal)
+        != NGX_OK)
+    {
+        ngx_http_b24trigger_oauth_shared(portal, 0, 1);
+    }
+
+    ngx_explicit_memzero(&pair, sizeof(ngx_http_b24trigger_tokens_t));
+}
+
+
+/* a pair not written for want of a link is written later */
+
+static void
+ngx_http_b24trigger_oauth_shared(void *data, ngx_uint_t written,
+    ngx_uint_t down)
+{
+    ngx_http_b24trigger_portal_t *portal = data;
+
+    ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_tokens_t  *tk;
+
+    if (!down || ngx_exiting || ngx_quit || ngx_terminate) {
+        return;
+    }
+
+    tk = portal->oauth->tokens;
+    mutex = portal->oauth->mutex;
+
+    ngx_shmtx_lock(mutex);
+    tk->unshared = 1;
+    ngx_shmtx_unlock(mutex);
 }
 
 
@@ -1268,31 +1724,58 @@ failed:
 
 
 /*
- * A new pair for every worker: to disk first (the old refresh token is
- * dead now), then into the zone, where it clears any failure
+ * A new pair for every worker: to Redis with a cluster ("share" is how,
+ * or NGX_DECLINED: it came from there), to disk (the old refresh token
+ * is dead now), then into the zone, where it clears any failure
  */
 
 static void
 ngx_http_b24trigger_oauth_publish(ngx_log_t *log,
-    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair)
+    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_tokens_t *pair,
+    ngx_int_t share, ngx_http_b24trigger_refresh_t *rf)
 {
+    ngx_uint_t                     unshared;
     ngx_shmtx_t                   *mutex;
+    ngx_http_b24trigger_oauth_t   *oa;
     ngx_http_b24trigger_tokens_t  *tk;
 
-    tk = portal->oauth->tokens;
+    oa = portal->oauth;
+    tk = oa->tokens;
 
     if (pair->member_len == 0) {
         pair->member_len = tk->member_len;
         ngx_memcpy(pair->member, tk->member, tk->member_len);
     }
 
+    unshared = 0;
+
+    if (oa->cluster && share != NGX_DECLINED && !(rf && rf->refused)) {
+
+        /* a refresh under the cluster's lock: only over the pair it had */
+
+        if (rf && rf->locked) {
+            share = NGX_HTTP_B24TRIGGER_OAUTH_CAS;
+            rf->locked = 0;
+        }
+
+        unshared = (ngx_http_b24trigger_oauth_cluster_write(oa->cluster,
+                                    &portal->name, pair,
+                                    (ngx_http_b24trigger_oauth_write_e) share,
+                                    rf ? rf->pair.refresh : NULL,
+                                    rf ? rf->pair.refresh_len : 0,
+                                    rf ? rf->lock : NULL,
+                                    ngx_http_b24trigger_oauth_shared, portal)
+                    != NGX_OK);
+    }
+
     (void) ngx_http_b24trigger_oauth_store(log, portal, pair);
 
-    mutex = portal->oauth->mutex;
+    mutex = oa->mutex;
 
     ngx_shmtx_lock(mutex);
 
     pair->version = tk->version + 1;
+    pair->unshared = unshared;
     ngx_memcpy(tk, pair, sizeof(ngx_http_b24trigger_tokens_t));
 
     ngx_shmtx_unlock(mutex);
@@ -1321,8 +1804,9 @@ ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
                       "b24trigger: refresh of the access token of portal "
                       "\"%V\" abandoned on exit", &portal->name);
 
+        ngx_http_b24trigger_oauth_unlock(rf);
         ngx_http_b24trigger_oauth_fail(portal, rf->version, 0, 0);
-        ngx_destroy_pool(rf->pool);
+        ngx_http_b24trigger_oauth_refresh_free(rf);
         return;
     }
 
@@ -1330,29 +1814,69 @@ ngx_http_b24trigger_oauth_refreshed(ngx_http_b24trigger_transfer_t *t)
                                           NGX_LOG_ERR, ngx_cycle->log);
 
     if (rc == NGX_OK) {
-        ngx_http_b24trigger_oauth_publish(ngx_cycle->log, portal, &pair);
+
+        /*
+         * without the cluster's lock (the link was down), the pair goes
+         * to Redis if it is newer than what Redis holds
+         */
+
+        ngx_http_b24trigger_oauth_publish(ngx_cycle->log, portal, &pair,
+                                          NGX_HTTP_B24TRIGGER_OAUTH_NEWER,
+                                          rf);
 
         ngx_log_error(NGX_LOG_NOTICE, ngx_cycle->log, 0,
                       "b24trigger: access token of portal \"%V\" refreshed",
                       &portal->name);
 
-        ngx_destroy_pool(rf->pool);
+        ngx_http_b24trigger_oauth_refresh_free(rf);
         return;
     }
 
+    ngx_http_b24trigger_oauth_unlock(rf);
+
+    if (refused && portal->oauth->cluster
+        && ngx_http_b24trigger_redis_up(portal->oauth->cluster))
+    {
+        /*
+         * another node may have used this refresh token first (a lock
+         * that expired meanwhile, a link that was down): its pair is in
+         * Redis, or is about to be; the calls waiting for this refresh
+         * go on with it rather than fail
+         */
+
+        rf->look = NGX_HTTP_B24TRIGGER_OAUTH_LOOK;
+        rf->refused_grant = 1;
+
+        if (ngx_http_b24trigger_oauth_cluster_claim(portal->oauth->cluster,
+                                    &portal->name, &rf->pair, rf->lock,
+                                    portal->timeout + 5000, rf->look,
+                                    ngx_http_b24trigger_oauth_claimed, rf)
+            == NGX_OK)
+        {
+            return;
+        }
+    }
+
     if (refused) {
-        ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
-                      "b24trigger: the token server refused the refresh "
-                      "token of portal \"%V\" (invalid_grant); no call "
-                      "reaches the portal until the application is "
-                      "installed again: open the application in Bitrix24 "
-                      "(Applications > My applications > Reinstall), its "
-                      "install handler stores the new pair",
-                      &portal->name);
+        ngx_http_b24trigger_oauth_refused(portal);
     }
 
     ngx_http_b24trigger_oauth_fail(portal, rf->version, 1, refused);
-    ngx_destroy_pool(rf->pool);
+    ngx_http_b24trigger_oauth_refresh_free(rf);
+}
+
+
+static void
+ngx_http_b24trigger_oauth_refused(ngx_http_b24trigger_portal_t *portal)
+{
+    ngx_log_error(NGX_LOG_ERR, ngx_cycle->log, 0,
+                  "b24trigger: the token server refused the refresh "
+                  "token of portal \"%V\" (invalid_grant); no call "
+                  "reaches the portal until the application is "
+                  "installed again: open the application in Bitrix24 "
+                  "(Applications > My applications > Reinstall), its "
+                  "install handler stores the new pair",
+                  &portal->name);
 }
 
 
@@ -1571,7 +2095,8 @@ ngx_http_b24trigger_oauth_install_done(ngx_http_b24trigger_transfer_t *t,
                "client_endpoint";
     }
 
-    ngx_http_b24trigger_oauth_publish(log, portal, &pair);
+    ngx_http_b24trigger_oauth_publish(log, portal, &pair,
+                                      NGX_HTTP_B24TRIGGER_OAUTH_SET, NULL);
 
     return NULL;
 }

@@ -379,11 +379,12 @@ ngx_http_b24trigger_http_start(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_b24trigger_peer_t *peer, u_char *url, u_char *body, size_t len,
     ngx_msec_t timeout, ngx_msec_t connect_timeout)
 {
-    u_char                          *p;
-    size_t                           n, ulen;
+    u_char                          *p, *d;
+    size_t                           n, ulen, v;
     ngx_pool_cleanup_t              *cln;
     ngx_http_b24trigger_http_t      *h;
     ngx_http_b24trigger_transfer_t  *t;
+    u_char                           digits[NGX_SIZE_T_LEN];
 
     t = ngx_pcalloc(pool, sizeof(ngx_http_b24trigger_transfer_t));
     if (t == NULL) {
@@ -437,7 +438,18 @@ ngx_http_b24trigger_http_start(ngx_pool_t *pool, ngx_log_t *log,
     p = ngx_cpymem(p, CRLF NGX_HTTP_B24TRIGGER_HTTP_HEADERS "Content-Length: ",
                    sizeof(CRLF NGX_HTTP_B24TRIGGER_HTTP_HEADERS
                           "Content-Length: ") - 1);
-    p = ngx_sprintf(p, "%uz", len);
+
+    /* the body's length in decimal */
+
+    d = digits + NGX_SIZE_T_LEN;
+    v = len;
+
+    do {
+        *--d = (u_char) ('0' + v % 10);
+        v /= 10;
+    } while (v);
+
+    p = ngx_cpymem(p, d, digits + NGX_SIZE_T_LEN - d);
     *p++ = CR; *p++ = LF;
     *p++ = CR; *p++ = LF;
 

@@ -6,7 +6,8 @@
  * (ngx_http_b24trigger_queue_spool.c), the request path that puts an
  * event in it (ngx_http_b24trigger_queue_enqueue.c), the event's format
  * (ngx_http_b24trigger_queue_event.c), the workers that deliver from it
- * (ngx_http_b24trigger_queue_delivery.c), the portals' leaky buckets
+ * (ngx_http_b24trigger_queue_delivery.c), the same as a Redis Stream
+ * (ngx_http_b24trigger_queue_redis.c), the portals' leaky buckets
  * (ngx_http_b24trigger_bucket.c) and the de-duplication zones
  * (ngx_http_b24trigger_dedup.c): what each offers the others, the tables
  * and the request flow.
@@ -25,7 +26,11 @@
 #define NGX_HTTP_B24TRIGGER_DELIVERY_QUEUE  1
 
 
-/* b24trigger_queue PATH [max_size=] [max_age=] [backoff=] ... */
+/*
+ * b24trigger_queue PATH [max_size=] [max_age=] [backoff=] ...
+ * b24trigger_queue redis [max_size=] ... [visibility=]: a Redis Stream
+ * (ngx_http_b24trigger_queue_redis.c); path is "redis", no folders
+ */
 
 struct ngx_http_b24trigger_spool_s {
     ngx_str_t                      path;       /* NUL-ended, all four */
@@ -40,6 +45,11 @@ struct ngx_http_b24trigger_spool_s {
     ngx_uint_t                     concurrency;
     ngx_shm_zone_t                *zone;       /* the bytes waiting, for
                                                   max_size: the spool's */
+    ngx_msec_t                     visibility; /* redis: an entry held
+                                                  longer is taken over */
+    void                          *link;       /* redis: the link the
+                                                  events are added on */
+    unsigned                       redis:1;    /* max_size: entries */
 };
 
 
@@ -155,6 +165,27 @@ ngx_int_t ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 void ngx_http_b24trigger_delivery_kick(void);
 void ngx_http_b24trigger_delivery_exit(ngx_cycle_t *cycle);
+
+/* ngx_http_b24trigger_queue_redis.c */
+ngx_int_t ngx_http_b24trigger_queue_redis_init_conf(ngx_conf_t *cf,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+ngx_int_t ngx_http_b24trigger_queue_redis_enqueue(ngx_http_request_t *r,
+    ngx_http_b24trigger_ctx_t *ctx, ngx_http_b24trigger_record_t *rec,
+    ngx_str_t *json, ngx_http_b24trigger_enqueued_pt done);
+ngx_int_t ngx_http_b24trigger_queue_redis_init_process(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+void ngx_http_b24trigger_queue_redis_exit_process(ngx_cycle_t *cycle,
+    ngx_http_b24trigger_main_conf_t *bmcf);
+
+/* the dead letters for the status API: read, then done(r, ok) */
+typedef void (*ngx_http_b24trigger_dead_fetched_pt)(ngx_http_request_t *r,
+    ngx_uint_t ok);
+
+ngx_int_t ngx_http_b24trigger_queue_redis_dead_fetch(ngx_http_request_t *r,
+    ngx_http_b24trigger_dead_fetched_pt done);
+ngx_array_t *ngx_http_b24trigger_queue_redis_dead_snapshot(void);
+ngx_int_t ngx_http_b24trigger_queue_redis_dead_action(ngx_str_t *id,
+    ngx_uint_t replay);
 
 /* ngx_http_b24trigger_bucket.c */
 ngx_int_t ngx_http_b24trigger_bucket_init_conf(ngx_conf_t *cf,

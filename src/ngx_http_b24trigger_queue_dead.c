@@ -23,6 +23,11 @@
 #define NGX_HTTP_B24TRIGGER_DEAD_FILE_MAX   65536
 
 
+static ngx_int_t ngx_http_b24trigger_dead_parse(ngx_pool_t *pool,
+    ngx_str_t *id, u_char *buf, size_t len, ngx_http_b24trigger_dfilter_t *f,
+    ngx_http_b24trigger_dead_t *dl);
+static ngx_int_t ngx_http_b24trigger_dead_redis(ngx_pool_t *pool,
+    ngx_http_b24trigger_dfilter_t *f, ngx_array_t *out);
 static ngx_int_t ngx_http_b24trigger_dead_read(ngx_pool_t *pool,
     ngx_log_t *log, ngx_http_b24trigger_spool_t *spool, ngx_str_t *name,
     ngx_http_b24trigger_dfilter_t *f, ngx_http_b24trigger_dead_t *dl);
@@ -79,6 +84,11 @@ ngx_http_b24trigger_dead_list(ngx_pool_t *pool, ngx_log_t *log,
     ngx_http_b24trigger_dead_t  *dl;
 
     f->total = 0;
+
+    if (spool->redis) {
+        /* kept in Redis: what ngx_http_b24trigger_queue_redis.c read */
+        return ngx_http_b24trigger_dead_redis(pool, f, out);
+    }
 
     if (ngx_array_init(&names, pool, 64, sizeof(ngx_str_t)) != NGX_OK) {
         return NGX_ERROR;
@@ -193,10 +203,8 @@ ngx_http_b24trigger_dead_read(ngx_pool_t *pool, ngx_log_t *log,
     u_char           *path, *buf;
     size_t            len;
     ssize_t           n;
-    json_t           *root, *v;
     ngx_fd_t          fd;
     ngx_str_t         id;
-    ngx_int_t         rc;
     ngx_file_info_t   fi;
 
     id.data = name->data;
@@ -242,6 +250,103 @@ ngx_http_b24trigger_dead_read(ngx_pool_t *pool, ngx_log_t *log,
         return NGX_DECLINED;
     }
 
+    return ngx_http_b24trigger_dead_parse(pool, &id, buf, len, f, dl);
+}
+
+
+/*
+ * The dead letters of "b24trigger_queue redis", as Redis gave them to the
+ * request (ngx_http_b24trigger_queue_redis_dead_snapshot()): the same
+ * order (newest id first), filter and limit as the files
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_dead_redis(ngx_pool_t *pool,
+    ngx_http_b24trigger_dfilter_t *f, ngx_array_t *out)
+{
+    ngx_int_t                    rc;
+    ngx_str_t                   *name;
+    ngx_uint_t                   i, j;
+    ngx_array_t                 *snap, names;
+    ngx_keyval_t                *kv;
+    ngx_http_b24trigger_dead_t  *dl;
+
+    snap = ngx_http_b24trigger_queue_redis_dead_snapshot();
+
+    if (snap == NULL) {
+        return NGX_OK;
+    }
+
+    if (ngx_array_init(&names, pool, snap->nelts + 1, sizeof(ngx_str_t))
+        != NGX_OK)
+    {
+        return NGX_ERROR;
+    }
+
+    kv = snap->elts;
+
+    for (i = 0; i < snap->nelts; i++) {
+        if (f->id.len
+            && (f->id.len != kv[i].key.len
+                || ngx_strncmp(f->id.data, kv[i].key.data, f->id.len) != 0))
+        {
+            continue;
+        }
+
+        name = ngx_array_push(&names);
+        if (name == NULL) {
+            return NGX_ERROR;
+        }
+
+        *name = kv[i].key;
+    }
+
+    ngx_qsort(names.elts, names.nelts, sizeof(ngx_str_t),
+              ngx_http_b24trigger_dead_cmp);
+
+    f->total = names.nelts;
+    name = names.elts;
+
+    for (i = 0; i < names.nelts && out->nelts < f->limit; i++) {
+
+        for (j = 0; j < snap->nelts; j++) {
+            if (kv[j].key.data == name[i].data) {
+                break;
+            }
+        }
+
+        dl = ngx_array_push(out);
+        if (dl == NULL) {
+            return NGX_ERROR;
+        }
+
+        rc = ngx_http_b24trigger_dead_parse(pool, &name[i],
+                                            kv[j].value.data,
+                                            kv[j].value.len, f, dl);
+
+        if (rc == NGX_ERROR) {
+            return NGX_ERROR;
+        }
+
+        if (rc != NGX_OK) {
+            out->nelts--;
+        }
+    }
+
+    return NGX_OK;
+}
+
+
+/* a dead letter's JSON: NGX_OK, NGX_DONE (does not match), NGX_DECLINED */
+
+static ngx_int_t
+ngx_http_b24trigger_dead_parse(ngx_pool_t *pool, ngx_str_t *id, u_char *buf,
+    size_t len, ngx_http_b24trigger_dfilter_t *f,
+    ngx_http_b24trigger_dead_t *dl)
+{
+    json_t     *root, *v;
+    ngx_int_t   rc;
+
     root = json_loadb((char *) buf, len, JSON_REJECT_DUPLICATES, NULL);
 
     if (root == NULL || !json_is_object(root)) {
@@ -254,7 +359,7 @@ ngx_http_b24trigger_dead_read(ngx_pool_t *pool, ngx_log_t *log,
 
     ngx_memzero(dl, sizeof(ngx_http_b24trigger_dead_t));
 
-    dl->id = id;
+    dl->id = *id;
 
     rc = NGX_ERROR;
 
@@ -358,7 +463,8 @@ ngx_http_b24trigger_dead_cmp(const void *one, const void *two)
 
 /*
  * Back into the queue under its own name: the delivery reads "dead" in
- * it and starts it afresh.  NGX_DECLINED: no such dead letter.
+ * it and starts it afresh (when the caller kicks it, or at its next look).
+ * NGX_DECLINED: no such dead letter.
  */
 
 ngx_int_t
@@ -370,6 +476,10 @@ ngx_http_b24trigger_dead_replay(ngx_pool_t *pool, ngx_log_t *log,
 
     if (!ngx_http_b24trigger_dead_id_valid(id)) {
         return NGX_DECLINED;
+    }
+
+    if (spool->redis) {
+        return ngx_http_b24trigger_queue_redis_dead_action(id, 1);
     }
 
     name.len = id->len + sizeof(".json") - 1;
@@ -399,8 +509,6 @@ ngx_http_b24trigger_dead_replay(ngx_pool_t *pool, ngx_log_t *log,
         return NGX_ERROR;
     }
 
-    ngx_http_b24trigger_delivery_kick();
-
     return NGX_OK;
 }
 
@@ -416,6 +524,10 @@ ngx_http_b24trigger_dead_drop(ngx_pool_t *pool, ngx_log_t *log,
 
     if (!ngx_http_b24trigger_dead_id_valid(id)) {
         return NGX_DECLINED;
+    }
+
+    if (spool->redis) {
+        return ngx_http_b24trigger_queue_redis_dead_action(id, 0);
     }
 
     name.len = id->len + sizeof(".json") - 1;

@@ -195,7 +195,8 @@ ngx_http_b24trigger_delivery_init(ngx_cycle_t *cycle,
     u_char                          *p;
     ngx_http_b24trigger_delivery_t  *d;
 
-    if (bmcf->spool == NULL) {
+    if (bmcf->spool == NULL || bmcf->spool->redis) {
+        /* a Redis Stream's: ngx_http_b24trigger_queue_redis.c */
         return NGX_OK;
     }
 

@@ -136,6 +136,12 @@ ngx_http_b24trigger_enqueue(ngx_http_request_t *r,
         return NGX_HTTP_INTERNAL_SERVER_ERROR;
     }
 
+    if (spool->redis) {
+        /* a Redis Stream: ngx_http_b24trigger_queue_redis.c */
+        return ngx_http_b24trigger_queue_redis_enqueue(r, ctx, &rec, &json,
+                                                       done);
+    }
+
     /* the record ends with "\n": a batch is a line a record */
 
     if (ngx_http_b24trigger_spool_reserve(spool, json.len) != NGX_OK) {

@@ -67,6 +67,20 @@ ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
 
     spool->path = value[1];
 
+    spool->max_size = 1024 * 1024 * 1024;
+    spool->max_age = 72 * 3600;
+    spool->backoff = 1000;
+    spool->backoff_max = 300000;
+    spool->concurrency = 16;
+    spool->visibility = 60000;
+
+    if (value[1].len == 5 && ngx_strncmp(value[1].data, "redis", 5) == 0) {
+        /* entries in the stream and the retries, not bytes */
+        spool->redis = 1;
+        spool->max_size = 1000000;
+        goto parameters;
+    }
+
     while (spool->path.len > 1
            && spool->path.data[spool->path.len - 1] == '/')
     {
@@ -77,11 +91,7 @@ ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
         return NGX_CONF_ERROR;
     }
 
-    spool->max_size = 1024 * 1024 * 1024;
-    spool->max_age = 72 * 3600;
-    spool->backoff = 1000;
-    spool->backoff_max = 300000;
-    spool->concurrency = 16;
+parameters:
 
     for (i = 2; i < cf->args->nelts; i++) {
 
@@ -89,7 +99,13 @@ ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             s.data = value[i].data + 9;
             s.len = value[i].len - 9;
 
-            spool->max_size = ngx_parse_offset(&s);
+            if (spool->redis) {
+                spool->max_size = ngx_atoi(s.data, s.len);
+
+            } else {
+                spool->max_size = ngx_parse_offset(&s);
+            }
+
             if (spool->max_size <= 0) {
                 goto invalid;
             }
@@ -147,11 +163,32 @@ ngx_http_b24trigger_queue_directive(ngx_conf_t *cf, ngx_command_t *cmd,
             continue;
         }
 
+        if (spool->redis && ngx_strncmp(value[i].data, "visibility=", 11) == 0)
+        {
+            s.data = value[i].data + 11;
+            s.len = value[i].len - 11;
+
+            spool->visibility = ngx_parse_time(&s, 0);
+            if (spool->visibility == (ngx_msec_t) NGX_ERROR
+                || spool->visibility < 1000)
+            {
+                goto invalid;
+            }
+
+            continue;
+        }
+
         goto invalid;
     }
 
     if (spool->backoff_max < spool->backoff) {
         spool->backoff_max = spool->backoff;
+    }
+
+    if (spool->redis) {
+        /* no folders: b24trigger_cluster is checked at postconfiguration */
+        bmcf->spool = spool;
+        return NGX_CONF_OK;
     }
 
     /* nginx makes them, and gives them to the worker user (ngx_add_path) */
@@ -264,6 +301,10 @@ ngx_http_b24trigger_spool_init_conf(ngx_conf_t *cf,
     ngx_http_b24trigger_spool_t  *spool;
 
     spool = bmcf->spool;
+
+    if (spool && spool->redis) {
+        return ngx_http_b24trigger_queue_redis_init_conf(cf, bmcf);
+    }
 
     if (spool == NULL || bmcf->portals.nelts == 0) {
         return NGX_OK;

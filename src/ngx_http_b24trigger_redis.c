@@ -28,7 +28,7 @@
 #define NGX_HTTP_B24TRIGGER_REDIS_BACKOFF_MIN    100
 #define NGX_HTTP_B24TRIGGER_REDIS_BACKOFF_MAX    3000
 
-#define NGX_HTTP_B24TRIGGER_REDIS_ARGS_MAX       16
+#define NGX_HTTP_B24TRIGGER_REDIS_ARGS_MAX       64
 
 /* an idle link is checked this often (PING), so that a worker learns of a
  * Redis that went away without a word before a webhook waits for it */
@@ -95,6 +95,8 @@ struct ngx_http_b24trigger_redis_s {
     ngx_uint_t                      replicas;
     ngx_shm_zone_t                 *zone;
     unsigned                        sentinel:1;
+    unsigned                        quiet:1;   /* a second link (clone):
+                                                  no line, no metric */
 
     /* the link, in this worker */
     ngx_log_t                      *log;
@@ -572,6 +574,11 @@ ngx_http_b24trigger_redis_init_process(ngx_cycle_t *cycle,
         ev[i]->cancelable = (ev[i] != &redis->command);
     }
 
+    if (redis->quiet) {
+        ngx_http_b24trigger_redis_start(redis);
+        return NGX_OK;
+    }
+
     ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_CLUSTER_UP,
                                   &redis->name, NULL, 0);
 
@@ -621,7 +628,8 @@ ngx_http_b24trigger_redis_exit_process(ngx_http_b24trigger_redis_t *redis)
     ngx_http_b24trigger_redis_free(&redis->ask);
     ngx_http_b24trigger_redis_free(&redis->main);
 
-    if (ngx_worker < NGX_MAX_PROCESSES
+    if (!redis->quiet
+        && ngx_worker < NGX_MAX_PROCESSES
         && ngx_atomic_cmp_set(&redis->sh->worker[ngx_worker], 1, 0))
     {
         (void) ngx_atomic_fetch_add(&redis->sh->down, -1);
@@ -640,6 +648,52 @@ ngx_str_t *
 ngx_http_b24trigger_redis_prefix(ngx_http_b24trigger_redis_t *redis)
 {
     return &redis->prefix;
+}
+
+
+ngx_str_t *
+ngx_http_b24trigger_redis_name(ngx_http_b24trigger_redis_t *redis)
+{
+    return &redis->name;
+}
+
+
+ngx_uint_t
+ngx_http_b24trigger_redis_replicas(ngx_http_b24trigger_redis_t *redis)
+{
+    return redis->replicas;
+}
+
+
+ngx_msec_t
+ngx_http_b24trigger_redis_timeout(ngx_http_b24trigger_redis_t *redis)
+{
+    return redis->timeout;
+}
+
+
+/*
+ * A second link to the same Redis, for a caller whose commands must not
+ * wait behind the shared link's, or the shared one behind its (WAIT):
+ * the same address, password and database; it says nothing in the error
+ * log or the metrics, the shared link speaks for both
+ */
+
+ngx_http_b24trigger_redis_t *
+ngx_http_b24trigger_redis_clone(ngx_conf_t *cf,
+    ngx_http_b24trigger_redis_t *redis)
+{
+    ngx_http_b24trigger_redis_t  *clone;
+
+    clone = ngx_palloc(cf->pool, sizeof(ngx_http_b24trigger_redis_t));
+    if (clone == NULL) {
+        return NULL;
+    }
+
+    *clone = *redis;
+    clone->quiet = 1;
+
+    return clone;
 }
 
 
@@ -1109,7 +1163,7 @@ ngx_http_b24trigger_redis_ready(void *data,
     redis->backoff = NGX_HTTP_B24TRIGGER_REDIS_BACKOFF_MIN;
     redis->reason[0] = '\0';
 
-    if (redis->been_up) {
+    if (redis->been_up && !redis->quiet) {
         ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_CLUSTER_RECONNECTS,
                                       &redis->name, NULL, 1);
     }
@@ -1204,8 +1258,11 @@ ngx_http_b24trigger_redis_reply(redisAsyncContext *ac, void *r,
     if (reply) {
         ms = ngx_current_msec - cmd->sent;
 
-        ngx_http_b24trigger_stats_set(NGX_HTTP_B24TRIGGER_M_CLUSTER_LATENCY,
+        if (!redis->quiet) {
+            ngx_http_b24trigger_stats_set(
+                                      NGX_HTTP_B24TRIGGER_M_CLUSTER_LATENCY,
                                       &redis->name, NULL, ms);
+        }
 
         /* an array's elements live in a pool of the reply's own */
 
@@ -1378,6 +1435,10 @@ ngx_http_b24trigger_redis_free(ngx_http_b24trigger_redis_sock_t *sock)
 static void
 ngx_http_b24trigger_redis_mark_down(ngx_http_b24trigger_redis_t *redis)
 {
+    if (redis->quiet) {
+        return;
+    }
+
     if (ngx_worker >= NGX_MAX_PROCESSES
         || !ngx_atomic_cmp_set(&redis->sh->worker[ngx_worker], 0, 1))
     {
@@ -1404,6 +1465,10 @@ ngx_http_b24trigger_redis_mark_down(ngx_http_b24trigger_redis_t *redis)
 static void
 ngx_http_b24trigger_redis_mark_up(ngx_http_b24trigger_redis_t *redis)
 {
+    if (redis->quiet) {
+        return;
+    }
+
     if (ngx_worker >= NGX_MAX_PROCESSES
         || !ngx_atomic_cmp_set(&redis->sh->worker[ngx_worker], 1, 0))
     {
@@ -1434,7 +1499,7 @@ static void
 ngx_http_b24trigger_redis_because(ngx_http_b24trigger_redis_t *redis,
     const char *fmt, ...)
 {
-    u_char   *p;
+    u_char   *p, *c;
     va_list   args;
 
     va_start(args, fmt);
@@ -1443,6 +1508,17 @@ ngx_http_b24trigger_redis_because(ngx_http_b24trigger_redis_t *redis,
     va_end(args);
 
     *p = '\0';
+
+    /*
+     * the reason quotes what the server (or a Sentinel) answered: one
+     * that is no Redis must not break the log's line or forge another
+     */
+
+    for (c = redis->reason; c < p; c++) {
+        if (*c < 0x20 || *c >= 0x7f) {
+            *c = '?';
+        }
+    }
 
     ngx_log_debug1(NGX_LOG_DEBUG_EVENT, redis->log, 0,
                    "b24trigger redis: %s", redis->reason);

@@ -69,6 +69,17 @@ ngx_uint_t ngx_http_b24trigger_redis_up(ngx_http_b24trigger_redis_t *redis);
 ngx_str_t *ngx_http_b24trigger_redis_prefix(
     ngx_http_b24trigger_redis_t *redis);
 
+/* the URL without its password, replicas=, timeout= */
+ngx_str_t *ngx_http_b24trigger_redis_name(ngx_http_b24trigger_redis_t *redis);
+ngx_uint_t ngx_http_b24trigger_redis_replicas(
+    ngx_http_b24trigger_redis_t *redis);
+ngx_msec_t ngx_http_b24trigger_redis_timeout(
+    ngx_http_b24trigger_redis_t *redis);
+
+/* a second, quiet link to the same Redis (init and exit it as the first) */
+ngx_http_b24trigger_redis_t *ngx_http_b24trigger_redis_clone(ngx_conf_t *cf,
+    ngx_http_b24trigger_redis_t *redis);
+
 /*
  * NGX_OK: sent, handler (if any) called later; NGX_DECLINED: the link is
  * down, nothing sent, handler never called

@@ -2,64 +2,17 @@
 /*
  * Copyright (C) b24trigger authors
  *
- * Counters shared by all workers and kept across reloads, and the
- * b24trigger_status location that shows them as JSON or in the Prometheus
- * text format.  A series is a node in a shared-memory rbtree keyed by its
- * metric and label values; labels come from the configuration (location
- * and portal names) or from small fixed sets (results, reasons, Bitrix24
- * error codes), so the zone does not grow without bound.  Knows nothing
- * about how a webhook is verified or delivered: callers say what happened.
+ * The b24trigger_status location: the counters (ngx_http_b24trigger_stats.c)
+ * as JSON or in the Prometheus text format, the gauges refreshed as it is
+ * asked; the journal's API (ngx_http_b24trigger_status_api.c) and the page
+ * (ngx_http_b24trigger_status_page.c) behind the same location.
  */
 
 
-#include "ngx_http_b24trigger.h"
+#include "ngx_http_b24trigger_stats.h"
 
 
-#define NGX_HTTP_B24TRIGGER_STATS_ZONE  "b24trigger_stats"
-#define NGX_HTTP_B24TRIGGER_STATS_SIZE  (1024 * 1024)
 #define NGX_HTTP_B24TRIGGER_QUEUES_MAX  16
-#define NGX_HTTP_B24TRIGGER_STATS_CACHE 256
-
-/* a label value is kept to this many bytes: its length is one u_char */
-#define NGX_HTTP_B24TRIGGER_LABEL_MAX   255
-
-/* a series' key: the metric, the two lengths, the two values */
-#define NGX_HTTP_B24TRIGGER_SERIES_KEY_MAX                                    \
-    (3 + 2 * NGX_HTTP_B24TRIGGER_LABEL_MAX)
-
-
-typedef struct {
-    ngx_rbtree_t                 rbtree;
-    ngx_rbtree_node_t            sentinel;
-    ngx_queue_t                  all;
-} ngx_http_b24trigger_stats_sh_t;
-
-
-typedef struct {
-    ngx_rbtree_node_t            node;
-    ngx_queue_t                  queue;
-    ngx_atomic_t                 value;
-    u_char                       metric;
-    u_char                       len1;
-    u_char                       len2;
-    u_char                       data[1];   /* label1 label2 */
-} ngx_http_b24trigger_stat_t;
-
-
-typedef struct {
-    ngx_http_b24trigger_stats_sh_t  *sh;
-    ngx_slab_pool_t                 *shpool;
-} ngx_http_b24trigger_stats_ctx_t;
-
-
-typedef struct {
-    char                        *name;      /* Prometheus */
-    char                        *json;
-    char                        *type;
-    char                        *help;
-    char                        *label1;
-    char                        *label2;
-} ngx_http_b24trigger_metric_t;
 
 
 typedef struct {
@@ -70,13 +23,6 @@ typedef struct {
 } ngx_http_b24trigger_out_t;
 
 
-static ngx_int_t ngx_http_b24trigger_stats_init_zone(ngx_shm_zone_t *shm_zone,
-    void *data);
-static void ngx_http_b24trigger_stats_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
-static ngx_http_b24trigger_stat_t *ngx_http_b24trigger_stats_lookup(
-    ngx_uint_t metric, ngx_str_t *l1, ngx_str_t *l2);
-static ngx_int_t ngx_http_b24trigger_stats_log(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_out(ngx_http_b24trigger_out_t *o,
     size_t len);
 static void ngx_http_b24trigger_out_str(ngx_http_b24trigger_out_t *o,
@@ -88,469 +34,9 @@ static ngx_int_t ngx_http_b24trigger_status_prometheus(
     ngx_http_b24trigger_out_t *o);
 
 
-/* the series, made of their one list (ngx_http_b24trigger.h) */
-
-#define NGX_HTTP_B24TRIGGER_METRIC_ROW(id, name, json, type, help, l1, l2)    \
-    { name, json, type, help, l1, l2 },
-
-static ngx_http_b24trigger_metric_t  ngx_http_b24trigger_metrics[] = {
-    NGX_HTTP_B24TRIGGER_METRICS(NGX_HTTP_B24TRIGGER_METRIC_ROW)
-    { NULL, NULL, NULL, NULL, NULL, NULL }
-};
-
-
-/* the latency buckets, in ms, and their "le" labels */
-
-static ngx_msec_t  ngx_http_b24trigger_le_ms[] = {
-    5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
-};
-
-static ngx_str_t  ngx_http_b24trigger_le[] = {
-    ngx_string("0.005"), ngx_string("0.01"), ngx_string("0.025"),
-    ngx_string("0.05"), ngx_string("0.1"), ngx_string("0.25"),
-    ngx_string("0.5"), ngx_string("1"), ngx_string("2.5"),
-    ngx_string("5"), ngx_string("10"), ngx_string("30"),
-    ngx_string("+Inf")
-};
-
+/* the zone being shown, for the request being answered */
 
 static ngx_http_b24trigger_stats_ctx_t  *ngx_http_b24trigger_stats;
-
-/*
- * the series this worker has used, by hash: a series is never freed and
- * its key never changes, so a hit needs neither the zone's mutex nor a
- * walk down the tree
- */
-
-static ngx_http_b24trigger_stat_t
-    *ngx_http_b24trigger_stats_cache[NGX_HTTP_B24TRIGGER_STATS_CACHE];
-
-/* the same series, by the addresses of their labels (no hash of bytes) */
-
-static ngx_http_b24trigger_stat_t
-    *ngx_http_b24trigger_stats_fast[NGX_HTTP_B24TRIGGER_STATS_CACHE];
-
-
-ngx_int_t
-ngx_http_b24trigger_stats_init_conf(ngx_conf_t *cf)
-{
-    ngx_str_t                         name;
-    ngx_shm_zone_t                   *shm_zone;
-    ngx_http_handler_pt              *h;
-    ngx_http_core_main_conf_t        *cmcf;
-    ngx_http_b24trigger_main_conf_t  *bmcf;
-    ngx_http_b24trigger_stats_ctx_t  *ctx;
-
-    bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
-
-    if (!bmcf->used && !bmcf->status) {
-        return NGX_OK;
-    }
-
-    ctx = ngx_pcalloc(cf->pool, sizeof(ngx_http_b24trigger_stats_ctx_t));
-    if (ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_str_set(&name, NGX_HTTP_B24TRIGGER_STATS_ZONE);
-
-    shm_zone = ngx_shared_memory_add(cf, &name,
-                                     NGX_HTTP_B24TRIGGER_STATS_SIZE,
-                                     &ngx_http_b24trigger_module);
-    if (shm_zone == NULL) {
-        return NGX_ERROR;
-    }
-
-    shm_zone->init = ngx_http_b24trigger_stats_init_zone;
-    shm_zone->data = ctx;
-
-    bmcf->stats = ctx;
-
-    cmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_core_module);
-
-    h = ngx_array_push(&cmcf->phases[NGX_HTTP_LOG_PHASE].handlers);
-    if (h == NULL) {
-        return NGX_ERROR;
-    }
-
-    *h = ngx_http_b24trigger_stats_log;
-
-    return NGX_OK;
-}
-
-
-void
-ngx_http_b24trigger_stats_init_process(ngx_http_b24trigger_main_conf_t *bmcf)
-{
-    ngx_http_b24trigger_stats = bmcf->stats;
-
-    /* nothing the master may have looked up: the zone may be new */
-
-    ngx_memzero(ngx_http_b24trigger_stats_cache,
-                sizeof(ngx_http_b24trigger_stats_cache));
-    ngx_memzero(ngx_http_b24trigger_stats_fast,
-                sizeof(ngx_http_b24trigger_stats_fast));
-}
-
-
-static ngx_int_t
-ngx_http_b24trigger_stats_init_zone(ngx_shm_zone_t *shm_zone, void *data)
-{
-    ngx_http_b24trigger_stats_ctx_t  *octx = data;
-
-    size_t                            len;
-    ngx_http_b24trigger_stats_ctx_t  *ctx;
-
-    ctx = shm_zone->data;
-
-    if (octx) {
-        /* a reload: the counters go on */
-        ctx->sh = octx->sh;
-        ctx->shpool = octx->shpool;
-        return NGX_OK;
-    }
-
-    ctx->shpool = (ngx_slab_pool_t *) shm_zone->shm.addr;
-
-    if (shm_zone->shm.exists) {
-        ctx->sh = ctx->shpool->data;
-        return NGX_OK;
-    }
-
-    ctx->sh = ngx_slab_alloc(ctx->shpool,
-                             sizeof(ngx_http_b24trigger_stats_sh_t));
-    if (ctx->sh == NULL) {
-        return NGX_ERROR;
-    }
-
-    ctx->shpool->data = ctx->sh;
-
-    ngx_rbtree_init(&ctx->sh->rbtree, &ctx->sh->sentinel,
-                    ngx_http_b24trigger_stats_insert);
-    ngx_queue_init(&ctx->sh->all);
-
-    len = sizeof(" in b24trigger_stats zone");
-
-    ctx->shpool->log_ctx = ngx_slab_alloc(ctx->shpool, len);
-    if (ctx->shpool->log_ctx == NULL) {
-        return NGX_ERROR;
-    }
-
-    ngx_sprintf(ctx->shpool->log_ctx, " in b24trigger_stats zone%Z");
-
-    return NGX_OK;
-}
-
-
-static void
-ngx_http_b24trigger_stats_insert(ngx_rbtree_node_t *temp,
-    ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel)
-{
-    ngx_rbtree_node_t          **p;
-    ngx_http_b24trigger_stat_t  *s, *st;
-
-    for ( ;; ) {
-
-        if (node->key < temp->key) {
-            p = &temp->left;
-
-        } else if (node->key > temp->key) {
-            p = &temp->right;
-
-        } else {
-            s = (ngx_http_b24trigger_stat_t *) node;
-            st = (ngx_http_b24trigger_stat_t *) temp;
-
-            p = (ngx_memn2cmp(&s->metric, &st->metric, 3 + s->len1 + s->len2,
-                              3 + st->len1 + st->len2)
-                 < 0) ? &temp->left : &temp->right;
-        }
-
-        if (*p == sentinel) {
-            break;
-        }
-
-        temp = *p;
-    }
-
-    *p = node;
-    node->parent = temp;
-    node->left = sentinel;
-    node->right = sentinel;
-    ngx_rbt_red(node);
-}
-
-
-/* the series' counter, made on first use; NULL if the zone is full */
-
-static ngx_http_b24trigger_stat_t *
-ngx_http_b24trigger_stats_lookup(ngx_uint_t metric, ngx_str_t *l1,
-    ngx_str_t *l2)
-{
-    u_char                           *p;
-    size_t                            len1, len2, n;
-    uint32_t                          hash;
-    ngx_rbtree_node_t                *node, *sentinel;
-    ngx_http_b24trigger_stat_t       *s, **cache, **fast;
-    ngx_http_b24trigger_stats_ctx_t  *ctx;
-    u_char                            key[NGX_HTTP_B24TRIGGER_SERIES_KEY_MAX];
-
-    ctx = ngx_http_b24trigger_stats;
-
-    if (ctx == NULL || ctx->sh == NULL) {
-        return NULL;
-    }
-
-    len1 = ngx_min(l1->len, NGX_HTTP_B24TRIGGER_LABEL_MAX);
-    len2 = l2 ? ngx_min(l2->len, NGX_HTTP_B24TRIGGER_LABEL_MAX) : 0;
-
-    /*
-     * first by where the labels are: most of them live in the
-     * configuration (a location's, a portal's name) or are constants, so
-     * the same addresses come back; the bytes are compared all the same
-     */
-
-    fast = &ngx_http_b24trigger_stats_fast[
-               ((((uintptr_t) l1->data >> 3) * 31
-                 + ((uintptr_t) (l2 ? l2->data : NULL) >> 3)) * 31 + metric)
-               % NGX_HTTP_B24TRIGGER_STATS_CACHE];
-    s = *fast;
-
-    if (s != NULL && s->metric == metric && s->len1 == len1
-        && s->len2 == len2
-        && ngx_memcmp(s->data, l1->data, len1) == 0
-        && (len2 == 0 || ngx_memcmp(s->data + len1, l2->data, len2) == 0))
-    {
-        return s;
-    }
-
-    key[0] = (u_char) metric;
-    key[1] = (u_char) len1;
-    key[2] = (u_char) len2;
-    p = ngx_cpymem(key + 3, l1->data, len1);
-
-    if (len2) {
-        p = ngx_cpymem(p, l2->data, len2);
-    }
-
-    n = p - key;
-    hash = ngx_crc32_short(key, n);
-
-    cache = &ngx_http_b24trigger_stats_cache[hash
-                                     % NGX_HTTP_B24TRIGGER_STATS_CACHE];
-    s = *cache;
-
-    if (s != NULL && s->node.key == hash
-        && ngx_memn2cmp(key, &s->metric, n, 3 + s->len1 + s->len2) == 0)
-    {
-        *fast = s;
-        return s;
-    }
-
-    ngx_shmtx_lock(&ctx->shpool->mutex);
-
-    node = ctx->sh->rbtree.root;
-    sentinel = ctx->sh->rbtree.sentinel;
-
-    while (node != sentinel) {
-
-        if (hash < node->key) {
-            node = node->left;
-            continue;
-        }
-
-        if (hash > node->key) {
-            node = node->right;
-            continue;
-        }
-
-        s = (ngx_http_b24trigger_stat_t *) node;
-
-        if (ngx_memn2cmp(key, &s->metric, n, 3 + s->len1 + s->len2) == 0) {
-            ngx_shmtx_unlock(&ctx->shpool->mutex);
-            *cache = s;
-            *fast = s;
-            return s;
-        }
-
-        node = (ngx_memn2cmp(key, &s->metric, n, 3 + s->len1 + s->len2) < 0)
-               ? node->left : node->right;
-    }
-
-    s = ngx_slab_alloc_locked(ctx->shpool,
-                              offsetof(ngx_http_b24trigger_stat_t, data)
-                              + len1 + len2);
-    if (s == NULL) {
-        ngx_shmtx_unlock(&ctx->shpool->mutex);
-        return NULL;
-    }
-
-    s->node.key = hash;
-    s->value = 0;
-    ngx_memcpy(&s->metric, key, n);
-
-    ngx_rbtree_insert(&ctx->sh->rbtree, &s->node);
-    ngx_queue_insert_tail(&ctx->sh->all, &s->queue);
-
-    ngx_shmtx_unlock(&ctx->shpool->mutex);
-
-    *cache = s;
-    *fast = s;
-
-    return s;
-}
-
-
-void
-ngx_http_b24trigger_stats_add(ngx_uint_t metric, ngx_str_t *l1,
-    ngx_str_t *l2, ngx_atomic_int_t delta)
-{
-    ngx_http_b24trigger_stat_t  *s;
-
-    s = ngx_http_b24trigger_stats_lookup(metric, l1, l2);
-
-    if (s != NULL) {
-        (void) ngx_atomic_fetch_add(&s->value, delta);
-    }
-}
-
-
-void
-ngx_http_b24trigger_stats_set(ngx_uint_t metric, ngx_str_t *l1,
-    ngx_str_t *l2, ngx_atomic_uint_t value)
-{
-    ngx_http_b24trigger_stat_t  *s;
-
-    s = ngx_http_b24trigger_stats_lookup(metric, l1, l2);
-
-    if (s != NULL) {
-        s->value = value;
-    }
-}
-
-
-/* a call to the portal is over: its outcome and how long it took */
-
-void
-ngx_http_b24trigger_stats_call(ngx_http_b24trigger_call_t *call)
-{
-    ngx_str_t   outcome, sum;
-    ngx_uint_t  i;
-
-    switch (call->outcome) {
-
-    case NGX_HTTP_B24TRIGGER_CALL_OK:
-        ngx_str_set(&outcome, "ok");
-        break;
-
-    case NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR:
-    case NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED:
-        if (call->error.len) {
-            outcome = call->error;
-
-        } else {
-            ngx_str_set(&outcome, "portal_error");
-        }
-        break;
-
-    case NGX_HTTP_B24TRIGGER_CALL_UNREACHABLE:
-        ngx_str_set(&outcome, "unreachable");
-        break;
-
-    case NGX_HTTP_B24TRIGGER_CALL_TIMEOUT:
-        ngx_str_set(&outcome, "timeout");
-        break;
-
-    case NGX_HTTP_B24TRIGGER_CALL_BAD_RESPONSE:
-        ngx_str_set(&outcome, "invalid_response");
-        break;
-
-    default:
-        ngx_str_set(&outcome, "internal_error");
-        break;
-    }
-
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS,
-                                  &call->portal->name, &outcome, 1);
-
-    if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_INTERNAL) {
-        return;
-    }
-
-    for (i = 0; i < sizeof(ngx_http_b24trigger_le_ms) / sizeof(ngx_msec_t);
-         i++)
-    {
-        if (call->time <= ngx_http_b24trigger_le_ms[i]) {
-            break;
-        }
-    }
-
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET,
-                                  &call->portal->name,
-                                  &ngx_http_b24trigger_le[i], 1);
-
-    /* the sum in ms, shown in seconds */
-
-    ngx_str_null(&sum);
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_LATENCY_SUM,
-                                  &call->portal->name, &sum,
-                                  (ngx_atomic_int_t) call->time);
-}
-
-
-/* the log phase: every webhook is counted once, whatever became of it */
-
-static ngx_int_t
-ngx_http_b24trigger_stats_log(ngx_http_request_t *r)
-{
-    ngx_str_t                   result, reason;
-    ngx_http_core_loc_conf_t   *clcf;
-    ngx_http_b24trigger_ctx_t  *ctx;
-
-    ctx = ngx_http_get_module_ctx(r, ngx_http_b24trigger_module);
-
-    if (ctx == NULL || r != r->main) {
-        return NGX_OK;
-    }
-
-    if (ctx->result == NGX_HTTP_B24TRIGGER_NONE) {
-
-        /* the client went away, or nginx failed before any outcome */
-
-        ctx->result = NGX_HTTP_B24TRIGGER_FAILED;
-
-        if (ctx->error.len == 0) {
-            if (r->headers_out.status == NGX_HTTP_CLIENT_CLOSED_REQUEST
-                || r->connection->error)
-            {
-                ngx_str_set(&ctx->error, "client_closed");
-
-            } else {
-                ngx_str_set(&ctx->error, "internal_error");
-            }
-        }
-    }
-
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
-
-    result = *ngx_http_b24trigger_result_name(ctx->result);
-
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_WEBHOOKS,
-                                  &clcf->name, &result, 1);
-
-    if (ctx->result == NGX_HTTP_B24TRIGGER_REJECTED) {
-        reason = ctx->error;
-
-        if (reason.len == 0) {
-            ngx_str_set(&reason, "unknown");
-        }
-
-        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_REJECTIONS,
-                                      &clcf->name, &reason, 1);
-    }
-
-    return NGX_OK;
-}
 
 
 /*
@@ -625,12 +111,14 @@ ngx_http_b24trigger_status_handler(ngx_http_request_t *r)
     ngx_memzero(&o, sizeof(ngx_http_b24trigger_out_t));
     o.pool = r->pool;
 
-    ctx = ngx_http_b24trigger_stats;
+    ctx = ngx_http_b24trigger_stats_zone();
+    ngx_http_b24trigger_stats = ctx;
 
     if (ctx == NULL || ctx->sh == NULL) {
         return NGX_HTTP_SERVICE_UNAVAILABLE;
     }
 
+    ngx_http_b24trigger_stats_flush();
     ngx_http_b24trigger_stats_refresh(r);
 
     ngx_shmtx_lock(&ctx->shpool->mutex);
@@ -859,7 +347,7 @@ ngx_http_b24trigger_status_prometheus(ngx_http_b24trigger_out_t *o)
     ngx_http_b24trigger_stat_t    *s, *s2;
     ngx_http_b24trigger_metric_t  *mt;
 
-    nle = sizeof(ngx_http_b24trigger_le) / sizeof(ngx_str_t);
+    nle = ngx_http_b24trigger_nle;
 
     if (ngx_http_b24trigger_out(o, sizeof(NGX_HTTP_B24TRIGGER_VERSION) + 128)
         != NGX_OK)

@@ -39,6 +39,10 @@ typedef struct {
 } ngx_http_b24trigger_api_out_t;
 
 
+static ngx_int_t ngx_http_b24trigger_api_redis(ngx_http_request_t *r,
+    ngx_uint_t needed);
+static void ngx_http_b24trigger_api_fetched(ngx_http_request_t *r,
+    ngx_uint_t ok);
 static ngx_int_t ngx_http_b24trigger_api_events(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_event(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_dead(ngx_http_request_t *r);
@@ -115,6 +119,11 @@ ngx_http_b24trigger_status_api(ngx_http_request_t *r)
             return rc;
         }
 
+        rc = ngx_http_b24trigger_api_redis(r, 1);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
         return ngx_http_b24trigger_api_action(r);
     }
 
@@ -136,10 +145,20 @@ ngx_http_b24trigger_status_api(ngx_http_request_t *r)
     }
 
     if (view.len == 5 && ngx_strncmp(view.data, "event", 5) == 0) {
+        rc = ngx_http_b24trigger_api_redis(r, 0);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
         return ngx_http_b24trigger_api_event(r);
     }
 
     if (view.len == 4 && ngx_strncmp(view.data, "dead", 4) == 0) {
+        rc = ngx_http_b24trigger_api_redis(r, 1);
+        if (rc != NGX_DECLINED) {
+            return rc;
+        }
+
         return ngx_http_b24trigger_api_dead(r);
     }
 
@@ -149,6 +168,74 @@ ngx_http_b24trigger_status_api(ngx_http_request_t *r)
 
     return ngx_http_b24trigger_reply_error(r, NGX_HTTP_BAD_REQUEST,
                                            "view_unknown", NULL);
+}
+
+
+/*
+ * With "b24trigger_queue redis" the dead letters are in Redis: the request
+ * reads them first (ngx_http_b24trigger_queue_redis_dead_fetch()) and
+ * the API then runs as for the spool, on what Redis gave.  "needed": a
+ * view that is about them, answered 503 when Redis cannot give them
+ */
+
+static ngx_uint_t  ngx_http_b24trigger_api_fetching;
+
+
+static ngx_int_t
+ngx_http_b24trigger_api_redis(ngx_http_request_t *r, ngx_uint_t needed)
+{
+    ngx_int_t                         rc;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
+
+    if (bmcf->spool == NULL || !bmcf->spool->redis
+        || ngx_http_b24trigger_api_fetching)
+    {
+        return NGX_DECLINED;
+    }
+
+    rc = ngx_http_b24trigger_queue_redis_dead_fetch(r,
+                                            ngx_http_b24trigger_api_fetched);
+
+    if (rc != NGX_AGAIN) {
+        if (!needed) {
+            return NGX_DECLINED;
+        }
+
+        return ngx_http_b24trigger_reply_retry(r,
+                                              NGX_HTTP_SERVICE_UNAVAILABLE,
+                                              "queue_unavailable", 10);
+    }
+
+    r->main->count++;
+
+    return NGX_DONE;
+}
+
+
+static void
+ngx_http_b24trigger_api_fetched(ngx_http_request_t *r, ngx_uint_t ok)
+{
+    ngx_int_t  rc;
+    ngx_str_t  view;
+
+    if (!ok
+        && (r->method == NGX_HTTP_POST
+            || (ngx_http_arg(r, (u_char *) "view", 4, &view) == NGX_OK
+                && view.len == 4
+                && ngx_strncmp(view.data, "dead", 4) == 0)))
+    {
+        rc = ngx_http_b24trigger_reply_retry(r, NGX_HTTP_SERVICE_UNAVAILABLE,
+                                             "queue_unavailable", 10);
+
+    } else {
+        ngx_http_b24trigger_api_fetching = 1;
+        rc = ngx_http_b24trigger_status_api(r);
+        ngx_http_b24trigger_api_fetching = 0;
+    }
+
+    ngx_http_finalize_request(r, rc);
 }
 
 
@@ -725,6 +812,11 @@ ngx_http_b24trigger_api_action(ngx_http_request_t *r)
         }
 
         o.pos = ngx_sprintf(o.pos, "\"%V\"", &dl[i].id);
+    }
+
+    if (replay && done) {
+        /* this worker's delivery looks at once, not at its next turn */
+        ngx_http_b24trigger_delivery_kick();
     }
 
     o.pos = ngx_sprintf(o.pos, "],\"count\":%ui}", done);

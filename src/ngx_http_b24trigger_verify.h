@@ -32,6 +32,9 @@ typedef struct {
     ngx_str_t   signature;   /* verified: the signature that matched,
                                 decoded (what the sender sent, so no
                                 secret); empty for "none" and "token" */
+    ngx_str_t   signature_head; /* what was signed before signature
+                                (a timestamp, "t."), or empty: the
+                                replay key is both, one after the other */
 } ngx_http_b24trigger_verdict_t;
 
 

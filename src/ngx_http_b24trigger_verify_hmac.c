@@ -81,14 +81,14 @@ static ngx_int_t ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
     ngx_int_t *family, ngx_uint_t *headers);
 static ngx_int_t ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *id, ngx_str_t *ts,
-    ngx_str_t *body, ngx_str_t *msg);
+    ngx_str_t *body, ngx_str_t *head, ngx_str_t *msg);
 static ngx_uint_t ngx_http_b24trigger_hmac_match(ngx_pool_t *pool,
     const EVP_MD *md, ngx_uint_t encoding, ngx_array_t *keys,
-    ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n, ngx_uint_t *which,
-    ngx_int_t *err);
+    ngx_str_t *head, ngx_str_t *msg, ngx_str_t *sigs, ngx_uint_t n,
+    ngx_uint_t *which, ngx_int_t *err);
 static ngx_int_t ngx_http_b24trigger_hmac(const EVP_MD *md,
-    ngx_http_b24trigger_key_t *key, ngx_str_t *msg, u_char *mac,
-    unsigned int *len);
+    ngx_http_b24trigger_key_t *key, ngx_str_t *head, ngx_str_t *msg,
+    u_char *mac, unsigned int *len);
 static ngx_int_t ngx_http_b24trigger_slack_handshake(ngx_http_request_t *r,
     ngx_str_t *body, ngx_http_b24trigger_verdict_t *vd);
 static ngx_int_t ngx_http_b24trigger_woo_ping(ngx_http_request_t *r,
@@ -335,7 +335,7 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
 {
     time_t                           ts;
     ngx_int_t                        family, rc;
-    ngx_str_t                        tsv, id, msg, *name;
+    ngx_str_t                        tsv, id, head, msg, *name;
     ngx_uint_t                       headers, match, which;
     ngx_table_elt_t                 *e;
     ngx_http_b24trigger_hmac_t      *h;
@@ -432,7 +432,7 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
                                            "malformed timestamp");
     }
 
-    if (ngx_http_b24trigger_hmac_message(r, v, &id, &tsv, body, &msg)
+    if (ngx_http_b24trigger_hmac_message(r, v, &id, &tsv, body, &head, &msg)
         != NGX_OK)
     {
         return NGX_ERROR;
@@ -441,8 +441,8 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
     rc = NGX_OK;
     which = 0;
     match = ngx_http_b24trigger_hmac_match(r->pool, v->md, h->encoding,
-                                           keys, &msg, list.sigs, list.nsigs,
-                                           &which, &rc);
+                                           keys, &head, &msg, list.sigs,
+                                           list.nsigs, &which, &rc);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -466,6 +466,7 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
      * keeps, and a reload that adds a secret forgets nothing
      */
 
+    vd->signature_head = head;
     vd->signature = msg;
 
     if (tsv.data) {
@@ -581,18 +582,24 @@ ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
 }
 
 
-/* what the scheme signs, in one buffer */
+/*
+ * What the scheme signs: head, then msg.  Where it signs a timestamp (and
+ * an id) before the body, head holds them and msg is the body itself, not
+ * a copy of it; elsewhere head is empty.
+ */
 
 static ngx_int_t
 ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *id, ngx_str_t *ts,
-    ngx_str_t *body, ngx_str_t *msg)
+    ngx_str_t *body, ngx_str_t *head, ngx_str_t *msg)
 {
     u_char                      *p;
     size_t                       len;
     ngx_str_t                   *val, url, method;
     ngx_uint_t                   i;
     ngx_http_b24trigger_part_t  *part;
+
+    ngx_str_null(head);
 
     switch (v->hmac->message) {
 
@@ -625,36 +632,65 @@ ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
                                                ts, msg);
 
     default:
-        len = sizeof("v0::") - 1 + id->len + 1 + ts->len + body->len;
+        len = sizeof("v0::") - 1 + id->len + 1 + ts->len;
+
+#if !(NGX_HTTP_B24TRIGGER_HMAC_KEYED)
+        len += body->len;
+#endif
 
         p = ngx_pnalloc(r->pool, len);
         if (p == NULL) {
             return NGX_ERROR;
         }
 
-        msg->data = p;
+        head->data = p;
 
         switch (v->hmac->message) {
 
         case NGX_HTTP_B24TRIGGER_MSG_TS_DOT:
-            p = ngx_sprintf(p, "%V.", ts);
+            p = ngx_cpymem(p, ts->data, ts->len);
+            *p++ = '.';
             break;
 
         case NGX_HTTP_B24TRIGGER_MSG_TS_COLON:
-            p = ngx_sprintf(p, "%V:", ts);
+            p = ngx_cpymem(p, ts->data, ts->len);
+            *p++ = ':';
             break;
 
         case NGX_HTTP_B24TRIGGER_MSG_V0:
-            p = ngx_sprintf(p, "v0:%V:", ts);
+            p = ngx_cpymem(p, "v0:", sizeof("v0:") - 1);
+            p = ngx_cpymem(p, ts->data, ts->len);
+            *p++ = ':';
             break;
 
         default: /* NGX_HTTP_B24TRIGGER_MSG_ID_TS */
-            p = ngx_sprintf(p, "%V.%V.", id, ts);
+            p = ngx_cpymem(p, id->data, id->len);
+            *p++ = '.';
+            p = ngx_cpymem(p, ts->data, ts->len);
+            *p++ = '.';
             break;
         }
 
+        head->len = p - head->data;
+
+#if (NGX_HTTP_B24TRIGGER_HMAC_KEYED)
+
+        /* the body is hashed where it is, after the head */
+
+        *msg = *body;
+
+#else
+
+        /* HMAC() takes one buffer */
+
         p = ngx_cpymem(p, body->data, body->len);
+
+        msg->data = head->data;
         msg->len = p - msg->data;
+
+        ngx_str_null(head);
+
+#endif
 
         return NGX_OK;
     }
@@ -712,8 +748,8 @@ ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
 
 static ngx_uint_t
 ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
-    ngx_uint_t encoding, ngx_array_t *keys, ngx_str_t *msg, ngx_str_t *sigs,
-    ngx_uint_t n, ngx_uint_t *which, ngx_int_t *err)
+    ngx_uint_t encoding, ngx_array_t *keys, ngx_str_t *head, ngx_str_t *msg,
+    ngx_str_t *sigs, ngx_uint_t n, ngx_uint_t *which, ngx_int_t *err)
 {
     u_char                     *dec;
     ssize_t                    *declen;
@@ -745,7 +781,7 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
 
     for (i = 0; i < keys->nelts; i++) {
 
-        if (ngx_http_b24trigger_hmac(md, &key[i], msg, mac, &maclen)
+        if (ngx_http_b24trigger_hmac(md, &key[i], head, msg, mac, &maclen)
             != NGX_OK)
         {
             *err = NGX_ERROR;
@@ -890,7 +926,7 @@ ngx_http_b24trigger_hmac_key(ngx_pool_t *pool, const EVP_MD *md,
 
 static ngx_int_t
 ngx_http_b24trigger_hmac(const EVP_MD *md, ngx_http_b24trigger_key_t *key,
-    ngx_str_t *msg, u_char *mac, unsigned int *len)
+    ngx_str_t *head, ngx_str_t *msg, u_char *mac, unsigned int *len)
 {
 #if (NGX_HTTP_B24TRIGGER_HMAC_KEYED)
 
@@ -905,6 +941,7 @@ ngx_http_b24trigger_hmac(const EVP_MD *md, ngx_http_b24trigger_key_t *key,
 
         case NID_sha1:
             ctx.sha1 = hk->inner.sha1;
+            (void) SHA1_Update(&ctx.sha1, head->data, head->len);
             (void) SHA1_Update(&ctx.sha1, msg->data, msg->len);
             (void) SHA1_Final(mac, &ctx.sha1);
 
@@ -917,6 +954,7 @@ ngx_http_b24trigger_hmac(const EVP_MD *md, ngx_http_b24trigger_key_t *key,
 
         case NID_sha256:
             ctx.sha256 = hk->inner.sha256;
+            (void) SHA256_Update(&ctx.sha256, head->data, head->len);
             (void) SHA256_Update(&ctx.sha256, msg->data, msg->len);
             (void) SHA256_Final(mac, &ctx.sha256);
 
@@ -929,6 +967,7 @@ ngx_http_b24trigger_hmac(const EVP_MD *md, ngx_http_b24trigger_key_t *key,
 
         default: /* NID_sha512 */
             ctx.sha512 = hk->inner.sha512;
+            (void) SHA512_Update(&ctx.sha512, head->data, head->len);
             (void) SHA512_Update(&ctx.sha512, msg->data, msg->len);
             (void) SHA512_Final(mac, &ctx.sha512);
 

@@ -15,7 +15,6 @@
 #include "ngx_http_b24trigger_verify_sig.h"
 
 
-static ngx_inline u_char ngx_http_b24trigger_hex_digit(u_char c);
 static void ngx_http_b24trigger_sig_trim(u_char **p, u_char **last);
 static ngx_int_t ngx_http_b24trigger_sig_add(
     ngx_http_b24trigger_sig_list_t *list, u_char *p, u_char *last);
@@ -62,43 +61,66 @@ static u_char  ngx_http_b24trigger_b64[256] = {
 
 /* the value of a hex digit, either case, or 0xff */
 
-static ngx_inline u_char
-ngx_http_b24trigger_hex_digit(u_char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
+static u_char  ngx_http_b24trigger_hex[256] = {
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+       0,    1,    2,    3,    4,    5,    6,    7,
+       8,    9, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff,   10,   11,   12,   13,   14,   15, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff,   10,   11,   12,   13,   14,   15, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
 
-    c = (u_char) (c | 0x20);
-
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-
-    return 0xff;
-}
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff
+};
 
 
 ssize_t
 ngx_http_b24trigger_hex_decode(u_char *dst, u_char *src, size_t len)
 {
-    u_char  h, l;
+    u_char  h, l, bad;
     size_t  i;
 
     if (len % 2) {
         return -1;
     }
 
+    /* by table, one test at the end: no branch per digit */
+
+    bad = 0;
+
     for (i = 0; i < len; i += 2) {
+        h = ngx_http_b24trigger_hex[src[i]];
+        l = ngx_http_b24trigger_hex[src[i + 1]];
+        bad |= h | l;
+        *dst++ = (u_char) ((h << 4) | (l & 0x0f));
+    }
 
-        h = ngx_http_b24trigger_hex_digit(src[i]);
-        l = ngx_http_b24trigger_hex_digit(src[i + 1]);
-
-        if (h > 0x0f || l > 0x0f) {
-            return -1;
-        }
-
-        *dst++ = (u_char) ((h << 4) | l);
+    if (bad & 0xf0) {
+        return -1;
     }
 
     return len / 2;
@@ -205,15 +227,27 @@ ngx_http_b24trigger_sig_decode(ngx_uint_t encoding, u_char *dst,
 ngx_uint_t
 ngx_http_b24trigger_sig_items(u_char *p, size_t len, u_char sep)
 {
-    size_t      i;
-    ngx_uint_t  n;
+    u_char      *last;
+    size_t       i;
+    ngx_uint_t   n;
 
     n = 1;
 
-    for (i = 0; i < len; i++) {
-        if (p[i] == sep || (sep == ' ' && p[i] == '\t')) {
-            n++;
+    if (sep == ' ') {
+        for (i = 0; i < len; i++) {
+            if (p[i] == ' ' || p[i] == '\t') {
+                n++;
+            }
         }
+
+        return n;
+    }
+
+    last = p + len;
+
+    while ((p = memchr(p, sep, last - p)) != NULL) {
+        n++;
+        p++;
     }
 
     return n;
@@ -231,7 +265,7 @@ ngx_http_b24trigger_sig_parse_kv(u_char *p, size_t len, u_char sep,
 
     while (p < last) {
 
-        end = ngx_strlchr(p, last, sep);
+        end = memchr(p, sep, last - p);
         if (end == NULL) {
             end = last;
         }
@@ -239,7 +273,7 @@ ngx_http_b24trigger_sig_parse_kv(u_char *p, size_t len, u_char sep,
         item = p;
         p = end + 1;
 
-        eq = ngx_strlchr(item, end, '=');
+        eq = memchr(item, '=', end - item);
         if (eq == NULL) {
             continue;
         }
@@ -253,7 +287,7 @@ ngx_http_b24trigger_sig_parse_kv(u_char *p, size_t len, u_char sep,
         ngx_http_b24trigger_sig_trim(&v, &vl);
 
         if ((size_t) (kl - k) == sig_key->len
-            && ngx_strncmp(k, sig_key->data, sig_key->len) == 0)
+            && ngx_memcmp(k, sig_key->data, sig_key->len) == 0)
         {
             if (ngx_http_b24trigger_sig_add(list, v, vl) != NGX_OK) {
                 return NGX_DECLINED;
@@ -264,7 +298,7 @@ ngx_http_b24trigger_sig_parse_kv(u_char *p, size_t len, u_char sep,
 
         if (ts_key != NULL
             && (size_t) (kl - k) == ts_key->len
-            && ngx_strncmp(k, ts_key->data, ts_key->len) == 0
+            && ngx_memcmp(k, ts_key->data, ts_key->len) == 0
             && list->timestamp.data == NULL)
         {
             list->timestamp.data = v;

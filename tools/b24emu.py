@@ -1532,6 +1532,15 @@ class Handler(BaseHTTPRequestHandler):
         if latency > 0 and state.stopping.wait(latency / 1000.0):
             self.close_connection = True
             return
+        if latency > 0 and self.client_gone():
+            # the client left while the answer was delayed: the grant is
+            # not made, so its refresh token stays live (as a token
+            # server whose front end drops a request without a client)
+            rec.update(status=0, error="client_gone")
+            state.record(rec, [params.get("client_secret") or "",
+                               params.get("refresh_token") or ""])
+            self.close_connection = True
+            return
         err, pair = state.grant(params)
         if err:
             rec.update(status=err[0], error=err[1])
@@ -1555,6 +1564,16 @@ class Handler(BaseHTTPRequestHandler):
         rec.update(status=200)
         state.record(rec)
         self.send_json(200, pair)
+
+    def client_gone(self):
+        """The client closed its end (EOF, or an error on the socket)."""
+        try:
+            r, _, _ = select.select([self.connection], [], [], 0)
+            if not r:
+                return False
+            return self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
 
     def install(self, body):
         """Bitrix24's install call: a form POST of a new token pair to the

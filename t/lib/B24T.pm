@@ -225,20 +225,24 @@ sub stop_emulator {
 # Redis (cluster mode): Debian's redis-server and redis-sentinel
 
 # a redis-server of the test's own on a held port, so that it can be
-# stopped and started again at the same address; password => requires AUTH
+# stopped and started again at the same address; password => requires AUTH;
+# aof => 1: appendonly yes, appendfsync always (kept across a restart)
 sub redis {
     my ($self, %opts) = @_;
 
     $self->{redis_port} ||= $opts{port} || $self->held_port;
     $self->{redis_password} = $opts{password} if exists $opts{password};
+    $self->{redis_aof} = $opts{aof} if exists $opts{aof};
 
     my $d = "$self->{dir}/redis";
     mkdir $d;
 
     my @cmd = ('redis-server', '--port', $self->{redis_port},
-               '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no',
+               '--bind', '127.0.0.1', '--save', '',
+               '--appendonly', $self->{redis_aof} ? 'yes' : 'no',
                '--dir', $d, '--daemonize', 'no',
                '--logfile', "$d/redis.log");
+    push @cmd, '--appendfsync', 'always' if $self->{redis_aof};
     push @cmd, '--requirepass', $self->{redis_password}
         if $self->{redis_password};
 
@@ -247,6 +251,43 @@ sub redis {
         or die "redis-server did not start:\n" . $self->slurp("$d/redis.log");
 
     return $self->{redis_port};
+}
+
+# a replica of the test's redis-server on a port of its own, linked
+# (master_link_status:up) before it returns; returns its port
+sub redis_replica {
+    my ($self) = @_;
+
+    my $port = $self->held_port;
+    my $d = "$self->{dir}/replica-$port";
+    mkdir $d;
+
+    my @cmd = ('redis-server', '--port', $port, '--bind', '127.0.0.1',
+               '--save', '', '--appendonly', 'no', '--dir', $d,
+               '--daemonize', 'no', '--logfile', "$d/redis.log",
+               '--replicaof', '127.0.0.1', $self->{redis_port});
+    push @cmd, '--masterauth', $self->{redis_password}
+        if $self->{redis_password};
+
+    $self->{pids}{"replica-$port"} = $self->spawn(@cmd);
+    $self->wait_port($port, 10)
+        or die "replica did not start:\n" . $self->slurp("$d/redis.log");
+
+    my $until = time + 30;
+    while (time < $until) {
+        last if `redis-cli -p $port INFO replication`
+                =~ /master_link_status:up/;
+        sleep 0.2;
+    }
+
+    return $port;
+}
+
+sub stop_replica {
+    my ($self, $port) = @_;
+    my $pid = delete $self->{pids}{"replica-$port"} or return;
+    kill 'TERM', $pid;
+    waitpid($pid, 0);
 }
 
 sub stop_redis {
