@@ -183,9 +183,8 @@ start_node() {
 porta=$(free_port)
 portb=$(free_port)
 mkdir -p "$dir/a" "$dir/b"
-echo "== starting node A on 127.0.0.1:$porta and node B on 127.0.0.1:$portb (2 workers each)"
+echo "== starting node A on 127.0.0.1:$porta (2 workers)"
 start_node a "$porta"
-start_node b "$portb"
 
 echo "== the portal hangs: every call waits and gets no answer"
 emu_config '{"mode":"hang"}'
@@ -202,11 +201,18 @@ send() {
 echo -n "   reply from node A: "
 send "$porta"
 
-# node A's worker takes the entry and calls the portal, which hangs
+# node A's worker takes the entry from the stream and calls the portal,
+# which hangs
 for i in $(seq 1 50); do
     [ "$(grep -c DEAL_58 "$dir/portal-calls.log" 2>/dev/null || true)" != 0 ] && break
     sleep 0.1
 done
+[ "$(grep -c DEAL_58 "$dir/portal-calls.log" 2>/dev/null || true)" != 0 ] \
+    || fail "node A did not take the event from the stream"
+echo "   node A took the event and is calling the portal"
+
+echo "== starting node B on 127.0.0.1:$portb (2 workers)"
+start_node b "$portb"
 
 echo "== the provider retries the same event on node B"
 echo -n "   reply from node B: "
@@ -247,6 +253,12 @@ print("   %d answered call(s), %d delivered: the event once, the repeat never"
       % (len(calls), len(ok)))
 '
 
+echo "== node B's error log: the takeover and the delivery"
+grep -E 'taken over|delivered to portal' "$dir/b/error.log" \
+    | sed -e 's/^[0-9/]* //' -e 's/^/   /'
+grep -q 'delivered to portal' "$dir/b/error.log" \
+    || fail "node B's log does not say it delivered the event"
+
 echo "== node B's status: the Redis link and the stream"
 echo -n "   "; "${CURL[@]}" "http://127.0.0.1:$portb/b24trigger/status" \
     | python3 -c '
@@ -256,7 +268,8 @@ print(json.dumps({k: v for k, v in s.items()
                   if k.startswith("cluster") or k.startswith("queue")}))'
 
 echo "== the access logs"
-sed 's/^/   /' "$dir/a/b24trigger.log" "$dir/b/b24trigger.log"
+grep -h 'result=[a-z]' "$dir/a/b24trigger.log" "$dir/b/b24trigger.log" \
+    | sed 's/^/   /' || true
 
 for f in "$dir"/*/*.log "$dir"/redis/redis.log; do
     if grep -q -e "$secret" -e "$redis_password" -e "$stripe_secret" "$f"; then
