@@ -4,6 +4,7 @@
 #                     Debian's nginx-dev (or NGINX_SRC=/path/to/nginx-x.y.z)
 #   make test         the whole suite (prove t/), against /usr/sbin/nginx
 #   make demo         emulator + nginx + one webhook, then stop
+#   make demo-cluster two nodes + Redis: an event survives a node's loss
 #   make test-valgrind, make bench, make soak, make fuzz,
 #   make install / uninstall
 
@@ -51,7 +52,7 @@ $(shell mkdir -p $(BUILD); [ "$$(cat $(SRC_STAMP) 2>/dev/null)" = \
         "$(NGINX_SRC)" ] || echo "$(NGINX_SRC)" > $(SRC_STAMP))
 
 .PHONY: all build $(addprefix deps-,$(PKG_DEPS)) deps-node \
-        test test-valgrind demo bench soak fuzz fuzz-smoke install uninstall \
+        test test-valgrind demo demo-cluster bench soak fuzz fuzz-smoke install uninstall \
         clean style deb
 
 all: build
@@ -144,6 +145,9 @@ test-valgrind: deps-valgrind deps-node $(MODULE)
 
 demo: deps-test $(MODULE)
 	@tools/demo.sh $(MODULE_ABS) $(NGINX_BIN)
+
+demo-cluster: deps-test $(MODULE)
+	@tools/demo-cluster.sh $(MODULE_ABS) $(NGINX_BIN)
 
 bench: deps-bench $(MODULE)
 	@bench/run.sh $(MODULE_ABS) $(NGINX_BIN)

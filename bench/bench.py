@@ -20,8 +20,9 @@ Every round is printed, then the median of the rounds: requests/s, p50,
 p99, CPU per request (the front workers' time on CPU, from
 /proc/PID/schedstat, divided by the requests wrk counted) and each ratio
 to LIMIT of the same round.  Then the queue (durable enqueues/s with
-their p99, the drain rate) and the slow portal (memory per webhook in
-flight).  Nothing here is a pass/fail test: the targets are printed
+their p99, the drain rate), the same for the queue as a Redis Stream
+(b24trigger_queue redis, a redis-server with appendfsync always started
+here), and the slow portal (memory per webhook in flight).  Nothing here is a pass/fail test: the targets are printed
 beside the numbers.
 """
 
@@ -48,7 +49,7 @@ threads = int(os.environ.get("BENCH_THREADS", "2"))
 worker_counts = [int(w) for w in
                  os.environ.get("BENCH_WORKERS", "1 2").split()]
 slow_conn = int(os.environ.get("BENCH_SLOW_CONN", "256"))
-only = os.environ.get("BENCH_ONLY", "sync queue slow").split()
+only = os.environ.get("BENCH_ONLY", "sync queue cluster slow").split()
 slow_ms = 500
 
 shutil.rmtree(d, ignore_errors=True)
@@ -63,7 +64,7 @@ def port():
     return p
 
 
-front, portal, slow = port(), port(), port()
+front, portal, slow, rport = port(), port(), port(), port()
 secret = os.urandom(8).hex()
 whsec = "whsec_" + os.urandom(16).hex()
 hkey = os.urandom(16).hex()
@@ -143,7 +144,12 @@ http {
 """ % {"d": d, "portal": portal})
 
 
-def front_conf(workers):
+def front_conf(workers, cluster=False):
+    queue = ("b24trigger_cluster redis://127.0.0.1:%d/0 prefix=bench: "
+             "timeout=2s;\n    b24trigger_queue redis concurrency=64;"
+             % rport if cluster
+             else "b24trigger_queue %s/spool concurrency=64;" % d)
+    bucket = " bucket=node" if cluster else ""
     return """
 load_module %(module)s;
 worker_processes %(workers)d;
@@ -159,10 +165,10 @@ http {
 
     # the bucket out of the way: the fake portals have none
     b24trigger_portal main http://127.0.0.1:%(portal)d/rest/1/%(secret)s/
-                      rate=1000000r/s burst=1000000;
+                      rate=1000000r/s burst=1000000%(bucket)s;
     b24trigger_portal slow http://127.0.0.1:%(slow)d/rest/1/%(secret)s/
-                      rate=1000000r/s burst=1000000 timeout=10s;
-    b24trigger_queue %(d)s/spool concurrency=64;
+                      rate=1000000r/s burst=1000000 timeout=10s%(bucket)s;
+    %(queue)s
 
     b24trigger_field $bench_deal data.object.metadata.deal_id;
 
@@ -208,6 +214,8 @@ http {
             b24trigger_code bench;
         }
 
+        location = /status { b24trigger_status; }
+
         # LIMIT: nginx's own proxy to the same portal
         location = /proxy {
             proxy_pass http://portal/rest/1/%(secret)s/crm.automation.trigger;
@@ -218,7 +226,7 @@ http {
 }
 """ % {"module": module, "workers": workers, "d": d, "portal": portal,
        "slow": slow, "secret": secret, "front": front, "whsec": whsec,
-       "hkey": hkey}
+       "hkey": hkey, "queue": queue, "bucket": bucket}
 
 
 def wait_port(p, what):
@@ -316,6 +324,17 @@ def parse(t, cpu, rss0, peak):
             "rss0": rss0, "rss": peak}
 
 
+def redis_depth():
+    """events not yet delivered: the stream's entries (new or being
+    delivered) and waiting retries, as the module reads them from Redis
+    every second (so the drain time is known to a second)"""
+    import urllib.request
+    with urllib.request.urlopen("http://127.0.0.1:%d/status" % front,
+                                timeout=5) as r:
+        st = json.load(r)
+    return (st.get("queue_waiting") or {}).get("redis", 0)
+
+
 procs = []
 
 
@@ -329,9 +348,9 @@ def stop_all():
         p.terminate()
 
 
-def start_front(workers):
+def start_front(workers, cluster=False):
     with open(d + "/nginx.conf", "w") as f:
-        f.write(front_conf(workers))
+        f.write(front_conf(workers, cluster))
     subprocess.run([nginx, "-p", d, "-c", d + "/nginx.conf",
                     "-e", d + "/error.log"], check=True)
     wait_port(front, "nginx")
@@ -434,8 +453,24 @@ try:
                 summary[(workers, side)] = ratios
             stop_front()
 
-    if "queue" in only or "slow" in only:
+    if "queue" in only or "cluster" in only or "slow" in only:
         start_front(1)
+
+    def queue_run(label, pending, durable="the fsync that covers each"):
+        print()
+        t0 = time.time()
+        q = wrk("queue")
+        t1 = time.time()
+        while pending() > 0 and time.time() - t1 < 600:
+            time.sleep(0.05)
+        t2 = time.time()
+        queued = q["total"] - q["bad"]
+        print("%s: %d durable enqueues (202 after %s), %.0f/s (target "
+              "≥ 10 000), p50 %.3f ms, p99 %.3f ms, %d non-2xx"
+              % (label, queued, durable, q["rps"], q["p50"], q["p99"],
+                 q["bad"]))
+        print("%s: all delivered %.1f s after the load; drain overall "
+              "%.0f/s" % (label, t2 - t1, queued / (t2 - t0)))
 
     if "queue" in only:
         spool = d + "/spool"
@@ -450,20 +485,27 @@ try:
                     pass
             return n
 
-        print()
-        t0 = time.time()
-        q = wrk("queue")
-        t1 = time.time()
-        while pending() > 0 and time.time() - t1 < 600:
-            time.sleep(0.05)
-        t2 = time.time()
-        queued = q["total"] - q["bad"]
-        print("queue: %d durable enqueues (202 after the fsync that covers "
-              "each), %.0f/s (target ≥ 10 000), p50 %.3f ms, p99 %.3f ms, "
-              "%d non-2xx" % (queued, q["rps"], q["p50"], q["p99"],
-                              q["bad"]))
-        print("queue: all delivered %.1f s after the load; drain overall "
-              "%.0f/s" % (t2 - t1, queued / (t2 - t0)))
+        queue_run("queue", pending)
+
+    if "cluster" in only:
+        stop_front()
+        os.makedirs(d + "/redis")
+        procs.append(subprocess.Popen(
+            ["redis-server", "--port", str(rport), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "yes", "--appendfsync", "always",
+             "--dir", d + "/redis", "--daemonize", "no",
+             "--logfile", d + "/redis/redis.log"]))
+        wait_port(rport, "redis-server")
+        start_front(1, cluster=True)
+        print("check queue (Redis): %s" % check("queue"))
+
+        def pending_redis():
+            return redis_depth()
+
+        queue_run("queue in Redis", pending_redis,
+                  "Redis's XADD answer, its AOF fsynced: appendfsync always")
+        stop_front()
+        start_front(1)
 
     if "slow" in only:
         s = wrk("slow", c=slow_conn, t=max(secs, 5), sample_rss=True)

@@ -50,6 +50,7 @@ my %wants = (
     'test-valgrind' => [qw(nginx-dev libjansson-dev valgrind)],
     'demo'          => [qw(nginx nginx-dev libcurl4-openssl-dev
                            libjansson-dev python3)],
+    'demo-cluster'  => [qw(nginx-dev libhiredis-dev python3 redis-server)],
     'bench'         => [qw(nginx-dev libjansson-dev wrk)],
     'soak'          => [qw(nginx-dev libjansson-dev python3)],
     'fuzz'          => [qw(nginx-dev libjansson-dev clang)],
