@@ -22,7 +22,10 @@ p99, CPU per request (the front workers' time on CPU, from
 to LIMIT of the same round.  Then the queue (durable enqueues/s with
 their p99, the drain rate), the same for the queue as a Redis Stream
 (b24trigger_queue redis, a redis-server with appendfsync always started
-here), and the slow portal (memory per webhook in flight).  Nothing here is a pass/fail test: the targets are printed
+here), and the slow portal: memory per webhook in flight, the module's
+and proxy_pass's side by side (the workers' private memory, RssAnon;
+the shared zones' pages they touch are counted apart: fixed in size,
+filled once).  Nothing here is a pass/fail test: the targets are printed
 beside the numbers.
 """
 
@@ -108,9 +111,9 @@ headers = {
     "limit": {},
 }
 paths = {"limit": "/proxy", "stripe": "/stripe", "hmac": "/hmac",
-         "queue": "/queue", "slow": "/slow"}
+         "queue": "/queue", "slow": "/slow", "slowlimit": "/slowproxy"}
 sig_of = {"limit": "stripe", "stripe": "stripe", "hmac": "hmac",
-          "queue": "stripe", "slow": "stripe"}
+          "queue": "stripe", "slow": "stripe", "slowlimit": "stripe"}
 
 for name in ("stripe", "hmac"):
     lines = ['local f = io.open("%s/event.json", "rb")' % d,
@@ -162,6 +165,7 @@ http {
     proxy_temp_path %(d)s/proxy;
 
     upstream portal { server 127.0.0.1:%(portal)d; keepalive 64; }
+    upstream slowportal { server 127.0.0.1:%(slow)d; keepalive 300; }
 
     # the bucket out of the way: the fake portals have none
     b24trigger_portal main http://127.0.0.1:%(portal)d/rest/1/%(secret)s/
@@ -216,6 +220,13 @@ http {
 
         location = /status { b24trigger_status; }
 
+        # nginx's own proxy to the slow portal: memory side by side
+        location = /slowproxy {
+            proxy_pass http://slowportal/rest/1/%(secret)s/crm.automation.trigger;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+
         # LIMIT: nginx's own proxy to the same portal
         location = /proxy {
             proxy_pass http://portal/rest/1/%(secret)s/crm.automation.trigger;
@@ -261,13 +272,16 @@ def cpu_ns(pids):
     return total
 
 
-def rss_kb(pids):
+def rss_kb(pids, field="RssAnon"):
+    """resident kB of the workers: RssAnon, their private memory (what a
+    webhook in flight costs), or RssShmem, the shared zones' pages they
+    touched (fixed in size, filled once: the journal's ring, counters)"""
     total = 0
     for p in pids:
         try:
             with open("/proc/%d/status" % p) as f:
                 for line in f:
-                    if line.startswith("VmRSS:"):
+                    if line.startswith(field + ":"):
                         total += int(line.split()[1])
         except OSError:
             pass
@@ -293,19 +307,23 @@ def wrk(side, c=None, t=None, sample_rss=False):
     master = pid_of("nginx")
     pids = workers_of(master)
     rss0 = rss_kb(pids)
+    shm0 = rss_kb(pids, "RssShmem")
     cpu0 = cpu_ns(pids)
     p = subprocess.Popen(
         ["wrk", "-t%d" % min(threads, c), "-c%d" % c, "-d%ds" % t,
          "--latency", "-s", "%s/%s.lua" % (d, sig_of[side]),
          "http://127.0.0.1:%d%s" % (front, paths[side])],
         stdout=subprocess.PIPE, text=True)
-    peak = rss0
+    peak, shm = rss0, shm0
     while sample_rss and p.poll() is None:
         peak = max(peak, rss_kb(pids))
+        shm = max(shm, rss_kb(pids, "RssShmem"))
         time.sleep(0.25)
     out = p.communicate()[0]
     cpu = cpu_ns(pids) - cpu0
-    return parse(out, cpu, rss0, peak)
+    r = parse(out, cpu, rss0, peak)
+    r["shm"] = shm - shm0
+    return r
 
 
 def parse(t, cpu, rss0, peak):
@@ -508,17 +526,24 @@ try:
         start_front(1)
 
     if "slow" in only:
-        s = wrk("slow", c=slow_conn, t=max(secs, 5), sample_rss=True)
         ideal = slow_conn * 1000.0 / slow_ms
-        grow = max(0, s["rss"] - s["rss0"])
         print()
-        print("slow portal (%d ms), %d connections: %.1f req/s of the ideal "
-              "%.0f/s: %.2f; p99 %.0f ms" % (slow_ms, slow_conn, s["rps"],
-                                            ideal, s["rps"] / ideal,
-                                            s["p99"]))
-        print("memory: workers' RSS %d kB before, %d kB at the peak with %d "
-              "webhooks in flight: %.1f kB each (target ≤ 16)"
-              % (s["rss0"], s["rss"], slow_conn, grow / float(slow_conn)))
+        for side, label in (("slowlimit", "proxy_pass"),
+                            ("slow", "b24trigger")):
+            stop_front()
+            start_front(1)
+            s = wrk(side, c=slow_conn, t=max(secs, 5), sample_rss=True)
+            grow = max(0, s["rss"] - s["rss0"])
+            print("slow portal (%d ms), %d connections, %s: %.1f req/s of "
+                  "the ideal %.0f/s: %.2f; p99 %.0f ms"
+                  % (slow_ms, slow_conn, label, s["rps"], ideal,
+                     s["rps"] / ideal, s["p99"]))
+            print("memory, %s: workers' private memory (RssAnon) %d kB "
+                  "before, %d kB at the peak with %d webhooks in flight: "
+                  "%.1f kB each (target ≤ 16); shared zones' pages touched "
+                  "meanwhile %d kB (fixed-size zones, filled once)"
+                  % (label, s["rss0"], s["rss"], slow_conn,
+                     grow / float(slow_conn), s["shm"]))
 
     print()
     print("error log: %d [alert]/[crit]/[emerg] lines" % alerts())
