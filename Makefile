@@ -25,7 +25,7 @@ FUZZ_TIME    ?= 30
 # (nginx-dev only when building against Debian's tree, not NGINX_SRC=...)
 PKG_BUILD    := nginx $(if $(filter /usr/share/nginx/src,$(NGINX_SRC)),nginx-dev) \
                 gcc make libcurl4-openssl-dev libjansson-dev libssl-dev \
-                libhiredis-dev
+                libhiredis-dev dpkg-dev
 PKG_TEST     := $(PKG_BUILD) python3 perl curl openssl procps \
                 redis-server redis-sentinel chromium
 PKG_VALGRIND := $(PKG_TEST) valgrind

@@ -46,9 +46,11 @@ for my $n (1, 2) {
     push @replicas, $port;
 }
 
+my $sport;
+
 sub cli {
     my ($port, @args) = @_;
-    local $ENV{REDISCLI_AUTH} = $password;
+    local $ENV{REDISCLI_AUTH} = $password if $port != ($sport || 0);
     open my $fh, '-|', 'redis-cli', '-p', $port, @args or die;
     local $/;
     my $out = <$fh>;
@@ -62,7 +64,7 @@ for my $port (@replicas) {
        "the replica on $port follows the primary");
 }
 
-my $sport = $t->sentinel('mymaster');
+$sport = $t->sentinel('mymaster');
 my $name = "sentinel://127.0.0.1:$sport/mymaster";
 
 my $conf = <<"EOF";

@@ -43,7 +43,7 @@ for my $p (qw(prove python3 clang wrk valgrind dpkg-buildpackage lintian
 # what each target must ask for (some of its packages, not all)
 my %wants = (
     'build'         => [qw(nginx nginx-dev libcurl4-openssl-dev
-                           libjansson-dev libhiredis-dev)],
+                           libjansson-dev libhiredis-dev dpkg-dev)],
     'test'          => [qw(nginx nginx-dev libcurl4-openssl-dev
                            libjansson-dev libhiredis-dev python3 curl
                            redis-server redis-sentinel chromium)],
