@@ -259,6 +259,13 @@ grep -E 'taken over|delivered to portal' "$dir/b/error.log" \
 grep -q 'delivered to portal' "$dir/b/error.log" \
     || fail "node B's log does not say it delivered the event"
 
+# the stream's depth in the status is read from Redis once a second
+for i in $(seq 1 30); do
+    "${CURL[@]}" "http://127.0.0.1:$portb/b24trigger/status" \
+        | grep -q '"queue_waiting":{"redis":0}' && break
+    sleep 0.1
+done
+
 echo "== node B's status: the Redis link and the stream"
 echo -n "   "; "${CURL[@]}" "http://127.0.0.1:$portb/b24trigger/status" \
     | python3 -c '
