@@ -88,9 +88,14 @@ is(scalar(grep { $tg->{"DEAL_$_"} } 1 .. 300), 300, 'every target called');
 is(scalar(grep { $tg->{$_} != 1 } keys %$tg), 0, 'each exactly once');
 ok($took > 255 / 10 - 3, 'at the bucket\'s pace, not faster');
 
-ok($t->error_log =~ /queued event ".*" delivered/
-   && $n2->error_log =~ /queued event ".*" delivered/,
-   'both nodes delivered');
+# which node delivers is the group's choice: the two logs together say
+# each delivery once
+
+my @by = map { scalar(() = $_->error_log
+                        =~ /queued event "[^"]*" delivered to portal "main"/g) }
+         @nodes;
+is($by[0] + $by[1], 300, 'the nodes logged 300 deliveries between them');
+diag("delivered by node 1: $by[0], by node 2: $by[1]");
 
 for my $n (@nodes) {
     $n->secret_nowhere;
