@@ -19,6 +19,7 @@
 
 #include "ngx_http_b24trigger.h"
 #include "ngx_http_b24trigger_journal.h"
+#include "ngx_http_b24trigger_queue.h"
 
 
 #define NGX_HTTP_B24TRIGGER_JOURNAL_ZONE     "b24trigger_journal"
@@ -681,6 +682,50 @@ ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
     ngx_http_b24trigger_journal_add(&e, r->connection->log);
 
     return NGX_OK;
+}
+
+
+/*
+ * The entry for what became of a queued event's delivery, the spool's
+ * or the Redis queue's: the event, the call's answer, and why (reason,
+ * else the call's outcome when it failed)
+ */
+
+void
+ngx_http_b24trigger_journal_event(ngx_http_b24trigger_record_t *rec,
+    ngx_http_b24trigger_call_t *call, ngx_uint_t result, const char *reason,
+    int64_t now, ngx_log_t *log)
+{
+    ngx_http_b24trigger_jentry_t  e;
+
+    ngx_memzero(&e, sizeof(ngx_http_b24trigger_jentry_t));
+
+    e.time = now;
+    e.result = result;
+    e.latency = (now > rec->received) ? now - rec->received : 0;
+    e.attempts = rec->attempts;
+    e.portal_status = call->status;
+    e.portal_time = call->time;
+
+    e.str[NGX_HTTP_B24TRIGGER_JF_ID] = rec->id;
+    e.str[NGX_HTTP_B24TRIGGER_JF_LOCATION] = rec->location;
+    e.str[NGX_HTTP_B24TRIGGER_JF_TARGET] = rec->target;
+    e.str[NGX_HTTP_B24TRIGGER_JF_CODE] = rec->code;
+    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL] = rec->portal;
+    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_ERROR] = call->error;
+    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_DESC] = call->error_description;
+    e.str[NGX_HTTP_B24TRIGGER_JF_DETAIL] = call->detail;
+
+    if (reason == NULL && call->outcome != NGX_HTTP_B24TRIGGER_CALL_OK) {
+        reason = ngx_http_b24trigger_outcome_name(call->outcome);
+    }
+
+    if (reason) {
+        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data = (u_char *) reason;
+        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len = ngx_strlen(reason);
+    }
+
+    ngx_http_b24trigger_journal_add(&e, log);
 }
 
 

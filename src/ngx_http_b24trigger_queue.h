@@ -102,6 +102,13 @@ typedef struct {
 } ngx_http_b24trigger_dfilter_t;
 
 
+/* what a call's outcome makes of a queued event (event_verdict()) */
+
+#define NGX_HTTP_B24TRIGGER_EVENT_DELIVERED 0
+#define NGX_HTTP_B24TRIGGER_EVENT_RETRY     1
+#define NGX_HTTP_B24TRIGGER_EVENT_DEAD      2
+
+
 /* the bucket gives way: a call may go now, later, or not in time */
 
 #define NGX_HTTP_B24TRIGGER_BUCKET_OK       0
@@ -122,9 +129,19 @@ ngx_int_t ngx_http_b24trigger_event_retry(ngx_http_b24trigger_record_t *rec,
     int64_t next);
 ngx_int_t ngx_http_b24trigger_event_dead(ngx_http_b24trigger_record_t *rec,
     const char *reason, int64_t now);
+ngx_msec_t ngx_http_b24trigger_event_backoff(ngx_http_b24trigger_spool_t *spool,
+    ngx_http_b24trigger_record_t *rec, ngx_http_b24trigger_call_t *call);
+ngx_uint_t ngx_http_b24trigger_event_verdict(
+    ngx_http_b24trigger_record_t *rec, ngx_http_b24trigger_call_t *call,
+    const char **reason);
 u_char *ngx_http_b24trigger_event_dump(ngx_pool_t *pool,
     ngx_http_b24trigger_record_t *rec, ngx_uint_t indent, size_t *len);
 void ngx_http_b24trigger_event_free(ngx_http_b24trigger_record_t *rec);
+
+/* ngx_http_b24trigger_journal.c: the entry of a delivery */
+void ngx_http_b24trigger_journal_event(ngx_http_b24trigger_record_t *rec,
+    ngx_http_b24trigger_call_t *call, ngx_uint_t result, const char *reason,
+    int64_t now, ngx_log_t *log);
 
 /* ngx_http_b24trigger_queue_enqueue.c */
 

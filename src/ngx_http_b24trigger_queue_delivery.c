@@ -1528,13 +1528,14 @@ static void
 ngx_http_b24trigger_delivery_outcome(ngx_http_b24trigger_delivery_t *d,
     ngx_http_b24trigger_event_t *ev)
 {
+    const char                  *reason;
     ngx_http_b24trigger_call_t  *call;
 
     call = &ev->call;
 
-    switch (call->outcome) {
+    switch (ngx_http_b24trigger_event_verdict(&ev->rec, call, &reason)) {
 
-    case NGX_HTTP_B24TRIGGER_CALL_OK:
+    case NGX_HTTP_B24TRIGGER_EVENT_DELIVERED:
 
         ngx_log_error(NGX_LOG_INFO, &d->log, 0,
                       "b24trigger: queued event \"%V\" delivered to portal "
@@ -1559,41 +1560,11 @@ ngx_http_b24trigger_delivery_outcome(ngx_http_b24trigger_delivery_t *d,
         ngx_http_b24trigger_delivery_free(ev);
         break;
 
-    case NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR:
-
-        /*
-         * the portal judged the call: a target or credentials error (400,
-         * 401, 403, 404) will not change by repeating it; a 5xx may
-         */
-
-        if (call->status < 500) {
-            ngx_http_b24trigger_delivery_dead(d, ev, "portal_error");
-            break;
-        }
-
-        ngx_http_b24trigger_delivery_retry(d, ev);
+    case NGX_HTTP_B24TRIGGER_EVENT_DEAD:
+        ngx_http_b24trigger_delivery_dead(d, ev, reason);
         break;
 
-    case NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS:
-
-        /* never a guess: a human decides, and may replay the letter */
-
-        ngx_http_b24trigger_delivery_dead(d, ev, "target_ambiguous");
-        break;
-
-    case NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND:
-
-        /* the CRM may not have it yet: tried again, "attempts=" times */
-
-        if (ev->rec.attempts >= ev->rec.lookup.attempts) {
-            ngx_http_b24trigger_delivery_dead(d, ev, "target_not_found");
-            break;
-        }
-
-        ngx_http_b24trigger_delivery_retry(d, ev);
-        break;
-
-    default:
+    default: /* NGX_HTTP_B24TRIGGER_EVENT_RETRY */
         ngx_http_b24trigger_delivery_retry(d, ev);
         break;
     }
@@ -1750,7 +1721,6 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
     size_t       len;
     int64_t      now, next;
     ngx_str_t    name;
-    ngx_uint_t   i;
     ngx_msec_t   delay;
     u_char       buf[NGX_INT64_LEN + 2];
 
@@ -1761,20 +1731,7 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
         return;
     }
 
-    delay = d->spool->backoff;
-
-    for (i = 1; i < ev->rec.attempts && delay < d->spool->backoff_max; i++) {
-        delay *= 2;
-    }
-
-    delay = ngx_min(delay, d->spool->backoff_max);
-    delay -= (ngx_msec_t) ngx_random() % (delay / 4 + 1);
-
-    if (ev->call.outcome == NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
-        && (ngx_msec_t) ev->call.retry_after * 1000 > delay)
-    {
-        delay = (ngx_msec_t) ev->call.retry_after * 1000;
-    }
+    delay = ngx_http_b24trigger_event_backoff(d->spool, &ev->rec, &ev->call);
 
     next = now + delay;
 
@@ -2070,43 +2027,8 @@ static void
 ngx_http_b24trigger_delivery_journal(ngx_http_b24trigger_delivery_t *d,
     ngx_http_b24trigger_event_t *ev, ngx_uint_t result, const char *reason)
 {
-    int64_t                        now;
-    ngx_http_b24trigger_call_t    *call;
-    ngx_http_b24trigger_jentry_t   e;
-
-    call = &ev->call;
-    now = ngx_http_b24trigger_now_ms();
-
-    ngx_memzero(&e, sizeof(ngx_http_b24trigger_jentry_t));
-
-    e.time = now;
-    e.result = result;
-    e.latency = (now > ev->rec.received) ? now - ev->rec.received : 0;
-    e.attempts = ev->rec.attempts;
-    e.portal_status = call->status;
-    e.portal_time = call->time;
-
-    e.str[NGX_HTTP_B24TRIGGER_JF_ID] = ev->rec.id;
-    e.str[NGX_HTTP_B24TRIGGER_JF_LOCATION] = ev->rec.location;
-    e.str[NGX_HTTP_B24TRIGGER_JF_TARGET] = ev->rec.target;
-    e.str[NGX_HTTP_B24TRIGGER_JF_CODE] = ev->rec.code;
-    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL] = ev->rec.portal;
-    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_ERROR] = call->error;
-    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_DESC] = call->error_description;
-    e.str[NGX_HTTP_B24TRIGGER_JF_DETAIL] = call->detail;
-
-    if (reason) {
-        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data = (u_char *) reason;
-        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len = ngx_strlen(reason);
-
-    } else if (call->outcome != NGX_HTTP_B24TRIGGER_CALL_OK) {
-        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data = (u_char *)
-            ngx_http_b24trigger_outcome_name(call->outcome);
-        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len = ngx_strlen(
-            e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data);
-    }
-
-    ngx_http_b24trigger_journal_add(&e, &d->log);
+    ngx_http_b24trigger_journal_event(&ev->rec, &ev->call, result, reason,
+                                      ngx_http_b24trigger_now_ms(), &d->log);
 }
 
 

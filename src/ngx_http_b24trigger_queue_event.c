@@ -247,6 +247,91 @@ ngx_http_b24trigger_event_retry(ngx_http_b24trigger_record_t *rec,
 }
 
 
+/*
+ * How long a failed event waits: backoff= doubled per call made, capped
+ * at backoff_max=, less up to a quarter at random (so that events that
+ * failed together do not come back together), and never before the
+ * portal's own Retry-After.  The same for the spool and the Redis queue.
+ */
+
+ngx_msec_t
+ngx_http_b24trigger_event_backoff(ngx_http_b24trigger_spool_t *spool,
+    ngx_http_b24trigger_record_t *rec, ngx_http_b24trigger_call_t *call)
+{
+    ngx_uint_t  i;
+    ngx_msec_t  delay;
+
+    delay = spool->backoff;
+
+    for (i = 1; i < rec->attempts && delay < spool->backoff_max; i++) {
+        delay *= 2;
+    }
+
+    delay = ngx_min(delay, spool->backoff_max);
+    delay -= (ngx_msec_t) ngx_random() % (delay / 4 + 1);
+
+    if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
+        && (ngx_msec_t) call->retry_after * 1000 > delay)
+    {
+        delay = (ngx_msec_t) call->retry_after * 1000;
+    }
+
+    return delay;
+}
+
+
+/*
+ * What a call's outcome makes of a queued event, for the spool and the
+ * Redis queue alike: delivered, tried again, or a dead letter (*reason)
+ */
+
+ngx_uint_t
+ngx_http_b24trigger_event_verdict(ngx_http_b24trigger_record_t *rec,
+    ngx_http_b24trigger_call_t *call, const char **reason)
+{
+    switch (call->outcome) {
+
+    case NGX_HTTP_B24TRIGGER_CALL_OK:
+        return NGX_HTTP_B24TRIGGER_EVENT_DELIVERED;
+
+    case NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR:
+
+        /*
+         * the portal judged the call: a target or credentials error (400,
+         * 401, 403, 404) will not change by repeating it; a 5xx may
+         */
+
+        if (call->status < 500) {
+            *reason = "portal_error";
+            return NGX_HTTP_B24TRIGGER_EVENT_DEAD;
+        }
+
+        return NGX_HTTP_B24TRIGGER_EVENT_RETRY;
+
+    case NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS:
+
+        /* never a guess: a human decides, and may replay the letter */
+
+        *reason = "target_ambiguous";
+        return NGX_HTTP_B24TRIGGER_EVENT_DEAD;
+
+    case NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND:
+
+        /* the CRM may not have it yet: tried again, "attempts=" times */
+
+        if (rec->attempts >= rec->lookup.attempts) {
+            *reason = "target_not_found";
+            return NGX_HTTP_B24TRIGGER_EVENT_DEAD;
+        }
+
+        return NGX_HTTP_B24TRIGGER_EVENT_RETRY;
+
+    default:
+        return NGX_HTTP_B24TRIGGER_EVENT_RETRY;
+    }
+}
+
+
 /* to the dead letters: why, and when */
 
 ngx_int_t

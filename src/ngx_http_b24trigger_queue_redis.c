@@ -1456,13 +1456,14 @@ ngx_http_b24trigger_rq_outcome(ngx_http_b24trigger_rq_t *rq,
     ngx_http_b24trigger_rq_event_t *ev)
 {
     ngx_str_t                    none;
+    const char                  *reason;
     ngx_http_b24trigger_call_t  *call;
 
     call = &ev->call;
 
-    switch (call->outcome) {
+    switch (ngx_http_b24trigger_event_verdict(&ev->rec, call, &reason)) {
 
-    case NGX_HTTP_B24TRIGGER_CALL_OK:
+    case NGX_HTTP_B24TRIGGER_EVENT_DELIVERED:
 
         ngx_log_error(NGX_LOG_INFO, &rq->log, 0,
                       "b24trigger: queued event \"%V\" delivered to portal "
@@ -1480,33 +1481,11 @@ ngx_http_b24trigger_rq_outcome(ngx_http_b24trigger_rq_t *rq,
         ngx_http_b24trigger_rq_settle(rq, ev, "", &none, &none, NULL, 0);
         break;
 
-    case NGX_HTTP_B24TRIGGER_CALL_PORTAL_ERROR:
-
-        if (call->status < 500) {
-            ngx_http_b24trigger_rq_dead(rq, ev, "portal_error");
-            break;
-        }
-
-        ngx_http_b24trigger_rq_retry(rq, ev);
+    case NGX_HTTP_B24TRIGGER_EVENT_DEAD:
+        ngx_http_b24trigger_rq_dead(rq, ev, reason);
         break;
 
-    case NGX_HTTP_B24TRIGGER_CALL_AMBIGUOUS:
-        ngx_http_b24trigger_rq_dead(rq, ev, "target_ambiguous");
-        break;
-
-    case NGX_HTTP_B24TRIGGER_CALL_NOT_FOUND:
-
-        /* the CRM may not have it yet: tried again, "attempts=" times */
-
-        if (ev->rec.attempts >= ev->rec.lookup.attempts) {
-            ngx_http_b24trigger_rq_dead(rq, ev, "target_not_found");
-            break;
-        }
-
-        ngx_http_b24trigger_rq_retry(rq, ev);
-        break;
-
-    default:
+    default: /* NGX_HTTP_B24TRIGGER_EVENT_RETRY */
         ngx_http_b24trigger_rq_retry(rq, ev);
         break;
     }
@@ -1664,7 +1643,6 @@ ngx_http_b24trigger_rq_retry(ngx_http_b24trigger_rq_t *rq,
     size_t       len;
     int64_t      now, next;
     ngx_str_t    score;
-    ngx_uint_t   i;
     ngx_msec_t   delay;
 
     now = ngx_http_b24trigger_rq_now();
@@ -1674,20 +1652,7 @@ ngx_http_b24trigger_rq_retry(ngx_http_b24trigger_rq_t *rq,
         return;
     }
 
-    delay = rq->spool->backoff;
-
-    for (i = 1; i < ev->rec.attempts && delay < rq->spool->backoff_max; i++) {
-        delay *= 2;
-    }
-
-    delay = ngx_min(delay, rq->spool->backoff_max);
-    delay -= (ngx_msec_t) ngx_random() % (delay / 4 + 1);
-
-    if (ev->call.outcome == NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
-        && (ngx_msec_t) ev->call.retry_after * 1000 > delay)
-    {
-        delay = (ngx_msec_t) ev->call.retry_after * 1000;
-    }
+    delay = ngx_http_b24trigger_event_backoff(rq->spool, &ev->rec, &ev->call);
 
     next = now + delay;
 
@@ -2385,43 +2350,9 @@ static void
 ngx_http_b24trigger_rq_journal(ngx_http_b24trigger_rq_event_t *ev,
     ngx_uint_t result, const char *reason)
 {
-    int64_t                        now;
-    ngx_http_b24trigger_call_t    *call;
-    ngx_http_b24trigger_jentry_t   e;
-
-    call = &ev->call;
-    now = ngx_http_b24trigger_rq_now();
-
-    ngx_memzero(&e, sizeof(ngx_http_b24trigger_jentry_t));
-
-    e.time = now;
-    e.result = result;
-    e.latency = (now > ev->rec.received) ? now - ev->rec.received : 0;
-    e.attempts = ev->rec.attempts;
-    e.portal_status = call->status;
-    e.portal_time = call->time;
-
-    e.str[NGX_HTTP_B24TRIGGER_JF_ID] = ev->rec.id;
-    e.str[NGX_HTTP_B24TRIGGER_JF_LOCATION] = ev->rec.location;
-    e.str[NGX_HTTP_B24TRIGGER_JF_TARGET] = ev->rec.target;
-    e.str[NGX_HTTP_B24TRIGGER_JF_CODE] = ev->rec.code;
-    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL] = ev->rec.portal;
-    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_ERROR] = call->error;
-    e.str[NGX_HTTP_B24TRIGGER_JF_PORTAL_DESC] = call->error_description;
-    e.str[NGX_HTTP_B24TRIGGER_JF_DETAIL] = call->detail;
-
-    if (reason) {
-        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data = (u_char *) reason;
-        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len = ngx_strlen(reason);
-
-    } else if (call->outcome != NGX_HTTP_B24TRIGGER_CALL_OK) {
-        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data = (u_char *)
-            ngx_http_b24trigger_outcome_name(call->outcome);
-        e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].len = ngx_strlen(
-            e.str[NGX_HTTP_B24TRIGGER_JF_ERROR].data);
-    }
-
-    ngx_http_b24trigger_journal_add(&e, ngx_cycle->log);
+    ngx_http_b24trigger_journal_event(&ev->rec, &ev->call, result, reason,
+                                      ngx_http_b24trigger_rq_now(),
+                                      ngx_cycle->log);
 }
 
 
