@@ -92,6 +92,8 @@ typedef struct {
                                                  holds the bucket, or NULL */
     void                          *peer;      /* its address (portal_http.c);
                                                  NULL: libcurl's */
+    void                          *series;    /* the counters its calls
+                                                 add to, stats.c's */
     unsigned                       loopback:1;
 } ngx_http_b24trigger_portal_t;
 
@@ -179,6 +181,9 @@ typedef struct {
     ngx_array_t                   *names;     /* ngx_http_server_name_t,
                                                  of the server {}, for
                                                  manage=on */
+    void                          *series;    /* the counters its
+                                                 webhooks add to,
+                                                 stats.c's */
 } ngx_http_b24trigger_loc_conf_t;
 
 
@@ -521,6 +526,8 @@ void ngx_http_b24trigger_stats_add(ngx_uint_t metric, ngx_str_t *l1,
     ngx_str_t *l2, ngx_atomic_int_t delta);
 void ngx_http_b24trigger_stats_set(ngx_uint_t metric, ngx_str_t *l1,
     ngx_str_t *l2, ngx_atomic_uint_t value);
+void ngx_http_b24trigger_stats_in_flight(
+    ngx_http_b24trigger_portal_t *portal, ngx_atomic_int_t delta);
 void ngx_http_b24trigger_stats_call(ngx_http_b24trigger_call_t *call);
 ngx_int_t ngx_http_b24trigger_status_handler(ngx_http_request_t *r);
 

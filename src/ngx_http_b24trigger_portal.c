@@ -829,8 +829,7 @@ ngx_http_b24trigger_call_start(ngx_http_b24trigger_call_t *call)
         }
     }
 
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
-                                  &call->portal->name, NULL, 1);
+    ngx_http_b24trigger_stats_in_flight(call->portal, 1);
 
     return NGX_OK;
 }
@@ -907,8 +906,7 @@ ngx_http_b24trigger_call_cancel(ngx_http_b24trigger_call_t *call)
             ngx_del_timer(call->wait);
         }
 
-        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
-                                      &call->portal->name, NULL, -1);
+        ngx_http_b24trigger_stats_in_flight(call->portal, -1);
     }
 }
 
@@ -1328,8 +1326,7 @@ ngx_http_b24trigger_call_finish(ngx_http_b24trigger_call_t *call)
     /* the portal's bucket and blocks, for every worker */
     ngx_http_b24trigger_bucket_learn(call);
 
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
-                                  &call->portal->name, NULL, -1);
+    ngx_http_b24trigger_stats_in_flight(call->portal, -1);
     ngx_http_b24trigger_stats_call(call);
 
     call->done(call);

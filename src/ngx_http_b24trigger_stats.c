@@ -29,6 +29,10 @@
     (3 + 2 * NGX_HTTP_B24TRIGGER_LABEL_MAX)
 
 
+/* the latency buckets, "+Inf" included */
+#define NGX_HTTP_B24TRIGGER_LE_NUMBER   13
+
+
 /* what this worker added to a series and has not yet added to the zone */
 
 typedef struct {
@@ -37,12 +41,41 @@ typedef struct {
 } ngx_http_b24trigger_pending_t;
 
 
+/*
+ * The series whose labels are fixed where they are kept: a portal's (its
+ * name alone, with "ok", with each latency bucket, the latency's sum) and
+ * a location's (its name with each result).  Each is found once per
+ * worker, then taken from here: the labels live as long as the portal or
+ * the location, so their series needs neither a hash nor a comparison of
+ * their bytes (six per webhook).  Made on first use, in the worker's
+ * cycle pool: only for what counts.
+ */
+
+typedef struct {
+    ngx_http_b24trigger_stat_t      *in_flight;
+    ngx_http_b24trigger_stat_t      *ok;
+    ngx_http_b24trigger_stat_t      *sum;
+    ngx_http_b24trigger_stat_t      *le[NGX_HTTP_B24TRIGGER_LE_NUMBER];
+} ngx_http_b24trigger_portal_series_t;
+
+
+typedef struct {
+    ngx_http_b24trigger_stat_t      *result[NGX_HTTP_B24TRIGGER_DRY_RUN + 1];
+} ngx_http_b24trigger_location_series_t;
+
+
 static ngx_int_t ngx_http_b24trigger_stats_init_zone(ngx_shm_zone_t *shm_zone,
     void *data);
 static void ngx_http_b24trigger_stats_insert(ngx_rbtree_node_t *temp,
     ngx_rbtree_node_t *node, ngx_rbtree_node_t *sentinel);
 static ngx_http_b24trigger_stat_t *ngx_http_b24trigger_stats_lookup(
     ngx_uint_t metric, ngx_str_t *l1, ngx_str_t *l2);
+static void ngx_http_b24trigger_stats_count(ngx_http_b24trigger_stat_t *s,
+    ngx_atomic_int_t delta);
+static void *ngx_http_b24trigger_stats_kept(void **series, size_t size);
+static void ngx_http_b24trigger_stats_add_kept(
+    ngx_http_b24trigger_stat_t **kept, ngx_uint_t metric, ngx_str_t *l1,
+    ngx_str_t *l2, ngx_atomic_int_t delta);
 static void ngx_http_b24trigger_stats_flush_handler(ngx_event_t *ev);
 static ngx_int_t ngx_http_b24trigger_stats_log(ngx_http_request_t *r);
 
@@ -60,11 +93,12 @@ ngx_http_b24trigger_metric_t  ngx_http_b24trigger_metrics[] = {
 
 /* the latency buckets, in ms, and their "le" labels */
 
-static ngx_msec_t  ngx_http_b24trigger_le_ms[] = {
+static ngx_msec_t
+    ngx_http_b24trigger_le_ms[NGX_HTTP_B24TRIGGER_LE_NUMBER - 1] = {
     5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000, 30000
 };
 
-ngx_str_t  ngx_http_b24trigger_le[] = {
+ngx_str_t  ngx_http_b24trigger_le[NGX_HTTP_B24TRIGGER_LE_NUMBER] = {
     ngx_string("0.005"), ngx_string("0.01"), ngx_string("0.025"),
     ngx_string("0.05"), ngx_string("0.1"), ngx_string("0.25"),
     ngx_string("0.5"), ngx_string("1"), ngx_string("2.5"),
@@ -421,14 +455,25 @@ void
 ngx_http_b24trigger_stats_add(ngx_uint_t metric, ngx_str_t *l1,
     ngx_str_t *l2, ngx_atomic_int_t delta)
 {
-    ngx_http_b24trigger_stat_t     *s;
-    ngx_http_b24trigger_pending_t  *pd;
+    ngx_http_b24trigger_stat_t  *s;
 
     s = ngx_http_b24trigger_stats_lookup(metric, l1, l2);
 
     if (s == NULL) {
         return;
     }
+
+    ngx_http_b24trigger_stats_count(s, delta);
+}
+
+
+/* a series' addition, kept by the worker until the end of its turn */
+
+static void
+ngx_http_b24trigger_stats_count(ngx_http_b24trigger_stat_t *s,
+    ngx_atomic_int_t delta)
+{
+    ngx_http_b24trigger_pending_t  *pd;
 
     /* no event loop to flush (the master): into the zone at once */
 
@@ -487,13 +532,86 @@ ngx_http_b24trigger_stats_set(ngx_uint_t metric, ngx_str_t *l1,
 }
 
 
+/*
+ * The series kept by a portal or a location (series is its field), made
+ * on first use; NULL without counters or outside a worker (the master
+ * looks its series up each time: its cycle changes under it)
+ */
+
+static void *
+ngx_http_b24trigger_stats_kept(void **series, size_t size)
+{
+    if (*series == NULL
+        && ngx_http_b24trigger_stats != NULL
+        && ngx_http_b24trigger_stats_flush_event.handler != NULL)
+    {
+        *series = ngx_pcalloc(ngx_cycle->pool, size);
+    }
+
+    return *series;
+}
+
+
+/* stats_add() of a series kept in *kept, found there after the first */
+
+static void
+ngx_http_b24trigger_stats_add_kept(ngx_http_b24trigger_stat_t **kept,
+    ngx_uint_t metric, ngx_str_t *l1, ngx_str_t *l2, ngx_atomic_int_t delta)
+{
+    ngx_http_b24trigger_stat_t  *s;
+
+    s = *kept;
+
+    if (s == NULL) {
+        s = ngx_http_b24trigger_stats_lookup(metric, l1, l2);
+
+        if (s == NULL) {
+            /* the zone is full: looked for again next time, as before */
+            return;
+        }
+
+        *kept = s;
+    }
+
+    ngx_http_b24trigger_stats_count(s, delta);
+}
+
+
+/* a call to the portal starts (1) or is over (-1) */
+
+void
+ngx_http_b24trigger_stats_in_flight(ngx_http_b24trigger_portal_t *portal,
+    ngx_atomic_int_t delta)
+{
+    ngx_http_b24trigger_portal_series_t  *ps;
+
+    ps = ngx_http_b24trigger_stats_kept(&portal->series, sizeof(*ps));
+
+    if (ps == NULL) {
+        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
+                                      &portal->name, NULL, delta);
+        return;
+    }
+
+    ngx_http_b24trigger_stats_add_kept(&ps->in_flight,
+                                       NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
+                                       &portal->name, NULL, delta);
+}
+
+
 /* a call to the portal is over: its outcome and how long it took */
 
 void
 ngx_http_b24trigger_stats_call(ngx_http_b24trigger_call_t *call)
 {
-    ngx_str_t   outcome, sum;
-    ngx_uint_t  i;
+    ngx_str_t                             outcome, sum;
+    ngx_uint_t                            i;
+    ngx_http_b24trigger_portal_t         *portal;
+    ngx_http_b24trigger_portal_series_t  *ps;
+
+    portal = call->portal;
+
+    ps = ngx_http_b24trigger_stats_kept(&portal->series, sizeof(*ps));
 
     switch (call->outcome) {
 
@@ -528,31 +646,52 @@ ngx_http_b24trigger_stats_call(ngx_http_b24trigger_call_t *call)
         break;
     }
 
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS,
-                                  &call->portal->name, &outcome, 1);
+    /* an error code comes from the answer: its series is looked up */
+
+    if (ps != NULL && call->outcome == NGX_HTTP_B24TRIGGER_CALL_OK) {
+        ngx_http_b24trigger_stats_add_kept(&ps->ok,
+                                           NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS,
+                                           &portal->name, &outcome, 1);
+
+    } else {
+        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS,
+                                      &portal->name, &outcome, 1);
+    }
 
     if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_INTERNAL) {
         return;
     }
 
-    for (i = 0; i < sizeof(ngx_http_b24trigger_le_ms) / sizeof(ngx_msec_t);
-         i++)
-    {
+    for (i = 0; i < NGX_HTTP_B24TRIGGER_LE_NUMBER - 1; i++) {
         if (call->time <= ngx_http_b24trigger_le_ms[i]) {
             break;
         }
     }
 
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET,
-                                  &call->portal->name,
-                                  &ngx_http_b24trigger_le[i], 1);
-
     /* the sum in ms, shown in seconds */
 
     ngx_str_null(&sum);
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_LATENCY_SUM,
-                                  &call->portal->name, &sum,
-                                  (ngx_atomic_int_t) call->time);
+
+    if (ps == NULL) {
+        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET,
+                                      &portal->name,
+                                      &ngx_http_b24trigger_le[i], 1);
+
+        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_LATENCY_SUM,
+                                      &portal->name, &sum,
+                                      (ngx_atomic_int_t) call->time);
+        return;
+    }
+
+    ngx_http_b24trigger_stats_add_kept(&ps->le[i],
+                                       NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET,
+                                       &portal->name,
+                                       &ngx_http_b24trigger_le[i], 1);
+
+    ngx_http_b24trigger_stats_add_kept(&ps->sum,
+                                       NGX_HTTP_B24TRIGGER_M_LATENCY_SUM,
+                                       &portal->name, &sum,
+                                       (ngx_atomic_int_t) call->time);
 }
 
 
@@ -561,9 +700,11 @@ ngx_http_b24trigger_stats_call(ngx_http_b24trigger_call_t *call)
 static ngx_int_t
 ngx_http_b24trigger_stats_log(ngx_http_request_t *r)
 {
-    ngx_str_t                   result, reason;
-    ngx_http_core_loc_conf_t   *clcf;
-    ngx_http_b24trigger_ctx_t  *ctx;
+    ngx_str_t                               result, reason;
+    ngx_http_core_loc_conf_t               *clcf;
+    ngx_http_b24trigger_ctx_t              *ctx;
+    ngx_http_b24trigger_loc_conf_t         *blcf;
+    ngx_http_b24trigger_location_series_t  *ls;
 
     ctx = ngx_http_get_module_ctx(r, ngx_http_b24trigger_module);
 
@@ -590,11 +731,23 @@ ngx_http_b24trigger_stats_log(ngx_http_request_t *r)
     }
 
     clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+    blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
 
     result = *ngx_http_b24trigger_result_name(ctx->result);
 
-    ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_WEBHOOKS,
-                                  &clcf->name, &result, 1);
+    /* the location's name and the result: both fixed where blcf is */
+
+    ls = ngx_http_b24trigger_stats_kept(&blcf->series, sizeof(*ls));
+
+    if (ls != NULL && ctx->result <= NGX_HTTP_B24TRIGGER_DRY_RUN) {
+        ngx_http_b24trigger_stats_add_kept(&ls->result[ctx->result],
+                                           NGX_HTTP_B24TRIGGER_M_WEBHOOKS,
+                                           &clcf->name, &result, 1);
+
+    } else {
+        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_WEBHOOKS,
+                                      &clcf->name, &result, 1);
+    }
 
     if (ctx->result == NGX_HTTP_B24TRIGGER_REJECTED) {
         reason = ctx->error;

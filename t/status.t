@@ -1,7 +1,8 @@
 #!/usr/bin/perl
 
 # b24trigger_status: JSON and Prometheus text after a mixed workload, with
-# exact counts, across workers and across a reload, and the version.
+# exact counts, across workers and across a reload, and the version; a
+# second portal and location keep series of their own.
 
 use strict;
 use warnings;
@@ -16,12 +17,20 @@ $t->emulator(args => ['--deny', 'DEAL_13']);
 
 my $conf = <<"EOF";
     b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/ timeout=1s;
+    b24trigger_portal second http://%%EMU%%/rest/1/%%SECRET%%/;
 
     server {
         listen %%LISTEN%%;
 
         location /hook {
             b24trigger_pass main;
+            b24trigger_verify token header=X-Token;
+            b24trigger_secret $token;
+            b24trigger_target DEAL_\$arg_id;
+        }
+
+        location = /other {
+            b24trigger_pass second;
             b24trigger_verify token header=X-Token;
             b24trigger_secret $token;
             b24trigger_target DEAL_\$arg_id;
@@ -38,6 +47,7 @@ $t->nginx($conf, workers => 2);
 sub workload {
     my @ok = ('X-Token' => $token);
     $t->post("/hook?id=$_", '{}', @ok) for 1 .. 5;     # forwarded
+    $t->post("/other?id=$_", '{}', @ok) for 1 .. 2;    # forwarded, second
     $t->post('/hook?id=13', '{}', @ok);                 # ACCESS_DENIED
     $t->post('/hook?id=x', '{}', @ok);                  # target_invalid
     $t->post('/hook?id=1', '{}', 'X-Token' => 'bad');   # token_invalid
@@ -57,11 +67,12 @@ sub counted {
         my $j = $t->request('GET', '/status')->{json} or return 0;
         my $sum = 0;
         $sum += $_ for values %{ $j->{webhooks}{'/hook'} || {} };
+        $sum += $_ for values %{ $j->{webhooks}{'/other'} || {} };
         return $sum == $n;
     }, 10);
 }
 
-counted(10);
+counted(12);
 
 my $r = $t->request('GET', '/status');
 is($r->{status}, 200, 'status: 200');
@@ -84,6 +95,17 @@ is($j->{portal_latency_seconds}{main}{count}, 7, 'latency count');
 cmp_ok($j->{portal_latency_seconds}{main}{sum}, '>=', 1,
        'latency sum includes the timeout');
 
+is_deeply($j->{webhooks}{'/other'}, { forwarded => 2 },
+          'the second location: its own series');
+is_deeply($j->{portal_calls}{second}, { ok => 2 },
+          'the second portal: its own calls');
+is($j->{portal_calls_in_flight}{second}, 0,
+   'the second portal: nothing in flight');
+is($j->{portal_latency_seconds}{second}{count}, 2,
+   'the second portal: its own latency count');
+cmp_ok($j->{portal_latency_seconds}{second}{sum}, '<', 1,
+       'the second portal: its own latency sum');
+
 # Prometheus
 
 my $p = $t->request('GET', '/status?format=prometheus');
@@ -103,6 +125,8 @@ like($text, qr/^b24trigger_portal_latency_seconds_bucket\{portal="main",le="\+In
      'prometheus: histogram');
 like($text, qr/^b24trigger_portal_latency_seconds_count\{portal="main"\} 7$/m,
      'prometheus: histogram count');
+like($text, qr/^b24trigger_portal_latency_seconds_bucket\{portal="second",le="\+Inf"\} 2$/m,
+     'prometheus: the second portal\'s histogram');
 
 # a strict reading of the text format
 
@@ -156,10 +180,16 @@ $t->emu_config(mode => 'none');
 $t->reload;
 $t->post('/hook?id=9', '{}', 'X-Token' => $token);
 
-counted(11);
+$t->post('/other?id=9', '{}', 'X-Token' => $token);
+
+counted(14);
 
 $j = $t->request('GET', '/status')->{json};
 is($j->{webhooks}{'/hook'}{forwarded}, 6, 'counts survive a reload');
+is($j->{webhooks}{'/other'}{forwarded}, 3,
+   'and the second location\'s');
+is_deeply($j->{portal_calls}{second}, { ok => 3 },
+          'and the second portal\'s');
 
 $t->finish;
 
