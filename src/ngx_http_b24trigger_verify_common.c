@@ -26,6 +26,12 @@
 #define NGX_HTTP_B24TRIGGER_HEADER_LOW  64
 
 
+static u_char *ngx_http_b24trigger_header_lower(ngx_str_t *name,
+    u_char *buf);
+static ngx_inline ngx_uint_t ngx_http_b24trigger_header_is(
+    ngx_table_elt_t *h, ngx_str_t *name, u_char *low);
+
+
 /* sha1, sha256, sha512 for HMAC; also md5 and sha384 for plain digests */
 
 const EVP_MD *
@@ -61,55 +67,17 @@ ngx_http_b24trigger_md(ngx_str_t *name, ngx_uint_t plain)
 
 /* the n-th request header of that name (0 is the first), or NULL */
 
-
 ngx_table_elt_t *
 ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
     ngx_uint_t n)
 {
-    u_char           *low, c;
-    size_t            j;
-    uint64_t          w, b;
+    u_char           *low;
     ngx_uint_t        i;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
     u_char            buf[NGX_HTTP_B24TRIGGER_HEADER_LOW];
 
-    /*
-     * the name in lower case once, compared with the lower-case key
-     * nginx keeps of every request header (HTTP/1 lowers it, HTTP/2 and
-     * 3 allow no other): one ngx_memcmp() instead of a case-folding
-     * ngx_strncasecmp() per header; a header added without one, or a
-     * longer name, is compared as before
-     */
-
-    low = NULL;
-
-    if (name->len <= NGX_HTTP_B24TRIGGER_HEADER_LOW) {
-
-        /*
-         * eight bytes at a time: bit 7 of each byte of b is set where the
-         * byte is 'A' to 'Z' (at least 'A', not above 'Z', ASCII), and
-         * becomes its 0x20
-         */
-
-        for (j = 0; j + 8 <= name->len; j += 8) {
-            ngx_memcpy(&w, name->data + j, 8);
-
-            b = w & 0x7f7f7f7f7f7f7f7fULL;
-            b = (b + 0x3f3f3f3f3f3f3f3fULL) & ~(b + 0x2525252525252525ULL)
-                & ~w & 0x8080808080808080ULL;
-            w |= b >> 2;
-
-            ngx_memcpy(buf + j, &w, 8);
-        }
-
-        for ( /* void */ ; j < name->len; j++) {
-            c = name->data[j];
-            buf[j] = (u_char) (c | (((u_char) (c - 'A') < 26) << 5));
-        }
-
-        low = buf;
-    }
+    low = ngx_http_b24trigger_header_lower(name, buf);
 
     part = &r->headers_in.headers.part;
     h = part->elts;
@@ -126,25 +94,121 @@ ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
             i = 0;
         }
 
-        if (h[i].hash == 0 || h[i].key.len != name->len) {
-            continue;
-        }
-
-        if (low && h[i].lowcase_key) {
-            if (ngx_memcmp(h[i].lowcase_key, low, name->len) != 0) {
-                continue;
-            }
-
-        } else if (ngx_strncasecmp(h[i].key.data, name->data, name->len)
-                   != 0)
-        {
-            continue;
-        }
-
-        if (n-- == 0) {
+        if (ngx_http_b24trigger_header_is(&h[i], name, low) && n-- == 0) {
             return &h[i];
         }
     }
+}
+
+
+/*
+ * Every request header of that name, in their order: up to max of them
+ * into found[]; returns how many there are, found or not.  One walk for
+ * a scheme that reads every header of a name, where header() walks them
+ * once for each and once more to learn there is no other.
+ */
+
+ngx_uint_t
+ngx_http_b24trigger_headers(ngx_http_request_t *r, ngx_str_t *name,
+    ngx_table_elt_t **found, ngx_uint_t max)
+{
+    u_char           *low;
+    ngx_uint_t        i, n;
+    ngx_list_part_t  *part;
+    ngx_table_elt_t  *h;
+    u_char            buf[NGX_HTTP_B24TRIGGER_HEADER_LOW];
+
+    low = ngx_http_b24trigger_header_lower(name, buf);
+
+    n = 0;
+    part = &r->headers_in.headers.part;
+    h = part->elts;
+
+    for (i = 0; /* void */; i++) {
+
+        if (i >= part->nelts) {
+            if (part->next == NULL) {
+                return n;
+            }
+
+            part = part->next;
+            h = part->elts;
+            i = 0;
+        }
+
+        if (ngx_http_b24trigger_header_is(&h[i], name, low)) {
+            if (n < max) {
+                found[n] = &h[i];
+            }
+
+            n++;
+        }
+    }
+}
+
+
+/*
+ * the name in lower case into buf, once per lookup, to be compared with
+ * the lower-case key nginx keeps of every request header (HTTP/1 lowers
+ * it, HTTP/2 and 3 allow no other): one ngx_memcmp() instead of a
+ * case-folding ngx_strncasecmp() per header; NULL for a longer name
+ */
+
+static u_char *
+ngx_http_b24trigger_header_lower(ngx_str_t *name, u_char *buf)
+{
+    u_char    c;
+    size_t    j;
+    uint64_t  w, b;
+
+    if (name->len > NGX_HTTP_B24TRIGGER_HEADER_LOW) {
+        return NULL;
+    }
+
+    /*
+     * eight bytes at a time: bit 7 of each byte of b is set where the
+     * byte is 'A' to 'Z' (at least 'A', not above 'Z', ASCII), and
+     * becomes its 0x20
+     */
+
+    for (j = 0; j + 8 <= name->len; j += 8) {
+        ngx_memcpy(&w, name->data + j, 8);
+
+        b = w & 0x7f7f7f7f7f7f7f7fULL;
+        b = (b + 0x3f3f3f3f3f3f3f3fULL) & ~(b + 0x2525252525252525ULL)
+            & ~w & 0x8080808080808080ULL;
+        w |= b >> 2;
+
+        ngx_memcpy(buf + j, &w, 8);
+    }
+
+    for ( /* void */ ; j < name->len; j++) {
+        c = name->data[j];
+        buf[j] = (u_char) (c | (((u_char) (c - 'A') < 26) << 5));
+    }
+
+    return buf;
+}
+
+
+/*
+ * h has that name: by its lower-case key where both are known, else
+ * case-folded (a header added without one, or a longer name)
+ */
+
+static ngx_inline ngx_uint_t
+ngx_http_b24trigger_header_is(ngx_table_elt_t *h, ngx_str_t *name,
+    u_char *low)
+{
+    if (h->hash == 0 || h->key.len != name->len) {
+        return 0;
+    }
+
+    if (low && h->lowcase_key) {
+        return ngx_memcmp(h->lowcase_key, low, name->len) == 0;
+    }
+
+    return ngx_strncasecmp(h->key.data, name->data, name->len) == 0;
 }
 
 

@@ -50,6 +50,10 @@
 #endif
 
 
+/* the headers of a signature's name read in one walk; more, one by one */
+#define NGX_HTTP_B24TRIGGER_SIG_HEADERS  8
+
+
 #if (NGX_HTTP_B24TRIGGER_HMAC_KEYED)
 
 typedef union {
@@ -502,25 +506,41 @@ ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
 {
     u_char           *p, *last;
     ngx_str_t         sig;
-    ngx_uint_t        f, n, items;
-    ngx_table_elt_t  *e;
+    ngx_uint_t        f, n, items, count[2];
+    ngx_table_elt_t  *e, *found[2][NGX_HTTP_B24TRIGGER_SIG_HEADERS];
 
     *family = 0;
     *headers = 0;
     items = 0;
 
+    /* each name's headers in one walk; past the first few, one by one */
+
     for (f = 0; f < 2 && h->header[f].len; f++) {
-        for (n = 0; /* void */; n++) {
-            e = ngx_http_b24trigger_header(r, &h->header[f], n);
-            if (e == NULL) {
-                break;
-            }
+        count[f] = ngx_http_b24trigger_headers(r, &h->header[f], found[f],
+                                            NGX_HTTP_B24TRIGGER_SIG_HEADERS);
 
-            if (*headers == 0) {
-                *family = f;
-            }
+        if (count[f] && *headers == 0) {
+            *family = f;
+        }
 
-            (*headers)++;
+        *headers += count[f];
+
+        /*
+         * a plain signature, or one after a prefix, is one a header:
+         * the other grammars list several, counted to size the list
+         */
+
+        if (h->grammar == NGX_HTTP_B24TRIGGER_GRAMMAR_PLAIN
+            || h->grammar == NGX_HTTP_B24TRIGGER_GRAMMAR_PREFIX)
+        {
+            items += count[f];
+            continue;
+        }
+
+        for (n = 0; n < count[f]; n++) {
+            e = (n < NGX_HTTP_B24TRIGGER_SIG_HEADERS)
+                ? found[f][n] : ngx_http_b24trigger_header(r, &h->header[f], n);
+
             items += ngx_http_b24trigger_sig_items(e->value.data,
                                                    e->value.len,
                                                    h->sep ? h->sep : ' ');
@@ -539,11 +559,9 @@ ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
     list->nalloc = items;
 
     for (f = 0; f < 2 && h->header[f].len; f++) {
-        for (n = 0; /* void */; n++) {
-            e = ngx_http_b24trigger_header(r, &h->header[f], n);
-            if (e == NULL) {
-                break;
-            }
+        for (n = 0; n < count[f]; n++) {
+            e = (n < NGX_HTTP_B24TRIGGER_SIG_HEADERS)
+                ? found[f][n] : ngx_http_b24trigger_header(r, &h->header[f], n);
 
             p = e->value.data;
             last = p + e->value.len;

@@ -173,6 +173,8 @@ struct ngx_http_b24trigger_verify_s {
 /* ngx_http_b24trigger_verify_common.c */
 ngx_table_elt_t *ngx_http_b24trigger_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_uint_t n);
+ngx_uint_t ngx_http_b24trigger_headers(ngx_http_request_t *r,
+    ngx_str_t *name, ngx_table_elt_t **found, ngx_uint_t max);
 ngx_int_t ngx_http_b24trigger_secure_equal(u_char *a, size_t alen,
     u_char *b, size_t blen);
 const EVP_MD *ngx_http_b24trigger_md(ngx_str_t *name, ngx_uint_t plain);

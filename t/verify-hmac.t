@@ -257,6 +257,25 @@ for my $alg (qw(sha1 sha256 sha512)) {
     refused($t, $r, 'signature_invalid', "$alg, long key, tampered body");
 }
 
+# several headers of the name: each one's signature is tried, past the
+# first eight too (read in one walk, the rest one by one)
+
+my @wrong = map { ('X-Signature' => hmac_sha256_hex($body, "other$_")) }
+            1 .. 9;
+
+$r = $t->post('/plain?deal=200', $body, @wrong[0 .. 5],
+              'X-Signature' => hmac_sha256_hex($body, $s1), @wrong[6 .. 7]);
+forwarded($t, $r, 200, 'the right one of five X-Signature headers');
+
+$r = $t->post('/plain?deal=201', $body, @wrong,
+              'X-Signature' => hmac_sha256_hex($body, $s2));
+forwarded($t, $r, 201, 'the right one as the tenth X-Signature header');
+
+$r = $t->post('/plain?deal=3', $body, @wrong);
+refused($t, $r, 'signature_invalid', 'nine X-Signature headers, none right');
+
+rejection_logged($t, '/plain', 'signature_invalid',
+                 '9 signatures in "X-Signature", none matches');
 rejection_logged($t, '/plain', 'signature_missing', 'no "X-Signature" header');
 rejection_logged($t, '/zoom', 'timestamp_out_of_range');
 rejection_logged($t, '/ts60', 'signature_invalid', 'malformed timestamp');
