@@ -14,6 +14,10 @@
 
 #include "ngx_http_b24trigger_verify_sig.h"
 
+#if (__SSE2__)
+#include <emmintrin.h>
+#endif
+
 
 static void ngx_http_b24trigger_sig_trim(u_char **p, u_char **last);
 static ngx_int_t ngx_http_b24trigger_sig_add(
@@ -101,18 +105,107 @@ static u_char  ngx_http_b24trigger_hex[256] = {
 ssize_t
 ngx_http_b24trigger_hex_decode(u_char *dst, u_char *src, size_t len)
 {
-    u_char  h, l, bad;
-    size_t  i;
+    u_char     h, l, bad;
+    size_t     i;
+#if (NGX_HAVE_LITTLE_ENDIAN)
+    uint32_t   o;
+    uint64_t   w, v, digit, letter, n, wrong;
+#if (__SSE2__)
+    __m128i    xx, vv, dd, ll, nn, ok;
+#endif
+#endif
 
     if (len % 2) {
         return -1;
     }
 
-    /* by table, one test at the end: no branch per digit */
-
+    i = 0;
     bad = 0;
 
-    for (i = 0; i < len; i += 2) {
+#if (NGX_HAVE_LITTLE_ENDIAN)
+
+    wrong = 0;
+
+#if (__SSE2__)
+
+    /*
+     * sixteen digits at a time with SSE2's byte compares (signed: a byte
+     * that is not ASCII is below '0'), the same arithmetic as below;
+     * nibble pairs into bytes in 16-bit lanes, packed into eight bytes
+     */
+
+    ok = _mm_set1_epi8(-1);
+
+    for ( /* void */ ; i + 16 <= len; i += 16) {
+        xx = _mm_loadu_si128((__m128i *) (src + i));
+
+        dd = _mm_and_si128(_mm_cmpgt_epi8(xx, _mm_set1_epi8('0' - 1)),
+                           _mm_cmplt_epi8(xx, _mm_set1_epi8('9' + 1)));
+
+        vv = _mm_or_si128(xx, _mm_set1_epi8(0x20));
+        ll = _mm_and_si128(_mm_cmpgt_epi8(vv, _mm_set1_epi8('a' - 1)),
+                           _mm_cmplt_epi8(vv, _mm_set1_epi8('f' + 1)));
+
+        ok = _mm_and_si128(ok, _mm_or_si128(dd, ll));
+
+        nn = _mm_add_epi8(_mm_and_si128(xx, _mm_set1_epi8(0x0f)),
+                          _mm_and_si128(ll, _mm_set1_epi8(9)));
+
+        nn = _mm_or_si128(_mm_slli_epi16(nn, 4), _mm_srli_epi16(nn, 8));
+        nn = _mm_and_si128(nn, _mm_set1_epi16(0x00ff));
+
+        _mm_storel_epi64((__m128i *) dst, _mm_packus_epi16(nn, nn));
+        dst += 8;
+    }
+
+    wrong = (uint64_t) (_mm_movemask_epi8(ok) ^ 0xffff);
+
+#endif
+
+    /*
+     * eight digits at a time, by arithmetic on the bytes of a word: a byte
+     * x below 0x80 lies in [lo, hi] where bit 7 of x + (0x80 - lo) is set
+     * and that of x + (0x7f - hi) is not (no carry between bytes); a
+     * digit is worth its low nibble, a letter (either case: "| 0x20"
+     * makes A-F a-f and nothing else a-f) its low nibble plus 9.  A byte
+     * that is neither, or not ASCII, sets a bit of "wrong" (the sums of
+     * its word are then meaningless, and so is the output).  No branch
+     * per digit, one test at the end (a signature is decoded on every
+     * webhook: a quarter of the table's 16 instructions a byte here, a
+     * tenth with SSE2).
+     */
+
+    for ( /* void */ ; i + 8 <= len; i += 8) {
+        ngx_memcpy(&w, src + i, 8);
+
+        digit = (w + 0x5050505050505050ULL) & ~(w + 0x4646464646464646ULL);
+
+        v = w | 0x2020202020202020ULL;
+        letter = (v + 0x1f1f1f1f1f1f1f1fULL) & ~(v + 0x1919191919191919ULL);
+
+        wrong |= (w | ~(digit | letter)) & 0x8080808080808080ULL;
+
+        n = (w & 0x0f0f0f0f0f0f0f0fULL)
+            + ((letter >> 7) & 0x0101010101010101ULL) * 9;
+
+        /* nibble pairs into bytes: 16-bit lanes, then 32, then 4 bytes */
+
+        n = ((n & 0x000f000f000f000fULL) << 4)
+            | ((n >> 8) & 0x000f000f000f000fULL);
+        n = (n | (n >> 8)) & 0x0000ffff0000ffffULL;
+        o = (uint32_t) (n | (n >> 16));
+
+        ngx_memcpy(dst, &o, 4);
+        dst += 4;
+    }
+
+    bad = (wrong != 0) << 4;
+
+#endif
+
+    /* the rest by table */
+
+    for ( /* void */ ; i < len; i += 2) {
         h = ngx_http_b24trigger_hex[src[i]];
         l = ngx_http_b24trigger_hex[src[i + 1]];
         bad |= h | l;
