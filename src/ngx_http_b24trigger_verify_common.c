@@ -235,6 +235,46 @@ ngx_http_b24trigger_secure_equal(u_char *a, size_t alen, u_char *b,
 
 
 /*
+ * Equality of two strings of the same known length (an HMAC and a
+ * decoded signature) in a time that does not depend on their bytes:
+ * every byte is read, the differences OR-ed, one test at the end, as
+ * CRYPTO_memcmp() does, but eight bytes at a time where it takes one
+ * (about 230 instructions fewer for a SHA-256 HMAC, on every webhook).
+ * The empty asm keeps the compiler from learning anything of the
+ * running difference, and so from leaving the loop early.
+ */
+
+ngx_uint_t
+ngx_http_b24trigger_equal(u_char *a, u_char *b, size_t len)
+{
+    size_t    i;
+    uint64_t  x, y, d;
+
+    d = 0;
+
+    for (i = 0; i + 8 <= len; i += 8) {
+        ngx_memcpy(&x, a + i, 8);
+        ngx_memcpy(&y, b + i, 8);
+        d |= x ^ y;
+
+#if (__GNUC__)
+        __asm__ __volatile__ ("" : "+r" (d));
+#endif
+    }
+
+    for ( /* void */ ; i < len; i++) {
+        d |= a[i] ^ b[i];
+
+#if (__GNUC__)
+        __asm__ __volatile__ ("" : "+r" (d));
+#endif
+    }
+
+    return d == 0;
+}
+
+
+/*
  * A verified request's timestamp against the clock: refused when it is
  * more than tolerance seconds in the past or in the future
  */

@@ -808,10 +808,9 @@ ngx_http_b24trigger_hmac_match(ngx_pool_t *pool, const EVP_MD *md,
 
         for (j = 0; j < n; j++) {
             if (declen[j] == (ssize_t) maclen) {
-                eq = (CRYPTO_memcmp(mac,
-                                    dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
-                                    maclen)
-                      == 0);
+                eq = ngx_http_b24trigger_equal(mac,
+                                        dec + j * NGX_HTTP_B24TRIGGER_SIG_MAX,
+                                        maclen);
 
                 /* *which = i where it matched, without a branch */
 

@@ -177,6 +177,7 @@ ngx_uint_t ngx_http_b24trigger_headers(ngx_http_request_t *r,
     ngx_str_t *name, ngx_table_elt_t **found, ngx_uint_t max);
 ngx_int_t ngx_http_b24trigger_secure_equal(u_char *a, size_t alen,
     u_char *b, size_t blen);
+ngx_uint_t ngx_http_b24trigger_equal(u_char *a, u_char *b, size_t len);
 const EVP_MD *ngx_http_b24trigger_md(ngx_str_t *name, ngx_uint_t plain);
 ngx_int_t ngx_http_b24trigger_refusal(ngx_http_request_t *r,
     ngx_http_b24trigger_verdict_t *vd, char *error, const char *fmt, ...);
