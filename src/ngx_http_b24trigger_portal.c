@@ -923,8 +923,10 @@ static ngx_int_t
 ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token)
 {
-    u_char  *p;
-    size_t   len;
+    u_char     *p;
+    size_t      len;
+    uintptr_t   te, ce, ke;
+    ngx_str_t  *target, *code;
 
     if (call->rest_method.len) {
         return ngx_http_b24trigger_payload_params(call, token);
@@ -942,15 +944,22 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
         return NGX_ERROR;
     }
 
-    len = sizeof("{\"target\":\"\",\"code\":\"\",\"auth\":\"\"}") - 1
-          + call->target.len
-          + ngx_escape_json(NULL, call->target.data, call->target.len)
-          + call->code.len
-          + ngx_escape_json(NULL, call->code.data, call->code.len);
+    /*
+     * each string escaped only where it has to be (a target never, a
+     * code seldom): a look first, then a copy
+     */
 
-    if (token) {
-        len += token->len + ngx_escape_json(NULL, token->data, token->len);
-    }
+    target = &call->target;
+    code = &call->code;
+
+    te = ngx_http_b24trigger_json_escaped(target->data, target->len);
+    ce = ngx_http_b24trigger_json_escaped(code->data, code->len);
+    ke = token ? ngx_http_b24trigger_json_escaped(token->data, token->len)
+               : 0;
+
+    len = sizeof("{\"target\":\"\",\"code\":\"\",\"auth\":\"\"}") - 1
+          + target->len + te + code->len + ce
+          + (token ? token->len + ke : 0);
 
     call->payload = ngx_pnalloc(call->pool, len);
     if (call->payload == NULL) {
@@ -958,16 +967,19 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     }
 
     p = ngx_cpymem(call->payload, "{\"target\":\"", 11);
-    p = (u_char *) ngx_escape_json(p, call->target.data, call->target.len);
+    p = te ? (u_char *) ngx_escape_json(p, target->data, target->len)
+           : ngx_cpymem(p, target->data, target->len);
 
-    if (call->code.len) {
+    if (code->len) {
         p = ngx_cpymem(p, "\",\"code\":\"", 10);
-        p = (u_char *) ngx_escape_json(p, call->code.data, call->code.len);
+        p = ce ? (u_char *) ngx_escape_json(p, code->data, code->len)
+               : ngx_cpymem(p, code->data, code->len);
     }
 
     if (token) {
         p = ngx_cpymem(p, "\",\"auth\":\"", 10);
-        p = (u_char *) ngx_escape_json(p, token->data, token->len);
+        p = ke ? (u_char *) ngx_escape_json(p, token->data, token->len)
+               : ngx_cpymem(p, token->data, token->len);
     }
 
     *p++ = '"';

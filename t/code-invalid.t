@@ -2,7 +2,9 @@
 
 # A trigger code that is not UTF-8 (a form field decoded to raw bytes)
 # cannot go into Bitrix24's JSON: 422 code_invalid, nothing sent, in both
-# delivery modes.
+# delivery modes.  A code with what JSON escapes (quotes, backslashes,
+# control bytes) reaches the portal and the sender's reply as it was,
+# escaped as nginx escapes JSON.
 
 use strict;
 use warnings;
@@ -52,6 +54,34 @@ is_deeply([sort map { "$_->{target}:$_->{code}" } @{ $t->calls }],
 like($t->error_log,
      qr/\[error\].*code for target "DEAL_5" is not UTF-8 in location "\/sync"; check b24trigger_code/,
      'logged');
+
+# what JSON escapes, in a short code and past the first eight bytes of a
+# longer one; DEL and UTF-8 are not escaped
+
+my @codes = (
+    [ 'a%22b%5Cc%09d%01e%7Ff', "a\"b\\c\td\x01e\x7ff",
+      'a\\"b\\\\c\\td\\u0001e' . "\x7f" . 'f' ],
+    [ 'abcdefghij%22klmnopq%5Crstu%0Avwxyz%D0%BA',
+      "abcdefghij\"klmnopq\\rstu\nvwxyz\xd0\xba",
+      'abcdefghij\\"klmnopq\\\\rstu\\nvwxyz' . "\xd0\xba" ],
+    [ 'abcdefgh12345678', 'abcdefgh12345678', 'abcdefgh12345678' ],
+);
+
+my $n = 2;
+
+for my $c (@codes) {
+    my ($form, $code, $json) = @$c;
+
+    my $r = $t->post('/sync?id=7', "code=$form", @form);
+    is($r->{status}, 200, "code \"$form\": forwarded");
+    is($r->{body},
+       '{"result":"forwarded","target":"DEAL_7","code":"' . $json . '"}',
+       "code \"$form\": the reply, escaped as nginx escapes JSON");
+
+    $n++;
+    $t->wait_until(sub { @{ $t->calls } == $n }, 10);
+    is($t->calls->[-1]{code}, $code, "code \"$form\": the portal's");
+}
 
 $t->finish;
 
