@@ -24,8 +24,10 @@
 #define NGX_HTTP_B24TRIGGER_CHUNK_TRAILER  3
 
 
-static ngx_int_t ngx_http_b24trigger_answer_head(
+static ngx_int_t ngx_http_b24trigger_answer_status(
     ngx_http_b24trigger_answer_t *a, u_char *buf, u_char *last);
+static void ngx_http_b24trigger_answer_header(
+    ngx_http_b24trigger_answer_t *a, u_char *buf, u_char *p, u_char *eol);
 static ngx_int_t ngx_http_b24trigger_answer_chunks(
     ngx_http_b24trigger_answer_t *a, u_char *buf, size_t len);
 static ngx_uint_t ngx_http_b24trigger_answer_is(u_char *p, size_t len,
@@ -48,41 +50,51 @@ ngx_int_t
 ngx_http_b24trigger_answer_parse(ngx_http_b24trigger_answer_t *a,
     u_char *buf, size_t *len)
 {
-    u_char  *p, *last, *end;
+    u_char  *p, *last, *eol, *end;
     size_t   have;
 
     while (!a->headers) {
 
-        /* the end of the headers: an empty line, CRLF or LF */
+        /*
+         * The head a line at a time, as it arrives, each line looked at
+         * once (scanned is where the next one starts): the headers after
+         * the status line, up to the empty line (CRLF or LF) that ends
+         * them.  The status line is read once the head is whole, and so
+         * is the verdict on a wrong header line: what is said, and of
+         * which status, is what reading the whole head at the end said
+         * (a head too large first, the status line next, a 1xx's headers
+         * never).
+         */
 
         last = buf + *len;
         end = NULL;
 
-        for (p = buf + (a->scanned > 2 ? a->scanned - 2 : 0);
-             p < last;
-             p++)
-        {
-            p = memchr(p, LF, last - p);
+        for (p = buf + a->scanned; p < last; p = eol + 1) {
 
-            if (p == NULL) {
+            eol = memchr(p, LF, last - p);
+
+            if (eol == NULL) {
                 break;
             }
 
-            if (p + 1 < last && p[1] == LF) {
-                end = p + 2;
+            if (p == buf) {
+                continue;
+            }
+
+            if (eol == p || (eol == p + 1 && *p == CR)) {
+                end = eol + 1;
                 break;
             }
 
-            if (p + 2 < last && p[1] == CR && p[2] == LF) {
-                end = p + 3;
-                break;
+            if (!a->invalid) {
+                ngx_http_b24trigger_answer_header(a, buf, p, eol);
             }
         }
 
         if (end == NULL) {
-            a->scanned = *len;
+            a->scanned = p - buf;
 
-            if (a->scanned > NGX_HTTP_B24TRIGGER_ANSWER_HEADERS) {
+            if (*len > NGX_HTTP_B24TRIGGER_ANSWER_HEADERS) {
                 a->error = "header too large";
                 return NGX_ERROR;
             }
@@ -95,7 +107,7 @@ ngx_http_b24trigger_answer_parse(ngx_http_b24trigger_answer_t *a,
             return NGX_ERROR;
         }
 
-        switch (ngx_http_b24trigger_answer_head(a, buf, end)) {
+        switch (ngx_http_b24trigger_answer_status(a, buf, end)) {
 
         case NGX_ERROR:
             a->error = "Invalid response header";
@@ -113,6 +125,16 @@ ngx_http_b24trigger_answer_parse(ngx_http_b24trigger_answer_t *a,
 
         default:
             break;
+        }
+
+        if (a->invalid) {
+            a->error = "Invalid response header";
+            return NGX_ERROR;
+        }
+
+        if (a->chunked) {
+            /* Content-Length is ignored, RFC 9112 6.3 */
+            a->length = -1;
         }
 
         a->headers = 1;
@@ -209,20 +231,23 @@ ngx_http_b24trigger_answer_compact(ngx_http_b24trigger_answer_t *a,
 }
 
 
-/* the status line and headers, buf .. last; NGX_AGAIN for a 1xx */
+/*
+ * the status line of the head buf .. last; NGX_AGAIN for a 1xx.  A
+ * status line shorter than "HTTP/1.1 200" fails on the byte its line
+ * ends with, with the digits read until then in a->status.
+ */
 
 static ngx_int_t
-ngx_http_b24trigger_answer_head(ngx_http_b24trigger_answer_t *a,
+ngx_http_b24trigger_answer_status(ngx_http_b24trigger_answer_t *a,
     u_char *buf, u_char *last)
 {
-    u_char      *p, *eol, *colon, *v, *ve;
-    off_t        n;
+    u_char      *p;
     ngx_uint_t   i;
 
     p = buf;
 
     if (last - p < 13
-        || ngx_strncmp(p, "HTTP/1.", 7) != 0
+        || ngx_memcmp(p, "HTTP/1.", 7) != 0
         || (p[7] != '0' && p[7] != '1')
         || p[8] != ' ')
     {
@@ -249,86 +274,85 @@ ngx_http_b24trigger_answer_head(ngx_http_b24trigger_answer_t *a,
         return NGX_AGAIN;
     }
 
-    a->close = (p[7] == '0');
+    /* "Connection: close" of a header may have said so already */
 
-    eol = memchr(p, LF, last - p);
-
-    for (p = eol + 1; p < last; p = eol + 1) {
-
-        eol = memchr(p, LF, last - p);
-        if (eol == NULL) {
-            return NGX_ERROR;
-        }
-
-        /* the empty line that ends them */
-
-        if (eol == p || (eol == p + 1 && *p == CR)) {
-            break;
-        }
-
-        colon = memchr(p, ':', eol - p);
-        if (colon == NULL || colon == p) {
-            return NGX_ERROR;
-        }
-
-        v = colon + 1;
-        ve = eol;
-
-        while (v < ve && (*v == ' ' || *v == '\t')) {
-            v++;
-        }
-
-        while (ve > v && (ve[-1] == CR || ve[-1] == ' ' || ve[-1] == '\t'))
-        {
-            ve--;
-        }
-
-        if (ngx_http_b24trigger_answer_is(p, colon - p, "content-length")) {
-
-            if (a->length != -1 || v == ve) {
-                return NGX_ERROR;
-            }
-
-            for (n = 0; v < ve; v++) {
-                if (*v < '0' || *v > '9' || n > (NGX_MAX_OFF_T_VALUE - 9) / 10)
-                {
-                    return NGX_ERROR;
-                }
-
-                n = n * 10 + (*v - '0');
-            }
-
-            a->length = n;
-
-        } else if (ngx_http_b24trigger_answer_is(p, colon - p,
-                                                 "transfer-encoding"))
-        {
-            if (a->chunked
-                || !ngx_http_b24trigger_answer_is(v, ve - v, "chunked"))
-            {
-                return NGX_ERROR;
-            }
-
-            a->chunked = 1;
-
-        } else if (ngx_http_b24trigger_answer_is(p, colon - p, "connection"))
-        {
-            if (ngx_http_b24trigger_answer_has(v, ve, "close")) {
-                a->close = 1;
-            }
-
-        } else if (ngx_http_b24trigger_answer_is(p, colon - p, "location")) {
-            a->location = v - buf;
-            a->location_len = ve - v;
-        }
-    }
-
-    if (a->chunked) {
-        /* Content-Length is ignored, RFC 9112 6.3 */
-        a->length = -1;
+    if (p[7] == '0') {
+        a->close = 1;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A header line, p .. eol (its LF), of a head read so far: what frames
+ * the body, and Location; a line that is wrong marks the head invalid
+ * (said once the head is whole)
+ */
+
+static void
+ngx_http_b24trigger_answer_header(ngx_http_b24trigger_answer_t *a,
+    u_char *buf, u_char *p, u_char *eol)
+{
+    u_char  *colon, *v, *ve;
+    off_t    n;
+
+    colon = memchr(p, ':', eol - p);
+    if (colon == NULL || colon == p) {
+        a->invalid = 1;
+        return;
+    }
+
+    v = colon + 1;
+    ve = eol;
+
+    while (v < ve && (*v == ' ' || *v == '\t')) {
+        v++;
+    }
+
+    while (ve > v && (ve[-1] == CR || ve[-1] == ' ' || ve[-1] == '\t')) {
+        ve--;
+    }
+
+    if (ngx_http_b24trigger_answer_is(p, colon - p, "content-length")) {
+
+        if (a->length != -1 || v == ve) {
+            a->invalid = 1;
+            return;
+        }
+
+        for (n = 0; v < ve; v++) {
+            if (*v < '0' || *v > '9' || n > (NGX_MAX_OFF_T_VALUE - 9) / 10) {
+                a->invalid = 1;
+                return;
+            }
+
+            n = n * 10 + (*v - '0');
+        }
+
+        a->length = n;
+
+    } else if (ngx_http_b24trigger_answer_is(p, colon - p,
+                                             "transfer-encoding"))
+    {
+        if (a->chunked
+            || !ngx_http_b24trigger_answer_is(v, ve - v, "chunked"))
+        {
+            a->invalid = 1;
+            return;
+        }
+
+        a->chunked = 1;
+
+    } else if (ngx_http_b24trigger_answer_is(p, colon - p, "connection")) {
+        if (ngx_http_b24trigger_answer_has(v, ve, "close")) {
+            a->close = 1;
+        }
+
+    } else if (ngx_http_b24trigger_answer_is(p, colon - p, "location")) {
+        a->location = v - buf;
+        a->location_len = ve - v;
+    }
 }
 
 

@@ -38,7 +38,7 @@ typedef struct {
     /* private */
     off_t                  length;     /* Content-Length, or -1 */
     off_t                  chunk_left;
-    size_t                 scanned;
+    size_t                 scanned;    /* the head's next line starts */
     size_t                 raw;        /* chunks parsed up to */
     ngx_uint_t             state;
 
@@ -47,6 +47,7 @@ typedef struct {
     unsigned               close:1;    /* the connection is not to be
                                           used again */
     unsigned               too_large:1;
+    unsigned               invalid:1;  /* a header line is wrong */
 } ngx_http_b24trigger_answer_t;
 
 
