@@ -113,6 +113,8 @@ static ngx_int_t ngx_http_b24trigger_journal_init_zone(
 static ngx_int_t ngx_http_b24trigger_journal_log(ngx_http_request_t *r);
 static u_char *ngx_http_b24trigger_journal_uint(u_char *p, uint64_t n,
     size_t width);
+static u_char *ngx_http_b24trigger_journal_seq_digits(uint64_t n,
+    size_t *len);
 static void ngx_http_b24trigger_journal_slot(ngx_http_b24trigger_slot_t *s,
     ngx_http_b24trigger_jentry_t *e);
 static ngx_int_t ngx_http_b24trigger_journal_match(
@@ -164,6 +166,12 @@ static ngx_atomic_uint_t                       ngx_http_b24trigger_journal_seq;
 static u_char                                  ngx_http_b24trigger_journal_pid[
                                                    NGX_INT64_LEN + 4];
 static size_t                          ngx_http_b24trigger_journal_pid_len;
+
+/* the count's digits, counted up with it: not divided out per id */
+static u_char                                  ngx_http_b24trigger_journal_seqd[
+                                                   NGX_INT64_LEN];
+static size_t                          ngx_http_b24trigger_journal_seqd_len;
+static uint64_t                        ngx_http_b24trigger_journal_seqd_of;
 
 /* the ids' first part, the time in ms: written once a ms, not per id */
 static uint64_t                                ngx_http_b24trigger_journal_ms
@@ -533,7 +541,8 @@ ngx_http_b24trigger_journal_exit(ngx_cycle_t *cycle)
 static ngx_int_t
 ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
 {
-    u_char                          *p;
+    u_char                          *p, *d;
+    size_t                           len;
     uint64_t                         now;
     ngx_time_t                      *tp;
     ngx_msec_int_t                   ms;
@@ -644,8 +653,9 @@ ngx_http_b24trigger_journal_log(ngx_http_request_t *r)
                            ngx_http_b24trigger_journal_mstr_len);
             p = ngx_cpymem(p, ngx_http_b24trigger_journal_pid,
                            ngx_http_b24trigger_journal_pid_len);
-            p = ngx_http_b24trigger_journal_uint(p,
-                                       ++ngx_http_b24trigger_journal_seq, 0);
+            d = ngx_http_b24trigger_journal_seq_digits(
+                                    ++ngx_http_b24trigger_journal_seq, &len);
+            p = ngx_cpymem(p, d, len);
 
             e.str[NGX_HTTP_B24TRIGGER_JF_ID].data = id;
             e.str[NGX_HTTP_B24TRIGGER_JF_ID].len = p - id;
@@ -818,6 +828,52 @@ ngx_http_b24trigger_journal_uint(u_char *p, uint64_t n, size_t width)
 }
 
 
+/*
+ * n in decimal, n most often one more than the last asked: then its
+ * digits are the last ones counted up in place, as a person counts,
+ * instead of divided out of n again; else they are written afresh
+ */
+
+static u_char *
+ngx_http_b24trigger_journal_seq_digits(uint64_t n, size_t *len)
+{
+    u_char  *d, *end, *first;
+    u_char   digits[NGX_INT64_LEN];
+
+    end = ngx_http_b24trigger_journal_seqd + NGX_INT64_LEN;
+    first = end - ngx_http_b24trigger_journal_seqd_len;
+
+    if (n == ngx_http_b24trigger_journal_seqd_of + 1 && first < end
+        && first > ngx_http_b24trigger_journal_seqd)
+    {
+        for (d = end - 1; d >= first && *d == '9'; d--) {
+            *d = '0';
+        }
+
+        if (d < first) {
+            /* 99 + 1: one digit more, room kept before first */
+            *d = '1';
+            first = d;
+
+        } else {
+            (*d)++;
+        }
+
+    } else {
+        d = ngx_http_b24trigger_journal_uint(digits, n, 0);
+        first = ngx_cpymem(end - (d - digits), digits, d - digits)
+                - (d - digits);
+    }
+
+    ngx_http_b24trigger_journal_seqd_len = end - first;
+    ngx_http_b24trigger_journal_seqd_of = n;
+
+    *len = end - first;
+
+    return first;
+}
+
+
 static void
 ngx_http_b24trigger_journal_slot(ngx_http_b24trigger_slot_t *s,
     ngx_http_b24trigger_jentry_t *e)
@@ -841,7 +897,11 @@ ngx_http_b24trigger_journal_slot(ngx_http_b24trigger_slot_t *s,
         len = ngx_min(e->str[i].len, ngx_http_b24trigger_journal_max[i]);
         s->len[i] = (u_short) len;
 
-        p = ngx_cpymem(p, e->str[i].data, len);
+        /* most of an entry's strings are empty: no call for them */
+
+        if (len) {
+            p = ngx_cpymem(p, e->str[i].data, len);
+        }
     }
 }
 

@@ -210,6 +210,24 @@ is($t->request('GET', '/status?view=event&id=nope')->{status}, 404,
 is($t->request('GET', '/status?view=token')->{json}{error}, 'manage_off',
    'no token without manage=on');
 
+# a worker's own ids count up by one, past 9 and 99, none twice: in
+# every id of the form TIME-PID-rN, the Ns of each PID are 1, 2, 3, ...
+
+$t->post('/skip?target=DEAL_1', '{}', @ok) for 1 .. 210;
+$t->wait_until(sub { @{ events('result=ignored&limit=1000') || [] } >= 211 },
+               10);
+
+my %ns;
+for my $ev (@{ events('limit=10000') }) {
+    push @{ $ns{$1} }, $2 if $ev->{id} =~ /^[0-9]{13}-([0-9]+)-r([0-9]+)$/;
+}
+
+my ($most) = sort { $b <=> $a } map { scalar @$_ } values %ns;
+cmp_ok($most, '>', 105, 'ids: a worker made more than a hundred');
+is_deeply({ map { $_ => [sort { $a <=> $b } @{ $ns{$_} }] } keys %ns },
+          { map { $_ => [1 .. @{ $ns{$_} }] } keys %ns },
+          'ids: each worker\'s count up by one from 1');
+
 # the counters are still there
 
 ok($t->request('GET', '/status')->{json}{webhooks}{'/sync'},
