@@ -254,6 +254,7 @@ ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
     u_char                        *p, *end;
     char                          *rv;
     size_t                         n;
+    ngx_uint_t                     i;
     const char                    *sep;
     ngx_str_t                      alg;
     ngx_http_b24trigger_scheme_t  *s;
@@ -315,6 +316,19 @@ ngx_http_b24trigger_verify_parse(ngx_conf_t *cf, ngx_str_t *args,
     rv = s->parse(cf, v, args, nargs);
     if (rv != NGX_CONF_OK) {
         return rv;
+    }
+
+    /* the signature headers' names lowered once, not per request */
+
+    for (i = 0; v->hmac && i < 2 && v->hmac->header[i].len; i++) {
+        v->header_low[i].len = v->hmac->header[i].len;
+        v->header_low[i].data = ngx_pnalloc(cf->pool, v->header_low[i].len);
+        if (v->header_low[i].data == NULL) {
+            return NGX_CONF_ERROR;
+        }
+
+        ngx_strlow(v->header_low[i].data, v->hmac->header[i].data,
+                   v->header_low[i].len);
     }
 
     if (v->tolerance == NGX_CONF_UNSET) {

@@ -105,20 +105,22 @@ ngx_http_b24trigger_header(ngx_http_request_t *r, ngx_str_t *name,
  * Every request header of that name, in their order: up to max of them
  * into found[]; returns how many there are, found or not.  One walk for
  * a scheme that reads every header of a name, where header() walks them
- * once for each and once more to learn there is no other.
+ * once for each and once more to learn there is no other.  low is the
+ * name in lower case, made when the configuration was read, or NULL.
  */
 
 ngx_uint_t
 ngx_http_b24trigger_headers(ngx_http_request_t *r, ngx_str_t *name,
-    ngx_table_elt_t **found, ngx_uint_t max)
+    u_char *low, ngx_table_elt_t **found, ngx_uint_t max)
 {
-    u_char           *low;
     ngx_uint_t        i, n;
     ngx_list_part_t  *part;
     ngx_table_elt_t  *h;
     u_char            buf[NGX_HTTP_B24TRIGGER_HEADER_LOW];
 
-    low = ngx_http_b24trigger_header_lower(name, buf);
+    if (low == NULL) {
+        low = ngx_http_b24trigger_header_lower(name, buf);
+    }
 
     n = 0;
     part = &r->headers_in.headers.part;

@@ -81,7 +81,7 @@ struct ngx_http_b24trigger_hmac_key_s {
 
 
 static ngx_int_t ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
-    ngx_http_b24trigger_hmac_t *h, ngx_http_b24trigger_sig_list_t *list,
+    ngx_http_b24trigger_verify_t *v, ngx_http_b24trigger_sig_list_t *list,
     ngx_int_t *family, ngx_uint_t *headers);
 static ngx_int_t ngx_http_b24trigger_hmac_message(ngx_http_request_t *r,
     ngx_http_b24trigger_verify_t *v, ngx_str_t *id, ngx_str_t *ts,
@@ -349,7 +349,7 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
 
     ngx_memzero(&list, sizeof(ngx_http_b24trigger_sig_list_t));
 
-    rc = ngx_http_b24trigger_hmac_signatures(r, h, &list, &family, &headers);
+    rc = ngx_http_b24trigger_hmac_signatures(r, v, &list, &family, &headers);
     if (rc != NGX_OK) {
         return rc;
     }
@@ -501,13 +501,16 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
 
 static ngx_int_t
 ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
-    ngx_http_b24trigger_hmac_t *h, ngx_http_b24trigger_sig_list_t *list,
+    ngx_http_b24trigger_verify_t *v, ngx_http_b24trigger_sig_list_t *list,
     ngx_int_t *family, ngx_uint_t *headers)
 {
-    u_char           *p, *last;
-    ngx_str_t         sig;
-    ngx_uint_t        f, n, items, count[2];
-    ngx_table_elt_t  *e, *found[2][NGX_HTTP_B24TRIGGER_SIG_HEADERS];
+    u_char                      *p, *last;
+    ngx_str_t                    sig;
+    ngx_uint_t                   f, n, items, count[2];
+    ngx_table_elt_t             *e, *found[2][NGX_HTTP_B24TRIGGER_SIG_HEADERS];
+    ngx_http_b24trigger_hmac_t  *h;
+
+    h = v->hmac;
 
     *family = 0;
     *headers = 0;
@@ -516,7 +519,8 @@ ngx_http_b24trigger_hmac_signatures(ngx_http_request_t *r,
     /* each name's headers in one walk; past the first few, one by one */
 
     for (f = 0; f < 2 && h->header[f].len; f++) {
-        count[f] = ngx_http_b24trigger_headers(r, &h->header[f], found[f],
+        count[f] = ngx_http_b24trigger_headers(r, &h->header[f],
+                                            v->header_low[f].data, found[f],
                                             NGX_HTTP_B24TRIGGER_SIG_HEADERS);
 
         if (count[f] && *headers == 0) {

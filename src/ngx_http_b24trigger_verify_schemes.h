@@ -156,6 +156,9 @@ struct ngx_http_b24trigger_verify_s {
     ngx_http_b24trigger_token_e      token;
     ngx_str_t                        name;       /* header, argument, path */
 
+    ngx_str_t                        header_low[2];  /* hmac->header[],
+                                                        lower case */
+
     ngx_array_t                     *message;    /* of "hmac": parts */
     ngx_http_complex_value_t        *timestamp;  /* of "hmac" */
 
@@ -174,7 +177,7 @@ struct ngx_http_b24trigger_verify_s {
 ngx_table_elt_t *ngx_http_b24trigger_header(ngx_http_request_t *r,
     ngx_str_t *name, ngx_uint_t n);
 ngx_uint_t ngx_http_b24trigger_headers(ngx_http_request_t *r,
-    ngx_str_t *name, ngx_table_elt_t **found, ngx_uint_t max);
+    ngx_str_t *name, u_char *low, ngx_table_elt_t **found, ngx_uint_t max);
 ngx_int_t ngx_http_b24trigger_secure_equal(u_char *a, size_t alen,
     u_char *b, size_t blen);
 ngx_uint_t ngx_http_b24trigger_equal(u_char *a, u_char *b, size_t len);
