@@ -111,7 +111,6 @@ typedef struct {
     ngx_flag_t                     used;
     ngx_flag_t                     status;
     ngx_http_b24trigger_spool_t   *spool;     /* b24trigger_queue */
-    ngx_shm_zone_t                *bucket_zone;  /* bucket.c's */
     ngx_uint_t                     journal_ring; /* entries kept */
     void                          *journal_file; /* b24trigger_journal */
     void                          *journal;   /* journal.c's */

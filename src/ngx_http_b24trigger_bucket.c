@@ -181,8 +181,6 @@ ngx_http_b24trigger_bucket_init_conf(ngx_conf_t *cf,
     shm_zone->init = ngx_http_b24trigger_bucket_init_zone;
     shm_zone->data = bmcf;
 
-    bmcf->bucket_zone = shm_zone;
-
     return NGX_OK;
 }
 
