@@ -108,7 +108,7 @@ static uint64_t ngx_http_b24trigger_json_window_base(u_char *p);
 static ngx_inline uint64_t ngx_http_b24trigger_json_window16(u_char *p);
 #endif
 #if (NGX_HTTP_B24TRIGGER_AVX2)
-static uint64_t ngx_http_b24trigger_json_window_avx2(u_char *p);
+static ngx_inline uint64_t ngx_http_b24trigger_json_window_avx2(u_char *p);
 #endif
 static ngx_inline uint64_t ngx_http_b24trigger_json_window(u_char *p,
     ngx_uint_t avx2);
@@ -126,7 +126,8 @@ static u_char *ngx_http_b24trigger_json_scan_string(
     const char **error);
 static ngx_int_t ngx_http_b24trigger_json_decode(
     ngx_http_b24trigger_json_t *json, u_char *p, u_char *last);
-static u_char *ngx_http_b24trigger_json_scan_number(u_char *p);
+static NGX_HTTP_B24TRIGGER_JSON_INLINE u_char *
+    ngx_http_b24trigger_json_scan_number(u_char *p);
 static ngx_inline u_char *ngx_http_b24trigger_json_digits(u_char *p);
 static ngx_int_t ngx_http_b24trigger_json_hex4(u_char *p);
 static size_t ngx_http_b24trigger_utf8_valid(u_char *p, u_char *last);
@@ -368,11 +369,12 @@ ngx_http_b24trigger_json_walk(ngx_http_b24trigger_json_t *json,
 {
     u_char                           *last, *q, *base;
     uint32_t                          stack[NGX_HTTP_B24TRIGGER_DEPTH_MAX + 1];
+    uint32_t                          names[NGX_HTTP_B24TRIGGER_DEPTH_MAX + 1];
     uint64_t                          bits;
     ngx_int_t                         rc;
-    ngx_uint_t                        depth, budget, n, nalloc, type;
+    ngx_uint_t                        depth, budget, n, nalloc, type, k;
     const char                       *error;
-    ngx_http_b24trigger_json_node_t  *nodes, *node;
+    ngx_http_b24trigger_json_node_t  *nodes;
 
     rc = NGX_DECLINED;
     error = NULL;
@@ -552,6 +554,7 @@ open:
         ngx_http_b24trigger_json_set(&nodes[n], p - 1 - text, n + 1, 1,
                                      NGX_HTTP_B24TRIGGER_JSON_OBJECT);
         stack[++depth] = (uint32_t) (n++ << 1 | 1);
+        names[depth] = 0;
 
         if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
             p = ngx_http_b24trigger_json_space(p);
@@ -584,10 +587,18 @@ open:
 
 close:
 
-    node = &nodes[stack[depth--] >> 1];
+    k = stack[depth] >> 1;
 
-    node->next = (uint32_t) n;
-    node->len = (uint32_t) (p - text) - node->start;
+    nodes[k].next = (uint32_t) n;
+    nodes[k].len = (uint32_t) (p - text) - nodes[k].start;
+
+    /* an object's first name closes the ring of its names: the last */
+
+    if ((stack[depth] & 1) && n > k + 1) {
+        nodes[k + 1].next = names[depth];
+    }
+
+    depth--;
 
     goto after;
 
@@ -606,13 +617,16 @@ member:
         goto invalid;
     }
 
+member_name:
+
     q = ngx_http_b24trigger_json_plain(text, p, &base, &bits, avx2);
 
     if (q != NULL && n != nalloc) {
-        ngx_http_b24trigger_json_set(&nodes[n], p + 1 - text, n + 1,
+        ngx_http_b24trigger_json_set(&nodes[n], p + 1 - text, names[depth],
                                      q - (p + 1),
                                      NGX_HTTP_B24TRIGGER_JSON_STRING);
-        n++;
+        names[depth] = (uint32_t) n++;
+
         p = q + 1;
 
     } else {
@@ -628,8 +642,18 @@ member:
         nalloc = json->nalloc;
         n = json->nnodes;
 
+        nodes[n - 1].next = names[depth];
+        names[depth] = (uint32_t) (n - 1);
+
         p = q;
         ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+    }
+
+    /* ":" and a string, in one compare */
+
+    if (ngx_memcmp(p, ":\"", 2) == 0 && budget) {
+        p++;
+        goto member_string;
     }
 
     if (*p != ':') {
@@ -646,35 +670,70 @@ member:
 
     p++;
 
-    /* its value, a plain string most often; any other in "value" */
+    /* its value, a string or a number most often; any other in "value" */
 
-    if (*p != '"' || budget == 0) {
+    if (budget == 0) {
         goto value;
     }
 
-    q = ngx_http_b24trigger_json_plain(text, p, &base, &bits, avx2);
+    if (*p == '"') {
 
-    if (q == NULL) {
-        budget--;
-        goto string;
-    }
+member_string:
 
-    if (n == nalloc) {
-        nodes = ngx_http_b24trigger_json_grow(json, n);
-        if (nodes == NULL) {
-            goto failed;
+        q = ngx_http_b24trigger_json_plain(text, p, &base, &bits, avx2);
+
+        if (q == NULL) {
+            budget--;
+            goto string;
         }
 
-        nalloc = json->nalloc;
+        if (n == nalloc) {
+            nodes = ngx_http_b24trigger_json_grow(json, n);
+            if (nodes == NULL) {
+                goto failed;
+            }
+
+            nalloc = json->nalloc;
+        }
+
+        ngx_http_b24trigger_json_set(&nodes[n], p + 1 - text, n + 1,
+                                     q - (p + 1),
+                                     NGX_HTTP_B24TRIGGER_JSON_STRING);
+        p = q + 1;
+
+    } else if ((u_char) (*p - '0') <= 9 || *p == '-') {
+        q = ngx_http_b24trigger_json_scan_number(p);
+        if (q == NULL) {
+            error = "invalid number";
+            goto invalid;
+        }
+
+        if (n == nalloc) {
+            nodes = ngx_http_b24trigger_json_grow(json, n);
+            if (nodes == NULL) {
+                goto failed;
+            }
+
+            nalloc = json->nalloc;
+        }
+
+        ngx_http_b24trigger_json_set(&nodes[n], p - text, n + 1, q - p,
+                                     NGX_HTTP_B24TRIGGER_JSON_NUMBER);
+        p = q;
+
+    } else {
+        goto value;
     }
 
-    ngx_http_b24trigger_json_set(&nodes[n], p + 1 - text, n + 1,
-                                 q - (p + 1), NGX_HTTP_B24TRIGGER_JSON_STRING);
     n++;
     budget--;
-    p = q + 1;
 
     /* and what follows it: the next member most often */
+
+    if (ngx_memcmp(p, ",\"", 2) == 0) {
+        p++;
+        goto member_name;
+    }
 
     if (*p == ',') {
         p++;
@@ -846,44 +905,59 @@ ngx_int_t
 ngx_http_b24trigger_json_find(ngx_http_b24trigger_json_t *json,
     ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_str_t *value)
 {
-    u_char                           *name;
-    ngx_uint_t                        n, k, i, found;
-    ngx_http_b24trigger_json_node_t  *node, *key;
+    u_char                           *name, *want;
+    size_t                            len;
+    ngx_uint_t                        n, k, i, end, found, first;
+    ngx_http_b24trigger_json_node_t  *nodes, *node, *key;
 
+    nodes = json->nodes;
     n = 0;
 
     for (i = 0; i < nsegs; i++) {
-        node = &json->nodes[n];
+        node = &nodes[n];
 
         if (node->type == NGX_HTTP_B24TRIGGER_JSON_OBJECT) {
 
-            /* names may repeat: the last one wins */
+            /*
+             * names may repeat: the last one wins, the first found from
+             * the end of the ring; the length first, a name's text only
+             * where it matches (few names share it)
+             */
 
-            found = 0;
+            k = n + 1;
 
-            for (k = n + 1; k < node->next; k = json->nodes[k + 1].next) {
-                key = &json->nodes[k];
-
-                name = key->decoded ? json->arena + key->start
-                                    : json->data + key->start;
-
-                /* the first byte inline: few names share length and it */
-
-                if (key->len == segs[i].name.len
-                    && (key->len == 0
-                        || (name[0] == segs[i].name.data[0]
-                            && ngx_memcmp(name, segs[i].name.data, key->len)
-                               == 0)))
-                {
-                    found = k + 1;
-                }
-            }
-
-            if (found == 0) {
+            if (k >= node->next) {
                 return NGX_DECLINED;
             }
 
-            n = found;
+            len = segs[i].name.len;
+            want = segs[i].name.data;
+            first = k;
+            k = nodes[first].next;
+
+            for ( ;; ) {
+                key = &nodes[k];
+
+                if (key->len == len) {
+                    name = key->decoded ? json->arena + key->start
+                                        : json->data + key->start;
+
+                    if (len == 0
+                        || (name[0] == want[0]
+                            && ngx_memcmp(name, want, len) == 0))
+                    {
+                        break;
+                    }
+                }
+
+                if (k == first) {
+                    return NGX_DECLINED;
+                }
+
+                k = key->next;
+            }
+
+            n = k + 1;
             continue;
         }
 
@@ -894,14 +968,13 @@ ngx_http_b24trigger_json_find(ngx_http_b24trigger_json_t *json,
             }
 
             k = n + 1;
+            end = node->next;
 
-            for (found = 0; found < segs[i].index && k < node->next;
-                 found++)
-            {
-                k = json->nodes[k].next;
+            for (found = 0; found < segs[i].index && k < end; found++) {
+                k = nodes[k].next;
             }
 
-            if (k >= node->next) {
+            if (k >= end) {
                 return NGX_DECLINED;
             }
 
@@ -912,7 +985,7 @@ ngx_http_b24trigger_json_find(ngx_http_b24trigger_json_t *json,
         return NGX_DECLINED;
     }
 
-    node = &json->nodes[n];
+    node = &nodes[n];
 
     value->data = node->decoded ? json->arena + node->start
                                 : json->data + node->start;
@@ -977,16 +1050,34 @@ ngx_http_b24trigger_json_space(u_char *p)
 #if (NGX_HTTP_B24TRIGGER_SSE2)
 
     int      m;
-    __m128i  v;
+    __m128i  v, w, space;
 
-    /* padding and indentation, 16 bytes at a time */
+    /* padding: runs of spaces, 32 bytes at a time */
+
+    space = _mm_set1_epi8(' ');
+
+    for ( ;; ) {
+        v = _mm_loadu_si128((const __m128i *) p);
+        w = _mm_loadu_si128((const __m128i *) (p + 16));
+
+        if (_mm_movemask_epi8(_mm_and_si128(_mm_cmpeq_epi8(v, space),
+                                            _mm_cmpeq_epi8(w, space)))
+            != 0xffff)
+        {
+            break;
+        }
+
+        p += 32;
+    }
+
+    /* the rest, and indentation, 16 bytes at a time */
 
     for ( ;; ) {
         v = _mm_loadu_si128((const __m128i *) p);
 
         m = _mm_movemask_epi8(
                 _mm_or_si128(
-                    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8(' ')),
+                    _mm_or_si128(_mm_cmpeq_epi8(v, space),
                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\n'))),
                     _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\r')),
                                  _mm_cmpeq_epi8(v, _mm_set1_epi8('\t')))));
@@ -1084,7 +1175,7 @@ ngx_http_b24trigger_json_window16(u_char *p)
 
 #if (NGX_HTTP_B24TRIGGER_AVX2)
 
-static __attribute__((target("avx2"))) uint64_t
+static ngx_inline __attribute__((target("avx2"))) uint64_t
 ngx_http_b24trigger_json_window_avx2(u_char *p)
 {
     __m256i  v, w, quote, backslash, control;
@@ -1478,7 +1569,7 @@ ngx_http_b24trigger_json_decode(ngx_http_b24trigger_json_t *json,
  * followed by zero bytes
  */
 
-static u_char *
+static NGX_HTTP_B24TRIGGER_JSON_INLINE u_char *
 ngx_http_b24trigger_json_scan_number(u_char *p)
 {
     if (*p == '-') {
