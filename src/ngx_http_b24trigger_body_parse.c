@@ -10,8 +10,16 @@
  * The JSON index is an array of nodes in document order.  A container's
  * children follow it; "next" is the node after its whole subtree, so
  * siblings are found without recursion.  An object's children alternate
- * name, value.  Strings with escapes are decoded once, during the parse,
- * into an arena as large as the body at most; others point into the body.
+ * name, value; a name's "next" links the object's names in a ring, each
+ * to the name before and the first to the last, so that a lookup meets
+ * the last of repeated names first.  Strings with escapes are decoded
+ * once, during the parse, into an arena as large as the body at most;
+ * others point into the body.
+ *
+ * The parse reads the text followed by zero bytes (a copy, unless the
+ * caller left them), so no read checks for the end first, and finds
+ * strings through bit masks of 64-byte windows (SSE2, or AVX2 where the
+ * processor has it) instead of scanning each from its start.
  */
 
 
@@ -39,6 +47,7 @@
 #define NGX_HTTP_B24TRIGGER_AVX2         1
 #define NGX_HTTP_B24TRIGGER_JSON_INLINE                                      \
     ngx_inline __attribute__((always_inline))
+#define NGX_HTTP_B24TRIGGER_JSON_NOINLINE  __attribute__((noinline))
 #else
 #define NGX_HTTP_B24TRIGGER_AVX2         0
 #define NGX_HTTP_B24TRIGGER_JSON_INLINE  ngx_inline
@@ -50,13 +59,12 @@
 #define NGX_HTTP_B24TRIGGER_JSON_LEN_MAX  0x0fffffff
 
 /*
- * The parse reads a copy of the text with zero bytes after it: on the
- * stack up to this size, more than most webhooks; in the pool above it.
- * The zeros cover the widest read past the end: a window of 64 bytes.
+ * A text not followed by NGX_HTTP_B24TRIGGER_JSON_PAD zero bytes is read
+ * from a copy that is: on the stack up to this size, more than most
+ * webhooks; in the pool above it
  */
 
 #define NGX_HTTP_B24TRIGGER_JSON_COPY     4096
-#define NGX_HTTP_B24TRIGGER_JSON_PAD      64
 
 typedef struct {
     uint32_t                       start;    /* in the body or the arena */
@@ -80,15 +88,20 @@ struct ngx_http_b24trigger_json_s {
 };
 
 
+typedef uint64_t (*ngx_http_b24trigger_json_window_pt)(u_char *p);
 typedef ngx_int_t (*ngx_http_b24trigger_json_walk_pt)(
     ngx_http_b24trigger_json_t *json, u_char *text, u_char *p, ngx_uint_t max,
     ngx_http_b24trigger_parse_error_t *err);
 
 
+static ngx_int_t ngx_http_b24trigger_json_parse_text(ngx_pool_t *pool,
+    u_char *data, size_t len, ngx_uint_t max, ngx_uint_t padded,
+    ngx_http_b24trigger_json_t **jsonp, ngx_http_b24trigger_parse_error_t *err);
 static NGX_HTTP_B24TRIGGER_JSON_INLINE ngx_int_t
     ngx_http_b24trigger_json_walk(ngx_http_b24trigger_json_t *json,
     u_char *text, u_char *p, ngx_uint_t max,
-    ngx_http_b24trigger_parse_error_t *err, ngx_uint_t avx2);
+    ngx_http_b24trigger_parse_error_t *err,
+    ngx_http_b24trigger_json_window_pt window);
 static ngx_int_t ngx_http_b24trigger_json_walk_base(
     ngx_http_b24trigger_json_t *json, u_char *text, u_char *p, ngx_uint_t max,
     ngx_http_b24trigger_parse_error_t *err);
@@ -108,16 +121,17 @@ static uint64_t ngx_http_b24trigger_json_window_base(u_char *p);
 static ngx_inline uint64_t ngx_http_b24trigger_json_window16(u_char *p);
 #endif
 #if (NGX_HTTP_B24TRIGGER_AVX2)
-static ngx_inline uint64_t ngx_http_b24trigger_json_window_avx2(u_char *p);
+static NGX_HTTP_B24TRIGGER_JSON_NOINLINE uint64_t
+    ngx_http_b24trigger_json_window_avx2(u_char *p);
 #endif
-static ngx_inline uint64_t ngx_http_b24trigger_json_window(u_char *p,
-    ngx_uint_t avx2);
 static ngx_inline void ngx_http_b24trigger_json_at(u_char *text, u_char *p,
-    u_char **base, uint64_t *bits, ngx_uint_t avx2);
+    u_char **base, uint64_t *bits, ngx_http_b24trigger_json_window_pt window);
 static ngx_inline void ngx_http_b24trigger_json_sync(u_char *text,
-    u_char *p, u_char **base, uint64_t *bits, ngx_uint_t avx2);
+    u_char *p, u_char **base, uint64_t *bits,
+    ngx_http_b24trigger_json_window_pt window);
 static ngx_inline u_char *ngx_http_b24trigger_json_plain(u_char *text,
-    u_char *p, u_char **base, uint64_t *bits, ngx_uint_t avx2);
+    u_char *p, u_char **base, uint64_t *bits,
+    ngx_http_b24trigger_json_window_pt window);
 static ngx_inline void ngx_http_b24trigger_json_set(
     ngx_http_b24trigger_json_node_t *node, size_t start, ngx_uint_t next,
     size_t len, ngx_uint_t type);
@@ -263,6 +277,26 @@ ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
     size_t len, ngx_uint_t max, ngx_http_b24trigger_json_t **jsonp,
     ngx_http_b24trigger_parse_error_t *err)
 {
+    return ngx_http_b24trigger_json_parse_text(pool, data, len, max, 0,
+                                               jsonp, err);
+}
+
+
+ngx_int_t
+ngx_http_b24trigger_json_parse_padded(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_uint_t max, ngx_http_b24trigger_json_t **jsonp,
+    ngx_http_b24trigger_parse_error_t *err)
+{
+    return ngx_http_b24trigger_json_parse_text(pool, data, len, max, 1,
+                                               jsonp, err);
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_json_parse_text(ngx_pool_t *pool, u_char *data,
+    size_t len, ngx_uint_t max, ngx_uint_t padded,
+    ngx_http_b24trigger_json_t **jsonp, ngx_http_b24trigger_parse_error_t *err)
+{
     u_char                       *p, *text;
     ngx_int_t                     rc;
     ngx_http_b24trigger_json_t   *json;
@@ -306,16 +340,19 @@ ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
     }
 
     /*
-     * The text is read from a copy followed by zero bytes.  A zero ends
-     * every token (it is no digit, no part of a literal, a control
-     * character in a string), so no read checks for the end first: only
-     * where a zero stopped a token does "p == last" tell the end from a
-     * zero byte in the text.  The copy is on the stack for most webhooks,
-     * aligned for the windows; nodes are offsets, the same in the copy and
-     * in the body, which the index keeps.
+     * The text is read followed by zero bytes: in place if the caller
+     * left them, or from a copy.  A zero ends every token (it is no digit,
+     * no part of a literal, a control character in a string), so no read
+     * checks for the end first: only where a zero stopped a token does
+     * "p == last" tell the end from a zero byte in the text.  The copy is
+     * on the stack for most webhooks; nodes are offsets, the same in the
+     * copy and in the body, which the index keeps.
      */
 
-    if (len <= NGX_HTTP_B24TRIGGER_JSON_COPY) {
+    if (padded) {
+        text = data;
+
+    } else if (len <= NGX_HTTP_B24TRIGGER_JSON_COPY) {
         text = ngx_align_ptr(copy, 64);
 
     } else {
@@ -325,8 +362,10 @@ ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
         }
     }
 
-    ngx_memcpy(text, data, len);
-    ngx_memzero(text + len, NGX_HTTP_B24TRIGGER_JSON_PAD);
+    if (!padded) {
+        ngx_memcpy(text, data, len);
+        ngx_memzero(text + len, NGX_HTTP_B24TRIGGER_JSON_PAD);
+    }
 
     json->data = text;
 
@@ -340,7 +379,7 @@ ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
 
     rc = ngx_http_b24trigger_json_walker(json, text, p, max, err);
 
-    if (len > NGX_HTTP_B24TRIGGER_JSON_COPY) {
+    if (!padded && len > NGX_HTTP_B24TRIGGER_JSON_COPY) {
         ngx_pfree(pool, text);
     }
 
@@ -358,14 +397,15 @@ ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool, u_char *data,
 /*
  * The parse proper, of the text at "text" (a copy followed by zero bytes)
  * from p, into the index of json.  Inlined into the two functions below
- * it, one of which may be compiled for AVX2 and BMI: "avx2" is a constant
- * there.
+ * it, one of which may be compiled for AVX2 and BMI, each with its own
+ * window function (a constant there, so inlined too).
  */
 
 static NGX_HTTP_B24TRIGGER_JSON_INLINE ngx_int_t
 ngx_http_b24trigger_json_walk(ngx_http_b24trigger_json_t *json,
     u_char *text, u_char *p, ngx_uint_t max,
-    ngx_http_b24trigger_parse_error_t *err, ngx_uint_t avx2)
+    ngx_http_b24trigger_parse_error_t *err,
+    ngx_http_b24trigger_json_window_pt window)
 {
     u_char                           *last, *q, *base;
     uint32_t                          stack[NGX_HTTP_B24TRIGGER_DEPTH_MAX + 1];
@@ -401,7 +441,7 @@ ngx_http_b24trigger_json_walk(ngx_http_b24trigger_json_t *json,
     depth = 0;
     stack[0] = 0;
 
-    ngx_http_b24trigger_json_at(text, p, &base, &bits, avx2);
+    ngx_http_b24trigger_json_at(text, p, &base, &bits, window);
 
 value:
 
@@ -412,7 +452,7 @@ value:
     }
 
     if (*p == '"') {
-        q = ngx_http_b24trigger_json_plain(text, p, &base, &bits, avx2);
+        q = ngx_http_b24trigger_json_plain(text, p, &base, &bits, window);
 
         if (q == NULL) {
             goto string;
@@ -450,7 +490,7 @@ value:
     } else if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
         budget++;
         p = ngx_http_b24trigger_json_space(p);
-        ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+        ngx_http_b24trigger_json_sync(text, p, &base, &bits, window);
         goto value;
 
     /* literals: the zeros after the text end them too */
@@ -491,7 +531,7 @@ after:
 
     if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
         p = ngx_http_b24trigger_json_space(p);
-        ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+        ngx_http_b24trigger_json_sync(text, p, &base, &bits, window);
     }
 
     if (depth == 0) {
@@ -558,7 +598,7 @@ open:
 
         if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
             p = ngx_http_b24trigger_json_space(p);
-            ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+            ngx_http_b24trigger_json_sync(text, p, &base, &bits, window);
         }
 
         if (*p == '}') {
@@ -575,7 +615,7 @@ open:
 
     if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
         p = ngx_http_b24trigger_json_space(p);
-        ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+        ngx_http_b24trigger_json_sync(text, p, &base, &bits, window);
     }
 
     if (*p == ']') {
@@ -609,7 +649,7 @@ member:
     if (*p != '"') {
         if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
             p = ngx_http_b24trigger_json_space(p);
-            ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+            ngx_http_b24trigger_json_sync(text, p, &base, &bits, window);
             goto member;
         }
 
@@ -619,7 +659,7 @@ member:
 
 member_name:
 
-    q = ngx_http_b24trigger_json_plain(text, p, &base, &bits, avx2);
+    q = ngx_http_b24trigger_json_plain(text, p, &base, &bits, window);
 
     if (q != NULL && n != nalloc) {
         ngx_http_b24trigger_json_set(&nodes[n], p + 1 - text, names[depth],
@@ -646,7 +686,7 @@ member_name:
         names[depth] = (uint32_t) (n - 1);
 
         p = q;
-        ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+        ngx_http_b24trigger_json_sync(text, p, &base, &bits, window);
     }
 
     /* ":" and a string, in one compare */
@@ -659,7 +699,7 @@ member_name:
     if (*p != ':') {
         if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
             p = ngx_http_b24trigger_json_space(p);
-            ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+            ngx_http_b24trigger_json_sync(text, p, &base, &bits, window);
         }
 
         if (*p != ':') {
@@ -680,7 +720,7 @@ member_name:
 
 member_string:
 
-        q = ngx_http_b24trigger_json_plain(text, p, &base, &bits, avx2);
+        q = ngx_http_b24trigger_json_plain(text, p, &base, &bits, window);
 
         if (q == NULL) {
             budget--;
@@ -764,7 +804,7 @@ string:
     n = json->nnodes;
 
     p = q;
-    ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+    ngx_http_b24trigger_json_sync(text, p, &base, &bits, window);
 
     goto after;
 
@@ -773,7 +813,7 @@ too_many:
     if (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r') {
         budget++;
         p = ngx_http_b24trigger_json_space(p);
-        ngx_http_b24trigger_json_sync(text, p, &base, &bits, avx2);
+        ngx_http_b24trigger_json_sync(text, p, &base, &bits, window);
         goto value;
     }
 
@@ -820,7 +860,8 @@ ngx_http_b24trigger_json_walk_base(ngx_http_b24trigger_json_t *json,
     u_char *text, u_char *p, ngx_uint_t max,
     ngx_http_b24trigger_parse_error_t *err)
 {
-    return ngx_http_b24trigger_json_walk(json, text, p, max, err, 0);
+    return ngx_http_b24trigger_json_walk(json, text, p, max, err,
+                                         ngx_http_b24trigger_json_window_base);
 }
 
 
@@ -831,7 +872,8 @@ ngx_http_b24trigger_json_walk_avx2(ngx_http_b24trigger_json_t *json,
     u_char *text, u_char *p, ngx_uint_t max,
     ngx_http_b24trigger_parse_error_t *err)
 {
-    return ngx_http_b24trigger_json_walk(json, text, p, max, err, 1);
+    return ngx_http_b24trigger_json_walk(json, text, p, max, err,
+                                         ngx_http_b24trigger_json_window_avx2);
 }
 
 #endif
@@ -1118,8 +1160,9 @@ ngx_http_b24trigger_json_space(u_char *p)
 /*
  * Strings are found through windows of 64 bytes of the text, one bit for
  * each byte that is a quote, a backslash or below 0x20 signed (a control
- * character, a zero after the text, a byte of a multibyte character).
- * "bits" holds those of the window at "base" not yet passed.  A window is
+ * character, a zero after the text, a byte of a multibyte character: the
+ * top bit of v - 0x20 saturated, all movemask reads of it).  "bits" holds
+ * those of the window at "base" not yet passed.  A window is
  * read once, whatever the number of strings in it, and where a string
  * ends is found in a register: it does not wait for a load at the end of
  * the string before, as a scan from each string's start would.
@@ -1167,7 +1210,7 @@ ngx_http_b24trigger_json_window16(u_char *p)
                _mm_or_si128(
                    _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
                                 _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                   _mm_cmpgt_epi8(_mm_set1_epi8(0x20), v)));
+                   _mm_subs_epi8(v, _mm_set1_epi8(0x20))));
 }
 
 #endif
@@ -1175,7 +1218,14 @@ ngx_http_b24trigger_json_window16(u_char *p)
 
 #if (NGX_HTTP_B24TRIGGER_AVX2)
 
-static ngx_inline __attribute__((target("avx2"))) uint64_t
+/*
+ * Out of line: its 256-bit registers are cleared on return, and the rest
+ * of the parse, SSE and 128-bit code, pays nothing for them (inlined, the
+ * parse took 1.6 times as long)
+ */
+
+static NGX_HTTP_B24TRIGGER_JSON_NOINLINE __attribute__((target("avx2")))
+uint64_t
 ngx_http_b24trigger_json_window_avx2(u_char *p)
 {
     __m256i  v, w, quote, backslash, control;
@@ -1189,10 +1239,10 @@ ngx_http_b24trigger_json_window_avx2(u_char *p)
 
     v = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(v, quote),
                                         _mm256_cmpeq_epi8(v, backslash)),
-                        _mm256_cmpgt_epi8(control, v));
+                        _mm256_subs_epi8(v, control));
     w = _mm256_or_si256(_mm256_or_si256(_mm256_cmpeq_epi8(w, quote),
                                         _mm256_cmpeq_epi8(w, backslash)),
-                        _mm256_cmpgt_epi8(control, w));
+                        _mm256_subs_epi8(w, control));
 
     return (uint32_t) _mm256_movemask_epi8(v)
            | (uint64_t) (uint32_t) _mm256_movemask_epi8(w) << 32;
@@ -1201,33 +1251,18 @@ ngx_http_b24trigger_json_window_avx2(u_char *p)
 #endif
 
 
-static ngx_inline uint64_t
-ngx_http_b24trigger_json_window(u_char *p, ngx_uint_t avx2)
-{
-#if (NGX_HTTP_B24TRIGGER_AVX2)
-
-    if (avx2) {
-        return ngx_http_b24trigger_json_window_avx2(p);
-    }
-
-#endif
-
-    return ngx_http_b24trigger_json_window_base(p);
-}
-
-
 /* the window of p, from p on */
 
 static ngx_inline void
 ngx_http_b24trigger_json_at(u_char *text, u_char *p, u_char **base,
-    uint64_t *bits, ngx_uint_t avx2)
+    uint64_t *bits, ngx_http_b24trigger_json_window_pt window)
 {
     ngx_uint_t  off;
 
     off = (p - text) & 63;
 
     *base = p - off;
-    *bits = ngx_http_b24trigger_json_window(*base, avx2)
+    *bits = window(*base)
             & ((uint64_t) -1 << off);
 }
 
@@ -1239,14 +1274,14 @@ ngx_http_b24trigger_json_at(u_char *text, u_char *p, u_char **base,
 
 static ngx_inline void
 ngx_http_b24trigger_json_sync(u_char *text, u_char *p, u_char **base,
-    uint64_t *bits, ngx_uint_t avx2)
+    uint64_t *bits, ngx_http_b24trigger_json_window_pt window)
 {
     if (p - *base < 64) {
         *bits &= (uint64_t) -1 << (p - *base);
         return;
     }
 
-    ngx_http_b24trigger_json_at(text, p, base, bits, avx2);
+    ngx_http_b24trigger_json_at(text, p, base, bits, window);
 }
 
 
@@ -1261,7 +1296,7 @@ ngx_http_b24trigger_json_sync(u_char *text, u_char *p, u_char **base,
 
 static ngx_inline u_char *
 ngx_http_b24trigger_json_plain(u_char *text, u_char *p, u_char **base,
-    uint64_t *bits, ngx_uint_t avx2)
+    uint64_t *bits, ngx_http_b24trigger_json_window_pt window)
 {
     u_char    *q;
     uint64_t   b;
@@ -1269,7 +1304,7 @@ ngx_http_b24trigger_json_plain(u_char *text, u_char *p, u_char **base,
     /* none left in the window: p is in a later one, maybe not the next */
 
     if (*bits == 0) {
-        ngx_http_b24trigger_json_at(text, p, base, bits, avx2);
+        ngx_http_b24trigger_json_at(text, p, base, bits, window);
     }
 
     b = *bits;
@@ -1280,7 +1315,7 @@ ngx_http_b24trigger_json_plain(u_char *text, u_char *p, u_char **base,
 
     while (b == 0) {
         *base += 64;
-        b = ngx_http_b24trigger_json_window(*base, avx2);
+        b = window(*base);
     }
 
     q = *base + (unsigned) __builtin_ctzll(b);
