@@ -152,6 +152,20 @@ static void ngx_http_b24trigger_form_decode(u_char *dst, size_t *dlen,
 static int ngx_http_b24trigger_root_cmp(const void *one, const void *two);
 
 
+#if (NGX_HTTP_B24TRIGGER_AVX2)
+
+/*
+ * What the AVX2 window compares with, 32 bytes of each, set when it is
+ * chosen: read from memory, not made anew in registers on every window
+ */
+
+static u_char  ngx_http_b24trigger_json_quotes[32];
+static u_char  ngx_http_b24trigger_json_backslashes[32];
+static u_char  ngx_http_b24trigger_json_spaces[32];
+
+#endif
+
+
 /* the parse the processor runs best, ngx_http_b24trigger_json_simd() */
 
 static ngx_http_b24trigger_json_walk_pt  ngx_http_b24trigger_json_walker =
@@ -893,6 +907,10 @@ ngx_http_b24trigger_json_simd(ngx_uint_t level)
             && __builtin_cpu_supports("bmi")
             && __builtin_cpu_supports("bmi2"))
         {
+            ngx_memset(ngx_http_b24trigger_json_quotes, '"', 32);
+            ngx_memset(ngx_http_b24trigger_json_backslashes, '\\', 32);
+            ngx_memset(ngx_http_b24trigger_json_spaces, ' ', 32);
+
             ngx_http_b24trigger_json_walker =
                                         ngx_http_b24trigger_json_walk_avx2;
             return NGX_HTTP_B24TRIGGER_JSON_AVX2;
@@ -1230,9 +1248,12 @@ ngx_http_b24trigger_json_window_avx2(u_char *p)
 {
     __m256i  v, w, quote, backslash, control;
 
-    quote = _mm256_set1_epi8('"');
-    backslash = _mm256_set1_epi8('\\');
-    control = _mm256_set1_epi8(0x20);
+    quote = _mm256_loadu_si256(
+                         (const __m256i *) ngx_http_b24trigger_json_quotes);
+    backslash = _mm256_loadu_si256(
+                    (const __m256i *) ngx_http_b24trigger_json_backslashes);
+    control = _mm256_loadu_si256(
+                         (const __m256i *) ngx_http_b24trigger_json_spaces);
 
     v = _mm256_loadu_si256((const __m256i *) p);
     w = _mm256_loadu_si256((const __m256i *) (p + 32));
