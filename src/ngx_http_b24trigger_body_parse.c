@@ -409,10 +409,10 @@ ngx_http_b24trigger_json_parse_text(ngx_pool_t *pool, u_char *data,
 
 
 /*
- * The parse proper, of the text at "text" (a copy followed by zero bytes)
- * from p, into the index of json.  Inlined into the two functions below
- * it, one of which may be compiled for AVX2 and BMI, each with its own
- * window function (a constant there, so inlined too).
+ * The parse proper, of the text at "text" (followed by zero bytes) from
+ * p, into the index of json.  Inlined into the two functions below it,
+ * one of which may be compiled for AVX2 and BMI, each with its own window
+ * function (a constant there).
  */
 
 static NGX_HTTP_B24TRIGGER_JSON_INLINE ngx_int_t
