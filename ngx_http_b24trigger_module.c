@@ -330,6 +330,10 @@ ngx_http_b24trigger_postconfiguration(ngx_conf_t *cf)
 
     bmcf = ngx_http_conf_get_module_main_conf(cf, ngx_http_b24trigger_module);
 
+    /* the JSON parse for this processor, in the master: workers inherit it */
+
+    ngx_http_b24trigger_json_init();
+
     ngx_http_b24trigger_trust_done(cf);
 
     /*

@@ -10,7 +10,10 @@
  * size, a byte order mark, "\u0000" in a name; and jansson stops at a NUL
  * byte after a value, we do not), that a string value at a
  * top-level name is the one jansson decodes (the last of repeated names),
- * and that every string it returns is valid UTF-8.
+ * and that every string it returns is valid UTF-8.  The parse's other
+ * ways to the same answers must give them too: the base build and the
+ * AVX2 one where the processor has it, the text copied or read in place
+ * (ngx_http_b24trigger_json_parse_padded()).
  *
  * FUZZ_SOURCES: src/ngx_http_b24trigger_body_parse.c fuzz/ngx_shim.c
  * FUZZ_LIBS: -ljansson
@@ -30,6 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static void fields_fuzz_json(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs);
+static void fields_fuzz_ways(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_int_t rc,
+    ngx_http_b24trigger_parse_error_t *err, ngx_http_b24trigger_json_t *json);
 static void fields_fuzz_form(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs);
 static ngx_uint_t fields_fuzz_utf8(u_char *p, size_t len);
@@ -103,11 +109,15 @@ fields_fuzz_json(ngx_pool_t *pool, u_char *body, size_t len,
     ngx_http_b24trigger_json_t         *json;
     ngx_http_b24trigger_parse_error_t   err;
 
+    (void) ngx_http_b24trigger_json_simd(NGX_HTTP_B24TRIGGER_JSON_AVX2);
+
     rc = ngx_http_b24trigger_json_parse(pool, body, len, &json, &err);
 
     if (rc == NGX_ERROR) {
         abort();
     }
+
+    fields_fuzz_ways(pool, body, len, segs, nsegs, rc, &err, json);
 
     if (rc == NGX_DECLINED && (err.what == NULL || err.offset > len)) {
         abort();
@@ -196,6 +206,78 @@ fields_fuzz_json(ngx_pool_t *pool, u_char *body, size_t len,
     }
 
     json_decref(j);
+}
+
+
+/* the same answers, with the base build, and from a padded text */
+
+static void
+fields_fuzz_ways(ngx_pool_t *pool, u_char *body, size_t len,
+    ngx_http_b24trigger_seg_t *segs, ngx_uint_t nsegs, ngx_int_t rc,
+    ngx_http_b24trigger_parse_error_t *err, ngx_http_b24trigger_json_t *json)
+{
+    u_char                             *padded;
+    ngx_int_t                           rc2, t, t2;
+    ngx_str_t                           v, v2;
+    ngx_uint_t                          way;
+    ngx_http_b24trigger_json_t         *json2;
+    ngx_http_b24trigger_parse_error_t   err2;
+
+    padded = malloc(len + NGX_HTTP_B24TRIGGER_JSON_PAD);
+    if (padded == NULL) {
+        abort();
+    }
+
+    memcpy(padded, body, len);
+    memset(padded + len, 0, NGX_HTTP_B24TRIGGER_JSON_PAD);
+
+    for (way = 0; way < 3; way++) {
+
+        (void) ngx_http_b24trigger_json_simd(way == 1
+                                             ? NGX_HTTP_B24TRIGGER_JSON_AVX2
+                                             : NGX_HTTP_B24TRIGGER_JSON_BASE);
+
+        rc2 = (way == 2)
+              ? ngx_http_b24trigger_json_parse(pool, body, len, &json2, &err2)
+              : ngx_http_b24trigger_json_parse_padded(pool, padded, len, 0,
+                                                      &json2, &err2);
+
+        if (rc2 != rc) {
+            abort();
+        }
+
+        if (rc == NGX_DECLINED) {
+            if (strcmp(err2.what, err->what) != 0
+                || err2.offset != err->offset)
+            {
+                fprintf(stderr, "%s at %zu, another way %s at %zu\n",
+                        err->what, err->offset, err2.what, err2.offset);
+                abort();
+            }
+
+            continue;
+        }
+
+        if (ngx_http_b24trigger_json_count(json2)
+            != ngx_http_b24trigger_json_count(json))
+        {
+            abort();
+        }
+
+        t = ngx_http_b24trigger_json_find(json, segs, nsegs, &v);
+        t2 = ngx_http_b24trigger_json_find(json2, segs, nsegs, &v2);
+
+        if (t != t2
+            || (t != NGX_DECLINED
+                && (v.len != v2.len || memcmp(v.data, v2.data, v.len) != 0)))
+        {
+            abort();
+        }
+    }
+
+    (void) ngx_http_b24trigger_json_simd(NGX_HTTP_B24TRIGGER_JSON_AVX2);
+
+    free(padded);
 }
 
 

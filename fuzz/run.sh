@@ -7,9 +7,10 @@
 #     FUZZ_SOURCES: src/file.c fuzz/ngx_shim.c
 #     FUZZ_LIBS: -ljansson
 # (FUZZ_SOURCES may be written on several lines, each with the word.)
-# Seeds come from fuzz/corpus/NAME/ (NAME = file name without _fuzz.c),
-# a dictionary from fuzz/NAME.dict; the growing corpus and any crash are
-# kept in build/fuzz/.  Needs "make" first, for nginx's generated headers.
+# Seeds come from fuzz/corpus/NAME/ (NAME = file name without _fuzz.c,
+# or the target's "FUZZ_SEEDS: OTHER"), a dictionary from fuzz/NAME.dict;
+# the growing corpus and any crash are kept in build/fuzz/.  Needs "make"
+# first, for nginx's generated headers.
 
 set -euo pipefail
 
@@ -34,6 +35,8 @@ for src in "$ROOT"/fuzz/*_fuzz.c; do
     name=$(basename "$src" _fuzz.c)
     srcs=$(sed -n 's/^.*FUZZ_SOURCES:\(.*\)$/\1/p' "$src" | tr '\n' ' ')
     libs=$(sed -n 's/^.*FUZZ_LIBS:\(.*\)$/\1/p' "$src" | head -1)
+    seed=$(sed -n 's/^.*FUZZ_SEEDS: *\([a-z0-9_]*\).*$/\1/p' "$src" | head -1)
+    seed=${seed:-$name}
 
     echo "fuzz: building $name"
 
@@ -45,9 +48,9 @@ for src in "$ROOT"/fuzz/*_fuzz.c; do
 
     mkdir -p "$OUT/corpus/$name"
     seeds=()
-    [ -d "$ROOT/fuzz/corpus/$name" ] && seeds=("$ROOT/fuzz/corpus/$name")
+    [ -d "$ROOT/fuzz/corpus/$seed" ] && seeds=("$ROOT/fuzz/corpus/$seed")
     dict=()
-    [ -f "$ROOT/fuzz/$name.dict" ] && dict=("-dict=$ROOT/fuzz/$name.dict")
+    [ -f "$ROOT/fuzz/$seed.dict" ] && dict=("-dict=$ROOT/fuzz/$seed.dict")
 
     echo "fuzz: running $name for ${TIME}s"
 

@@ -407,6 +407,7 @@ typedef struct {
     unsigned                           reading:1;
     unsigned                           too_large:1;
     unsigned                           body_done:1;
+    unsigned                           body_padded:1;  /* zeros after it */
     unsigned                           waiting:1;
     unsigned                           replay_checked:1;
     unsigned                           dedup_checked:1;

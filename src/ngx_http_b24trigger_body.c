@@ -7,11 +7,14 @@
  * the request's context, so signatures are computed over the raw bytes and
  * nothing ever lands in a temporary file, whatever client_body_buffer_size
  * says.  Beyond b24trigger_body_max the rest is read and dropped, and the
- * handler answers 413.
+ * handler answers 413.  Once read, the body is followed in its buffer by
+ * NGX_HTTP_B24TRIGGER_JSON_PAD zero bytes, not part of it: the JSON parse
+ * reads it in place then, instead of a copy.
  */
 
 
 #include "ngx_http_b24trigger.h"
+#include "ngx_http_b24trigger_body_parse.h"
 
 
 #define NGX_HTTP_B24TRIGGER_BODY_CHUNK  4096
@@ -50,7 +53,8 @@ ngx_http_b24trigger_body_read(ngx_http_request_t *r,
         /* the length is known and within b24trigger_body_max */
 
         ctx->body.data = ngx_pnalloc(r->pool,
-                                 (size_t) r->headers_in.content_length_n);
+                                 (size_t) r->headers_in.content_length_n
+                                 + NGX_HTTP_B24TRIGGER_JSON_PAD);
         if (ctx->body.data == NULL) {
             return NGX_HTTP_INTERNAL_SERVER_ERROR;
         }
@@ -121,6 +125,12 @@ ngx_http_b24trigger_body_filter(ngx_http_request_t *r, ngx_chain_t *in)
     ctx->reading = 0;
     ctx->body_done = 1;
 
+    if (ctx->body.data) {
+        ngx_memzero(ctx->body.data + ctx->body.len,
+                    NGX_HTTP_B24TRIGGER_JSON_PAD);
+        ctx->body_padded = 1;
+    }
+
     /* the save filter only learns that the body is over */
 
     b = ngx_calloc_buf(r->pool);
@@ -165,7 +175,7 @@ ngx_http_b24trigger_body_append(ngx_http_request_t *r,
             size = max;
         }
 
-        p = ngx_pnalloc(r->pool, size);
+        p = ngx_pnalloc(r->pool, size + NGX_HTTP_B24TRIGGER_JSON_PAD);
         if (p == NULL) {
             return NGX_ERROR;
         }

@@ -106,6 +106,36 @@ ngx_int_t ngx_http_b24trigger_json_parse_max(ngx_pool_t *pool,
     ngx_http_b24trigger_json_t **json,
     ngx_http_b24trigger_parse_error_t *error);
 
+/*
+ * The parse reads a text followed by this many zero bytes (the widest
+ * read past its end, a window of 64 bytes); any other text is copied
+ * first.  ngx_http_b24trigger_body.c keeps the request body so.
+ */
+#define NGX_HTTP_B24TRIGGER_JSON_PAD  64
+
+/* ngx_http_b24trigger_json_parse_max() of a text followed by the zeros */
+ngx_int_t ngx_http_b24trigger_json_parse_padded(ngx_pool_t *pool,
+    u_char *data, size_t len, ngx_uint_t max,
+    ngx_http_b24trigger_json_t **json,
+    ngx_http_b24trigger_parse_error_t *error);
+
+/*
+ * What the JSON parse runs: NGX_HTTP_B24TRIGGER_JSON_BASE (SSE2 on x86-64,
+ * plain C elsewhere; the default) or NGX_HTTP_B24TRIGGER_JSON_AVX2, at
+ * most "level" and only what the processor has.  Returns what it chose.
+ * Set once, before any parse (the master, at startup; fuzz targets).
+ */
+#define NGX_HTTP_B24TRIGGER_JSON_BASE  0
+#define NGX_HTTP_B24TRIGGER_JSON_AVX2  1
+
+ngx_uint_t ngx_http_b24trigger_json_simd(ngx_uint_t level);
+
+/*
+ * The same at startup: the widest the processor has, or the base with
+ * B24TRIGGER_JSON_SIMD=base in the environment (tests of the base code)
+ */
+void ngx_http_b24trigger_json_init(void);
+
 /* values in the index, objects and arrays included */
 ngx_uint_t ngx_http_b24trigger_json_count(ngx_http_b24trigger_json_t *json);
 

@@ -380,6 +380,7 @@ ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
     u_char                             *p;
     ngx_int_t                           rc;
     ngx_uint_t                          max, n;
+    ngx_http_b24trigger_ctx_t          *ctx;
     ngx_http_b24trigger_parse_error_t   err;
 
     max = f->strict ? NGX_HTTP_B24TRIGGER_FIELDS_MAX : 0;
@@ -388,9 +389,21 @@ ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
 
     case NGX_HTTP_B24TRIGGER_BODY_JSON:
 
-        rc = ngx_http_b24trigger_json_parse_max(r->pool, body->data,
-                                                body->len, max, &f->json,
-                                                &err);
+        /* the request body is followed by zeros (body.c), read in place */
+
+        ctx = ngx_http_get_module_ctx(r, ngx_http_b24trigger_module);
+
+        if (ctx->body_padded && body->data == ctx->body.data) {
+            rc = ngx_http_b24trigger_json_parse_padded(r->pool, body->data,
+                                                       body->len, max,
+                                                       &f->json, &err);
+
+        } else {
+            rc = ngx_http_b24trigger_json_parse_max(r->pool, body->data,
+                                                    body->len, max, &f->json,
+                                                    &err);
+        }
+
         if (rc == NGX_ERROR) {
             return NGX_ERROR;
         }
