@@ -389,11 +389,17 @@ ngx_http_b24trigger_fields_parse(ngx_http_request_t *r,
 
     case NGX_HTTP_B24TRIGGER_BODY_JSON:
 
-        /* the request body is followed by zeros (body.c), read in place */
+        /*
+         * the request body is followed by zeros (body.c), read in place;
+         * a part of it (a copy, a shorter text) is not
+         */
 
         ctx = ngx_http_get_module_ctx(r, ngx_http_b24trigger_module);
 
-        if (ctx->body_padded && body->data == ctx->body.data) {
+        if (ctx->body_padded
+            && body->data == ctx->body.data
+            && body->len == ctx->body.len)
+        {
             rc = ngx_http_b24trigger_json_parse_padded(r->pool, body->data,
                                                        body->len, max,
                                                        &f->json, &err);
