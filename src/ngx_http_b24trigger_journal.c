@@ -181,11 +181,24 @@ ngx_http_b24trigger_journal_claim(ngx_http_b24trigger_slot_t *s)
 
     old = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
-    return old != NGX_HTTP_B24TRIGGER_JOURNAL_BUSY
-           && __atomic_compare_exchange_n(&s->seq, &old,
-                                          NGX_HTTP_B24TRIGGER_JOURNAL_BUSY,
-                                          0, __ATOMIC_ACQUIRE,
-                                          __ATOMIC_RELAXED);
+    if (old == NGX_HTTP_B24TRIGGER_JOURNAL_BUSY
+        || !__atomic_compare_exchange_n(&s->seq, &old,
+                                        NGX_HTTP_B24TRIGGER_JOURNAL_BUSY,
+                                        0, __ATOMIC_ACQUIRE,
+                                        __ATOMIC_RELAXED))
+    {
+        return 0;
+    }
+
+    /*
+     * BUSY seen before any byte of the entry: an acquire exchange orders
+     * the loads after it, not the stores (arm64, POWER may show a reader
+     * the new bytes under the old number); free on x86
+     */
+
+    __atomic_thread_fence(__ATOMIC_RELEASE);
+
+    return 1;
 }
 
 
