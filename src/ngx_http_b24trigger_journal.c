@@ -175,13 +175,20 @@ ngx_http_b24trigger_journal_last(ngx_http_b24trigger_journal_sh_t *sh)
 
 
 static ngx_inline ngx_uint_t
-ngx_http_b24trigger_journal_claim(ngx_http_b24trigger_slot_t *s)
+ngx_http_b24trigger_journal_claim(ngx_http_b24trigger_slot_t *s,
+    uint64_t seq)
 {
     uint64_t  old;
 
     old = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
-    if (old == NGX_HTTP_B24TRIGGER_JOURNAL_BUSY
+    /*
+     * BUSY, or an entry newer than seq already there: a writer held up
+     * for a whole ring does not put its entry over a later one (readers
+     * would look for the later one there, and miss it)
+     */
+
+    if (old >= seq
         || !__atomic_compare_exchange_n(&s->seq, &old,
                                         NGX_HTTP_B24TRIGGER_JOURNAL_BUSY,
                                         0, __ATOMIC_ACQUIRE,
@@ -861,14 +868,14 @@ ngx_http_b24trigger_journal_add(ngx_http_b24trigger_jentry_t *e,
      * taken with one atomic add; the slot is claimed by turning its
      * number into BUSY, written, and published by its new number.  A
      * writer that finds its slot still BUSY (another, a whole ring
-     * earlier, not done yet) leaves its entry out of the ring; the file
-     * and the alerts still get it.
+     * earlier, not done yet), or already holding a later entry, leaves
+     * its entry out of the ring; the file and the alerts still get it.
      */
 
     e->seq = ngx_http_b24trigger_journal_next(j->sh);
     s = &j->sh->slots[e->seq % j->sh->size];
 
-    if (ngx_http_b24trigger_journal_claim(s)) {
+    if (ngx_http_b24trigger_journal_claim(s, e->seq)) {
         ngx_http_b24trigger_journal_slot(s, e);
         ngx_http_b24trigger_journal_publish(s, e->seq);
     }
