@@ -7,9 +7,10 @@
  * the rest is cut in two, the rest is what the portal sent.  Besides
  * memory errors it checks that reading the answer in two parts gives
  * what reading it at once does (the outcome, the status, the body and
- * Location), that the body stays inside the bytes received and under its
- * limit, and that an answer framed by Content-Length is the bytes that
- * follow the headers.
+ * Location), and so does reading it a byte at a time (the head is read a
+ * line at a time as it arrives), that the body stays inside the bytes
+ * received and under its limit, and that an answer framed by
+ * Content-Length is the bytes that follow the headers.
  *
  * FUZZ_SOURCES: src/ngx_http_b24trigger_portal_answer.c
  */
@@ -33,17 +34,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 
 static ngx_int_t answer_fuzz_read(const uint8_t *data, size_t size,
-    size_t cut, ngx_http_b24trigger_answer_t *a, u_char **buf,
+    size_t cut, size_t step, ngx_http_b24trigger_answer_t *a, u_char **buf,
     size_t *len);
 
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    u_char                        *one, *two;
-    size_t                         cut, len1, len2;
-    ngx_int_t                      rc1, rc2;
-    ngx_http_b24trigger_answer_t   a1, a2;
+    u_char                        *one, *two, *three;
+    size_t                         cut, len1, len2, len3;
+    ngx_int_t                      rc1, rc2, rc3;
+    ngx_http_b24trigger_answer_t   a1, a2, a3;
 
     if (size < 2) {
         return 0;
@@ -57,12 +58,30 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cut = size;
     }
 
-    rc1 = answer_fuzz_read(data, size, size, &a1, &one, &len1);
-    rc2 = answer_fuzz_read(data, size, cut, &a2, &two, &len2);
+    rc1 = answer_fuzz_read(data, size, size, 0, &a1, &one, &len1);
+    rc2 = answer_fuzz_read(data, size, cut, 0, &a2, &two, &len2);
+    rc3 = answer_fuzz_read(data, size, 0, 1, &a3, &three, &len3);
 
     /* the outcome does not depend on how the bytes came */
 
     b24_fuzz_assert(rc1 == rc2);
+    b24_fuzz_assert(rc1 == rc3);
+
+    if (rc1 == NGX_OK) {
+        b24_fuzz_assert(a1.status == a3.status);
+        b24_fuzz_assert(a1.body_end - a1.body == a3.body_end - a3.body);
+        b24_fuzz_assert(memcmp(one + a1.body, three + a3.body,
+                               a1.body_end - a1.body) == 0);
+        b24_fuzz_assert(a1.location_len == a3.location_len);
+        b24_fuzz_assert(memcmp(one + a1.location, three + a3.location,
+                               a1.location_len) == 0);
+    }
+
+    if (rc1 == NGX_ERROR) {
+        b24_fuzz_assert(a3.error != NULL
+                        && strcmp(a1.error, a3.error) == 0);
+        b24_fuzz_assert(a1.too_large == a3.too_large);
+    }
 
     if (rc1 == NGX_OK) {
         b24_fuzz_assert(a1.status == a2.status);
@@ -92,19 +111,22 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     free(one);
     free(two);
+    free(three);
 
     return 0;
 }
 
 
 /*
- * the bytes in two reads, cut apart, into a buffer as large as them all;
- * at the end, the connection closes if the answer is not whole yet
+ * the bytes in two reads, cut apart, or "step" bytes a read, into a
+ * buffer as large as them all; at the end, the connection closes if the
+ * answer is not whole yet
  */
 
 static ngx_int_t
 answer_fuzz_read(const uint8_t *data, size_t size, size_t cut,
-    ngx_http_b24trigger_answer_t *a, u_char **buf, size_t *len)
+    size_t step, ngx_http_b24trigger_answer_t *a, u_char **buf,
+    size_t *len)
 {
     size_t     n, have, fed;
     ngx_int_t  rc;
@@ -118,8 +140,8 @@ answer_fuzz_read(const uint8_t *data, size_t size, size_t cut,
     fed = 0;
     rc = NGX_AGAIN;
 
-    for (n = 0; n < 2 && rc == NGX_AGAIN; n++) {
-        have = (n == 0) ? cut : size;
+    for (n = 0; (step ? fed < size : n < 2) && rc == NGX_AGAIN; n++) {
+        have = step ? ngx_min(fed + step, size) : (n == 0) ? cut : size;
 
         if (have <= fed) {
             continue;
@@ -127,7 +149,7 @@ answer_fuzz_read(const uint8_t *data, size_t size, size_t cut,
 
         /* the chunk framing out, as the client does when it is full */
 
-        if (n == 1) {
+        if (n > 0) {
             *len = ngx_http_b24trigger_answer_compact(a, *buf, *len);
         }
 
