@@ -157,7 +157,9 @@ static size_t  ngx_http_b24trigger_journal_max[] = {
  * until first written, BUSY while a writer is at it, else the entry's.
  */
 
-#define NGX_HTTP_B24TRIGGER_JOURNAL_BUSY  ((uint64_t) -1)
+/* BUSY and the number of the entry being written */
+
+#define NGX_HTTP_B24TRIGGER_JOURNAL_BUSY  ((uint64_t) 1 << 63)
 
 
 static ngx_inline uint64_t
@@ -183,14 +185,18 @@ ngx_http_b24trigger_journal_claim(ngx_http_b24trigger_slot_t *s,
     old = __atomic_load_n(&s->seq, __ATOMIC_RELAXED);
 
     /*
-     * BUSY, or an entry newer than seq already there: a writer held up
-     * for a whole ring does not put its entry over a later one (readers
-     * would look for the later one there, and miss it)
+     * An entry newer than seq already there, or being written: a writer
+     * held up for a whole ring does not put its entry over a later one
+     * (readers would look for the later one there, and miss it).  A
+     * slot still BUSY with an older entry is taken over: its writer died
+     * in the middle (nothing unlocks it as nginx unlocks a mutex held by
+     * a worker that crashed), or is a whole ring late and will find its
+     * publish refused.
      */
 
-    if (old >= seq
+    if ((old & ~NGX_HTTP_B24TRIGGER_JOURNAL_BUSY) >= seq
         || !__atomic_compare_exchange_n(&s->seq, &old,
-                                        NGX_HTTP_B24TRIGGER_JOURNAL_BUSY,
+                                        NGX_HTTP_B24TRIGGER_JOURNAL_BUSY | seq,
                                         0, __ATOMIC_ACQUIRE,
                                         __ATOMIC_RELAXED))
     {
@@ -209,11 +215,18 @@ ngx_http_b24trigger_journal_claim(ngx_http_b24trigger_slot_t *s,
 }
 
 
+/* the entry shown, unless another writer took the slot over meanwhile */
+
 static ngx_inline void
 ngx_http_b24trigger_journal_publish(ngx_http_b24trigger_slot_t *s,
     uint64_t seq)
 {
-    __atomic_store_n(&s->seq, seq, __ATOMIC_RELEASE);
+    uint64_t  busy;
+
+    busy = NGX_HTTP_B24TRIGGER_JOURNAL_BUSY | seq;
+
+    (void) __atomic_compare_exchange_n(&s->seq, &busy, seq, 0,
+                                       __ATOMIC_RELEASE, __ATOMIC_RELAXED);
 }
 
 
