@@ -67,9 +67,13 @@ waitpid($pid, 0);
 my @accepted = split /\n/, $t->slurp($accepted);
 is(scalar @accepted, $N, "$N webhooks accepted with 202");
 
-# deliveries are under way: crash now
+# deliveries are under way: crash now, while some are claimed (a fixed
+# sleep could land, on a loaded machine, between one claim and the next)
 
-sleep 0.5;
+sub claimed { map { B24T->files("$spool/claim/$_") } B24T->files("$spool/claim") }
+
+sleep 0.3;
+ok($t->wait_until(sub { scalar claimed() }, 20), 'deliveries under way');
 
 my $before = scalar grep { ($_->{status} || 0) == 200 } @{ $t->calls };
 my @pids = $t->crash;
@@ -77,12 +81,14 @@ my @pids = $t->crash;
 is(scalar(grep { B24T::alive($_) } @pids), 0,
    'master and workers killed with SIGKILL');
 
-my @claimed = map { B24T->files("$spool/claim/$_") }
-              B24T->files("$spool/claim");
+my @claimed = claimed();
 my @queued = B24T->files("$spool/queue");
+my %answers;
+$answers{ $_->{status} || 'none' }++ for @{ $t->calls };
 
 diag("at the crash: $before delivered, " . scalar(@claimed)
-     . " claimed, " . scalar(@queued) . " queued");
+     . " claimed, " . scalar(@queued) . " queued; portal answers: "
+     . join(', ', map { "$_ x$answers{$_}" } sort keys %answers));
 
 cmp_ok(scalar @claimed, '>', 0, 'events were claimed at the crash');
 cmp_ok($before, '<', $N, 'not everything was delivered before the crash');
