@@ -86,8 +86,6 @@ typedef struct {
     ngx_uint_t                     burst;
     ngx_msec_t                     wait;
     void                          *bucket;    /* in shared memory */
-    void                          *bucket_pool; /* its zone's, for the
-                                                   lock */
     ngx_int_t                      bucket_mode;  /* bucket=: unset, 0 node,
                                                     1 cluster */
     void                          *cluster;   /* the Redis client that

@@ -7,6 +7,10 @@
  * bucket per portal (rate=, burst=), the block a portal imposed with
  * OPERATION_TIME_LIMIT and the last operating_reset_at it announced.
  * Shared by every worker and by both delivery modes; kept across reloads.
+ * The bucket takes no lock: its level is one 64-bit word, the moment it
+ * is empty again (GCRA's "theoretical arrival time"), changed by
+ * compare-and-swap; a worker preempted in the middle of a take holds
+ * nothing the other workers wait for.
  * With "b24trigger_cluster" (bucket=cluster, the default there), a sync
  * call takes its place in one bucket per portal in Redis, shared by every
  * node (a script, so that the level is read and changed at once), and the
@@ -35,9 +39,11 @@
 typedef struct ngx_http_b24trigger_bucket_s  ngx_http_b24trigger_bucket_t;
 
 struct ngx_http_b24trigger_bucket_s {
+    uint64_t                       empty;     /* us, monotonic clock: the
+                                                 bucket is empty from then;
+                                                 first, for 8-byte atomics
+                                                 on 32-bit machines too */
     ngx_http_b24trigger_bucket_t  *next;
-    ngx_msec_t                     last;      /* when level was drained */
-    uint64_t                       level;     /* calls x 1000 */
     time_t                         blocked;   /* no call before this */
     time_t                         reset_at;  /* operating_reset_at */
     size_t                         len;
@@ -52,10 +58,12 @@ typedef struct {
 
 static ngx_int_t ngx_http_b24trigger_bucket_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
-static void ngx_http_b24trigger_bucket_drain(
-    ngx_http_b24trigger_portal_t *portal, ngx_http_b24trigger_bucket_t *b);
-static ngx_slab_pool_t *ngx_http_b24trigger_bucket_pool(
+static uint64_t ngx_http_b24trigger_bucket_call(
     ngx_http_b24trigger_portal_t *portal);
+static void ngx_http_b24trigger_bucket_fill(ngx_http_b24trigger_bucket_t *b,
+    uint64_t empty);
+static void ngx_http_b24trigger_bucket_block(ngx_http_b24trigger_bucket_t *b,
+    time_t until);
 static void ngx_http_b24trigger_bucket_answered(void *data,
     ngx_http_b24trigger_redis_reply_t *reply);
 static void ngx_http_b24trigger_bucket_mirror(
@@ -258,8 +266,7 @@ ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
                 return NGX_ERROR;
             }
 
-            b->last = ngx_current_msec;
-            b->level = 0;
+            b->empty = 0;
             b->blocked = 0;
             b->reset_at = 0;
             b->len = portal[i].name.len;
@@ -270,7 +277,6 @@ ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
         }
 
         portal[i].bucket = b;
-        portal[i].bucket_pool = shpool;
     }
 
     return NGX_OK;
@@ -278,49 +284,54 @@ ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
 
 /*
- * the zone's pool, kept beside the portal's bucket when it was made: a
- * webhook's take no longer walks from ngx_cycle through the
- * configuration to the zone, six loads one after the other, seldom in
- * the cache (about 50 ns a webhook in perf)
+ * One call's room in the bucket, in microseconds: the bucket drains 1/20
+ * slower than the portal's own (portal->rate is thousandths of a call per
+ * second), so that calls sent exactly in step still arrive in step after
+ * network jitter.  The level in calls is (empty - now) / this.
  */
 
-static ngx_slab_pool_t *
-ngx_http_b24trigger_bucket_pool(ngx_http_b24trigger_portal_t *portal)
+static uint64_t
+ngx_http_b24trigger_bucket_call(ngx_http_b24trigger_portal_t *portal)
 {
-    return portal->bucket_pool;
+    uint64_t  rate;
+
+    rate = portal->rate - portal->rate / 20;
+
+    return (rate < 1000000000) ? 1000000000 / rate : 1;
 }
 
 
-/* called with the zone locked */
+/* now, in the bucket's microseconds */
 
-static void
-ngx_http_b24trigger_bucket_drain(ngx_http_b24trigger_portal_t *portal,
-    ngx_http_b24trigger_bucket_t *b)
+static ngx_inline uint64_t
+ngx_http_b24trigger_bucket_now(void)
 {
-    uint64_t          drained, rate;
-    ngx_msec_int_t    ms;
+    return (uint64_t) ngx_current_msec * 1000;
+}
 
-    ms = (ngx_msec_int_t) (ngx_current_msec - b->last);
 
-    if (ms <= 0) {
-        return;
+ngx_uint_t
+ngx_http_b24trigger_bucket_level(ngx_http_b24trigger_portal_t *portal)
+{
+    uint64_t                       now, empty, call;
+    ngx_http_b24trigger_bucket_t  *b;
+
+    b = portal->bucket;
+
+    if (b == NULL) {
+        return 0;
     }
 
-    /*
-     * portal->rate is calls per 1000 s, i.e. thousandths of a call per
-     * second; our copy drains 1/20 slower than the portal's own, so that
-     * calls sent exactly in step still arrive in step after network jitter
-     */
+    now = ngx_http_b24trigger_bucket_now();
+    empty = __atomic_load_n(&b->empty, __ATOMIC_RELAXED);
 
-    rate = portal->rate - portal->rate / 20;
-    drained = (uint64_t) ms * rate / 1000;
-
-    if (drained == 0) {
-        return;
+    if (empty <= now) {
+        return 0;
     }
 
-    b->level = (b->level > drained) ? b->level - drained : 0;
-    b->last = ngx_current_msec;
+    call = ngx_http_b24trigger_bucket_call(portal);
+
+    return (ngx_uint_t) ((empty - now + call - 1) / call);
 }
 
 
@@ -329,43 +340,22 @@ ngx_http_b24trigger_bucket_drain(ngx_http_b24trigger_portal_t *portal,
  * place in the bucket is taken: the caller must wait, then call), or not
  * within max_wait (BUCKET_FULL, *delay is when it could).  A portal that
  * blocked us answers BUCKET_BLOCKED with *delay until the block ends.
+ *
+ * A place is taken by moving the moment the bucket is empty one call
+ * later, from now if it is empty already; whoever moved it last in the
+ * meantime makes the compare-and-swap fail, and the take is worked out
+ * again on the new value.
  */
-
-ngx_uint_t
-ngx_http_b24trigger_bucket_level(ngx_http_b24trigger_portal_t *portal)
-{
-    uint64_t                          level;
-    ngx_slab_pool_t                  *shpool;
-    ngx_http_b24trigger_bucket_t     *b;
-
-    b = portal->bucket;
-
-    if (b == NULL) {
-        return 0;
-    }
-
-    shpool = ngx_http_b24trigger_bucket_pool(portal);
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    ngx_http_b24trigger_bucket_drain(portal, b);
-    level = b->level;
-
-    ngx_shmtx_unlock(&shpool->mutex);
-
-    return (ngx_uint_t) ((level + 999) / 1000);
-}
-
 
 ngx_uint_t
 ngx_http_b24trigger_bucket_take(ngx_http_b24trigger_portal_t *portal,
     ngx_msec_t max_wait, ngx_msec_t *delay)
 {
-    int64_t                           excess;
-    uint64_t                          rate;
-    ngx_uint_t                        rc;
-    ngx_slab_pool_t                  *shpool;
-    ngx_http_b24trigger_bucket_t     *b;
+    time_t                         blocked;
+    int64_t                        excess;
+    uint64_t                       now, empty, from, call, room;
+    ngx_uint_t                     rc;
+    ngx_http_b24trigger_bucket_t  *b;
 
     b = portal->bucket;
     *delay = 0;
@@ -374,57 +364,61 @@ ngx_http_b24trigger_bucket_take(ngx_http_b24trigger_portal_t *portal,
         return NGX_HTTP_B24TRIGGER_BUCKET_OK;
     }
 
-    shpool = ngx_http_b24trigger_bucket_pool(portal);
+    blocked = __atomic_load_n(&b->blocked, __ATOMIC_RELAXED);
 
-    ngx_shmtx_lock(&shpool->mutex);
-
-    if (b->blocked > ngx_time()) {
-        *delay = (ngx_msec_t) (b->blocked - ngx_time()) * 1000;
-        rc = NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED;
-        goto done;
+    if (blocked > ngx_time()) {
+        *delay = (ngx_msec_t) (blocked - ngx_time()) * 1000;
+        return NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED;
     }
 
-    ngx_http_b24trigger_bucket_drain(portal, b);
+    now = ngx_http_b24trigger_bucket_now();
+    call = ngx_http_b24trigger_bucket_call(portal);
+    room = (uint64_t) portal->burst * call;
 
-    excess = (int64_t) b->level + 1000 - (int64_t) portal->burst * 1000;
+    empty = __atomic_load_n(&b->empty, __ATOMIC_RELAXED);
 
-    if (excess <= 0) {
-        b->level += 1000;
-        rc = NGX_HTTP_B24TRIGGER_BUCKET_OK;
-        goto done;
-    }
+    do {
+        from = ngx_max(empty, now);
 
-    rate = portal->rate - portal->rate / 20;
+        /* how far the bucket, with this call, would stand above burst */
 
-    *delay = (ngx_msec_t) ((uint64_t) excess * 1000 / rate + 1);
+        excess = (int64_t) (from + call - now - room);
 
-    if (*delay <= max_wait) {
-        b->level += 1000;
-        rc = NGX_HTTP_B24TRIGGER_BUCKET_OK;
+        if (excess <= 0) {
+            *delay = 0;
+            rc = NGX_HTTP_B24TRIGGER_BUCKET_OK;
 
-    } else {
-        rc = NGX_HTTP_B24TRIGGER_BUCKET_FULL;
-    }
+        } else {
+            *delay = (ngx_msec_t) (excess / 1000 + 1);
 
-done:
+            if (*delay > max_wait) {
+                rc = NGX_HTTP_B24TRIGGER_BUCKET_FULL;
+                break;
+            }
 
-    ngx_shmtx_unlock(&shpool->mutex);
+            rc = NGX_HTTP_B24TRIGGER_BUCKET_OK;
+        }
+
+    } while (!__atomic_compare_exchange_n(&b->empty, &empty, from + call, 0,
+                                          __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
 
     ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
-                   "b24trigger bucket \"%V\": rc:%ui level:%uL delay:%M",
-                   &portal->name, rc, b->level, *delay);
+                   "b24trigger bucket \"%V\": rc:%ui empty in:%uLus "
+                   "delay:%M", &portal->name, rc,
+                   (empty > now) ? empty - now : 0, *delay);
 
     return rc;
 }
 
 
-/* a place taken but not used */
+/* a place taken but not used: the bucket one call emptier, not below 0 */
 
 void
 ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
 {
-    ngx_slab_pool_t                  *shpool;
-    ngx_http_b24trigger_bucket_t     *b;
+    uint64_t                       now, empty, less;
+    ngx_http_b24trigger_bucket_t  *b;
 
     b = portal->bucket;
 
@@ -432,13 +426,53 @@ ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
         return;
     }
 
-    shpool = ngx_http_b24trigger_bucket_pool(portal);
+    now = ngx_http_b24trigger_bucket_now();
+    empty = __atomic_load_n(&b->empty, __ATOMIC_RELAXED);
 
-    ngx_shmtx_lock(&shpool->mutex);
+    do {
+        if (empty <= now) {
+            return;
+        }
 
-    b->level = (b->level > 1000) ? b->level - 1000 : 0;
+        less = empty - ngx_http_b24trigger_bucket_call(portal);
 
-    ngx_shmtx_unlock(&shpool->mutex);
+        if (less < now) {
+            less = now;
+        }
+
+    } while (!__atomic_compare_exchange_n(&b->empty, &empty, less, 0,
+                                          __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+}
+
+
+/* the bucket as full as another told (Redis, or the portal itself) */
+
+static void
+ngx_http_b24trigger_bucket_fill(ngx_http_b24trigger_bucket_t *b,
+    uint64_t empty)
+{
+    __atomic_store_n(&b->empty, empty, __ATOMIC_RELAXED);
+}
+
+
+/* no call before "until": a block only ever grows */
+
+static void
+ngx_http_b24trigger_bucket_block(ngx_http_b24trigger_bucket_t *b,
+    time_t until)
+{
+    time_t  blocked;
+
+    blocked = __atomic_load_n(&b->blocked, __ATOMIC_RELAXED);
+
+    while (until > blocked
+           && !__atomic_compare_exchange_n(&b->blocked, &blocked, until, 0,
+                                           __ATOMIC_RELAXED,
+                                           __ATOMIC_RELAXED))
+    {
+        /* void */
+    }
 }
 
 
@@ -657,22 +691,26 @@ static void
 ngx_http_b24trigger_bucket_mirror(ngx_http_b24trigger_portal_t *portal,
     int64_t level, int64_t blocked)
 {
-    ngx_slab_pool_t               *shpool;
     ngx_http_b24trigger_bucket_t  *b;
 
     b = portal->bucket;
-    shpool = ngx_http_b24trigger_bucket_pool(portal);
 
-    ngx_shmtx_lock(&shpool->mutex);
+    /* level is thousandths of a call; a million calls is more than any
+       bucket holds, and keeps the product below in 64 bits */
 
-    b->level = (uint64_t) level;
-    b->last = ngx_current_msec;
-
-    if (blocked && ngx_time() + (time_t) (blocked / 1000) > b->blocked) {
-        b->blocked = ngx_time() + (time_t) ((blocked + 999) / 1000);
+    if (level > 1000000000) {
+        level = 1000000000;
     }
 
-    ngx_shmtx_unlock(&shpool->mutex);
+    ngx_http_b24trigger_bucket_fill(b, ngx_http_b24trigger_bucket_now()
+                                + (uint64_t) level
+                                  * ngx_http_b24trigger_bucket_call(portal)
+                                  / 1000);
+
+    if (blocked) {
+        ngx_http_b24trigger_bucket_block(b, ngx_time()
+                                         + (time_t) ((blocked + 999) / 1000));
+    }
 }
 
 
@@ -689,8 +727,7 @@ ngx_http_b24trigger_bucket_mirror(ngx_http_b24trigger_portal_t *portal,
 void
 ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
 {
-    time_t                            now, until;
-    ngx_slab_pool_t                  *shpool;
+    time_t                            now, until, reset_at;
     ngx_http_b24trigger_bucket_t     *b;
 
     b = call->portal->bucket;
@@ -699,57 +736,50 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
         return;
     }
 
-    /*
-     * an answer that changes nothing takes no lock: most of them (the
-     * reset time moves once in ten minutes); a stale read of it only
-     * takes the lock to write the same value
-     */
+    reset_at = __atomic_load_n(&b->reset_at, __ATOMIC_RELAXED);
 
-    if (call->outcome != NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
-        && (call->outcome != NGX_HTTP_B24TRIGGER_CALL_OK
-            || call->operating_reset_at == 0
-            || call->operating_reset_at == b->reset_at))
-    {
+    if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_OK) {
+
+        /* most answers change nothing: the reset time moves once in ten
+           minutes */
+
+        if (call->operating_reset_at
+            && call->operating_reset_at != reset_at)
+        {
+            __atomic_store_n(&b->reset_at, call->operating_reset_at,
+                             __ATOMIC_RELAXED);
+        }
+
         return;
     }
 
-    shpool = ngx_http_b24trigger_bucket_pool(call->portal);
-    now = ngx_time();
-
-    ngx_shmtx_lock(&shpool->mutex);
-
-    if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_OK) {
-        if (call->operating_reset_at) {
-            b->reset_at = call->operating_reset_at;
-        }
-
-    } else if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED) {
-
-        if (call->error.len == sizeof("OPERATION_TIME_LIMIT") - 1
-            && ngx_strncmp(call->error.data, "OPERATION_TIME_LIMIT",
-                           call->error.len) == 0)
-        {
-            until = b->reset_at;
-
-            if (until <= now
-                || until > now + NGX_HTTP_B24TRIGGER_BLOCK_MAX_SEC)
-            {
-                until = now + NGX_HTTP_B24TRIGGER_BLOCK_SEC;
-            }
-
-            if (until > b->blocked) {
-                b->blocked = until;
-            }
-
-            call->retry_after = b->blocked - now;
-
-        } else {
-            b->level = (uint64_t) call->portal->burst * 1000;
-            b->last = ngx_current_msec;
-        }
+    if (call->outcome != NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED) {
+        return;
     }
 
-    ngx_shmtx_unlock(&shpool->mutex);
+    now = ngx_time();
+
+    if (call->error.len == sizeof("OPERATION_TIME_LIMIT") - 1
+        && ngx_strncmp(call->error.data, "OPERATION_TIME_LIMIT",
+                       call->error.len) == 0)
+    {
+        until = reset_at;
+
+        if (until <= now || until > now + NGX_HTTP_B24TRIGGER_BLOCK_MAX_SEC) {
+            until = now + NGX_HTTP_B24TRIGGER_BLOCK_SEC;
+        }
+
+        ngx_http_b24trigger_bucket_block(b, until);
+
+        call->retry_after = __atomic_load_n(&b->blocked, __ATOMIC_RELAXED)
+                            - now;
+
+    } else {
+        ngx_http_b24trigger_bucket_fill(b, ngx_http_b24trigger_bucket_now()
+                                + (uint64_t) call->portal->burst
+                                  * ngx_http_b24trigger_bucket_call(
+                                        call->portal));
+    }
 
     if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
         && call->portal->cluster

@@ -744,23 +744,39 @@ sub post_settled {
 # {elapsed}
 sub concurrent {
     my ($self, @reqs) = @_;
+    return $self->_concurrent(0, @reqs);
+}
+
+# the same, but every connection is open (and accepted) before the first
+# request is written, so that the workers read them at the same moments
+sub simultaneous {
+    my ($self, @reqs) = @_;
+    return $self->_concurrent(1, @reqs);
+}
+
+sub _concurrent {
+    my ($self, $connect_first, @reqs) = @_;
 
     my $sel = IO::Select->new;
-    my (%sock, %data, %start);
+    my (%sock, %data, @s);
     my $start = time;
 
     for my $i (0 .. $#reqs) {
-        my $q = $reqs[$i];
-        my $port = $q->{port} || $self->{port};
-        my $s = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
-                                      Timeout => 5)
+        my $port = $reqs[$i]{port} || $self->{port};
+        $s[$i] = IO::Socket::INET->new(PeerAddr => "127.0.0.1:$port",
+                                       Timeout => 5)
             or die "connect: $!";
-        send_request($s, '127.0.0.1', $port, $q->{method} || 'POST',
-                     $q->{path}, body => $q->{body},
-                     headers => $q->{headers} || []);
-        $sock{fileno $s} = [$i, $s];
+        $sock{fileno $s[$i]} = [$i, $s[$i]];
         $data{$i} = '';
-        $sel->add($s);
+        $sel->add($s[$i]);
+        next if $connect_first;
+        _send_one($self, $s[$i], $reqs[$i]);
+    }
+
+    if ($connect_first) {
+        sleep 0.2;    # the workers accept them
+        $start = time;
+        _send_one($self, $s[$_], $reqs[$_]) for 0 .. $#reqs;
     }
 
     my @out;
@@ -780,6 +796,14 @@ sub concurrent {
 
     push @{ $self->{replies} }, grep { defined } @out;
     return @out;
+}
+
+sub _send_one {
+    my ($self, $s, $q) = @_;
+    my $port = $q->{port} || $self->{port};
+    send_request($s, '127.0.0.1', $port, $q->{method} || 'POST',
+                 $q->{path}, body => $q->{body},
+                 headers => $q->{headers} || []);
 }
 
 # a request whose client goes away after $after seconds
