@@ -54,7 +54,10 @@ threads = int(os.environ.get("BENCH_THREADS", "2"))
 worker_counts = [int(w) for w in
                  os.environ.get("BENCH_WORKERS", "1 2").split()]
 slow_conn = int(os.environ.get("BENCH_SLOW_CONN", "256"))
-pin = os.environ.get("BENCH_PIN", "0") == "1" and os.cpu_count() == 2
+# the sync sides unpinned (0), then pinned (1); pinning needs 2 cores
+pin_modes = [m == "1" for m in os.environ.get("BENCH_PIN", "0 1").split()
+             if m == "0" or os.cpu_count() == 2]
+pin = False
 only = os.environ.get("BENCH_ONLY", "sync queue cluster slow").split()
 slow_ms = 500
 
@@ -134,7 +137,6 @@ for name in ("stripe", "hmac"):
 with open(d + "/portal.conf", "w") as f:
     f.write("""
 worker_processes 1;
-%(affinity)s
 pid %(d)s/portal.pid;
 error_log %(d)s/portal-error.log warn;
 events { worker_connections 4096; }
@@ -150,8 +152,7 @@ http {
         }
     }
 }
-""" % {"d": d, "portal": portal,
-       "affinity": "worker_cpu_affinity 10;" if pin else ""})
+""" % {"d": d, "portal": portal})
 
 
 def front_conf(workers, cluster=False):
@@ -263,6 +264,13 @@ def wait_port(p, what):
 def pid_of(name):
     with open("%s/%s.pid" % (d, name)) as f:
         return int(f.read().strip())
+
+
+def pin_portal(on):
+    """the fast portal's worker on the second core, or on both again"""
+    for w in workers_of(pid_of("portal")):
+        subprocess.run(["taskset", "-a", "-p", "-c", "1" if on else "0,1",
+                        str(w)], capture_output=True)
 
 
 def workers_of(master):
@@ -437,7 +445,8 @@ try:
                                        text=True).stderr.strip())
 
     summary = {}
-    if "sync" in only:
+    for pin in pin_modes if "sync" in only else []:
+        pin_portal(pin)
         sides = ["limit", "stripe", "hmac", "again"]
         for workers in worker_counts:
             start_front(workers)
@@ -446,7 +455,11 @@ try:
             for side in sides:
                 wrk(side, 8, 2)
             print()
-            print("%d worker(s)" % workers)
+            print("%d worker(s), %s" % (workers, (
+                "pinned: the front's worker on core 0, the portal's and wrk "
+                "on core 1" if workers == 1 else "pinned: the front's "
+                "workers on cores 0 and 1, the portal's on core 1, wrk "
+                "free") if pin else "unpinned"))
             print("%-8s %9s %6s %8s %8s %6s %7s %6s %7s" % (
                 "side", "req/s", "×", "p50 ms", "p99 ms", "×", "CPU µs",
                 "×", "non-2xx"))
@@ -481,8 +494,10 @@ try:
                          "yes" if ok else "no",
                          " (proxy_pass against itself: the noise)"
                          if side == "again" else ""))
-                summary[(workers, side)] = ratios
+                summary[(pin, workers, side)] = ratios
             stop_front()
+        pin_portal(False)
+    pin = False
 
     if "queue" in only or "cluster" in only or "slow" in only:
         start_front(1)
