@@ -17,7 +17,10 @@
  * it.  Each worker polls the group (XREADGROUP, no BLOCK), takes over
  * the entries idle longer than visibility= (XAUTOCLAIM: a node that
  * died), keeps its own entries fresh (XCLAIM JUSTID) while it holds them,
- * moves due retries back into the stream, and calls the portal through
+ * moves due retries back into the stream, removes the consumers of
+ * workers gone (a reload, a restart) once nothing is pending for them
+ * and they have been idle longer than visibility=, and calls the portal
+ * through
  * the same client and answers as the local spool, paced by the cluster's
  * bucket (the sync calls' of every node), an event of b24trigger_lookup
  * having its target found first; a settled entry is acknowledged and
@@ -101,6 +104,30 @@ static ngx_str_t  ngx_http_b24trigger_rq_replay_lua = ngx_string(
     "redis.call('XADD', KEYS[2], '*', 'e', v) "
     "return redis.call('HDEL', KEYS[1], ARGV[1])");
 
+/*
+ * The consumers of the group idle longer than ARGV[2] ms with nothing
+ * pending, but ARGV[3] (the caller), removed: every reload or restart of
+ * a worker leaves one behind.  Removing one that lives is harmless (its
+ * next XREADGROUP makes it again), and one with entries pending is never
+ * removed: XAUTOCLAIM takes its entries over first.  Returns how many.
+ */
+
+static ngx_str_t  ngx_http_b24trigger_rq_prune_lua = ngx_string(
+    "if redis.replicate_commands then redis.replicate_commands() end "
+    "local n = 0 "
+    "for _, c in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])) "
+    "do "
+    "local name, pending, idle "
+    "for i = 1, #c - 1, 2 do "
+    "if c[i] == 'name' then name = c[i + 1] "
+    "elseif c[i] == 'pending' then pending = c[i + 1] "
+    "elseif c[i] == 'idle' then idle = c[i + 1] end end "
+    "if name and name ~= ARGV[3] and pending == 0 and idle "
+    "and idle > tonumber(ARGV[2]) then "
+    "redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], name) "
+    "n = n + 1 end end "
+    "return n");
+
 /* the depth, the dead letters, the oldest entry's id */
 
 static ngx_str_t  ngx_http_b24trigger_rq_count_lua = ngx_string(
@@ -176,9 +203,11 @@ typedef struct {
     ngx_msec_t                         claimed;
     ngx_msec_t                         beat;
     ngx_msec_t                         counted;
+    ngx_msec_t                         pruned;
     ngx_msec_t                         busy;      /* a bucket's delay */
     unsigned                           reading:1;
     unsigned                           claiming:1;
+    unsigned                           pruning:1;
     unsigned                           grouped:1;
     unsigned                           grouping:1;
     unsigned                           checked:1;
@@ -206,6 +235,8 @@ static void ngx_http_b24trigger_rq_grouped(void *data,
 static void ngx_http_b24trigger_rq_read(void *data,
     ngx_http_b24trigger_redis_reply_t *reply);
 static void ngx_http_b24trigger_rq_claimed(void *data,
+    ngx_http_b24trigger_redis_reply_t *reply);
+static void ngx_http_b24trigger_rq_pruned(void *data,
     ngx_http_b24trigger_redis_reply_t *reply);
 static void ngx_http_b24trigger_rq_entries(ngx_http_b24trigger_rq_t *rq,
     ngx_http_b24trigger_redis_reply_t *list);
@@ -979,6 +1010,31 @@ ngx_http_b24trigger_rq_tick(ngx_event_t *tev)
             == NGX_OK)
         {
             rq->claiming = 1;
+        }
+    }
+
+    /* consumers of workers gone, once nothing is pending for them */
+
+    if (!rq->pruning
+        && ngx_current_msec - rq->pruned >= rq->spool->visibility)
+    {
+        rq->pruned = ngx_current_msec;
+
+        ngx_str_set(&argv[0], "EVAL");
+        argv[1] = ngx_http_b24trigger_rq_prune_lua;
+        ngx_str_set(&argv[2], "1");
+        argv[3] = ngx_http_b24trigger_rq_stream;
+        ngx_str_set(&argv[4], NGX_HTTP_B24TRIGGER_RQ_GROUP);
+        argv[5].data = idle;
+        argv[5].len = ngx_sprintf(idle, "%M", rq->spool->visibility) - idle;
+        argv[6] = rq->consumer;
+
+        if (ngx_http_b24trigger_redis_command(rq->redis,
+                                              ngx_http_b24trigger_rq_pruned,
+                                              rq, 7, argv)
+            == NGX_OK)
+        {
+            rq->pruning = 1;
         }
     }
 
@@ -2021,6 +2077,38 @@ ngx_http_b24trigger_rq_beat(ngx_http_b24trigger_rq_t *rq)
         (void) ngx_http_b24trigger_redis_command(rq->redis, NULL, NULL,
                                                  n + 1, argv);
     }
+}
+
+
+/* how many consumers of workers gone were removed */
+
+static void
+ngx_http_b24trigger_rq_pruned(void *data,
+    ngx_http_b24trigger_redis_reply_t *reply)
+{
+    ngx_http_b24trigger_rq_t  *rq;
+
+    rq = ngx_http_b24trigger_rq;
+
+    if (rq == NULL || reply == NULL) {
+        return;
+    }
+
+    rq->pruning = 0;
+
+    if (reply->type == NGX_HTTP_B24TRIGGER_REDIS_INTEGER
+        && reply->integer > 0)
+    {
+        ngx_log_error(NGX_LOG_NOTICE, &rq->log, 0,
+                      "b24trigger: %L consumer(s) of the queue \"%V\" idle "
+                      "for more than %M ms with nothing pending removed "
+                      "(workers gone)", reply->integer,
+                      &ngx_http_b24trigger_rq_stream,
+                      rq->spool->visibility);
+    }
+
+    /* NOGROUP (the stream went) and the like: the next look tries again;
+       an older Redis without XINFO CONSUMERS's fields leaves them be */
 }
 
 
