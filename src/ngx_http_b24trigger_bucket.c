@@ -32,6 +32,13 @@
 /* the block of an OPERATION_TIME_LIMIT with no operating_reset_at known */
 #define NGX_HTTP_B24TRIGGER_BLOCK_SEC         60
 
+/*
+ * the furthest ahead, in microseconds, the bucket is empty again: 146,000
+ * years; a burst= whose room is more (burst x one call) has this much,
+ * rather than a product that wrapped past 64 bits
+ */
+#define NGX_HTTP_B24TRIGGER_BUCKET_FAR        ((uint64_t) 1 << 62)
+
 /* prefix, "bucket:" and the portal's name */
 #define NGX_HTTP_B24TRIGGER_BUCKET_KEY        512
 
@@ -60,6 +67,8 @@ static ngx_int_t ngx_http_b24trigger_bucket_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
 static uint64_t ngx_http_b24trigger_bucket_call(
     ngx_http_b24trigger_portal_t *portal);
+static uint64_t ngx_http_b24trigger_bucket_room(
+    ngx_http_b24trigger_portal_t *portal, uint64_t call);
 static void ngx_http_b24trigger_bucket_fill(ngx_http_b24trigger_bucket_t *b,
     uint64_t empty);
 static void ngx_http_b24trigger_bucket_block(ngx_http_b24trigger_bucket_t *b,
@@ -301,6 +310,20 @@ ngx_http_b24trigger_bucket_call(ngx_http_b24trigger_portal_t *portal)
 }
 
 
+/* burst calls' room, in microseconds */
+
+static uint64_t
+ngx_http_b24trigger_bucket_room(ngx_http_b24trigger_portal_t *portal,
+    uint64_t call)
+{
+    if (portal->burst > NGX_HTTP_B24TRIGGER_BUCKET_FAR / call) {
+        return NGX_HTTP_B24TRIGGER_BUCKET_FAR;
+    }
+
+    return (uint64_t) portal->burst * call;
+}
+
+
 /* now, in the bucket's microseconds */
 
 static ngx_inline uint64_t
@@ -373,7 +396,7 @@ ngx_http_b24trigger_bucket_take(ngx_http_b24trigger_portal_t *portal,
 
     now = ngx_http_b24trigger_bucket_now();
     call = ngx_http_b24trigger_bucket_call(portal);
-    room = (uint64_t) portal->burst * call;
+    room = ngx_http_b24trigger_bucket_room(portal, call);
 
     empty = __atomic_load_n(&b->empty, __ATOMIC_RELAXED);
 
@@ -776,9 +799,10 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
 
     } else {
         ngx_http_b24trigger_bucket_fill(b, ngx_http_b24trigger_bucket_now()
-                                + (uint64_t) call->portal->burst
-                                  * ngx_http_b24trigger_bucket_call(
-                                        call->portal));
+                                + ngx_http_b24trigger_bucket_room(
+                                      call->portal,
+                                      ngx_http_b24trigger_bucket_call(
+                                          call->portal)));
     }
 
     if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
