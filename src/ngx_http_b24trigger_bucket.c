@@ -51,6 +51,8 @@ struct ngx_http_b24trigger_bucket_s {
                                                  first, for 8-byte atomics
                                                  on 32-bit machines too */
     ngx_http_b24trigger_bucket_t  *next;
+    ngx_uint_t                     rate;      /* the rate= "empty" counts
+                                                 calls in (init_zone) */
     time_t                         blocked;   /* no call before this */
     time_t                         reset_at;  /* operating_reset_at */
     size_t                         len;
@@ -65,8 +67,12 @@ typedef struct {
 
 static ngx_int_t ngx_http_b24trigger_bucket_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_b24trigger_bucket_rescale(
+    ngx_http_b24trigger_bucket_t *b, ngx_http_b24trigger_portal_t *portal);
 static uint64_t ngx_http_b24trigger_bucket_call(
     ngx_http_b24trigger_portal_t *portal);
+static uint64_t ngx_http_b24trigger_bucket_call_at(ngx_uint_t rate);
+static ngx_inline uint64_t ngx_http_b24trigger_bucket_now(void);
 static uint64_t ngx_http_b24trigger_bucket_room(
     ngx_http_b24trigger_portal_t *portal, uint64_t call);
 static void ngx_http_b24trigger_bucket_fill(ngx_http_b24trigger_bucket_t *b,
@@ -276,6 +282,7 @@ ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             }
 
             b->empty = 0;
+            b->rate = portal[i].rate;
             b->blocked = 0;
             b->reset_at = 0;
             b->len = portal[i].name.len;
@@ -283,12 +290,54 @@ ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
             b->next = sh->buckets;
             sh->buckets = b;
+
+        } else if (b->rate != portal[i].rate) {
+            ngx_http_b24trigger_bucket_rescale(b, &portal[i]);
         }
 
         portal[i].bucket = b;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A reload changed the portal's rate=: the calls the bucket holds stay as
+ * many calls (a million at most, as Redis's level), drained at the new
+ * rate, as the level in thousandths of a call did; else a bucket filled
+ * at 1r/m would refuse calls at 20r/s for the minutes the old calls took
+ */
+
+static void
+ngx_http_b24trigger_bucket_rescale(ngx_http_b24trigger_bucket_t *b,
+    ngx_http_b24trigger_portal_t *portal)
+{
+    uint64_t  now, empty, was, call, level, to;
+
+    now = ngx_http_b24trigger_bucket_now();
+    was = ngx_http_b24trigger_bucket_call_at(b->rate);
+    call = ngx_http_b24trigger_bucket_call(portal);
+
+    empty = __atomic_load_n(&b->empty, __ATOMIC_RELAXED);
+
+    do {
+        if (empty <= now) {
+            break;
+        }
+
+        /* thousandths of a call */
+
+        level = ((empty - now) / was >= 1000000)
+                ? 1000000000 : (empty - now) * 1000 / was;
+
+        to = now + level * call / 1000;
+
+    } while (!__atomic_compare_exchange_n(&b->empty, &empty, to, 0,
+                                          __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+
+    b->rate = portal->rate;
 }
 
 
@@ -302,9 +351,14 @@ ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 static uint64_t
 ngx_http_b24trigger_bucket_call(ngx_http_b24trigger_portal_t *portal)
 {
-    uint64_t  rate;
+    return ngx_http_b24trigger_bucket_call_at(portal->rate);
+}
 
-    rate = portal->rate - portal->rate / 20;
+
+static uint64_t
+ngx_http_b24trigger_bucket_call_at(ngx_uint_t rate)
+{
+    rate -= rate / 20;
 
     return (rate < 1000000000) ? 1000000000 / rate : 1;
 }
