@@ -378,11 +378,27 @@ ngx_http_b24trigger_bucket_room(ngx_http_b24trigger_portal_t *portal,
 }
 
 
-/* now, in the bucket's microseconds */
+/*
+ * now, in the bucket's microseconds of nginx's monotonic clock.  Where
+ * ngx_msec_t has 32 bits (i386, armhf) ngx_current_msec wraps every 49.7
+ * days of uptime: "now" would fall back 49.7 days below a bucket's
+ * "empty", and the bucket refuse every call until then.  There the same
+ * clock is read whole (a vDSO call, no system call).
+ */
 
 static ngx_inline uint64_t
 ngx_http_b24trigger_bucket_now(void)
 {
+#if (NGX_HAVE_CLOCK_MONOTONIC)
+    struct timespec  ts;
+
+    if (sizeof(ngx_msec_t) < sizeof(uint64_t)) {
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    }
+#endif
+
     return (uint64_t) ngx_current_msec * 1000;
 }
 
