@@ -912,8 +912,10 @@ ngx_http_b24trigger_parse_rate(ngx_str_t *value, ngx_uint_t *rate)
         return NGX_ERROR;
     }
 
+    /* in thousandths of a call: N x 1000 must fit, or it wraps (to 0) */
+
     n = ngx_atoi(value->data, len);
-    if (n <= 0) {
+    if (n <= 0 || n > NGX_MAX_INT_T_VALUE / 1000) {
         return NGX_ERROR;
     }
 

@@ -32,6 +32,13 @@
 /* the block of an OPERATION_TIME_LIMIT with no operating_reset_at known */
 #define NGX_HTTP_B24TRIGGER_BLOCK_SEC         60
 
+/*
+ * the furthest ahead, in microseconds, the bucket is empty again: 146,000
+ * years; a burst= whose room is more (burst x one call) has this much,
+ * rather than a product that wrapped past 64 bits
+ */
+#define NGX_HTTP_B24TRIGGER_BUCKET_FAR        ((uint64_t) 1 << 62)
+
 /* prefix, "bucket:" and the portal's name */
 #define NGX_HTTP_B24TRIGGER_BUCKET_KEY        512
 
@@ -44,6 +51,8 @@ struct ngx_http_b24trigger_bucket_s {
                                                  first, for 8-byte atomics
                                                  on 32-bit machines too */
     ngx_http_b24trigger_bucket_t  *next;
+    ngx_uint_t                     rate;      /* the rate= "empty" counts
+                                                 calls in (init_zone) */
     time_t                         blocked;   /* no call before this */
     time_t                         reset_at;  /* operating_reset_at */
     size_t                         len;
@@ -58,8 +67,14 @@ typedef struct {
 
 static ngx_int_t ngx_http_b24trigger_bucket_init_zone(
     ngx_shm_zone_t *shm_zone, void *data);
+static void ngx_http_b24trigger_bucket_rescale(
+    ngx_http_b24trigger_bucket_t *b, ngx_http_b24trigger_portal_t *portal);
 static uint64_t ngx_http_b24trigger_bucket_call(
     ngx_http_b24trigger_portal_t *portal);
+static uint64_t ngx_http_b24trigger_bucket_call_at(ngx_uint_t rate);
+static ngx_inline uint64_t ngx_http_b24trigger_bucket_now(void);
+static uint64_t ngx_http_b24trigger_bucket_room(
+    ngx_http_b24trigger_portal_t *portal, uint64_t call);
 static void ngx_http_b24trigger_bucket_fill(ngx_http_b24trigger_bucket_t *b,
     uint64_t empty);
 static void ngx_http_b24trigger_bucket_block(ngx_http_b24trigger_bucket_t *b,
@@ -267,6 +282,7 @@ ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
             }
 
             b->empty = 0;
+            b->rate = portal[i].rate;
             b->blocked = 0;
             b->reset_at = 0;
             b->len = portal[i].name.len;
@@ -274,12 +290,54 @@ ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 
             b->next = sh->buckets;
             sh->buckets = b;
+
+        } else if (b->rate != portal[i].rate) {
+            ngx_http_b24trigger_bucket_rescale(b, &portal[i]);
         }
 
         portal[i].bucket = b;
     }
 
     return NGX_OK;
+}
+
+
+/*
+ * A reload changed the portal's rate=: the calls the bucket holds stay as
+ * many calls (a million at most, as Redis's level), drained at the new
+ * rate, as the level in thousandths of a call did; else a bucket filled
+ * at 1r/m would refuse calls at 20r/s for the minutes the old calls took
+ */
+
+static void
+ngx_http_b24trigger_bucket_rescale(ngx_http_b24trigger_bucket_t *b,
+    ngx_http_b24trigger_portal_t *portal)
+{
+    uint64_t  now, empty, was, call, level, to;
+
+    now = ngx_http_b24trigger_bucket_now();
+    was = ngx_http_b24trigger_bucket_call_at(b->rate);
+    call = ngx_http_b24trigger_bucket_call(portal);
+
+    empty = __atomic_load_n(&b->empty, __ATOMIC_RELAXED);
+
+    do {
+        if (empty <= now) {
+            break;
+        }
+
+        /* thousandths of a call */
+
+        level = ((empty - now) / was >= 1000000)
+                ? 1000000000 : (empty - now) * 1000 / was;
+
+        to = now + level * call / 1000;
+
+    } while (!__atomic_compare_exchange_n(&b->empty, &empty, to, 0,
+                                          __ATOMIC_RELAXED,
+                                          __ATOMIC_RELAXED));
+
+    b->rate = portal->rate;
 }
 
 
@@ -293,19 +351,54 @@ ngx_http_b24trigger_bucket_init_zone(ngx_shm_zone_t *shm_zone, void *data)
 static uint64_t
 ngx_http_b24trigger_bucket_call(ngx_http_b24trigger_portal_t *portal)
 {
-    uint64_t  rate;
+    return ngx_http_b24trigger_bucket_call_at(portal->rate);
+}
 
-    rate = portal->rate - portal->rate / 20;
+
+static uint64_t
+ngx_http_b24trigger_bucket_call_at(ngx_uint_t rate)
+{
+    rate -= rate / 20;
 
     return (rate < 1000000000) ? 1000000000 / rate : 1;
 }
 
 
-/* now, in the bucket's microseconds */
+/* burst calls' room, in microseconds */
+
+static uint64_t
+ngx_http_b24trigger_bucket_room(ngx_http_b24trigger_portal_t *portal,
+    uint64_t call)
+{
+    if (portal->burst > NGX_HTTP_B24TRIGGER_BUCKET_FAR / call) {
+        return NGX_HTTP_B24TRIGGER_BUCKET_FAR;
+    }
+
+    return (uint64_t) portal->burst * call;
+}
+
+
+/*
+ * now, in the bucket's microseconds of nginx's monotonic clock.  Where
+ * ngx_msec_t has 32 bits (i386, armhf) ngx_current_msec wraps every 49.7
+ * days of uptime: "now" would fall back 49.7 days below a bucket's
+ * "empty", and the bucket refuse every call until then.  There the same
+ * clock is read whole (a vDSO call, no system call).
+ */
 
 static ngx_inline uint64_t
 ngx_http_b24trigger_bucket_now(void)
 {
+#if (NGX_HAVE_CLOCK_MONOTONIC)
+    struct timespec  ts;
+
+    if (sizeof(ngx_msec_t) < sizeof(uint64_t)) {
+        (void) clock_gettime(CLOCK_MONOTONIC, &ts);
+
+        return (uint64_t) ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+    }
+#endif
+
     return (uint64_t) ngx_current_msec * 1000;
 }
 
@@ -373,7 +466,7 @@ ngx_http_b24trigger_bucket_take(ngx_http_b24trigger_portal_t *portal,
 
     now = ngx_http_b24trigger_bucket_now();
     call = ngx_http_b24trigger_bucket_call(portal);
-    room = (uint64_t) portal->burst * call;
+    room = ngx_http_b24trigger_bucket_room(portal, call);
 
     empty = __atomic_load_n(&b->empty, __ATOMIC_RELAXED);
 
@@ -776,9 +869,10 @@ ngx_http_b24trigger_bucket_learn(ngx_http_b24trigger_call_t *call)
 
     } else {
         ngx_http_b24trigger_bucket_fill(b, ngx_http_b24trigger_bucket_now()
-                                + (uint64_t) call->portal->burst
-                                  * ngx_http_b24trigger_bucket_call(
-                                        call->portal));
+                                + ngx_http_b24trigger_bucket_room(
+                                      call->portal,
+                                      ngx_http_b24trigger_bucket_call(
+                                          call->portal)));
     }
 
     if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_RATE_LIMITED
