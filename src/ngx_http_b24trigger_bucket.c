@@ -510,7 +510,7 @@ ngx_http_b24trigger_bucket_take(ngx_http_b24trigger_portal_t *portal,
 void
 ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
 {
-    uint64_t                       now, empty, less;
+    uint64_t                       now, empty, less, call;
     ngx_http_b24trigger_bucket_t  *b;
 
     b = portal->bucket;
@@ -520,6 +520,7 @@ ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
     }
 
     now = ngx_http_b24trigger_bucket_now();
+    call = ngx_http_b24trigger_bucket_call(portal);
     empty = __atomic_load_n(&b->empty, __ATOMIC_RELAXED);
 
     do {
@@ -527,11 +528,10 @@ ngx_http_b24trigger_bucket_give_back(ngx_http_b24trigger_portal_t *portal)
             return;
         }
 
-        less = empty - ngx_http_b24trigger_bucket_call(portal);
+        /* less than a call in the bucket: empty now (and no wrap below 0
+           when the clock itself is younger than a call) */
 
-        if (less < now) {
-            less = now;
-        }
+        less = (empty - now > call) ? empty - call : now;
 
     } while (!__atomic_compare_exchange_n(&b->empty, &empty, less, 0,
                                           __ATOMIC_RELAXED,
