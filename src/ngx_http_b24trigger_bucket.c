@@ -733,10 +733,25 @@ ngx_http_b24trigger_bucket_answered(void *data,
 
         if (i == 4 && e[0].integer <= NGX_HTTP_B24TRIGGER_BUCKET_BLOCKED) {
             rc = (ngx_uint_t) e[0].integer;
-            delay = (ngx_msec_t) e[1].integer;
+
+            /*
+             * what Redis says is input too: a place is never waited for
+             * longer than wait=, nor a block longer than a portal may
+             * impose one
+             */
+
+            delay = (e[1].integer > NGX_HTTP_B24TRIGGER_BLOCK_MAX_SEC * 1000)
+                    ? NGX_HTTP_B24TRIGGER_BLOCK_MAX_SEC * 1000
+                    : (ngx_msec_t) e[1].integer;
+
+            if (rc == NGX_HTTP_B24TRIGGER_BUCKET_OK && delay > a->max_wait) {
+                delay = a->max_wait;
+            }
 
             ngx_http_b24trigger_bucket_mirror(a->portal, e[2].integer,
-                                              e[3].integer);
+                                ngx_min(e[3].integer,
+                                        NGX_HTTP_B24TRIGGER_BLOCK_MAX_SEC
+                                        * 1000));
 
             ngx_log_debug4(NGX_LOG_DEBUG_HTTP, ngx_cycle->log, 0,
                            "b24trigger bucket \"%V\" in redis: rc:%ui "
