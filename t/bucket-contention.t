@@ -19,9 +19,10 @@ my $ROUNDS = 5;
 
 my $t = B24T->new;
 
-# the portal allows two more than nginx's burst (its clock counts calls
-# when its thread gets to them) and drains at our rate
-$t->emulator(args => ['--bucket', $BURST + 2, '--drain', 20]);
+# the portal has no bucket of its own: every call nginx lets through is
+# counted there, answered 200 (with one, calls that arrive bunched, as
+# under valgrind, would be refused there and hide what nginx admitted)
+$t->emulator(args => ['--bucket', 0]);
 $t->nginx(<<"EOF", workers => 2);
     b24trigger_portal main http://%%EMU%%/rest/1/%%SECRET%%/
                       rate=20r/s burst=$BURST wait=0;
@@ -64,8 +65,6 @@ cmp_ok($ok, '<=', $most, 'no place in the bucket was given twice');
 
 my @calls = @{ $t->calls };
 is(scalar @calls, $ok, 'the portal saw exactly the forwarded calls');
-is(scalar(grep { ($_->{error} || '') eq 'QUERY_LIMIT_EXCEEDED' } @calls), 0,
-   'the portal never answered QUERY_LIMIT_EXCEEDED');
 
 # both workers took places (reuseport: the kernel spreads connections)
 my %pids;
