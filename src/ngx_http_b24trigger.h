@@ -513,6 +513,8 @@ ngx_int_t ngx_http_b24trigger_decide(ngx_http_b24trigger_ctx_t *ctx,
 u_char *ngx_http_b24trigger_json_string(ngx_pool_t *pool, ngx_str_t *src,
     size_t max, size_t *len);
 uintptr_t ngx_http_b24trigger_json_escaped(u_char *src, size_t size);
+u_char *ngx_http_b24trigger_json_copy(u_char *dst, ngx_str_t *src,
+    uintptr_t escaped);
 
 /* the portal's bucket now, in calls (ngx_http_b24trigger_bucket.c) */
 ngx_uint_t ngx_http_b24trigger_bucket_level(

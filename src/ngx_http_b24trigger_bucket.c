@@ -39,6 +39,12 @@
  */
 #define NGX_HTTP_B24TRIGGER_BUCKET_FAR        ((uint64_t) 1 << 62)
 
+/*
+ * the most a level (thousandths of a call) is taken as: a million calls,
+ * more than any bucket holds, and the moment it makes fits 64 bits
+ */
+#define NGX_HTTP_B24TRIGGER_BUCKET_LEVEL_MAX  1000000000
+
 /* prefix, "bucket:" and the portal's name */
 #define NGX_HTTP_B24TRIGGER_BUCKET_KEY        512
 
@@ -75,6 +81,8 @@ static uint64_t ngx_http_b24trigger_bucket_call_at(ngx_uint_t rate);
 static ngx_inline uint64_t ngx_http_b24trigger_bucket_now(void);
 static uint64_t ngx_http_b24trigger_bucket_room(
     ngx_http_b24trigger_portal_t *portal, uint64_t call);
+static uint64_t ngx_http_b24trigger_bucket_empty_at(uint64_t now,
+    uint64_t level, uint64_t call);
 static void ngx_http_b24trigger_bucket_fill(ngx_http_b24trigger_bucket_t *b,
     uint64_t empty);
 static void ngx_http_b24trigger_bucket_block(ngx_http_b24trigger_bucket_t *b,
@@ -328,10 +336,12 @@ ngx_http_b24trigger_bucket_rescale(ngx_http_b24trigger_bucket_t *b,
 
         /* thousandths of a call */
 
-        level = ((empty - now) / was >= 1000000)
-                ? 1000000000 : (empty - now) * 1000 / was;
+        level = ((empty - now) / was
+                 >= NGX_HTTP_B24TRIGGER_BUCKET_LEVEL_MAX / 1000)
+                ? NGX_HTTP_B24TRIGGER_BUCKET_LEVEL_MAX
+                : (empty - now) * 1000 / was;
 
-        to = now + level * call / 1000;
+        to = ngx_http_b24trigger_bucket_empty_at(now, level, call);
 
     } while (!__atomic_compare_exchange_n(&b->empty, &empty, to, 0,
                                           __ATOMIC_RELAXED,
@@ -375,6 +385,18 @@ ngx_http_b24trigger_bucket_room(ngx_http_b24trigger_portal_t *portal,
     }
 
     return (uint64_t) portal->burst * call;
+}
+
+
+/* the moment a bucket of level thousandths of a call is empty again */
+
+static uint64_t
+ngx_http_b24trigger_bucket_empty_at(uint64_t now, uint64_t level,
+    uint64_t call)
+{
+    level = ngx_min(level, NGX_HTTP_B24TRIGGER_BUCKET_LEVEL_MAX);
+
+    return now + level * call / 1000;
 }
 
 
@@ -803,17 +825,10 @@ ngx_http_b24trigger_bucket_mirror(ngx_http_b24trigger_portal_t *portal,
 
     b = portal->bucket;
 
-    /* level is thousandths of a call; a million calls is more than any
-       bucket holds, and keeps the product below in 64 bits */
-
-    if (level > 1000000000) {
-        level = 1000000000;
-    }
-
-    ngx_http_b24trigger_bucket_fill(b, ngx_http_b24trigger_bucket_now()
-                                + (uint64_t) level
-                                  * ngx_http_b24trigger_bucket_call(portal)
-                                  / 1000);
+    ngx_http_b24trigger_bucket_fill(b, ngx_http_b24trigger_bucket_empty_at(
+                                   ngx_http_b24trigger_bucket_now(),
+                                   (uint64_t) level,
+                                   ngx_http_b24trigger_bucket_call(portal)));
 
     if (blocked) {
         ngx_http_b24trigger_bucket_block(b, ngx_time()

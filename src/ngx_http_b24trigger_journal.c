@@ -982,8 +982,8 @@ ngx_http_b24trigger_journal_seq_digits(uint64_t n, size_t *len)
 
     } else {
         d = ngx_http_b24trigger_journal_uint(digits, n, 0);
-        first = ngx_cpymem(end - (d - digits), digits, d - digits)
-                - (d - digits);
+        first = end - (d - digits);
+        ngx_memcpy(first, digits, d - digits);
     }
 
     ngx_http_b24trigger_journal_seqd_len = end - first;

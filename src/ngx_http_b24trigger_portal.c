@@ -967,19 +967,16 @@ ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     }
 
     p = ngx_cpymem(call->payload, "{\"target\":\"", 11);
-    p = te ? (u_char *) ngx_escape_json(p, target->data, target->len)
-           : ngx_cpymem(p, target->data, target->len);
+    p = ngx_http_b24trigger_json_copy(p, target, te);
 
     if (code->len) {
         p = ngx_cpymem(p, "\",\"code\":\"", 10);
-        p = ce ? (u_char *) ngx_escape_json(p, code->data, code->len)
-               : ngx_cpymem(p, code->data, code->len);
+        p = ngx_http_b24trigger_json_copy(p, code, ce);
     }
 
     if (token) {
         p = ngx_cpymem(p, "\",\"auth\":\"", 10);
-        p = ke ? (u_char *) ngx_escape_json(p, token->data, token->len)
-               : ngx_cpymem(p, token->data, token->len);
+        p = ngx_http_b24trigger_json_copy(p, token, ke);
     }
 
     *p++ = '"';

@@ -20,11 +20,11 @@
  * moves due retries back into the stream, removes the consumers of
  * workers gone (a reload, a restart) once nothing is pending for them
  * and they have been idle longer than visibility=, and calls the portal
- * through
- * the same client and answers as the local spool, paced by the cluster's
- * bucket (the sync calls' of every node), an event of b24trigger_lookup
- * having its target found first; a settled entry is acknowledged and
- * deleted in the same script that records its retry or dead letter.  For
+ * through the same client and answers as the local spool, paced by the
+ * cluster's bucket (the sync calls' of every node), an event of
+ * b24trigger_lookup having its target found first; a settled entry is
+ * acknowledged and deleted in the same script that records its retry or
+ * dead letter.  For
  * the status API it reads the dead letters into a request and replays or
  * drops one.  The link is ngx_http_b24trigger_redis.c's; the event's
  * format is ngx_http_b24trigger_queue_event.c's.  It knows nothing of

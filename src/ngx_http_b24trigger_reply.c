@@ -222,6 +222,23 @@ ngx_http_b24trigger_json_escaped(u_char *src, size_t size)
 }
 
 
+/*
+ * src into dst as the inside of a JSON string, escaped when escaped (what
+ * ngx_http_b24trigger_json_escaped() said of it) is not 0, else as it is
+ */
+
+u_char *
+ngx_http_b24trigger_json_copy(u_char *dst, ngx_str_t *src,
+    uintptr_t escaped)
+{
+    if (escaped) {
+        return (u_char *) ngx_escape_json(dst, src->data, src->len);
+    }
+
+    return ngx_cpymem(dst, src->data, src->len);
+}
+
+
 ngx_int_t
 ngx_http_b24trigger_reply_retry(ngx_http_request_t *r, ngx_uint_t status,
     const char *error, time_t retry_after)

@@ -455,15 +455,7 @@ void
 ngx_http_b24trigger_stats_add(ngx_uint_t metric, ngx_str_t *l1,
     ngx_str_t *l2, ngx_atomic_int_t delta)
 {
-    ngx_http_b24trigger_stat_t  *s;
-
-    s = ngx_http_b24trigger_stats_lookup(metric, l1, l2);
-
-    if (s == NULL) {
-        return;
-    }
-
-    ngx_http_b24trigger_stats_count(s, delta);
+    ngx_http_b24trigger_stats_add_kept(NULL, metric, l1, l2, delta);
 }
 
 
@@ -552,7 +544,10 @@ ngx_http_b24trigger_stats_kept(void **series, size_t size)
 }
 
 
-/* stats_add() of a series kept in *kept, found there after the first */
+/*
+ * stats_add() of a series kept in *kept, found there after the first;
+ * with no place to keep it (kept NULL), looked up each time
+ */
 
 static void
 ngx_http_b24trigger_stats_add_kept(ngx_http_b24trigger_stat_t **kept,
@@ -560,7 +555,7 @@ ngx_http_b24trigger_stats_add_kept(ngx_http_b24trigger_stat_t **kept,
 {
     ngx_http_b24trigger_stat_t  *s;
 
-    s = *kept;
+    s = kept ? *kept : NULL;
 
     if (s == NULL) {
         s = ngx_http_b24trigger_stats_lookup(metric, l1, l2);
@@ -570,7 +565,9 @@ ngx_http_b24trigger_stats_add_kept(ngx_http_b24trigger_stat_t **kept,
             return;
         }
 
-        *kept = s;
+        if (kept) {
+            *kept = s;
+        }
     }
 
     ngx_http_b24trigger_stats_count(s, delta);
@@ -587,13 +584,7 @@ ngx_http_b24trigger_stats_in_flight(ngx_http_b24trigger_portal_t *portal,
 
     ps = ngx_http_b24trigger_stats_kept(&portal->series, sizeof(*ps));
 
-    if (ps == NULL) {
-        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
-                                      &portal->name, NULL, delta);
-        return;
-    }
-
-    ngx_http_b24trigger_stats_add_kept(&ps->in_flight,
+    ngx_http_b24trigger_stats_add_kept(ps ? &ps->in_flight : NULL,
                                        NGX_HTTP_B24TRIGGER_M_IN_FLIGHT,
                                        &portal->name, NULL, delta);
 }
@@ -648,15 +639,11 @@ ngx_http_b24trigger_stats_call(ngx_http_b24trigger_call_t *call)
 
     /* an error code comes from the answer: its series is looked up */
 
-    if (ps != NULL && call->outcome == NGX_HTTP_B24TRIGGER_CALL_OK) {
-        ngx_http_b24trigger_stats_add_kept(&ps->ok,
-                                           NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS,
-                                           &portal->name, &outcome, 1);
-
-    } else {
-        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS,
-                                      &portal->name, &outcome, 1);
-    }
+    ngx_http_b24trigger_stats_add_kept(
+                  (ps && call->outcome == NGX_HTTP_B24TRIGGER_CALL_OK)
+                  ? &ps->ok : NULL,
+                  NGX_HTTP_B24TRIGGER_M_PORTAL_CALLS, &portal->name,
+                  &outcome, 1);
 
     if (call->outcome == NGX_HTTP_B24TRIGGER_CALL_INTERNAL) {
         return;
@@ -672,23 +659,12 @@ ngx_http_b24trigger_stats_call(ngx_http_b24trigger_call_t *call)
 
     ngx_str_null(&sum);
 
-    if (ps == NULL) {
-        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET,
-                                      &portal->name,
-                                      &ngx_http_b24trigger_le[i], 1);
-
-        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_LATENCY_SUM,
-                                      &portal->name, &sum,
-                                      (ngx_atomic_int_t) call->time);
-        return;
-    }
-
-    ngx_http_b24trigger_stats_add_kept(&ps->le[i],
+    ngx_http_b24trigger_stats_add_kept(ps ? &ps->le[i] : NULL,
                                        NGX_HTTP_B24TRIGGER_M_LATENCY_BUCKET,
                                        &portal->name,
                                        &ngx_http_b24trigger_le[i], 1);
 
-    ngx_http_b24trigger_stats_add_kept(&ps->sum,
+    ngx_http_b24trigger_stats_add_kept(ps ? &ps->sum : NULL,
                                        NGX_HTTP_B24TRIGGER_M_LATENCY_SUM,
                                        &portal->name, &sum,
                                        (ngx_atomic_int_t) call->time);
@@ -739,15 +715,10 @@ ngx_http_b24trigger_stats_log(ngx_http_request_t *r)
 
     ls = ngx_http_b24trigger_stats_kept(&blcf->series, sizeof(*ls));
 
-    if (ls != NULL && ctx->result <= NGX_HTTP_B24TRIGGER_DRY_RUN) {
-        ngx_http_b24trigger_stats_add_kept(&ls->result[ctx->result],
-                                           NGX_HTTP_B24TRIGGER_M_WEBHOOKS,
-                                           &clcf->name, &result, 1);
-
-    } else {
-        ngx_http_b24trigger_stats_add(NGX_HTTP_B24TRIGGER_M_WEBHOOKS,
-                                      &clcf->name, &result, 1);
-    }
+    ngx_http_b24trigger_stats_add_kept(
+                  (ls && ctx->result <= NGX_HTTP_B24TRIGGER_DRY_RUN)
+                  ? &ls->result[ctx->result] : NULL,
+                  NGX_HTTP_B24TRIGGER_M_WEBHOOKS, &clcf->name, &result, 1);
 
     if (ctx->result == NGX_HTTP_B24TRIGGER_REJECTED) {
         reason = ctx->error;
