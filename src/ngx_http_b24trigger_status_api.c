@@ -47,6 +47,7 @@ static ngx_int_t ngx_http_b24trigger_api_events(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_event(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_dead(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_token(ngx_http_request_t *r);
+static ngx_int_t ngx_http_b24trigger_api_allowed(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_action(ngx_http_request_t *r);
 static ngx_int_t ngx_http_b24trigger_api_same_origin(ngx_http_request_t *r,
     const char **why);
@@ -116,6 +117,13 @@ ngx_http_b24trigger_status_api(ngx_http_request_t *r)
     if (r->method == NGX_HTTP_POST) {
         rc = ngx_http_discard_request_body(r);
         if (rc != NGX_OK) {
+            return rc;
+        }
+
+        /* who may act is known before any work for the action: Redis */
+
+        rc = ngx_http_b24trigger_api_allowed(r);
+        if (rc != NGX_DECLINED) {
             return rc;
         }
 
@@ -616,27 +624,22 @@ ngx_http_b24trigger_api_token(ngx_http_request_t *r)
  * ?view=dead: {"action":"replay","ids":[...],"count":N}
  */
 
+/*
+ * An action's caller: "manage=on", a Host of this server, the same
+ * origin and the token.  NGX_DECLINED: allowed; else the refusal sent
+ */
+
 static ngx_int_t
-ngx_http_b24trigger_api_action(ngx_http_request_t *r)
+ngx_http_b24trigger_api_allowed(ngx_http_request_t *r)
 {
-    size_t                            len;
-    ngx_int_t                         rc, replay;
-    ngx_str_t                         action, all, *h;
-    ngx_uint_t                        i, done, level;
+    ngx_str_t                        *h;
+    ngx_uint_t                        i;
     const char                       *why;
     ngx_list_part_t                  *part;
     ngx_table_elt_t                  *header;
-    ngx_array_t                       dead;
-    ngx_http_core_loc_conf_t         *clcf;
-    ngx_http_b24trigger_dead_t       *dl;
-    ngx_http_b24trigger_dfilter_t     df;
-    ngx_http_b24trigger_api_out_t     o;
     ngx_http_b24trigger_loc_conf_t   *blcf;
-    ngx_http_b24trigger_main_conf_t  *bmcf;
 
     blcf = ngx_http_get_module_loc_conf(r, ngx_http_b24trigger_module);
-    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
-    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
     if (!blcf->manage) {
         return ngx_http_b24trigger_api_refuse(r, NGX_HTTP_FORBIDDEN,
@@ -699,6 +702,29 @@ ngx_http_b24trigger_api_action(ngx_http_request_t *r)
                                               NGX_HTTP_B24TRIGGER_TOKEN_HEADER
                                               " header");
     }
+
+    return NGX_DECLINED;
+}
+
+
+static ngx_int_t
+ngx_http_b24trigger_api_action(ngx_http_request_t *r)
+{
+    size_t                            len;
+    ngx_int_t                         rc, replay;
+    ngx_str_t                         action, all;
+    ngx_uint_t                        i, done, level;
+    ngx_array_t                       dead;
+    ngx_http_core_loc_conf_t         *clcf;
+    ngx_http_b24trigger_dead_t       *dl;
+    ngx_http_b24trigger_dfilter_t     df;
+    ngx_http_b24trigger_api_out_t     o;
+    ngx_http_b24trigger_main_conf_t  *bmcf;
+
+    bmcf = ngx_http_get_module_main_conf(r, ngx_http_b24trigger_module);
+    clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
+
+    /* ngx_http_b24trigger_api_allowed() said yes */
 
     if (ngx_http_arg(r, (u_char *) "action", 6, &action) != NGX_OK) {
         return ngx_http_b24trigger_reply_error(r, NGX_HTTP_BAD_REQUEST,

@@ -240,8 +240,24 @@ is($list->{json}{dead}[0]{dead}{reason}, 'portal_error', 'with its reason');
 is(scalar @{ $n2->request('GET', '/status?view=dead&reason=expired')
              ->{json}{dead} }, 0, 'filtered by reason');
 
+# a refused action costs no work in Redis: the caller is checked before
+# the dead letters are read (HGETALL), not after
+
+sub hgetall_calls {
+    my ($calls) = $t->redis_cli('INFO', 'commandstats')
+        =~ /^cmdstat_hgetall:calls=(\d+)/m;
+    return $calls || 0;
+}
+
+my $hgetall = hgetall_calls();
 $r = $t->request('POST', "/manage?action=replay&id=$dead_id");
 is($r->{status}, 403, 'replay without the token: 403');
+is($r->{json}{error}, 'token_invalid', 'token_invalid');
+$r = $t->request('POST', "/manage?action=replay&id=$dead_id",
+                 headers => ['Origin' => 'https://evil.example']);
+is($r->{status}, 403, 'replay from another origin: 403');
+is($r->{json}{error}, 'cross_site', 'cross_site');
+is(hgetall_calls(), $hgetall, 'Redis was asked nothing for them');
 is($t->redis_cli('HEXISTS', 'q:queue:dead', $dead_id), "1\n", 'still dead');
 
 my $csrf = $t->request('GET', '/manage?view=token')->{json}{token};
