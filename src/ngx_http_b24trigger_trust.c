@@ -75,6 +75,7 @@
 #define NGX_HTTP_B24TRIGGER_WHY_ASSIGNED  2   /* t->assigned */
 #define NGX_HTTP_B24TRIGGER_WHY_CAPTURE   3
 #define NGX_HTTP_B24TRIGGER_WHY_LOOSE     4   /* t->part, t->reason */
+#define NGX_HTTP_B24TRIGGER_WHY_JOINED    5   /* t->field */
 
 
 typedef char *(*ngx_http_b24trigger_conf_set_pt)(ngx_conf_t *cf,
@@ -1517,6 +1518,19 @@ ngx_http_b24trigger_trust_directive(ngx_http_b24trigger_trust_t *t,
                            scheme, &t->part, &t->reason);
         return NGX_ERROR;
 
+    case NGX_HTTP_B24TRIGGER_WHY_JOINED:
+        ngx_conf_log_error(NGX_LOG_EMERG, t->cf, 0,
+                           "\"%s\" in location \"%V\" uses \"%V\" (the body "
+                           "field \"%V\")%s, which \"b24trigger_verify %V\" "
+                           "signs joined to the next field's name without a "
+                           "separator: a captured request split another "
+                           "way is signed alike; add \"b24trigger_replay "
+                           "ZONE\", which answers it as a replay, or see "
+                           "\"b24trigger_unsigned\"",
+                           directive, &t->clcf->name, &t->name, &t->field,
+                           through, scheme);
+        return NGX_ERROR;
+
     default: /* NGX_HTTP_B24TRIGGER_WHY_UNSIGNED */
         break;
     }
@@ -1728,6 +1742,19 @@ ngx_http_b24trigger_trust_variable(ngx_http_b24trigger_trust_t *t,
                 t->field = path;
                 t->what = "a body field";
                 t->why = NGX_HTTP_B24TRIGGER_WHY_UNSIGNED;
+                return NGX_DECLINED;
+            }
+
+            /*
+             * names and values joined: a copy split another way is signed
+             * alike, and only the replay shield answers it as the same
+             */
+
+            if (t->blcf->replay_zone == NULL
+                && ngx_http_b24trigger_verify_joins_fields(t->blcf->verify))
+            {
+                t->field = path;
+                t->why = NGX_HTTP_B24TRIGGER_WHY_JOINED;
                 return NGX_DECLINED;
             }
 

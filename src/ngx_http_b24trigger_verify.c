@@ -882,6 +882,20 @@ ngx_http_b24trigger_verify_signs_field(ngx_http_b24trigger_verify_t *v,
 }
 
 
+/*
+ * Does the scheme join its fields' names and values with nothing between
+ * them (Twilio: "NAMEVALUE" after "NAMEVALUE")?  Then a value and the next
+ * name can trade bytes under the same signature: "comment=x deal_id999,
+ * deal_id=57" and "comment=x , deal_id=999, deal_id5=7" are signed alike
+ */
+
+ngx_uint_t
+ngx_http_b24trigger_verify_joins_fields(ngx_http_b24trigger_verify_t *v)
+{
+    return v->scheme->verify == ngx_http_b24trigger_twilio_verify;
+}
+
+
 ngx_array_t *
 ngx_http_b24trigger_verify_message(ngx_http_b24trigger_verify_t *v)
 {

@@ -82,14 +82,19 @@ ngx_array_t *ngx_http_b24trigger_verify_keys(ngx_conf_t *cf,
  * For the configuration check that only signed data chooses the target
  * (ngx_http_b24trigger_trust.c): what the scheme vouches for
  * (NGX_HTTP_B24TRIGGER_SIGNS_*); whether it signs the body field whose
- * path starts with the name root and has depth segments; the "message="
- * template of "hmac" (ngx_http_b24trigger_part_t, or NULL) and its
+ * path starts with the name root and has depth segments; whether it
+ * joins names and values without a separator (a field is then signed
+ * only where b24trigger_replay answers a copy split another way); the
+ * "message=" template of "hmac" (ngx_http_b24trigger_part_t, or NULL) and
+ * its
  * "timestamp=" (or NULL), which are signed only as far as the template
  * holds their variables; the scheme's name, for messages.
  */
 ngx_uint_t ngx_http_b24trigger_verify_signs(ngx_http_b24trigger_verify_t *v);
 ngx_uint_t ngx_http_b24trigger_verify_signs_field(
     ngx_http_b24trigger_verify_t *v, ngx_str_t *root, ngx_uint_t depth);
+ngx_uint_t ngx_http_b24trigger_verify_joins_fields(
+    ngx_http_b24trigger_verify_t *v);
 ngx_array_t *ngx_http_b24trigger_verify_message(
     ngx_http_b24trigger_verify_t *v);
 ngx_http_complex_value_t *ngx_http_b24trigger_verify_timestamp(

@@ -227,6 +227,22 @@ ngx_http_b24trigger_robokassa_verify(ngx_http_request_t *r,
             continue;
         }
 
+        /*
+         * ":" and "=" are the string's own separators: a name holding one
+         * could fold the real Shp_ fields into itself, under the same
+         * signature, while a stranger's value takes their place
+         */
+
+        if (ngx_strlchr(f[i].name.data, f[i].name.data + f[i].name.len, ':')
+            || ngx_strlchr(f[i].name.data, f[i].name.data + f[i].name.len,
+                           '='))
+        {
+            ngx_http_b24trigger_refuse(vd, "signature_invalid",
+                                       "a Shp_ field name holds \":\" or "
+                                       "\"=\"");
+            return NGX_DECLINED;
+        }
+
         n = f[i].name.len + 1 + f[i].value.len;
 
         p = ngx_pnalloc(r->pool, n);

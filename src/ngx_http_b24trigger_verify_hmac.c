@@ -422,6 +422,18 @@ ngx_http_b24trigger_hmac_verify(ngx_http_request_t *r,
         }
 
         id = e->value;
+
+        /*
+         * "<id>.<timestamp>.<body>": the timestamp is digits, so the
+         * pieces are where the first two dots are, unless the id holds
+         * one; then a body's text could become a fresh timestamp
+         */
+
+        if (ngx_strlchr(id.data, id.data + id.len, '.')) {
+            return ngx_http_b24trigger_refusal(r, vd, "signature_invalid",
+                                               "\"%V\" header holds \".\"",
+                                               &h->id_header[family]);
+        }
     }
 
     ts = 0;

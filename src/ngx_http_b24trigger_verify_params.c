@@ -345,6 +345,21 @@ ngx_http_b24trigger_sber_verify(ngx_http_request_t *r,
     len = 0;
 
     for (i = 0; i < root->nelts; i++) {
+
+        /*
+         * ";" is the string's own separator: a name holding one could fold
+         * the real fields into itself, under the same checksum, while a
+         * stranger's value takes their place
+         */
+
+        if (ngx_strlchr(sorted[i]->name.data,
+                        sorted[i]->name.data + sorted[i]->name.len, ';'))
+        {
+            ngx_http_b24trigger_refuse(vd, "signature_invalid",
+                                       "a parameter name holds \";\"");
+            return NGX_DECLINED;
+        }
+
         len += sorted[i]->name.len + sorted[i]->value.len + 2;
     }
 

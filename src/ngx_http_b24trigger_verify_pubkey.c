@@ -634,6 +634,15 @@ ngx_http_b24trigger_v1a_verify(ngx_http_request_t *r,
                                            &ngx_http_b24trigger_v1a_id);
     }
 
+    /* as for "standard": the first two dots must be the message's */
+
+    if (ngx_strlchr(hid->value.data, hid->value.data + hid->value.len, '.'))
+    {
+        return ngx_http_b24trigger_refusal(r, vd, "signature_invalid",
+                                           "\"%V\" header holds \".\"",
+                                           &ngx_http_b24trigger_v1a_id);
+    }
+
     hts = ngx_http_b24trigger_header(r, &ngx_http_b24trigger_v1a_ts, 0);
 
     if (hts == NULL || hts->value.len == 0) {
