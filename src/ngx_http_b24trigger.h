@@ -346,6 +346,8 @@ struct ngx_http_b24trigger_call_s {
     ngx_event_t                       *wait;
     ngx_uint_t                         version;      /* of the token used */
     ngx_uint_t                         waiting_for;  /* version + 1 */
+    ngx_str_t                          token;        /* the access token
+                                                        of this attempt */
     unsigned                           refreshed:1;
 };
 
