@@ -19,6 +19,12 @@
 #define NGX_HTTP_B24TRIGGER_TARGET_NAME_MAX  64
 #define NGX_HTTP_B24TRIGGER_TARGET_ID_MAX    18
 
+/*
+ * a trigger's code, in bytes: a queued event is at most 64 KB, and a code
+ * of control bytes takes six times its length in the event's JSON
+ */
+#define NGX_HTTP_B24TRIGGER_CODE_MAX         1024
+
 /* b24trigger_method */
 #define NGX_HTTP_B24TRIGGER_METHOD_TRIGGER   0
 #define NGX_HTTP_B24TRIGGER_METHOD_EXECUTE   1
