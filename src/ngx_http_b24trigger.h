@@ -19,6 +19,12 @@
 #define NGX_HTTP_B24TRIGGER_TARGET_NAME_MAX  64
 #define NGX_HTTP_B24TRIGGER_TARGET_ID_MAX    18
 
+/*
+ * a trigger's code, in bytes: a queued event is at most 64 KB, and a code
+ * of control bytes takes six times its length in the event's JSON
+ */
+#define NGX_HTTP_B24TRIGGER_CODE_MAX         1024
+
 /* b24trigger_method */
 #define NGX_HTTP_B24TRIGGER_METHOD_TRIGGER   0
 #define NGX_HTTP_B24TRIGGER_METHOD_EXECUTE   1
@@ -346,6 +352,8 @@ struct ngx_http_b24trigger_call_s {
     ngx_event_t                       *wait;
     ngx_uint_t                         version;      /* of the token used */
     ngx_uint_t                         waiting_for;  /* version + 1 */
+    ngx_str_t                          token;        /* the access token
+                                                        of this attempt */
     unsigned                           refreshed:1;
 };
 

@@ -359,15 +359,21 @@ ngx_http_b24trigger_process(ngx_http_request_t *r,
         return ngx_http_b24trigger_target_invalid(r, ctx);
     }
 
-    /* Bitrix24 takes JSON: a code that is not UTF-8 cannot be sent */
+    /*
+     * Bitrix24 takes JSON: a code that is not UTF-8 cannot be sent; nor
+     * can a longer one than a queued event holds (the same in both modes)
+     */
 
-    if (!ngx_http_b24trigger_utf8_string(&ctx->code)) {
+    if (ctx->code.len > NGX_HTTP_B24TRIGGER_CODE_MAX
+        || !ngx_http_b24trigger_utf8_string(&ctx->code))
+    {
         clcf = ngx_http_get_module_loc_conf(r, ngx_http_core_module);
 
         ngx_log_error(NGX_LOG_ERR, r->connection->log, 0,
                       "b24trigger: code for target \"%V\" is not UTF-8 "
-                      "in location \"%V\"; check b24trigger_code",
-                      &ctx->target, &clcf->name);
+                      "or longer than %d bytes in location \"%V\"; check "
+                      "b24trigger_code", &ctx->target,
+                      NGX_HTTP_B24TRIGGER_CODE_MAX, &clcf->name);
 
         ctx->result = NGX_HTTP_B24TRIGGER_REJECTED;
 

@@ -39,8 +39,10 @@ static ngx_int_t ngx_http_b24trigger_call_redirect(
     ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
 static void ngx_http_b24trigger_call_classify(
     ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
-static ngx_int_t ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool,
-    ngx_str_t *value, ngx_str_t *dst);
+static ngx_int_t ngx_http_b24trigger_copy_json_string(
+    ngx_http_b24trigger_call_t *call, ngx_str_t *value, ngx_str_t *dst);
+static size_t ngx_http_b24trigger_mask(u_char *buf, size_t len,
+    ngx_str_t *secret);
 static time_t ngx_http_b24trigger_json_time(ngx_str_t *v);
 static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token);
@@ -845,6 +847,10 @@ ngx_http_b24trigger_call_send(ngx_http_b24trigger_call_t *call,
         return NGX_ERROR;
     }
 
+    /* masked in what the portal says (in call->pool, as the payload) */
+
+    call->token = *token;
+
     /* what an earlier attempt with an expired token learned */
 
     call->status = 0;
@@ -1550,8 +1556,7 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
                                       &v)
         == NGX_HTTP_B24TRIGGER_JSON_STRING)
     {
-        if (ngx_http_b24trigger_copy_json_string(call->pool, &v,
-                                                 &call->error)
+        if (ngx_http_b24trigger_copy_json_string(call, &v, &call->error)
             != NGX_OK)
         {
             call->outcome = NGX_HTTP_B24TRIGGER_CALL_INTERNAL;
@@ -1562,7 +1567,7 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
                                           &ngx_http_b24trigger_a_description,
                                           1, &v)
             == NGX_HTTP_B24TRIGGER_JSON_STRING
-            && ngx_http_b24trigger_copy_json_string(call->pool, &v,
+            && ngx_http_b24trigger_copy_json_string(call, &v,
                                                    &call->error_description)
                != NGX_OK)
         {
@@ -1619,26 +1624,69 @@ ngx_http_b24trigger_call_classify(ngx_http_b24trigger_call_t *call,
 }
 
 
-/* what the portal says is logged and echoed: bounded, NUL-ended */
+/*
+ * What the portal says is logged, echoed to the sender, journaled and kept
+ * in dead letters: bounded, NUL-ended, and never a secret, also where the
+ * portal (or a proxy before it) quotes the request: the webhook's token
+ * in its path, an OAuth call's access token.  Masked whole, then cut.
+ */
 
 static ngx_int_t
-ngx_http_b24trigger_copy_json_string(ngx_pool_t *pool, ngx_str_t *value,
-    ngx_str_t *dst)
+ngx_http_b24trigger_copy_json_string(ngx_http_b24trigger_call_t *call,
+    ngx_str_t *value, ngx_str_t *dst)
 {
     size_t  len;
 
-    len = ngx_min(value->len, NGX_HTTP_B24TRIGGER_ANSWER_STRING_MAX);
-
-    dst->data = ngx_pnalloc(pool, len + 1);
+    dst->data = ngx_pnalloc(call->pool, value->len + 1);
     if (dst->data == NULL) {
         return NGX_ERROR;
     }
 
-    ngx_memcpy(dst->data, value->data, len);
+    ngx_memcpy(dst->data, value->data, value->len);
+
+    len = ngx_http_b24trigger_redact_text(dst->data, value->len);
+
+    if (call->token.len) {
+        len = ngx_http_b24trigger_mask(dst->data, len, &call->token);
+    }
+
+    len = ngx_min(len, NGX_HTTP_B24TRIGGER_ANSWER_STRING_MAX);
+
     dst->data[len] = '\0';
     dst->len = len;
 
     return NGX_OK;
+}
+
+
+/* every secret in buf as "***", in place: the new length, never more */
+
+static size_t
+ngx_http_b24trigger_mask(u_char *buf, size_t len, ngx_str_t *secret)
+{
+    u_char  *p, *o, *last;
+
+    if (secret->len < 3 || secret->len > len) {
+        return len;
+    }
+
+    p = buf;
+    o = buf;
+    last = buf + len;
+
+    while (p < last) {
+        if ((size_t) (last - p) >= secret->len
+            && ngx_memcmp(p, secret->data, secret->len) == 0)
+        {
+            o = ngx_cpymem(o, "***", 3);
+            p += secret->len;
+            continue;
+        }
+
+        *o++ = *p++;
+    }
+
+    return o - buf;
 }
 
 

@@ -67,14 +67,15 @@ typedef struct {
     ngx_uint_t                         left;       /* events not settled */
     ngx_uint_t                         line;       /* of the next */
     u_char                            *done_path;  /* "<name>.done": the
-                                                      ids delivered */
+                                                      ids settled (sent,
+                                                      or written out) */
     ngx_fd_t                           done;       /* appended to */
     ngx_str_t                          delivered;  /* ids an earlier
                                                       claimer delivered */
     unsigned                           starting:1;
     unsigned                           keep:1;     /* an event could not
-                                                      be settled: the file
-                                                      stays claimed */
+                                                      be written out: the
+                                                      file goes back whole */
 } ngx_http_b24trigger_batch_t;
 
 
@@ -143,6 +144,8 @@ static ngx_int_t ngx_http_b24trigger_batch_write(
     ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_event_t *ev,
     ngx_str_t *dir, u_char *data, size_t len);
 static void ngx_http_b24trigger_batch_settled(
+    ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_batch_t *b);
+static ngx_int_t ngx_http_b24trigger_batch_return(
     ngx_http_b24trigger_delivery_t *d, ngx_http_b24trigger_batch_t *b);
 static ngx_uint_t ngx_http_b24trigger_batch_events(u_char *name, size_t len);
 static ngx_int_t ngx_http_b24trigger_batch_done_read(
@@ -1405,10 +1408,20 @@ ngx_http_b24trigger_batch_settled(ngx_http_b24trigger_delivery_t *d,
     }
 
     if (b->keep) {
-        ngx_log_error(NGX_LOG_ALERT, &d->log, 0,
-                      "b24trigger: the batch \"%s\" stays claimed: an event "
-                      "of it could not be written; it is delivered again "
-                      "once this worker is gone", b->path);
+
+        /*
+         * an event could not be written out (a full disk): the batch goes
+         * back to the queue whole, after backoff_max, and its next claimer
+         * skips what "<name>.done" lists
+         */
+
+        if (ngx_http_b24trigger_batch_return(d, b) != NGX_OK) {
+            ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
+                          "b24trigger: the batch \"%s\" stays claimed: an "
+                          "event of it could not be written; it is "
+                          "delivered again once this worker is gone",
+                          b->path);
+        }
 
     } else {
 
@@ -1432,6 +1445,76 @@ ngx_http_b24trigger_batch_settled(ngx_http_b24trigger_delivery_t *d,
 
     ngx_queue_remove(&b->queue);
     ngx_destroy_pool(b->pool);
+}
+
+
+/*
+ * The batch back in the queue as "<due ms>-<name>" (a due time it had
+ * replaced), its "<name>.done" along: renames, which a full disk allows
+ */
+
+static ngx_int_t
+ngx_http_b24trigger_batch_return(ngx_http_b24trigger_delivery_t *d,
+    ngx_http_b24trigger_batch_t *b)
+{
+    u_char      *p, *last, *to, *done;
+    ngx_str_t    name;
+    ngx_uint_t   dashes;
+    int64_t      due;
+
+    /* an id has two dashes: a third is after a due time */
+
+    p = b->name.data;
+    last = b->name.data + b->name.len;
+
+    for (dashes = 0; p < last; p++) {
+        dashes += (*p == '-');
+    }
+
+    p = b->name.data;
+
+    if (dashes == 3) {
+        p = ngx_strlchr(p, last, '-') + 1;
+    }
+
+    due = ngx_http_b24trigger_now_ms() + (int64_t) d->spool->backoff_max;
+
+    name.data = ngx_pnalloc(b->pool, NGX_INT64_LEN + 1 + (last - p));
+    if (name.data == NULL) {
+        return NGX_ERROR;
+    }
+
+    name.len = ngx_sprintf(name.data, "%L-%*s", due, last - p, p)
+               - name.data;
+
+    to = ngx_http_b24trigger_spool_path(b->pool, &d->spool->queue, &name);
+    done = ngx_pnalloc(b->pool, d->spool->queue.len + name.len
+                                + sizeof("/.done"));
+
+    if (to == NULL || done == NULL) {
+        return NGX_ERROR;
+    }
+
+    ngx_sprintf(done, "%s.done%Z", to);
+
+    if (ngx_rename_file(b->done_path, done) == NGX_FILE_ERROR
+        && ngx_errno != NGX_ENOENT)
+    {
+        return NGX_ERROR;
+    }
+
+    if (ngx_rename_file(b->path, to) == NGX_FILE_ERROR) {
+        (void) ngx_rename_file(done, b->done_path);
+        return NGX_ERROR;
+    }
+
+    ngx_log_error(NGX_LOG_ERR, &d->log, 0,
+                  "b24trigger: an event of the claimed batch \"%s\" could "
+                  "not be written; the batch is returned to the queue as "
+                  "\"%V\", the events not settled tried again in %M ms",
+                  b->path, &name, d->spool->backoff_max);
+
+    return NGX_OK;
 }
 
 
@@ -1779,6 +1862,8 @@ ngx_http_b24trigger_delivery_retry(ngx_http_b24trigger_delivery_t *d,
             goto failed;
         }
 
+        ngx_http_b24trigger_batch_done_write(d, ev);
+
         goto written;
     }
 
@@ -1884,7 +1969,10 @@ ngx_http_b24trigger_delivery_dead(ngx_http_b24trigger_delivery_t *d,
         goto failed;
     }
 
-    if (ev->batch == NULL && ngx_delete_file(ev->path) == NGX_FILE_ERROR) {
+    if (ev->batch) {
+        ngx_http_b24trigger_batch_done_write(d, ev);
+
+    } else if (ngx_delete_file(ev->path) == NGX_FILE_ERROR) {
         ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
                       ngx_delete_file_n " \"%s\" failed", ev->path);
     }
@@ -1951,9 +2039,9 @@ ngx_http_b24trigger_delivery_unclaim(ngx_http_b24trigger_delivery_t *d,
                                                data, len)
                != NGX_OK)
         {
-            /* the batch stays claimed: the recovery returns it whole */
+            /* the batch goes back whole once settled */
 
-            ngx_log_error(NGX_LOG_ALERT, &d->log, ngx_errno,
+            ngx_log_error(NGX_LOG_ERR, &d->log, ngx_errno,
                           "b24trigger: event \"%V\" of the claimed batch "
                           "\"%s\" could not be returned to the queue",
                           ngx_http_b24trigger_log_value(ev->pool,
@@ -1963,6 +2051,7 @@ ngx_http_b24trigger_delivery_unclaim(ngx_http_b24trigger_delivery_t *d,
             ev->batch->keep = 1;
 
         } else {
+            ngx_http_b24trigger_batch_done_write(d, ev);
             ngx_http_b24trigger_spool_release(d->spool,
                                               ev->size - (off_t) len);
         }

@@ -52,7 +52,7 @@ is_deeply([sort map { "$_->{target}:$_->{code}" } @{ $t->calls }],
           'only the valid codes reached the portal');
 
 like($t->error_log,
-     qr/\[error\].*code for target "DEAL_5" is not UTF-8 in location "\/sync"; check b24trigger_code/,
+     qr/\[error\].*code for target "DEAL_5" is not UTF-8 or longer than 1024 bytes in location "\/sync"; check b24trigger_code/,
      'logged');
 
 # what JSON escapes, in a short code and past the first eight bytes of a

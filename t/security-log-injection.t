@@ -129,7 +129,7 @@ sub ours {
 
 # 6. bounded: 256 bytes of a long code, then "..."
 
-my $long = 'x' x 5000;
+my $long = 'x' x 1000;
 
 $t->emu_config(faults => [{ mode => 'access_denied' }]);
 $r = $t->post('/hook', body(deal => '9', key => 'k9', code => $long), @json);
