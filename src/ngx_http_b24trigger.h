@@ -448,6 +448,8 @@ ngx_int_t ngx_http_b24trigger_redact_base64(ngx_conf_t *cf,
 ngx_int_t ngx_http_b24trigger_redact_log(ngx_conf_t *cf, ngx_log_t *log);
 size_t ngx_http_b24trigger_redact_text(u_char *buf, size_t len);
 size_t ngx_http_b24trigger_redact_body(u_char *buf, size_t len);
+size_t ngx_http_b24trigger_redact_one(u_char *buf, size_t len,
+    ngx_str_t *secret);
 ngx_int_t ngx_http_b24trigger_redact_init(ngx_cycle_t *cycle,
     ngx_http_b24trigger_main_conf_t *bmcf);
 void ngx_http_b24trigger_redact_exit(ngx_cycle_t *cycle);

@@ -41,8 +41,6 @@ static void ngx_http_b24trigger_call_classify(
     ngx_http_b24trigger_call_t *call, ngx_http_b24trigger_transfer_t *t);
 static ngx_int_t ngx_http_b24trigger_copy_json_string(
     ngx_http_b24trigger_call_t *call, ngx_str_t *value, ngx_str_t *dst);
-static size_t ngx_http_b24trigger_mask(u_char *buf, size_t len,
-    ngx_str_t *secret);
 static time_t ngx_http_b24trigger_json_time(ngx_str_t *v);
 static ngx_int_t ngx_http_b24trigger_payload(ngx_http_b24trigger_call_t *call,
     ngx_str_t *token);
@@ -1645,10 +1643,7 @@ ngx_http_b24trigger_copy_json_string(ngx_http_b24trigger_call_t *call,
     ngx_memcpy(dst->data, value->data, value->len);
 
     len = ngx_http_b24trigger_redact_text(dst->data, value->len);
-
-    if (call->token.len) {
-        len = ngx_http_b24trigger_mask(dst->data, len, &call->token);
-    }
+    len = ngx_http_b24trigger_redact_one(dst->data, len, &call->token);
 
     len = ngx_min(len, NGX_HTTP_B24TRIGGER_ANSWER_STRING_MAX);
 
@@ -1656,37 +1651,6 @@ ngx_http_b24trigger_copy_json_string(ngx_http_b24trigger_call_t *call,
     dst->len = len;
 
     return NGX_OK;
-}
-
-
-/* every secret in buf as "***", in place: the new length, never more */
-
-static size_t
-ngx_http_b24trigger_mask(u_char *buf, size_t len, ngx_str_t *secret)
-{
-    u_char  *p, *o, *last;
-
-    if (secret->len < 3 || secret->len > len) {
-        return len;
-    }
-
-    p = buf;
-    o = buf;
-    last = buf + len;
-
-    while (p < last) {
-        if ((size_t) (last - p) >= secret->len
-            && ngx_memcmp(p, secret->data, secret->len) == 0)
-        {
-            o = ngx_cpymem(o, "***", 3);
-            p += secret->len;
-            continue;
-        }
-
-        *o++ = *p++;
-    }
-
-    return o - buf;
 }
 
 

@@ -40,6 +40,8 @@ static void ngx_http_b24trigger_redact_writer(ngx_log_t *log,
     ngx_uint_t level, u_char *buf, size_t len);
 static size_t ngx_http_b24trigger_redact_masked(u_char *buf, size_t len,
     ngx_uint_t escaped);
+static size_t ngx_http_b24trigger_redact_list(u_char *buf, size_t len,
+    ngx_str_t *s, ngx_uint_t n, ngx_uint_t escaped);
 static u_char *ngx_http_b24trigger_redact_find(u_char *p, u_char *last,
     ngx_str_t *s, ngx_uint_t escaped, size_t *hlen);
 static size_t ngx_http_b24trigger_redact_match(u_char *p, u_char *last,
@@ -395,21 +397,46 @@ ngx_http_b24trigger_redact_body(u_char *buf, size_t len)
 }
 
 
+/*
+ * One secret no configuration names (a call's OAuth access token)
+ * replaced as the configured ones are; one shorter than "***" is left
+ */
+
+size_t
+ngx_http_b24trigger_redact_one(u_char *buf, size_t len, ngx_str_t *secret)
+{
+    if (secret->len < 3) {
+        return len;
+    }
+
+    return ngx_http_b24trigger_redact_list(buf, len, secret, 1, 0);
+}
+
+
 static size_t
 ngx_http_b24trigger_redact_masked(u_char *buf, size_t len,
     ngx_uint_t escaped)
 {
-    u_char      *p, *last, *hit, *o, *next;
-    size_t       hlen, n1;
-    ngx_str_t   *s;
-    ngx_uint_t   i, n;
-
     if (ngx_http_b24trigger_redact_secrets == NULL) {
         return len;
     }
 
-    s = ngx_http_b24trigger_redact_secrets->elts;
-    n = ngx_http_b24trigger_redact_secrets->nelts;
+    return ngx_http_b24trigger_redact_list(buf, len,
+                                    ngx_http_b24trigger_redact_secrets->elts,
+                                    ngx_http_b24trigger_redact_secrets->nelts,
+                                    escaped);
+}
+
+
+/* the n secrets s replaced in buf, in place: the new length */
+
+static size_t
+ngx_http_b24trigger_redact_list(u_char *buf, size_t len, ngx_str_t *s,
+    ngx_uint_t n, ngx_uint_t escaped)
+{
+    u_char      *p, *last, *hit, *o, *next;
+    size_t       hlen, n1;
+    ngx_uint_t   i;
 
     p = buf;
     last = buf + len;
@@ -417,8 +444,8 @@ ngx_http_b24trigger_redact_masked(u_char *buf, size_t len,
     hlen = 0;
 
     /*
-     * every secret is at least 4 bytes, at least as many written, and
-     * becomes "***": o stays behind p
+     * every secret is at least 3 bytes (4 configured), at least as many
+     * written, and becomes "***": o stays behind p
      */
 
     while (p < last) {
